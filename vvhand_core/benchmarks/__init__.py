@@ -1,0 +1,1 @@
+"""Benchmarks behind `vvhand bench ...`; each appends its numbers to docs/results.md."""

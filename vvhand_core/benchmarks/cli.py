@@ -1,0 +1,26 @@
+"""`vvhand bench render|pipeline`: speed measurements written to docs/results.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES = {
+    "render": "vvhand_core.benchmarks.render",
+    "pipeline": "vvhand_core.benchmarks.pipeline",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one sub-parser per benchmark; each module adds its own options."""
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for name, module_name in BENCHES.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        module.add_arguments(p)
+        p.set_defaults(_bench_run=module.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen benchmark."""
+    return int(args._bench_run(args) or 0)
