@@ -1,0 +1,56 @@
+"""Shared test setup.
+
+DDS discovery never leaves this machine: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST is set
+before anything imports rclpy, and every ROS test runs in a ROS_DOMAIN_ID of its own
+(``ros_domain``), so parallel runs and other sessions on the host do not see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.pop("ROS_STATIC_PEERS", None)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_next_domain = [0]
+
+
+def _domain_base() -> int:
+    # Spread concurrent pytest processes over the domain range, then count up per test.
+    return 20 + (os.getpid() % 8) * 10
+
+
+@pytest.fixture
+def ros_domain() -> int:
+    """A ROS_DOMAIN_ID not used by any other test of this run (range 20..99)."""
+    _next_domain[0] += 1
+    return _domain_base() + (_next_domain[0] % 10)
+
+
+@pytest.fixture
+def ros_env(ros_domain: int) -> dict[str, str]:
+    """Environment for child processes: this test's domain, localhost-only discovery."""
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(ros_domain)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def rclpy_context(ros_domain: int):
+    """An initialised rclpy Context on this test's domain, shut down afterwards."""
+    rclpy = pytest.importorskip("rclpy")
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=ros_domain)
+    try:
+        yield context
+    finally:
+        context.try_shutdown()
