@@ -27,55 +27,21 @@ from visualization_msgs.msg import Marker, MarkerArray
 from vvhand.msg import HandPose
 from vvhand_core.camera import Intrinsics
 from vvhand_core.skeletons import Skeleton
+from vvhand_ros.depth_encoding import (
+    DEPTH_ENCODINGS,
+    ConversionError,
+    encode_depth,
+    image_to_depth_mm,
+)
+
+__all__ = [
+    "DEPTH_ENCODINGS", "MM_TO_M", "ConversionError", "camera_info_to_intrinsics",
+    "check_image_matches_info", "depth_mm_to_image", "hand_pose_msg", "image_to_depth_mm",
+    "intrinsics_to_camera_info", "joint_frame_name", "joint_transforms", "marker_array_msg",
+    "pose_array_msg",
+]
 
 MM_TO_M = 1e-3
-
-# encoding -> (numpy little-endian dtype, scale from stored unit to millimetres)
-DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
-    "16UC1": ("<u2", 1.0),
-    "mono16": ("<u2", 1.0),
-    "32FC1": ("<f4", 1000.0),
-}
-
-
-class ConversionError(ValueError):
-    """A ROS message that cannot be turned into vvhand_core input; the text says why."""
-
-
-def image_to_depth_mm(msg: Image) -> np.ndarray:
-    """Decode a depth ``sensor_msgs/Image`` into float32 millimetres, shape (H, W), 0 = invalid.
-
-    Honours ``step`` (padded rows) and ``is_bigendian``. Raises ConversionError on an
-    unsupported encoding, a zero-size image, a step shorter than a row, or data shorter than
-    ``step * height``.
-    """
-    enc = msg.encoding
-    if enc not in DEPTH_ENCODINGS:
-        raise ConversionError(
-            f"unsupported depth encoding {enc!r}; expected one of {sorted(DEPTH_ENCODINGS)}"
-        )
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if h == 0 or w == 0:
-        raise ConversionError(f"empty depth image ({w}x{h})")
-    dtype = np.dtype(DEPTH_ENCODINGS[enc][0])
-    if msg.is_bigendian:
-        dtype = dtype.newbyteorder(">")
-    row_bytes = w * dtype.itemsize
-    if step < row_bytes:
-        raise ConversionError(f"step {step} is shorter than one row of {w} x {enc} ({row_bytes} B)")
-    data = msg.data
-    if len(data) < step * h:
-        raise ConversionError(
-            f"depth data has {len(data)} B, expected step*height = {step}*{h} = {step * h} B"
-        )
-    buf = np.frombuffer(memoryview(data), dtype=np.uint8, count=step * h).reshape(h, step)
-    depth = buf[:, :row_bytes].copy().view(dtype).reshape(h, w)
-    scale = DEPTH_ENCODINGS[enc][1]
-    out = depth.astype(np.float32)
-    if scale != 1.0:
-        out *= scale
-        out[~np.isfinite(out) | (out <= 0.0)] = 0.0
-    return out
 
 
 def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
@@ -213,28 +179,14 @@ def joint_transforms(
 
 
 def depth_mm_to_image(depth_mm: np.ndarray, header: Header, encoding: str = "16UC1") -> Image:
-    """Encode float/uint16 millimetres as a ``16UC1`` (mm) or ``32FC1`` (m, 0 -> NaN) image.
+    """Encode millimetres as a ``16UC1`` (mm) or ``32FC1`` (m, invalid -> NaN) Image.
 
     The inverse of :func:`image_to_depth_mm`, used by replay, the demo and tests.
     """
-    d = np.asarray(depth_mm)
-    if encoding in ("16UC1", "mono16"):
-        data = np.clip(np.rint(d), 0, 65535).astype("<u2")
-    elif encoding == "32FC1":
-        data = (d.astype(np.float64) * MM_TO_M).astype("<f4")
-        data[d <= 0] = np.nan
-    else:
-        raise ConversionError(f"cannot encode depth as {encoding!r}")
+    data = encode_depth(depth_mm, encoding)
     h, w = data.shape
-    return Image(
-        header=header,
-        height=h,
-        width=w,
-        encoding=encoding,
-        is_bigendian=0,
-        step=w * data.itemsize,
-        data=data.tobytes(),
-    )
+    return Image(header=header, height=h, width=w, encoding=encoding, is_bigendian=0,
+                 step=w * data.itemsize, data=data.tobytes())
 
 
 def intrinsics_to_camera_info(intr: Intrinsics, header: Header) -> CameraInfo:

@@ -1,0 +1,362 @@
+"""hand_pose_node over real DDS: outputs, runtime parameters, bad input, bursts and fuzz.
+
+The node runs as a child process (``python -m vvhand_ros.node``) with an untrained,
+randomly initialised small checkpoint: these tests are about the node's behaviour, not
+accuracy. This process publishes depth images and camera_info and listens to the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ros_helpers import REPO, spin_until, stop
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+from builtin_interfaces.msg import Time  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseArray  # noqa: E402
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from vvhand.msg import HandPose  # noqa: E402
+from vvhand_core.checkpoint import save_random_checkpoint  # noqa: E402
+from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator  # noqa: E402
+from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.pt",
+                                  width=0.125, seed=3)
+
+
+@pytest.fixture(scope="module")
+def hand_frame():
+    gen = SyntheticHandGenerator(SynthConfig(seed=11, background="none"))
+    return gen.frame(0)
+
+
+def start_node(env, checkpoint, *params):
+    args = [sys.executable, "-m", "vvhand_ros.node", "--ros-args",
+            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu", "-p", "depth_qos:=reliable",
+            "-p", "status_period_s:=0.5", "--log-level", "hand_pose_node:=info"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+class Harness:
+    """Publishers of depth/camera_info and recorders of every node output."""
+
+    def __init__(self, context):
+        self.node = rclpy.create_node("node_test_harness", context=context)
+        self.pub_img = self.node.create_publisher(Image, "depth/image", RELIABLE)
+        self.pub_info = self.node.create_publisher(CameraInfo, "depth/camera_info", RELIABLE)
+        self.poses: list[HandPose] = []
+        self.joints: list[PoseArray] = []
+        self.markers: list[MarkerArray] = []
+        self.tf: list[TFMessage] = []
+        self.diag: list[DiagnosticArray] = []
+        sub = self.node.create_subscription
+        sub(HandPose, "/hand_pose_node/hand_pose", self._pose, 100)
+        sub(PoseArray, "/hand_pose_node/joints", self.joints.append, 100)
+        sub(MarkerArray, "/hand_pose_node/markers", self.markers.append, 100)
+        sub(TFMessage, "/tf", self.tf.append, 100)
+        sub(DiagnosticArray, "/diagnostics", self.diag.append, 100)
+        self.received_at: dict[tuple[int, int], float] = {}
+
+    def _pose(self, msg):
+        self.poses.append(msg)
+        self.received_at[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.monotonic()
+
+    def wait_ready(self, proc, timeout_s=60.0):
+        ok = spin_until(self.node, lambda: self.pub_img.get_subscription_count() > 0
+                        or proc.poll() is not None, timeout_s)
+        assert ok and proc.poll() is None, stop(proc)
+        spin_until(self.node, lambda: False, 0.5)
+
+    def spin(self, seconds):
+        spin_until(self.node, lambda: False, seconds)
+
+    def latest_status(self) -> dict[str, float]:
+        for arr in reversed(self.diag):
+            for st in arr.statuses:
+                if "hand_pose_node" in st.name:
+                    return {kv.key: float(kv.value) for kv in st.values}
+        return {}
+
+
+def header(i: int, frame_id: str = "cam_optical") -> Header:
+    return Header(stamp=Time(sec=100 + i, nanosec=i), frame_id=frame_id)
+
+
+def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, checkpoint,
+                                                        hand_frame):
+    proc = start_node(ros_env, checkpoint, "tf_prefix:=right_")
+    h = Harness(rclpy_context)
+    try:
+        h.wait_ready(proc)
+        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(0)))
+        h.spin(0.3)
+        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(1)))
+        assert spin_until(h.node, lambda: len(h.poses) >= 1 and len(h.tf) >= 1, 30.0), stop(proc)
+        pose = h.poses[-1]
+        assert pose.valid, "the synthetic hand must be found"
+        assert pose.header.frame_id == "cam_optical"
+        assert (pose.header.stamp.sec, pose.header.stamp.nanosec) == (101, 1)
+        assert len(pose.joints) == 21 and pose.num_candidate_views == 25
+        assert len(pose.selected_views) == 3 and math.isclose(sum(pose.view_weights), 1.0,
+                                                              rel_tol=1e-4)
+        assert len(pose.view_logits) == 25 and 0.0 <= pose.score <= 1.0
+        assert pose.processing_time > 0.0
+        z = np.array([p.z for p in pose.joints])
+        assert np.all(np.abs(z - pose.center.z) <= pose.cube_size)  # joints near the hand
+        assert spin_until(h.node, lambda: h.joints and h.markers, 5.0)
+        assert h.joints[-1].header == pose.header and h.markers[-1].markers[0].header == pose.header
+        tf = h.tf[-1].transforms
+        assert tf[0].header.frame_id == "cam_optical" and tf[0].child_frame_id == "right_hand_wrist"
+
+        # runtime parameters: N and the selector change without restart; bad values refused
+        client = h.node.create_client(SetParameters, "/hand_pose_node/set_parameters")
+        assert client.wait_for_service(timeout_sec=10.0)
+
+        def set_params(**kw):
+            req = SetParameters.Request()
+            for name, value in kw.items():
+                if isinstance(value, bool):
+                    pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+                elif isinstance(value, int):
+                    pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+                else:
+                    pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+                req.parameters.append(Parameter(name=name, value=pv))
+            fut = client.call_async(req)
+            assert spin_until(h.node, fut.done, 10.0)
+            return [r.successful for r in fut.result().results]
+
+        assert set_params(selector="nonsense") == [False]
+        assert set_params(num_views=4) == [True]  # student: any N in 1..25
+        assert set_params(selector="uniform") == [False]  # 4 is no uniform grid size
+        assert set_params(num_views=9) == [True]
+        assert set_params(publish_tf=False, publish_markers=False) == [True, True]
+        n_tf, n_markers, n_pose = len(h.tf), len(h.markers), len(h.poses)
+        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(2)))
+        assert spin_until(h.node, lambda: len(h.poses) > n_pose, 30.0), stop(proc)
+        assert len(h.poses[-1].selected_views) == 9
+        h.spin(0.5)
+        assert len(h.tf) == n_tf and len(h.markers) == n_markers
+        assert set_params(selector="uniform", num_views=25) == [True, True]
+        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(3)))
+        assert spin_until(h.node, lambda: len(h.poses) > n_pose + 1, 30.0), stop(proc)
+        assert sorted(h.poses[-1].selected_views) == list(range(25))
+        assert proc.poll() is None
+    finally:
+        out = stop(proc)
+        h.node.destroy_node()
+    assert "parameters changed" in out
+
+
+def test_bad_model_path_fails_startup_with_one_message(ros_env, tmp_path):
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    for path in (bad, tmp_path / "missing.pt"):
+        proc = start_node(ros_env, path)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out
+        assert str(path) in out and "cannot start" in out
+        assert "Traceback" not in out
+
+
+def _bad_inputs(frame):
+    """(description, camera_info or None, image) cases the node must survive and report."""
+    intr = frame.intrinsics
+    good_info = intrinsics_to_camera_info(intr, header(0))
+    img = depth_mm_to_image(frame.depth_mm, header(1))
+    rgb = depth_mm_to_image(frame.depth_mm, header(2))
+    rgb.encoding = "rgb8"
+    nan = np.full(frame.depth_mm.shape, np.nan, np.float32)
+    nan_img = Image(header=header(3), height=nan.shape[0], width=nan.shape[1], encoding="32FC1",
+                    step=nan.shape[1] * 4, data=nan.tobytes())
+    zero = depth_mm_to_image(np.zeros_like(frame.depth_mm), header(4))
+    small_info = intrinsics_to_camera_info(intr.scaled(0.5, 0.5), header(5))
+    far = depth_mm_to_image(np.where(frame.depth_mm > 0, 5000.0, 0.0), header(6))
+    zero_k = CameraInfo(header=header(7), width=intr.width, height=intr.height)
+    return [
+        ("no camera_info yet", None, img),
+        ("wrong encoding", good_info, rgb),
+        ("NaN-filled 32FC1", good_info, nan_img),
+        ("all-zero frame", good_info, zero),
+        ("info size disagrees", small_info, img),
+        ("no hand in range", good_info, far),
+        ("K of zeros", zero_k, img),
+    ]
+
+
+def test_bad_input_is_reported_and_the_node_keeps_serving(rclpy_context, ros_env, checkpoint,
+                                                          hand_frame):
+    proc = start_node(ros_env, checkpoint)
+    h = Harness(rclpy_context)
+    try:
+        h.wait_ready(proc)
+        for _name, info, img in _bad_inputs(hand_frame):
+            if info is not None:
+                h.pub_info.publish(info)
+                h.spin(0.2)
+            h.pub_img.publish(img)
+            h.spin(1.0)
+            assert proc.poll() is None, stop(proc)
+        h.spin(1.0)
+        status = h.latest_status()
+        assert status["rejected"] >= 4 and status["no_hand"] >= 3, status
+        invalid = [p for p in h.poses if not p.valid]
+        assert len(invalid) >= 3 and all(len(p.joints) == 0 for p in invalid)
+        # and a valid frame still gets through
+        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(8)))
+        h.spin(0.3)
+        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(9)))
+        assert spin_until(h.node, lambda: any(p.valid for p in h.poses), 30.0), stop(proc)
+    finally:
+        out = stop(proc)
+        h.node.destroy_node()
+    for fragment in ("no camera_info received yet", "unsupported depth encoding 'rgb8'",
+                     "describes", "focal length", "no hand"):
+        assert fragment in out, (fragment, out)
+
+
+@pytest.mark.slow
+def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, hand_frame):
+    psutil = pytest.importorskip("psutil")
+    proc = start_node(ros_env, checkpoint)
+    h = Harness(rclpy_context)
+    try:
+        h.wait_ready(proc)
+        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(0)))
+        h.spin(0.3)
+        imgs = [depth_mm_to_image(hand_frame.depth_mm, header(i)) for i in range(1, 400)]
+        # processing period, one frame at a time
+        for i in range(8):
+            n = len(h.poses)
+            h.pub_img.publish(imgs[i])
+            assert spin_until(h.node, lambda n=n: len(h.poses) > n, 30.0), stop(proc)
+        period_s = float(np.median([p.processing_time for p in h.poses[2:]]))
+        rss0 = psutil.Process(proc.pid).memory_info().rss
+        # burst: twice the processing rate for about 12 s
+        interval = period_s / 2.0
+        sent = 0
+        t_end = time.monotonic() + max(12.0, 40 * period_s)
+        first = len(h.poses)
+        i = 8
+        while time.monotonic() < t_end and i < len(imgs):
+            h.pub_img.publish(imgs[i])
+            sent += 1
+            i += 1
+            spin_until(h.node, lambda: False, interval, step_s=interval / 4)
+        h.spin(3 * period_s + 1.0)
+        rss1 = psutil.Process(proc.pid).memory_info().rss
+        burst = h.poses[first:]
+        lat = np.array([p.processing_time for p in burst])
+        status = h.latest_status()
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+        h.node.destroy_node()
+    assert sent >= 20 and len(burst) >= 5
+    # no queue: each answer waited at most about one period before its own processing
+    assert np.percentile(lat, 95) <= 2.5 * period_s + 0.05, (lat, period_s)
+    third = max(1, len(lat) // 3)
+    assert lat[-third:].mean() <= 1.5 * lat[:third].mean() + 0.05, lat
+    assert status["dropped"] >= sent // 4, (status, sent)
+    assert rss1 - rss0 < 50e6, (rss0, rss1)
+
+
+@pytest.mark.slow
+def test_fuzzed_images_and_camera_info(rclpy_context, ros_env, checkpoint, hand_frame):
+    rng = np.random.default_rng(1234)
+    encodings = ["16UC1", "mono16", "32FC1", "rgb8", "bgr8", "8UC1", "", "16SC1", "32FC3",
+                 "mono8", "\u00e9\u00e9"]
+    proc = start_node(ros_env, checkpoint)
+    h = Harness(rclpy_context)
+    sent = 0
+    try:
+        h.wait_ready(proc)
+        for i in range(3000):
+            hh, ww = int(rng.integers(0, 48)), int(rng.integers(0, 48))
+            if rng.random() < 0.3:
+                k = rng.choice([0.0, -1.0, np.nan, np.inf, 1e-30, 500.0], size=9).tolist()
+                info = CameraInfo(header=header(i), width=int(rng.integers(0, 3)) * ww,
+                                  height=int(rng.integers(0, 3)) * hh, k=k)
+                h.pub_info.publish(info)
+            step = max(0, ww * int(rng.integers(0, 5)) + int(rng.integers(-3, 4)))
+            nbytes = max(0, step * hh + int(rng.integers(-8, 8)))
+            img = Image(header=header(i), height=hh, width=ww,
+                        encoding=str(rng.choice(encodings)),
+                        is_bigendian=int(rng.integers(0, 2)), step=step,
+                        data=rng.integers(0, 256, size=nbytes, dtype=np.uint8).tobytes())
+            h.pub_img.publish(img)
+            sent += 1
+            if i % 50 == 0:
+                h.spin(0.01)
+        h.spin(1.0)
+        assert proc.poll() is None, stop(proc)
+        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(5000)))
+        h.spin(0.3)
+        n = len(h.poses)
+        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(5001)))
+        assert spin_until(h.node, lambda: any(p.valid for p in h.poses[n:]), 30.0), stop(proc)
+        status = h.latest_status()
+    finally:
+        out = stop(proc)
+        h.node.destroy_node()
+    assert sent >= 3000
+    assert status["frames_in"] > 100 and status["failed"] == 0, (status, out[-2000:])
+    assert "Traceback" not in out
+
+
+def test_decode_fuzz_only_raises_conversion_error():
+    """The same malformed messages straight into the decoder: only ConversionError."""
+    from vvhand_ros.conversions import (
+        ConversionError,
+        camera_info_to_intrinsics,
+        image_to_depth_mm,
+    )
+
+    rng = np.random.default_rng(99)
+    raised = decoded = 0
+    for _ in range(5000):
+        hh, ww = int(rng.integers(0, 20)), int(rng.integers(0, 20))
+        step = max(0, ww * int(rng.integers(0, 5)) + int(rng.integers(-3, 4)))
+        nbytes = max(0, step * hh + int(rng.integers(-8, 8)))
+        img = Image(height=hh, width=ww, encoding=str(rng.choice(["16UC1", "32FC1", "mono16",
+                                                                  "rgb8", ""])),
+                    is_bigendian=int(rng.integers(0, 2)), step=step,
+                    data=rng.integers(0, 256, size=nbytes, dtype=np.uint8).tobytes())
+        try:
+            d = image_to_depth_mm(img)
+            assert d.shape == (hh, ww) and d.dtype == np.float32
+            assert np.all(np.isfinite(d)) and np.all(d >= 0)
+            decoded += 1
+        except ConversionError:
+            raised += 1
+        k = rng.choice([0.0, -1.0, np.nan, 500.0], size=9).tolist()
+        try:
+            camera_info_to_intrinsics(CameraInfo(width=ww, height=hh, k=k))
+        except ConversionError:
+            pass
+    assert raised > 100 and decoded > 100
+

@@ -1,0 +1,158 @@
+"""rosbag2 files written and read with rosbags, and replay evaluation offline and live."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vvhand_core.checkpoint import save_random_checkpoint
+from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
+from vvhand_ros.bag import BagError, read_frames, read_ground_truth
+from vvhand_ros.depth_encoding import image_to_depth_mm
+from vvhand_ros.replay import ReplayConfig, run_replay
+from vvhand_ros.synth_bag import write_synthetic_bag
+
+FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bags") / "synth"
+    assert write_synthetic_bag(path, FRAMES, seed=5, progress=False) == FRAMES
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "r.pt", width=0.125)
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_synthetic_bag_round_trip(tmp_path, storage, encoding):
+    path = tmp_path / "b"
+    write_synthetic_bag(path, 3, seed=2, storage=storage, encoding=encoding, progress=False)
+    expected = list(sample_sequence(SynthConfig(seed=2), 3))
+    frames = list(read_frames(path))
+    gt = read_ground_truth(path)
+    assert [f.index for f in frames] == [0, 1, 2]
+    stamps = [f.stamp_ns for f in frames]
+    assert np.all(np.diff(stamps) == round(1e9 / 15.0))  # 15 frames/s
+    for f, e in zip(frames, expected, strict=True):
+        assert f.info is not None and f.image.encoding == encoding
+        assert f.image.header.frame_id == "camera_depth_optical_frame"
+        depth = image_to_depth_mm(f.image)
+        np.testing.assert_allclose(depth, np.rint(e.depth_mm), atol=0.01)
+        np.testing.assert_allclose(gt[f.stamp_ns], e.joints_mm, atol=1e-3)
+        assert f.info.k[0] == pytest.approx(e.intrinsics.fx)
+    # the hand moves smoothly: consecutive centres are close, but not identical
+    centres = np.array([gt[s].mean(axis=0) for s in stamps])
+    step = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    assert np.all(step > 0.01) and np.all(step < 30.0)
+
+
+def test_bag_hand_pose_is_the_ros_type(bag):
+    """rosbags' HandPose bytes deserialize with rclpy into vvhand/msg/HandPose."""
+    pytest.importorskip("rclpy")
+    from rclpy.serialization import deserialize_message
+    from rosbags.rosbag2 import Reader
+
+    from vvhand.msg import HandPose
+
+    with Reader(bag) as reader:
+        conn = next(c for c in reader.connections if c.msgtype == "vvhand/msg/HandPose")
+        _c, _t, raw = next(reader.messages(connections=[conn]))
+    msg = deserialize_message(bytes(raw), HandPose)
+    assert msg.valid and msg.skeleton == "hands2019_21" and len(msg.joints) == 21
+
+
+def test_broken_bags_raise_bag_error(tmp_path, bag):
+    with pytest.raises(BagError, match="does not exist"):
+        list(read_frames(tmp_path / "nope"))
+    with pytest.raises(BagError, match="has no topic '/other'"):
+        list(read_frames(bag, depth_topic="/other"))
+    broken = tmp_path / "broken"
+    write_synthetic_bag(broken, 2, progress=False)
+    db = next(broken.glob("*.db3"))
+    db.write_bytes(db.read_bytes()[:2000])  # truncated storage file
+    with pytest.raises(BagError, match=str(broken)):
+        list(read_frames(broken))
+    corrupt = tmp_path / "corrupt"
+    write_synthetic_bag(corrupt, 2, progress=False)
+    db = next(corrupt.glob("*.db3"))
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE messages SET data = x'00010203'")
+    with pytest.raises(BagError, match="corrupt"):
+        list(read_frames(corrupt))
+
+
+def test_sidecar_ground_truth(tmp_path):
+    from vvhand_ros.bag import SyntheticBagFrame, write_bag
+
+    frames = list(sample_sequence(SynthConfig(seed=1), 2))
+    path = tmp_path / "nogt"
+    write_bag(path, [SyntheticBagFrame(10 + i, f.depth_mm, f.intrinsics, None)
+                     for i, f in enumerate(frames)])
+    assert read_ground_truth(path) == {}
+    (path / "ground_truth.jsonl").write_text("\n".join(
+        json.dumps({"stamp_ns": 10 + i, "joints_mm": f.joints_mm.tolist()})
+        for i, f in enumerate(frames)))
+    gt = read_ground_truth(path)
+    np.testing.assert_allclose(gt[11], frames[1].joints_mm, atol=1e-4)
+    (path / "ground_truth.jsonl").write_text("{not json")
+    with pytest.raises(BagError, match="line 1"):
+        read_ground_truth(path)
+
+
+def test_offline_replay_scores_every_frame(tmp_path, bag, checkpoint):
+    cfg = ReplayConfig(bag=bag, mode="offline", model=str(checkpoint), device="cpu",
+                       out_dir=tmp_path / "out")
+    report, json_path, png_path = run_replay(cfg, progress=False)
+    assert report.frames == FRAMES and report.answered == FRAMES and report.dropped == 0
+    acc = report.accuracy
+    assert acc["frames_with_gt"] == FRAMES
+    assert acc["frames_scored"] + acc["frames_without_estimate"] == FRAMES
+    if acc["frames_scored"]:
+        assert acc["mean_error_mm"] > 0 and len(acc["per_joint_mm"]) == 21
+    saved = json.loads(json_path.read_text())
+    assert saved["frames"] == FRAMES and len(saved["records"]) == FRAMES
+    assert png_path.stat().st_size > 5000
+
+
+def test_replay_cli_offline(tmp_path, bag, checkpoint):
+    proc = subprocess.run(
+        [sys.executable, "-m", "vvhand_core.cli", "replay", str(bag), "--model", str(checkpoint),
+         "--device", "cpu", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["frames"] == FRAMES and "records" not in summary
+    bad = subprocess.run(
+        [sys.executable, "-m", "vvhand_core.cli", "replay", str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_live_replay_matches_offline(tmp_path, bag, checkpoint, ros_env, monkeypatch):
+    pytest.importorskip("rclpy")
+    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
+        monkeypatch.setenv(k, ros_env[k])
+    common = dict(bag=bag, model=str(checkpoint), device="cpu")
+    live, _, png = run_replay(ReplayConfig(mode="live", out_dir=tmp_path / "live", **common),
+                              progress=False)
+    offline, _, _ = run_replay(ReplayConfig(mode="offline", out_dir=tmp_path / "off", **common),
+                               progress=False)
+    assert live.answered == FRAMES and live.dropped == 0
+    assert [r.valid for r in live.records] == [r.valid for r in offline.records]
+    for a, b in zip(live.records, offline.records, strict=True):
+        if a.valid:
+            np.testing.assert_allclose(a.joints_mm, b.joints_mm, atol=0.05)
+    assert np.isfinite(live.latency_ms["end_to_end_p50"]) and live.fps > 0
+    assert png.is_file()

@@ -1,0 +1,74 @@
+"""Depth image encodings (REP-118) without ROS imports: decode and encode raw image fields.
+
+``16UC1`` / ``mono16``: millimetres, 0 = invalid. ``32FC1``: metres; NaN, +-inf and values
+<= 0 are invalid. Inside vvhand depth is float32 millimetres with 0 = invalid.
+Decoding takes any object with the fields of sensor_msgs/Image (an rclpy message or a
+rosbags dataclass alike).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """A ROS message that cannot be turned into vvhand_core input; the text says why."""
+
+
+# encoding -> (numpy little-endian dtype, scale from stored unit to millimetres)
+DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
+    "16UC1": ("<u2", 1.0),
+    "mono16": ("<u2", 1.0),
+    "32FC1": ("<f4", 1000.0),
+}
+
+
+def image_to_depth_mm(msg) -> np.ndarray:
+    """Decode a depth image (sensor_msgs/Image fields) to float32 mm (H, W), 0 = invalid.
+
+    Honours ``step`` (padded rows) and ``is_bigendian``. Raises ConversionError on an
+    unsupported encoding, a zero-size image, a step shorter than a row, or data shorter than
+    ``step * height``.
+    """
+    enc = msg.encoding
+    if enc not in DEPTH_ENCODINGS:
+        raise ConversionError(
+            f"unsupported depth encoding {enc!r}; expected one of {sorted(DEPTH_ENCODINGS)}"
+        )
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h == 0 or w == 0:
+        raise ConversionError(f"empty depth image ({w}x{h})")
+    dtype = np.dtype(DEPTH_ENCODINGS[enc][0])
+    if msg.is_bigendian:
+        dtype = dtype.newbyteorder(">")
+    row_bytes = w * dtype.itemsize
+    if step < row_bytes:
+        raise ConversionError(f"step {step} is shorter than one row of {w} x {enc} ({row_bytes} B)")
+    data = msg.data
+    if len(data) < step * h:
+        raise ConversionError(
+            f"depth data has {len(data)} B, expected step*height = {step}*{h} = {step * h} B"
+        )
+    buf = np.frombuffer(memoryview(data), dtype=np.uint8, count=step * h).reshape(h, step)
+    depth = buf[:, :row_bytes].copy().view(dtype).reshape(h, w)
+    scale = DEPTH_ENCODINGS[enc][1]
+    out = depth.astype(np.float32)
+    if scale != 1.0:
+        out *= scale
+        out[~np.isfinite(out) | (out <= 0.0)] = 0.0
+    return out
+
+
+def encode_depth(depth_mm: np.ndarray, encoding: str = "16UC1") -> np.ndarray:
+    """Millimetres (H, W) -> little-endian array in ``encoding``; the inverse of decoding.
+
+    ``16UC1``/``mono16``: mm rounded and clipped to 0..65535; ``32FC1``: metres, invalid NaN.
+    """
+    d = np.asarray(depth_mm)
+    if encoding in ("16UC1", "mono16"):
+        return np.clip(np.rint(d), 0, 65535).astype("<u2")
+    if encoding == "32FC1":
+        data = (d.astype(np.float64) / 1000.0).astype("<f4")
+        data[~(d > 0)] = np.nan
+        return data
+    raise ConversionError(f"cannot encode depth as {encoding!r}")
