@@ -15,11 +15,11 @@ import sys
 # name -> (module, one-line help). "bench" has its own sub-commands.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("vvhand_core.data.synthetic.cli", "write a synthetic hand dataset to a folder"),
-    "eval": ("vvhand_core.evaluate_cli", "score predictions against ground truth (NYU/ICVL format)"),
+    "eval": ("vvhand_core.evaluate_cli", "score predictions against ground truth (NYU/ICVL)"),
     "train": ("vvhand_core.train.cli", "train stage1 (A2J + teacher) or stage2 (student)"),
-    "bench": ("vvhand_core.benchmarks.cli", "measure renderer / pipeline speed into docs/results.md"),
+    "bench": ("vvhand_core.benchmarks.cli", "renderer / pipeline speed into docs/results.md"),
     "replay": ("vvhand_ros.replay_cli", "evaluate the node or pipeline on a rosbag2 bag"),
-    "synth-bag": ("vvhand_ros.synth_bag", "write a depth + camera_info bag of a moving synthetic hand"),
+    "synth-bag": ("vvhand_ros.synth_bag", "write a depth + info bag of a moving synthetic hand"),
 }
 
 

@@ -139,7 +139,8 @@ def read_ground_truth(path: str | Path, gt_topic: str = DEFAULT_GT_TOPIC,
     try:
         conns = [c for c in reader.connections if c.topic == gt_topic]
         out: dict[int, np.ndarray] = {}
-        for conn, _t, raw in reader.messages(connections=conns):
+        # an empty connection list would mean "every topic" to rosbags
+        for conn, _t, raw in reader.messages(connections=conns) if conns else ():
             msg = store.deserialize_cdr(raw, conn.msgtype)
             if msg.valid:
                 joints = np.array([[p.x, p.y, p.z] for p in msg.joints], dtype=np.float64)

@@ -1,0 +1,277 @@
+"""Synthetic depth frames of an articulated hand, deterministic by (seed, frame index).
+
+``SyntheticHandGenerator(SynthConfig(...)).frame(i)`` samples a pose, a global orientation
+(palm, side and back views), a position 300..700 mm in front of the camera near the image
+centre and a hand size, ray-casts the hand exactly, adds a background and sensor effects,
+and returns a :class:`DepthFrame` with ``HANDS2019_21`` ground truth. Frame i depends only
+on (seed, i), never on which frames were drawn before. :func:`sample_sequence` yields a
+smoothly moving hand (interpolated random keyframes) for demos and rosbags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from vvhand_core.camera import Intrinsics, project_np
+from vvhand_core.data.base import DepthFrame
+from vvhand_core.data.synthetic.hand_model import HandGeometry, HandShape, pose_hand
+from vvhand_core.data.synthetic.poses import (
+    interpolate_states,
+    sample_articulation,
+    sample_orientation,
+)
+from vvhand_core.data.synthetic.raycast import render_geometry, render_planes
+from vvhand_core.data.synthetic.sensor import (
+    BACKGROUNDS,
+    apply_sensor_effects,
+    background_planes,
+)
+from vvhand_core.skeletons import HANDS2019_21
+
+_STREAM_FRAME, _STREAM_SEQUENCE = 0, 1
+VISIBILITY_TOLERANCE_MM = 3.0
+
+
+@dataclass
+class SynthConfig:
+    """Everything that defines a synthetic dataset (with ``seed``, it fixes every frame).
+
+    Camera: pinhole ``fx, fy, cx, cy`` at ``width x height`` (default 640x480).
+    Placement: hand centre (mean of the joints) at depth ``depth_range_mm``, projected within
+    ``center_jitter`` x image size of the principal point; hand size scaled uniformly in
+    ``hand_scale_range`` (1.0 = wrist to middle tip 187 mm).
+    Pose: ``gesture_prob`` named gestures with ``gesture_noise_deg`` jitter, else uniform
+    over the joint limits. View: palm normal within ``palm_view_max_deg`` of facing the
+    camera (180 = all views), forearm direction's camera z >= ``forearm_min_z``.
+    Sensor: ``noise_sigma_mm`` at 500 mm (grows with z^2), ``edge_dropout`` probability at
+    silhouette edges (jumps > ``edge_jump_mm``), ``random_dropout`` anywhere, ``quantize``
+    to uint16 mm, ``max_depth_mm`` sensor range. ``background``: none | wall | table |
+    random. ``cube_mm``: crop cube hint written to each frame's meta.
+    """
+
+    width: int = 640
+    height: int = 480
+    fx: float = 475.0
+    fy: float = 475.0
+    cx: float = 319.5
+    cy: float = 239.5
+    seed: int = 0
+    depth_range_mm: tuple[float, float] = (300.0, 700.0)
+    center_jitter: float = 0.12
+    hand_scale_range: tuple[float, float] = (0.95, 1.06)
+    gesture_prob: float = 0.5
+    gesture_noise_deg: float = 10.0
+    palm_view_max_deg: float = 180.0
+    forearm_min_z: float = -0.2
+    noise_sigma_mm: float = 1.0
+    edge_dropout: float = 0.5
+    edge_jump_mm: float = 20.0
+    random_dropout: float = 0.002
+    quantize: bool = True
+    max_depth_mm: float = 2000.0
+    background: str = "random"
+    cube_mm: float = 250.0
+
+    def __post_init__(self) -> None:
+        """Validate ranges and choices."""
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
+        lo, hi = self.depth_range_mm
+        if not 0 < lo <= hi:
+            raise ValueError(f"depth_range_mm must satisfy 0 < lo <= hi, got {self.depth_range_mm}")
+        s0, s1 = self.hand_scale_range
+        if not 0 < s0 <= s1:
+            raise ValueError(f"hand_scale_range must satisfy 0 < lo <= hi, got {(s0, s1)}")
+        for name in ("gesture_prob", "edge_dropout", "random_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+
+    def intrinsics(self) -> Intrinsics:
+        """The synthetic camera."""
+        return Intrinsics(self.fx, self.fy, self.cx, self.cy, self.width, self.height)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SynthConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are an error)."""
+        fields = cls.__dataclass_fields__
+        unknown = set(d) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown SynthConfig keys: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass
+class HandState:
+    """Pose of the hand in one frame.
+
+    articulation_deg (NUM_PARAMS,); rotation (3, 3) camera-from-hand; center_mm (3,) where
+    the mean of the joints lands in the camera frame; scale (hand size factor).
+    """
+
+    articulation_deg: np.ndarray
+    rotation: np.ndarray
+    center_mm: np.ndarray
+    scale: float
+
+
+def place_hand(state: HandState, shape: HandShape | None = None) -> HandGeometry:
+    """Posed, scaled and placed hand geometry in the camera frame (mm)."""
+    local = pose_hand(state.articulation_deg, shape).scaled(state.scale)
+    offset = state.center_mm - state.rotation @ local.joints.mean(axis=0)
+    return local.transformed(state.rotation, offset)
+
+
+def joint_visibility(
+    joints_mm: np.ndarray, joint_radius_mm: np.ndarray, hand_depth_mm: np.ndarray, intr: Intrinsics
+) -> np.ndarray:
+    """(J,) bool: the hand's visible surface at a joint's pixel belongs to that joint.
+
+    A joint is visible when the rendered depth at its (rounded) pixel is not nearer than
+    its centre minus its radius minus ``VISIBILITY_TOLERANCE_MM``; outside the image or
+    behind other parts it is not.
+    """
+    uv = np.rint(project_np(joints_mm, intr)).astype(int)
+    h, w = hand_depth_mm.shape
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    vis = np.zeros(len(joints_mm), dtype=bool)
+    for j in np.nonzero(inside)[0]:
+        d = hand_depth_mm[uv[j, 1], uv[j, 0]]
+        vis[j] = d > 0 and d >= joints_mm[j, 2] - joint_radius_mm[j] - VISIBILITY_TOLERANCE_MM
+    return vis
+
+
+class SyntheticHandGenerator:
+    """Deterministic synthetic frames: ``frame(i)`` depends only on ``config.seed`` and i."""
+
+    def __init__(self, config: SynthConfig | None = None, shape: HandShape | None = None):
+        """Keep the config and the hand shape (default adult proportions)."""
+        self.config = config or SynthConfig()
+        self.shape = shape or HandShape()
+        self.intrinsics = self.config.intrinsics()
+
+    def sample_state(self, rng: np.random.Generator) -> HandState:
+        """Draw articulation, orientation, centre and scale from ``rng``."""
+        c = self.config
+        art = sample_articulation(rng, c.gesture_prob, c.gesture_noise_deg)
+        rot = sample_orientation(rng, c.palm_view_max_deg, c.forearm_min_z)
+        return HandState(art, rot, self.sample_center(rng), float(rng.uniform(*c.hand_scale_range)))
+
+    def sample_center(self, rng: np.random.Generator) -> np.ndarray:
+        """Hand centre (3,) mm: depth in the configured range, near the principal point."""
+        c = self.config
+        z = rng.uniform(*c.depth_range_mm)
+        u = c.cx + rng.uniform(-1, 1) * c.center_jitter * c.width
+        v = c.cy + rng.uniform(-1, 1) * c.center_jitter * c.height
+        return np.array([(u - c.cx) / c.fx * z, (v - c.cy) / c.fy * z, z])
+
+    def render_state(
+        self,
+        state: HandState,
+        rng: np.random.Generator,
+        frame_id: int | str = 0,
+        planes: np.ndarray | None = None,
+    ) -> DepthFrame:
+        """Render one state: exact hand depth + background + sensor effects (drawn from rng).
+
+        ``planes`` (P, 4) fixes the background (see ``background_planes``); by default it is
+        drawn from ``rng`` according to ``config.background``.
+        """
+        c = self.config
+        geom = place_hand(state, self.shape)
+        hand_depth, _ = render_geometry(geom, self.intrinsics)
+        visible = joint_visibility(geom.joints, geom.joint_radius, hand_depth, self.intrinsics)
+        if planes is None:
+            planes = background_planes(c.background, rng, geom.support)
+        depth = hand_depth
+        if len(planes):
+            back = render_planes(planes, self.intrinsics, c.max_depth_mm)
+            both = (hand_depth > 0) & (back > 0)
+            depth = np.where(both, np.minimum(hand_depth, back), np.maximum(hand_depth, back))
+        depth = np.where(depth <= c.max_depth_mm, depth, 0.0).astype(np.float32)
+        depth = apply_sensor_effects(
+            depth, rng, c.noise_sigma_mm, c.edge_dropout, c.edge_jump_mm, c.random_dropout,
+            c.quantize,
+        )  # fmt: skip
+        meta = {
+            "frame_id": frame_id,
+            "source": "synthetic",
+            "seed": c.seed,
+            "cube_mm": c.cube_mm,
+            "center_mm": [float(x) for x in state.center_mm],
+            "scale": state.scale,
+            "articulation_deg": [round(float(x), 4) for x in state.articulation_deg],
+            "rotation": [[float(x) for x in row] for row in state.rotation],
+            "visible": [bool(x) for x in visible],
+            "background": planes.tolist(),
+        }
+        return DepthFrame(depth, self.intrinsics, geom.joints.astype(np.float32), HANDS2019_21,
+                          meta)  # fmt: skip
+
+    def frame(self, index: int) -> DepthFrame:
+        """Frame ``index`` (>= 0) of the dataset defined by the config."""
+        if index < 0:
+            raise ValueError(f"frame index must be >= 0, got {index}")
+        rng = np.random.default_rng([self.config.seed, _STREAM_FRAME, index])
+        return self.render_state(self.sample_state(rng), rng, frame_id=index)
+
+
+def sample_sequence(
+    config: SynthConfig,
+    num_frames: int,
+    keyframe_interval: int = 30,
+    max_rotation_step_deg: float = 60.0,
+    max_center_step_mm: float = 80.0,
+) -> Iterator[DepthFrame]:
+    """A smoothly moving hand: ``num_frames`` frames interpolated between random keyframes.
+
+    Keyframes every ``keyframe_interval`` frames; consecutive keyframes differ by at most
+    ``max_rotation_step_deg`` in orientation and ``max_center_step_mm`` in position (kept
+    within the configured depth range and image region); articulations are independent
+    draws. The hand size and background stay fixed; sensor noise is redrawn per frame.
+    Deterministic by ``config.seed``.
+    """
+    if num_frames <= 0:
+        raise ValueError("num_frames must be > 0")
+    gen = SyntheticHandGenerator(config)
+    rng = np.random.default_rng([config.seed, _STREAM_SEQUENCE])
+    first = gen.sample_state(rng)
+    keys = [first]
+    num_keys = (num_frames - 1) // keyframe_interval + 2
+    for _ in range(num_keys - 1):
+        prev = keys[-1]
+        rot = sample_orientation(
+            rng,
+            config.palm_view_max_deg,
+            config.forearm_min_z,
+            near=prev.rotation,
+            max_step_deg=max_rotation_step_deg,
+        )
+        target = gen.sample_center(rng)
+        step = target - prev.center_mm
+        norm = np.linalg.norm(step)
+        if norm > max_center_step_mm:
+            step *= max_center_step_mm / norm
+        art = sample_articulation(rng, config.gesture_prob, config.gesture_noise_deg)
+        keys.append(HandState(art, rot, prev.center_mm + step, first.scale))
+    key_t = np.arange(num_keys, dtype=np.float64) * keyframe_interval
+    arts, rots, ctrs = interpolate_states(
+        key_t,
+        np.stack([k.articulation_deg for k in keys]),
+        np.stack([k.rotation for k in keys]),
+        np.stack([k.center_mm for k in keys]),
+        np.arange(num_frames, dtype=np.float64),
+    )
+    states = [HandState(arts[i], rots[i], ctrs[i], first.scale) for i in range(num_frames)]
+    # one background for the whole sequence, clear of the hand in every frame
+    placed = [place_hand(s, gen.shape) for s in states]
+    planes = background_planes(config.background, rng, lambda n: max(g.support(n) for g in placed))
+    for i, state in enumerate(states):
+        frame_rng = np.random.default_rng([config.seed, _STREAM_SEQUENCE, i])
+        yield gen.render_state(state, frame_rng, frame_id=i, planes=planes)

@@ -1,0 +1,215 @@
+"""Hand joint sets (skeletons): names, kinematic parents, drawing colours, correspondences.
+
+Three joint sets are defined, each once:
+
+* ``hands2019_21`` (``HANDS2019_21``): the project's main skeleton and the ground truth of the
+  synthetic generator. Order: ``wrist``, then for thumb, index, middle, ring, pinky in turn
+  ``<finger>_mcp, <finger>_pip, <finger>_dip, <finger>_tip``. The thumb follows the
+  Hands2019/BigHand "TMCP/TPIP/TDIP/TTIP" naming, i.e. anatomically thumb_mcp is the root of
+  the thumb (carpometacarpal region), thumb_pip the thumb's metacarpophalangeal joint,
+  thumb_dip its interphalangeal joint. NOTE: the Hands2019 annotation *files* store joints in
+  BigHand order (wrist, 5 MCPs, then PIP/DIP/TIP per finger); ``vvhand_core.data.hands2019``
+  reorders them into this skeleton's order.
+* ``nyu_14`` (``NYU_14``): the 14 NYU evaluation joints, in the order of the community
+  result files (NYU indices [0,3,6,9,12,15,18,21,24,25,27,30,31,32]): pinky tip/mid, ring
+  tip/mid, middle tip/mid, index tip/mid, thumb tip/mid/root, two wrist points
+  (``wrist_1``, ``wrist_2`` = NYU's PALM_1, PALM_2) and the palm centre (``palm``, root).
+* ``icvl_16`` (``ICVL_16``): ``palm`` then root/mid/tip of thumb, index, middle, ring, pinky.
+
+Joint names are lowercase snake_case; they become ROS TF frames ``hand_<joint_name>``.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+from types import MappingProxyType
+
+FINGERS: tuple[str, ...] = ("thumb", "index", "middle", "ring", "pinky")
+
+# Hue per finger (HSV), palm/wrist/root joints are drawn in grey.
+_FINGER_HUE = MappingProxyType(
+    {"thumb": 0.0, "index": 0.14, "middle": 0.33, "ring": 0.55, "pinky": 0.78}
+)
+_GREY: tuple[float, float, float] = (0.6, 0.6, 0.6)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A named joint set: ``joint_names[j]`` has kinematic parent ``parents[j]`` (-1 = root).
+
+    ``colors[j]`` is the RGB drawing colour (components in 0..1) of joint j and of the bone
+    ending at it.
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    colors: tuple[tuple[float, float, float], ...]
+
+    def __post_init__(self) -> None:
+        """Check that names, parents and colours agree and form one tree."""
+        j = len(self.joint_names)
+        if len(self.parents) != j or len(self.colors) != j:
+            raise ValueError(
+                f"skeleton {self.name!r}: {j} names, {len(self.parents)} parents, "
+                f"{len(self.colors)} colours"
+            )
+        if len(set(self.joint_names)) != j:
+            raise ValueError(f"skeleton {self.name!r}: duplicate joint names")
+        roots = [i for i, p in enumerate(self.parents) if p == -1]
+        if len(roots) != 1:
+            raise ValueError(f"skeleton {self.name!r}: needs exactly one root, got {roots}")
+        for i, p in enumerate(self.parents):
+            if p != -1 and not 0 <= p < j:
+                raise ValueError(f"skeleton {self.name!r}: joint {i} has parent {p}")
+        for i in range(j):  # every chain must reach the root without a cycle
+            seen, k = 0, i
+            while self.parents[k] != -1:
+                k = self.parents[k]
+                seen += 1
+                if seen > j:
+                    raise ValueError(f"skeleton {self.name!r}: cycle through joint {i}")
+
+    @property
+    def num_joints(self) -> int:
+        """Number of joints J."""
+        return len(self.joint_names)
+
+    def bones(self) -> list[tuple[int, int]]:
+        """(parent, child) index pairs, one per non-root joint, in joint order."""
+        return [(p, c) for c, p in enumerate(self.parents) if p != -1]
+
+    def index(self, joint_name: str) -> int:
+        """Index of a joint by name (ValueError naming the skeleton when unknown)."""
+        try:
+            return self.joint_names.index(joint_name)
+        except ValueError:
+            raise ValueError(f"skeleton {self.name!r} has no joint {joint_name!r}") from None
+
+
+def _finger_color(finger: str, k: int, n: int) -> tuple[float, float, float]:
+    """Colour of the k-th of n joints along a finger: same hue, brighter towards the tip."""
+    value = 0.55 + 0.45 * (k / max(n - 1, 1))
+    r, g, b = colorsys.hsv_to_rgb(_FINGER_HUE[finger], 0.85, value)
+    return (round(r, 4), round(g, 4), round(b, 4))
+
+
+def _color_of(joint_name: str, chain: tuple[str, ...]) -> tuple[float, float, float]:
+    finger, _, part = joint_name.partition("_")
+    if finger not in _FINGER_HUE:
+        return _GREY
+    return _finger_color(finger, chain.index(part), len(chain))
+
+
+def _build_hands2019() -> Skeleton:
+    parts = ("mcp", "pip", "dip", "tip")
+    names = ["wrist"]
+    parents = [-1]
+    for finger in FINGERS:
+        for k, part in enumerate(parts):
+            names.append(f"{finger}_{part}")
+            parents.append(0 if k == 0 else len(names) - 2)
+    colors = tuple(_color_of(n, parts) for n in names)
+    return Skeleton("hands2019_21", tuple(names), tuple(parents), colors)
+
+
+def _build_nyu() -> Skeleton:
+    names = (
+        "pinky_tip", "pinky_mid", "ring_tip", "ring_mid", "middle_tip", "middle_mid",
+        "index_tip", "index_mid", "thumb_tip", "thumb_mid", "thumb_root",
+        "wrist_1", "wrist_2", "palm",
+    )  # fmt: skip
+    palm = 13
+    parents = (1, palm, 3, palm, 5, palm, 7, palm, 9, 10, palm, palm, palm, -1)
+    colors = []
+    for n in names:
+        chain = ("root", "mid", "tip") if n.startswith("thumb") else ("mid", "tip")
+        colors.append(_color_of(n, chain))
+    return Skeleton("nyu_14", names, parents, tuple(colors))
+
+
+def _build_icvl() -> Skeleton:
+    parts = ("root", "mid", "tip")
+    names = ["palm"]
+    parents = [-1]
+    for finger in FINGERS:
+        for k, part in enumerate(parts):
+            names.append(f"{finger}_{part}")
+            parents.append(0 if k == 0 else len(names) - 2)
+    colors = tuple(_color_of(n, parts) for n in names)
+    return Skeleton("icvl_16", tuple(names), tuple(parents), colors)
+
+
+HANDS2019_21: Skeleton = _build_hands2019()
+NYU_14: Skeleton = _build_nyu()
+ICVL_16: Skeleton = _build_icvl()
+
+_SKELETONS = MappingProxyType({s.name: s for s in (HANDS2019_21, NYU_14, ICVL_16)})
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """The skeleton called ``name`` ("hands2019_21", "nyu_14", "icvl_16")."""
+    try:
+        return _SKELETONS[name]
+    except KeyError:
+        known = ", ".join(sorted(_SKELETONS))
+        raise ValueError(f"unknown skeleton {name!r}; known skeletons: {known}") from None
+
+
+# Anatomical meaning of each joint, expressed in hands2019_21 joint names. Only joints whose
+# meaning is unambiguous across annotation conventions are listed; the others (palm centres,
+# NYU's wrist-side points, ICVL's thumb root) have no counterpart and are never paired.
+# NYU "mid" is F*_KNU2_B, the proximal end of the middle phalanx = PIP; NYU thumb mid/root are
+# the thumb's interphalangeal and metacarpophalangeal joints (hands2019 thumb_dip/thumb_pip).
+# ICVL "root"/"mid" of the four fingers are the MCP/PIP joints; ICVL thumb mid is the
+# thumb's interphalangeal joint.
+_ANATOMY = MappingProxyType(
+    {
+        "hands2019_21": MappingProxyType({n: n for n in HANDS2019_21.joint_names}),
+        "nyu_14": MappingProxyType(
+            {
+                **{f"{f}_tip": f"{f}_tip" for f in FINGERS},
+                **{f"{f}_mid": f"{f}_pip" for f in FINGERS if f != "thumb"},
+                "thumb_mid": "thumb_dip",
+                "thumb_root": "thumb_pip",
+            }
+        ),
+        "icvl_16": MappingProxyType(
+            {
+                **{f"{f}_tip": f"{f}_tip" for f in FINGERS},
+                **{f"{f}_mid": f"{f}_pip" for f in FINGERS if f != "thumb"},
+                **{f"{f}_root": f"{f}_mcp" for f in FINGERS if f != "thumb"},
+                "thumb_mid": "thumb_dip",
+            }
+        ),
+    }
+)
+
+
+def anatomical_name(skeleton: Skeleton, joint: int) -> str | None:
+    """The hands2019_21 name of the anatomical joint that ``skeleton``'s joint denotes, if any."""
+    table = _ANATOMY.get(skeleton.name)
+    if table is None:
+        raise ValueError(f"no anatomical table for skeleton {skeleton.name!r}")
+    return table.get(skeleton.joint_names[joint])
+
+
+def correspondence(src: Skeleton, dst: Skeleton) -> list[tuple[int, int]]:
+    """(src_index, dst_index) pairs of joints that denote the same anatomical joint.
+
+    Sorted by source index. For ``src == dst`` this is the identity over all joints.
+    """
+    if src.name == dst.name:
+        return [(i, i) for i in range(src.num_joints)]
+    dst_by_anatomy = {}
+    for j in range(dst.num_joints):
+        a = anatomical_name(dst, j)
+        if a is not None:
+            dst_by_anatomy[a] = j
+    pairs = []
+    for i in range(src.num_joints):
+        a = anatomical_name(src, i)
+        if a is not None and a in dst_by_anatomy:
+            pairs.append((i, dst_by_anatomy[a]))
+    return pairs
