@@ -96,7 +96,7 @@ class Harness:
 
     def latest_status(self) -> dict[str, float]:
         for arr in reversed(self.diag):
-            for st in arr.statuses:
+            for st in arr.status:
                 if "hand_pose_node" in st.name:
                     return {kv.key: float(kv.value) for kv in st.values}
         return {}
@@ -224,6 +224,7 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(rclpy_context, ros_env
         h.spin(1.0)
         status = h.latest_status()
         assert status["rejected"] >= 4 and status["no_hand"] >= 3, status
+        assert status["failed"] == 0, status
         invalid = [p for p in h.poses if not p.valid]
         assert len(invalid) >= 3 and all(len(p.joints) == 0 for p in invalid)
         # and a valid frame still gets through

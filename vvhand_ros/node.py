@@ -157,7 +157,13 @@ class ThrottledReporter:
         n = self._suppressed.pop(kind, 0)
         suffix = f" (and {n} more like it in the last {self._period_s:.0f} s)" if n else ""
         self._last[kind] = now
-        getattr(self._logger, level)(text + suffix)
+        # rclpy binds one severity to each logging call site: one call per level
+        if level == "error":
+            self._logger.error(text + suffix)
+        elif level == "info":
+            self._logger.info(text + suffix)
+        else:
+            self._logger.warning(text + suffix)
 
 
 class HandPoseNode(Node):
@@ -170,15 +176,21 @@ class HandPoseNode(Node):
         Raises CheckpointError (naming the file) when the model cannot be loaded; no
         subscription exists before the model is ready.
         """
+        self._running = False
+        self._slot = LatestSlot()
+        self._worker: threading.Thread | None = None
         super().__init__("hand_pose_node", **node_kwargs)
         self._declare_parameters()
         gp = self.get_parameter
-        self.pipeline = pipeline if pipeline is not None else self._load_pipeline()
+        try:
+            self.pipeline = pipeline if pipeline is not None else self._load_pipeline()
+        except Exception:
+            super().destroy_node()  # no half-built node left in the context
+            raise
         self._reporter = ThrottledReporter(self.get_logger())
         self.stats = NodeStats()
         self._lock = threading.Lock()  # guards pipeline configuration vs processing
         self._info: CameraInfo | None = None
-        self._slot = LatestSlot()
         self._publish_tf = gp("publish_tf").value
         self._publish_markers = gp("publish_markers").value
         self._tf_prefix = gp("tf_prefix").value
@@ -306,9 +318,12 @@ class HandPoseNode(Node):
                 self._process(*item)
             except Exception as exc:  # the node must keep serving whatever happens
                 self.stats.failed += 1
-                self._reporter.report(
-                    f"failed:{type(exc).__name__}",
-                    f"frame failed: {type(exc).__name__}: {exc}", level="error")
+                try:
+                    self._reporter.report(
+                        f"failed:{type(exc).__name__}",
+                        f"frame failed: {type(exc).__name__}: {exc}", level="error")
+                except Exception:  # noqa: BLE001 - a broken logger must not stop the worker
+                    pass
 
     def _process(self, msg: Image, t_in: float) -> None:
         info = self._info
@@ -378,7 +393,7 @@ class HandPoseNode(Node):
             hardware_id="vvhand",
             values=[KeyValue(key=k, value=f"{v:g}") for k, v in s.items()],
         )
-        arr = DiagnosticArray(statuses=[status])
+        arr = DiagnosticArray(status=[status])
         arr.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(arr)
 
@@ -386,7 +401,7 @@ class HandPoseNode(Node):
         """Stop the worker thread, then the node."""
         self._running = False
         self._slot.close()
-        if self._worker.is_alive():
+        if self._worker is not None and self._worker.is_alive():
             self._worker.join(timeout=5.0)
         super().destroy_node()
 
