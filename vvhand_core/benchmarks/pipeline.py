@@ -1,0 +1,191 @@
+"""Pipeline speed: frames/s and per-stage ms for uniform / teacher / student view selection.
+
+Runs :class:`VirtualViewPipeline` end to end (localise, crop, student, render, A2J,
+fusion) on synthetic depth frames with randomly initialised networks of the real
+architecture (speed does not depend on the weights), for each backbone and mode, and
+appends the table to docs/results.md. Modes are ``<selector>-<N>``: uniform-25,
+teacher-3, student-1/3/9/15 by default; the throughput ratio student-3 / uniform-25 is
+reported per backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from vvhand_core.benchmarks.results import append_section, markdown_table
+from vvhand_core.camera import Intrinsics
+from vvhand_core.checkpoint import resolve_device
+from vvhand_core.localise import HandLocaliser, LocaliseConfig
+from vvhand_core.models import A2JConfig, ModelConfig, StudentConfig, TeacherConfig, build_models
+from vvhand_core.pipeline import STAGES, PipelineConfig, VirtualViewPipeline
+from vvhand_core.skeletons import get_skeleton
+
+DEFAULT_MODES = "uniform-25,teacher-3,student-1,student-3,student-9,student-15"
+NETWORK_STAGES = ("student", "a2j")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vvhand bench pipeline``."""
+    parser.add_argument("--backbones", default="resnet18,resnet50",
+                        help="comma-separated A2J backbones (default: %(default)s)")
+    parser.add_argument("--modes", default=DEFAULT_MODES,
+                        help="comma-separated <selector>-<N> (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=5, help="timed frames per mode")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed rounds over all modes before timing")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="width multiplier of A2J and student (1.0 = the paper's networks)")
+    parser.add_argument("--fusion", default="confidence", choices=("confidence", "average"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--renderer", default="auto")
+    parser.add_argument("--skeleton", default="hands2019_21")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: two threads on a 2-core machine "
+                             "shared with other processes are several times slower at batch "
+                             "1; 0: torch's default)")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print only; do not append to docs/results.md")
+
+
+def synthetic_frames(count: int, seed: int = 0) -> tuple[list[np.ndarray], Intrinsics]:
+    """``count`` uint16 depth frames (H, W) of a hand at 350-550 mm, and their intrinsics.
+
+    Uses the synthetic hand generator (vvhand_core.data.synthetic, hand in front of a
+    wall; frames where the localiser finds no hand are skipped) when it is present, else a
+    crude analytic hand (palm, fingers, forearm) in front of a wall.
+    """
+    try:
+        from vvhand_core.data.synthetic import SynthConfig, SyntheticHandGenerator
+    except ImportError:
+        pass
+    else:
+        gen = SyntheticHandGenerator(SynthConfig(seed=seed, background="wall"))
+        localiser = HandLocaliser(LocaliseConfig(use_tracking=False))
+        frames: list[np.ndarray] = []
+        for i in range(20 * count):  # speed is measured on frames with a hand found
+            f = gen.frame(i)
+            depth = np.asarray(f.depth_mm)
+            if localiser.locate(depth.astype(np.float32), f.intrinsics) is not None:
+                frames.append(depth)
+            if len(frames) == count:
+                return frames, f.intrinsics
+        raise RuntimeError("the localiser found no hand in the synthetic frames")
+    from vvhand_core.render.scenes import compose, hand_like, pixel_rays, plane_depth
+
+    intr = Intrinsics(475.0, 475.0, 320.0, 240.0, 640, 480)
+    rays = pixel_rays((intr.fx, intr.fy, intr.cx, intr.cy), intr.height, intr.width)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        c = (rng.uniform(-60, 60), rng.uniform(-40, 40), rng.uniform(350, 550))
+        hand = hand_like(rays, c)
+        wall = plane_depth(rays, (0.0, 0.0, 1100.0), (0.0, 0.0, -1.0))
+        out.append(np.round(compose(hand, wall).numpy()).astype(np.uint16))
+    return out, intr
+
+
+def _parse_mode(mode: str) -> tuple[str, int]:
+    selector, _, n = mode.strip().partition("-")
+    if not n.isdigit():
+        raise ValueError(f"bad mode {mode!r}: expected <selector>-<N>, e.g. student-3")
+    return selector, int(n)
+
+
+def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], intr: Intrinsics,
+                   args: argparse.Namespace) -> list[dict]:
+    """Time each mode; one dict per mode with fps and the mean ms of every stage."""
+    skeleton = get_skeleton(args.skeleton)
+    j = skeleton.num_joints
+    cfg = ModelConfig(a2j=A2JConfig(num_joints=j, backbone=backbone, width=args.width),
+                      teacher=TeacherConfig(num_joints=j),
+                      student=StudentConfig(num_views=25, width=args.width))
+    torch.manual_seed(0)
+    a2j, student, teacher = build_models(cfg, skeleton)
+    pipe = VirtualViewPipeline(a2j, student, teacher, skeleton,
+                               PipelineConfig(device=args.device, renderer=args.renderer,
+                                              fusion=args.fusion, track=False),
+                               cfg.num_candidates)
+    parsed = {mode: _parse_mode(mode) for mode in modes}
+    stage_ms = {mode: dict.fromkeys(STAGES, 0.0) for mode in modes}
+    wall = dict.fromkeys(modes, 0.0)
+    valid = dict.fromkeys(modes, 0)
+    # modes interleaved frame by frame, so that load from other processes on a shared
+    # machine affects every mode alike; the first args.warmup rounds are not timed
+    for i in range(args.warmup + args.frames):
+        frame = frames[i % len(frames)]
+        for mode in modes:
+            selector, n = parsed[mode]
+            pipe.configure(selector=selector, num_views=n)
+            start = time.perf_counter()
+            res = pipe.run(frame, intr)
+            elapsed = time.perf_counter() - start
+            if i < args.warmup:
+                continue
+            wall[mode] += elapsed
+            valid[mode] += res.valid
+            for k in STAGES:
+                stage_ms[mode][k] += res.timings_ms[k]
+    rows = []
+    for mode in modes:
+        mean = {k: v / args.frames for k, v in stage_ms[mode].items()}
+        fps = args.frames / wall[mode]
+        rows.append({"backbone": backbone, "mode": mode, "fps": fps, "valid": valid[mode],
+                     **mean})
+        print(f"{backbone} {mode}: {fps:.2f} frames/s, total {mean['total']:.1f} ms/frame",
+              file=sys.stderr)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark, print the table, append it to docs/results.md."""
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.frames < 1 or args.warmup < 0:
+        print("--frames must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    frames, intr = synthetic_frames(max(1, min(args.frames + args.warmup, 8)))
+    rows: list[dict] = []
+    for backbone in backbones:
+        rows += bench_backbone(backbone, modes, frames, intr, args)
+    header = ["backbone", "mode", "frames/s", *[f"{s} ms" for s in STAGES],
+              "non-network %", "valid"]
+    table_rows = []
+    for r in rows:
+        non_net = sum(r[s] for s in STAGES[:-1] if s not in NETWORK_STAGES)
+        table_rows.append([r["backbone"], r["mode"], r["fps"], *[r[s] for s in STAGES],
+                           100.0 * non_net / r["total"], f"{r['valid']}/{args.frames}"])
+    lines = [markdown_table(header, table_rows), ""]
+    for backbone in backbones:
+        fps = {r["mode"]: r["fps"] for r in rows if r["backbone"] == backbone}
+        if "student-3" in fps and "uniform-25" in fps:
+            lines.append(f"- {backbone}: throughput student-3 / uniform-25 = "
+                         f"{fps['student-3'] / fps['uniform-25']:.2f}x")
+    device = resolve_device(args.device)
+    lines.append(f"- device {device}, A2J/student width x{args.width}, fusion {args.fusion}, "
+                 f"{args.frames} timed frames per mode after {args.warmup} warm-up round(s), "
+                 f"modes interleaved frame by frame, torch threads {torch.get_num_threads()}, "
+                 "random weights, synthetic 640x480 frames, localisation without tracking; "
+                 "per-stage ms are means per frame")
+    if hasattr(os, "getloadavg"):
+        lines.append("- load average (1/5/15 min) at the end: "
+                     + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+                     + " (other processes share this machine's cores)")
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        command = (f"vvhand bench pipeline --backbones {','.join(backbones)} "
+                   f"--modes {','.join(modes)} --frames {args.frames} --warmup {args.warmup} "
+                   f"--width {args.width} --fusion {args.fusion} --device {args.device} "
+                   f"--renderer {args.renderer} --skeleton {args.skeleton}"
+                   + (f" --threads {args.threads}" if args.threads else ""))
+        path = append_section("Pipeline speed", command, body)
+        print(f"appended to {path}", file=sys.stderr)
+    return 0

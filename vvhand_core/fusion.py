@@ -1,0 +1,66 @@
+"""View selection and multi-view fusion (paper Eq. 2).
+
+Select the top-N of M view logits, weight the selected views by a softmax over their
+logits (or equally: the unweighted baseline), map each view's joints back to the
+original camera frame through the inverse of its view matrix and average:
+``J = sum_i w_i * M_i^-1 J_i``. All functions are batched and differentiable (except
+the discrete top-N choice), on any device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from vvhand_core.jointspace import apply_transform
+
+FUSIONS = ("confidence", "average")
+
+
+def select_top_n(logits: Tensor, n: int) -> Tensor:
+    """Indices (B, N) int64 of the N largest logits of (B, M), best first."""
+    m = logits.shape[-1]
+    if not 1 <= n <= m:
+        raise ValueError(f"cannot select {n} of {m} views")
+    return torch.topk(logits, n, dim=-1, largest=True, sorted=True).indices
+
+
+def gather_views(x: Tensor, idx: Tensor) -> Tensor:
+    """Gather views: x (B, M, ...), idx (B, N) -> x[b, idx[b]] (B, N, ...)."""
+    index = idx.reshape(*idx.shape, *([1] * (x.dim() - 2))).expand(*idx.shape, *x.shape[2:])
+    return torch.gather(x, 1, index)
+
+
+def fusion_weights(selected_logits: Tensor, fusion: str = "confidence") -> Tensor:
+    """Weights (B, N) summing to 1: softmax of the selected logits, or 1/N for "average"."""
+    if fusion == "confidence":
+        return torch.softmax(selected_logits, dim=-1)
+    if fusion == "average":
+        n = selected_logits.shape[-1]
+        return torch.full_like(selected_logits, 1.0 / n)
+    raise ValueError(f"unknown fusion {fusion!r}; known: {', '.join(FUSIONS)}")
+
+
+def selection_score(logits: Tensor, idx: Tensor) -> Tensor:
+    """Softmax mass (B,) over all M logits (B, M) covered by the selected idx (B, N)."""
+    return gather_views(torch.softmax(logits, dim=-1), idx).sum(dim=-1)
+
+
+def to_camera_frame(joints_view_mm: Tensor, inv_view_mats: Tensor) -> Tensor:
+    """Joints (B, N, J, 3) in each view's frame -> original camera frame via M_i^-1 (B, N, 4, 4)."""
+    return apply_transform(joints_view_mm, inv_view_mats)
+
+
+def fuse_joints(joints_view_mm: Tensor, inv_view_mats: Tensor, weights: Tensor) -> Tensor:
+    """Eq. 2: sum_i w_i * M_i^-1 J_i.
+
+    joints_view_mm (B, N, J, 3) predicted in view i's frame (camera mm after the view
+    rotation), inv_view_mats (B, N, 4, 4), weights (B, N) -> fused joints (B, J, 3) mm.
+    """
+    cam = to_camera_frame(joints_view_mm, inv_view_mats)
+    return torch.einsum("bn,bnjk->bjk", weights.to(cam.dtype), cam)
+
+
+def fuse_camera_joints(joints_mm: Tensor, weights: Tensor) -> Tensor:
+    """Weighted average of joints already in the camera frame: (B, N, J, 3), (B, N) -> (B, J, 3)."""
+    return torch.einsum("bn,bnjk->bjk", weights.to(joints_mm.dtype), joints_mm)
