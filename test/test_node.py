@@ -361,3 +361,25 @@ def test_decode_fuzz_only_raises_conversion_error():
             pass
     assert raised > 100 and decoded > 100
 
+
+
+def test_yaml_and_docs_cover_every_declared_parameter(rclpy_context, checkpoint):
+    """config/vvhand.yaml and docs/ros.md list exactly the parameters the node declares."""
+    import yaml
+
+    from vvhand_ros.node import HandPoseNode
+
+    node = HandPoseNode(context=rclpy_context, parameter_overrides=[
+        rclpy.parameter.Parameter("model_path", value=str(checkpoint)),
+        rclpy.parameter.Parameter("device", value="cpu")])
+    try:
+        builtin = {"use_sim_time", "start_type_description_service"}
+        declared = set(node._parameters) - builtin
+        for name in declared:
+            assert node.describe_parameter(name).description, name
+    finally:
+        node.destroy_node()
+    cfg = yaml.safe_load((REPO / "config" / "vvhand.yaml").read_text())
+    assert set(cfg["/**"]["ros__parameters"]) == declared
+    docs = (REPO / "docs" / "ros.md").read_text()
+    assert all(f"`{name}`" in docs for name in declared)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
+import torch
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -256,6 +257,9 @@ class HandPoseNode(Node):
             "broadcast one TF frame per joint (<tf_prefix>hand_<joint> under the image frame)"))
         self.declare_parameter("tf_prefix", "", desc("prefix of the joint TF frame names"))
         self.declare_parameter("publish_markers", True, desc("publish RViz markers on ~/markers"))
+        self.declare_parameter("num_threads", 0, desc(
+            "torch CPU threads for the networks; 0 = torch's default (one per core)",
+            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=256, step=1)]))
         self.declare_parameter("status_period_s", 10.0, desc(
             "period of the status log line and /diagnostics [s]", read_only=True,
             floating_point_range=frange(0.1, 3600)))
@@ -274,6 +278,9 @@ class HandPoseNode(Node):
         )
 
     def _load_pipeline(self) -> VirtualViewPipeline:
+        threads = int(self.get_parameter("num_threads").value)
+        if threads > 0:
+            torch.set_num_threads(threads)
         path = self.get_parameter("model_path").value or str(default_model_path())
         self.get_logger().info(f"loading model {path}")
         return VirtualViewPipeline.from_checkpoint(path, self._pipeline_config())
