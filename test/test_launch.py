@@ -80,7 +80,7 @@ def resolve(value, defaults):
 def describe(desc):
     entities = desc.args[0]
     defaults = {a.args[0]: a.kwargs["default_value"] for a in entities
-                if isinstance(a, DeclareLaunchArgument)}
+                if isinstance(a, DeclareLaunchArgument) and "default_value" in a.kwargs}
     nodes = [e for e in entities if isinstance(e, Node)]
     assert len(nodes) == 1
     node = nodes[0].kwargs
@@ -123,6 +123,22 @@ def test_camera_launch_files(standins, launch_file):
     assert set(params) <= set(declared)
 
 
+def test_replay_launch_file(standins):
+    defaults, node, remaps, params, entities = describe(load("replay.launch.py"))
+    assert remaps == {"depth/image": "/camera/depth/image_raw",
+                      "depth/camera_info": "/camera/depth/camera_info"}
+    assert params["depth_qos"] == "reliable" and params["publish_tf"] == "false"
+    assert defaults["rate"] == "1.0"
+    assert any(isinstance(e, DeclareLaunchArgument) and e.args[0] == "bag"
+               and "default_value" not in e.kwargs for e in entities)  # bag is required
+    (proc,) = [e for e in entities if isinstance(e, ExecuteProcess)]
+    cmd = [resolve(c, defaults) if not (isinstance(c, LaunchConfiguration)
+                                       and c.args[0] == "bag") else "<bag>"
+           for c in proc.kwargs["cmd"]]
+    assert cmd[:6] == ["vvhand", "replay", "<bag>", "--mode", "live", "--external-node"]
+    assert "/camera/depth/image_raw" in cmd
+
+
 def test_every_launch_file_is_covered():
     shipped = {p.name for p in (REPO / "launch").glob("*.launch.py")}
     assert set(CAMERAS) | {"replay.launch.py"} >= shipped
@@ -133,3 +149,16 @@ def test_unknown_override_is_rejected(standins):
 
     with pytest.raises(ValueError, match="unknown launch arguments"):
         generate({"depth_topc": "/x"})
+
+
+def test_rviz_config_shows_depth_markers_and_tf():
+    cfg = yaml.safe_load((REPO / "config" / "vvhand.rviz").read_text())
+    displays = {d["Class"]: d for d in cfg["Visualization Manager"]["Displays"]}
+    assert displays["rviz_default_plugins/DepthCloud"]["Depth Map Topic"] == \
+        "/camera/depth/image_raw"
+    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == \
+        "/hand_pose_node/markers"
+    assert displays["rviz_default_plugins/PoseArray"]["Topic"]["Value"] == "/hand_pose_node/joints"
+    assert "rviz_default_plugins/TF" in displays
+    assert cfg["Visualization Manager"]["Global Options"]["Fixed Frame"] == \
+        "camera_depth_optical_frame"  # the frame `vvhand synth-bag` stamps

@@ -1,0 +1,34 @@
+"""Replay a rosbag2 bag into hand_pose_node and score its output.
+
+ros2 launch vvhand replay.launch.py bag:=/path/to/bag [rate:=1.0] [model:=...]
+Starts hand_pose_node on the bag's topics (defaults: the topics `vvhand synth-bag` writes)
+and `vvhand replay BAG --mode live --external-node`, which publishes the bag, records the
+node's HandPose answers, and writes replay.json and replay.png next to the bag.
+"""
+
+from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.substitutions import LaunchConfiguration
+
+from vvhand_ros.bag import DEFAULT_DEPTH_TOPIC, DEFAULT_INFO_TOPIC
+from vvhand_ros.launch_description import generate
+
+
+def generate_launch_description():
+    """Node with reliable QoS on the bag's topics, plus the replay process."""
+    replay = ExecuteProcess(
+        cmd=["vvhand", "replay", LaunchConfiguration("bag"), "--mode", "live",
+             "--external-node", "--rate", LaunchConfiguration("rate"),
+             "--depth-topic", LaunchConfiguration("depth_topic"),
+             "--info-topic", LaunchConfiguration("info_topic")],
+        output="screen",
+    )
+    return generate(
+        {"depth_topic": DEFAULT_DEPTH_TOPIC, "info_topic": DEFAULT_INFO_TOPIC, "qos": "reliable",
+         "publish_tf": "false"},
+        extra_actions=[
+            DeclareLaunchArgument("bag", description="rosbag2 directory to replay"),
+            DeclareLaunchArgument("rate", default_value="1.0",
+                                  description="1.0 = original timing, 0 = as fast as answered"),
+            replay,
+        ],
+    )
