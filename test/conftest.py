@@ -54,3 +54,21 @@ def rclpy_context(ros_domain: int):
         yield context
     finally:
         context.try_shutdown()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread for the whole suite.
+
+    The CI machine has 2 cores shared with the ROS child processes the tests start; two
+    intra-op threads on a busy 2-core machine made small networks several times slower.
+    """
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

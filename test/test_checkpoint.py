@@ -15,15 +15,6 @@ from vvhand_core.models import ModelConfig
 from vvhand_core.skeletons import HANDS2019_21, ICVL_16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one thread is faster than two on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"

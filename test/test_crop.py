@@ -23,15 +23,6 @@ NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 K = NYU.as_tensor(dtype=torch.float64)[None]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread (scene ray casting): the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def scene(centre, wall_z=None):
     rays = pixel_rays(K[0], 480, 640)
     parts = [hand_like(rays, centre)]

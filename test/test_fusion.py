@@ -17,14 +17,6 @@ from vvhand_core.models import A2J, A2JConfig, Teacher, TeacherConfig, teacher_f
 from vvhand_core.views import invert_rigid, view_grid, view_matrices
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one thread is faster than two on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def test_select_top_n_and_gather():
     logits = torch.tensor([[0.1, 3.0, -1.0, 2.0], [5.0, 0.0, 6.0, 1.0]])
     idx = select_top_n(logits, 2)

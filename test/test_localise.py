@@ -14,15 +14,6 @@ NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 PALM = np.array([30.0, -20.0, 500.0])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread (scene ray casting): the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def rays():
     return pixel_rays([NYU.fx, NYU.fy, NYU.cx, NYU.cy], NYU.height, NYU.width)

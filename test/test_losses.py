@@ -2,7 +2,6 @@
 
 import math
 
-import pytest
 import torch
 
 from vvhand_core.losses import (
@@ -17,15 +16,6 @@ from vvhand_core.models import A2J, A2JConfig, A2JOutput, make_anchors
 
 ANCHORS = make_anchors(176).double()
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one thread is faster than two on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 def _peaked_output(n, j, anchor_ids, offsets_xy, depth):
     """Head outputs whose softmax puts all weight on one anchor per joint."""

@@ -21,15 +21,6 @@ from vvhand_core.models import (
 from vvhand_core.skeletons import HANDS2019_21, NYU_14
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one thread is faster than two on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_anchor_layout():
     a = make_anchors(176)
     assert a.shape == (1936, 2)

@@ -362,7 +362,6 @@ def test_decode_fuzz_only_raises_conversion_error():
     assert raised > 100 and decoded > 100
 
 
-
 def test_yaml_and_docs_cover_every_declared_parameter(rclpy_context, checkpoint):
     """config/vvhand.yaml and docs/ros.md list exactly the parameters the node declares."""
     import yaml

@@ -15,14 +15,6 @@ from vvhand_core.pipeline import STAGES, PipelineConfig, VirtualViewPipeline
 from vvhand_core.render.scenes import compose, hand_like, pixel_rays, plane_depth
 from vvhand_core.skeletons import HANDS2019_21, NYU_14
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one thread is faster than two on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 INTR = Intrinsics(240.0, 240.0, 160.0, 120.0, 320, 240)
 
 

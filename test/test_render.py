@@ -20,15 +20,6 @@ NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 S = 96
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the 2-core CI machine is shared, two threads then thrash."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def frame(centre, dtype=torch.float64, size=S):
     k = NYU.as_tensor(dtype=dtype)[None]
     c = torch.tensor([centre], dtype=dtype)
