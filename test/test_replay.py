@@ -15,7 +15,7 @@ from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
 from vvhand_ros.bag import BagError, read_frames, read_ground_truth
 from vvhand_ros.depth_encoding import image_to_depth_mm
 from vvhand_ros.replay import ReplayConfig, run_replay
-from vvhand_ros.synth_bag import write_synthetic_bag
+from vvhand_ros.synth_bag import live_camera_config, write_synthetic_bag
 
 FRAMES = 6
 
@@ -37,7 +37,7 @@ def checkpoint(tmp_path_factory):
 def test_synthetic_bag_round_trip(tmp_path, storage, encoding):
     path = tmp_path / "b"
     write_synthetic_bag(path, 3, seed=2, storage=storage, encoding=encoding, progress=False)
-    expected = list(sample_sequence(SynthConfig(seed=2), 3))
+    expected = list(sample_sequence(live_camera_config(2), 3))
     frames = list(read_frames(path))
     gt = read_ground_truth(path)
     assert [f.index for f in frames] == [0, 1, 2]

@@ -2,7 +2,10 @@
 
 Depth (16UC1 mm by default, or 32FC1 m) and camera_info on /camera/depth/..., ground truth
 as vvhand/msg/HandPose on /ground_truth/hand_pose, all with the same header stamps. The
-hand moves smoothly between random keyframes (vvhand_core.data.synthetic.sample_sequence).
+hand moves smoothly between random keyframes (vvhand_core.data.synthetic.sample_sequence),
+posed as by a person facing the camera: the forearm points away from the camera
+(``FOREARM_MIN_Z``), unlike the all-directions training distribution, where a forearm
+pointing at the camera is nearer than the hand and misleads the nearest-object localiser.
 """
 
 from __future__ import annotations
@@ -16,12 +19,20 @@ from tqdm import tqdm
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
 from vvhand_ros.bag import SyntheticBagFrame, write_bag
 
+# camera-z of the wrist-to-elbow direction must be at least this (0 = sideways)
+FOREARM_MIN_Z = 0.3
+
+
+def live_camera_config(seed: int = 0) -> SynthConfig:
+    """SynthConfig of the bags: defaults, but the forearm points away from the camera."""
+    return SynthConfig(seed=seed, forearm_min_z=FOREARM_MIN_Z)
+
 
 def synthetic_bag_frames(num_frames: int, seed: int = 0, fps: float = 15.0,
                          start_ns: int = 1_700_000_000_000_000_000,
                          config: SynthConfig | None = None) -> Iterator[SyntheticBagFrame]:
     """Frames of a moving hand at ``fps``, stamped from ``start_ns``."""
-    cfg = config or SynthConfig(seed=seed)
+    cfg = config or live_camera_config(seed)
     period_ns = int(round(1e9 / fps))
     for i, frame in enumerate(sample_sequence(cfg, num_frames)):
         yield SyntheticBagFrame(start_ns + i * period_ns, frame.depth_mm, frame.intrinsics,
