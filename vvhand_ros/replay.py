@@ -219,7 +219,14 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
                 raise RuntimeError(f"no hand_pose_node answered on {answer_topic} within "
                                    f"{cfg.startup_timeout_s:.0f} s")
             executor.spin_once(timeout_sec=0.1)
-        time.sleep(0.5)  # let the matched endpoints settle
+        # camera_info first: a depth frame that reaches the node before any camera_info is
+        # rejected by design, so the first image must not overtake the first info
+        first_info = next((f.raw_info for f in frames if f.raw_info is not None), None)
+        if first_info is not None:
+            pub_info.publish(first_info)
+        settle = time.monotonic() + 0.5
+        while time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.05)
         t_first = frames[0].log_time_ns if frames else 0
         t_start = time.monotonic()
         for f in tqdm(frames, desc="replay (live)", unit="frame", disable=not progress):
