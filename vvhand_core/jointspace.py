@@ -20,6 +20,15 @@ from vvhand_core.crop import crop_intrinsics, frame_broadcast, per_frame
 from vvhand_core.views import invert_rigid
 
 
+def _crop_terms(t, k, centre_z_mm, cube_mm, like: torch.Tensor):
+    """Crop intrinsics (B, ..., 4), centre depth and half cube (B, ...) broadcast to ``like``."""
+    dims = like.dim() - 1
+    kc = frame_broadcast(crop_intrinsics(t, k).to(like), dims)
+    zc = frame_broadcast(centre_z_mm.to(like), dims)
+    half = frame_broadcast(per_frame(cube_mm, like), dims) / 2
+    return kc, zc, half
+
+
 def crop_uvd_to_camera_mm(
     uvd: torch.Tensor,
     t: torch.Tensor,
@@ -28,9 +37,7 @@ def crop_uvd_to_camera_mm(
     cube_mm: float | torch.Tensor,
 ) -> torch.Tensor:
     """Crop (u_crop, v_crop, d_n) (B, ..., 3) -> camera mm (B, ..., 3)."""
-    kc = frame_broadcast(crop_intrinsics(t, k).to(uvd), uvd.dim() - 1)
-    zc = frame_broadcast(centre_z_mm.to(uvd), uvd.dim() - 1)
-    half = frame_broadcast(per_frame(cube_mm, uvd), uvd.dim() - 1) / 2
+    kc, zc, half = _crop_terms(t, k, centre_z_mm, cube_mm, uvd)
     z = uvd[..., 2] * half + zc
     x = (uvd[..., 0] - kc[..., 2]) / kc[..., 0] * z
     y = (uvd[..., 1] - kc[..., 3]) / kc[..., 1] * z
@@ -45,9 +52,7 @@ def camera_mm_to_crop_uvd(
     cube_mm: float | torch.Tensor,
 ) -> torch.Tensor:
     """Camera mm (B, ..., 3) -> crop (u_crop, v_crop, d_n) (B, ..., 3)."""
-    kc = frame_broadcast(crop_intrinsics(t, k).to(xyz), xyz.dim() - 1)
-    zc = frame_broadcast(centre_z_mm.to(xyz), xyz.dim() - 1)
-    half = frame_broadcast(per_frame(cube_mm, xyz), xyz.dim() - 1) / 2
+    kc, zc, half = _crop_terms(t, k, centre_z_mm, cube_mm, xyz)
     z = xyz[..., 2]
     u = kc[..., 0] * xyz[..., 0] / z + kc[..., 2]
     v = kc[..., 1] * xyz[..., 1] / z + kc[..., 3]

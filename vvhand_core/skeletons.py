@@ -102,16 +102,20 @@ def _color_of(joint_name: str, chain: tuple[str, ...]) -> tuple[float, float, fl
     return _finger_color(finger, chain.index(part), len(chain))
 
 
-def _build_hands2019() -> Skeleton:
-    parts = ("mcp", "pip", "dip", "tip")
-    names = ["wrist"]
+def _finger_chains(name: str, root: str, parts: tuple[str, ...]) -> Skeleton:
+    """A root joint, then ``<finger>_<part>`` for each finger, each chain hanging off the root."""
+    names = [root]
     parents = [-1]
     for finger in FINGERS:
         for k, part in enumerate(parts):
             names.append(f"{finger}_{part}")
             parents.append(0 if k == 0 else len(names) - 2)
     colors = tuple(_color_of(n, parts) for n in names)
-    return Skeleton("hands2019_21", tuple(names), tuple(parents), colors)
+    return Skeleton(name, tuple(names), tuple(parents), colors)
+
+
+def _build_hands2019() -> Skeleton:
+    return _finger_chains("hands2019_21", "wrist", ("mcp", "pip", "dip", "tip"))
 
 
 def _build_nyu() -> Skeleton:
@@ -130,15 +134,7 @@ def _build_nyu() -> Skeleton:
 
 
 def _build_icvl() -> Skeleton:
-    parts = ("root", "mid", "tip")
-    names = ["palm"]
-    parents = [-1]
-    for finger in FINGERS:
-        for k, part in enumerate(parts):
-            names.append(f"{finger}_{part}")
-            parents.append(0 if k == 0 else len(names) - 2)
-    colors = tuple(_color_of(n, parts) for n in names)
-    return Skeleton("icvl_16", tuple(names), tuple(parents), colors)
+    return _finger_chains("icvl_16", "palm", ("root", "mid", "tip"))
 
 
 HANDS2019_21: Skeleton = _build_hands2019()
