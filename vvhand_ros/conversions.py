@@ -14,7 +14,6 @@ what is wrong; the node catches exactly this type, reports it (throttled) and ke
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,6 +29,8 @@ from vvhand_core.skeletons import Skeleton
 from vvhand_ros.depth_encoding import (
     DEPTH_ENCODINGS,
     ConversionError,
+    camera_info_to_intrinsics,
+    check_image_matches_info,
     encode_depth,
     image_to_depth_mm,
 )
@@ -42,29 +43,6 @@ __all__ = [
 ]
 
 MM_TO_M = 1e-3
-
-
-def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
-    """Pinhole intrinsics from ``CameraInfo.k`` and its image size (distortion is ignored).
-
-    Raises ConversionError for zero/non-finite focal lengths or a zero image size.
-    """
-    k = [float(x) for x in msg.k]
-    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
-    if msg.width == 0 or msg.height == 0:
-        raise ConversionError(f"camera_info has zero image size ({msg.width}x{msg.height})")
-    if not all(math.isfinite(v) for v in (fx, fy, cx, cy)) or fx <= 0.0 or fy <= 0.0:
-        raise ConversionError(f"camera_info K has an invalid focal length (fx={fx}, fy={fy})")
-    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=int(msg.width), height=int(msg.height))
-
-
-def check_image_matches_info(depth_shape: tuple[int, int], intr: Intrinsics) -> None:
-    """Raise ConversionError when a depth image's (H, W) differs from camera_info's size."""
-    h, w = depth_shape
-    if (w, h) != (intr.width, intr.height):
-        raise ConversionError(
-            f"depth image is {w}x{h} but camera_info describes {intr.width}x{intr.height}"
-        )
 
 
 def _points_m(joints_mm: np.ndarray) -> list[Point]:

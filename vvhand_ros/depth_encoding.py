@@ -2,13 +2,17 @@
 
 ``16UC1`` / ``mono16``: millimetres, 0 = invalid. ``32FC1``: metres; NaN, +-inf and values
 <= 0 are invalid. Inside vvhand depth is float32 millimetres with 0 = invalid.
-Decoding takes any object with the fields of sensor_msgs/Image (an rclpy message or a
-rosbags dataclass alike).
+Decoding takes any object with the fields of sensor_msgs/Image or CameraInfo (an rclpy
+message or a rosbags dataclass alike), so the node and offline bag replay share one check.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from vvhand_core.camera import Intrinsics
 
 
 class ConversionError(ValueError):
@@ -72,3 +76,26 @@ def encode_depth(depth_mm: np.ndarray, encoding: str = "16UC1") -> np.ndarray:
         data[~(d > 0)] = np.nan
         return data
     raise ConversionError(f"cannot encode depth as {encoding!r}")
+
+
+def camera_info_to_intrinsics(msg) -> Intrinsics:
+    """Pinhole intrinsics from ``CameraInfo.k`` and its image size (distortion is ignored).
+
+    Raises ConversionError for zero/non-finite focal lengths or a zero image size.
+    """
+    k = [float(x) for x in msg.k]
+    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    if msg.width == 0 or msg.height == 0:
+        raise ConversionError(f"camera_info has zero image size ({msg.width}x{msg.height})")
+    if not all(math.isfinite(v) for v in (fx, fy, cx, cy)) or fx <= 0.0 or fy <= 0.0:
+        raise ConversionError(f"camera_info K has an invalid focal length (fx={fx}, fy={fy})")
+    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=int(msg.width), height=int(msg.height))
+
+
+def check_image_matches_info(depth_shape: tuple[int, int], intr: Intrinsics) -> None:
+    """Raise ConversionError when a depth image's (H, W) differs from camera_info's size."""
+    h, w = depth_shape
+    if (w, h) != (intr.width, intr.height):
+        raise ConversionError(
+            f"depth image is {w}x{h} but camera_info describes {intr.width}x{intr.height}"
+        )

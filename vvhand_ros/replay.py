@@ -34,7 +34,12 @@ from vvhand_ros.bag import (
     read_ground_truth,
     stamp_to_ns,
 )
-from vvhand_ros.depth_encoding import ConversionError, image_to_depth_mm
+from vvhand_ros.depth_encoding import (
+    ConversionError,
+    camera_info_to_intrinsics,
+    check_image_matches_info,
+    image_to_depth_mm,
+)
 
 
 @dataclass
@@ -119,8 +124,6 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
     """
     from tqdm import tqdm
 
-    from vvhand_core.camera import Intrinsics
-
     pipe = pipeline or VirtualViewPipeline.from_checkpoint(model_path(cfg), _pipeline_config(cfg))
     records: list[FrameRecord] = []
     frames = read_frames(cfg.bag, cfg.depth_topic, cfg.info_topic)
@@ -132,12 +135,11 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
         if frame.info is None:
             rec.message = "no camera_info before this frame"
             continue
-        try:
-            k = frame.info.k
-            intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]),
-                              width=int(frame.info.width), height=int(frame.info.height))
+        try:  # the node's own checks, so offline rejects what the node would reject
+            intr = camera_info_to_intrinsics(frame.info)
             depth = image_to_depth_mm(frame.image)
-        except (ConversionError, ValueError) as exc:
+            check_image_matches_info(depth.shape, intr)
+        except ConversionError as exc:
             rec.message = f"rejected: {exc}"
             continue
         t0 = time.perf_counter()
