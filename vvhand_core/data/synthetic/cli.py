@@ -32,7 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--clean",
         action="store_true",
         help="no sensor noise, dropouts or quantisation noise (exact depth, "
-        "still stored as whole mm)",
+        "still stored as whole mm; version 2: sensor 'ideal')",
+    )
+    parser.add_argument(
+        "--scene-version",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: hand alone, fixed camera (the old splits); 2: person scenes, a camera and "
+        "sensor per frame",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -42,11 +50,13 @@ def run(args: argparse.Namespace) -> int:
     if args.frames <= 0:
         print("vvhand synth: --frames must be > 0", file=sys.stderr)
         return 2
-    config = SynthConfig(seed=args.seed, background=args.background)
+    config = SynthConfig(seed=args.seed, background=args.background,
+                         scene_version=args.scene_version)  # fmt: skip
     if args.clean:
         config.noise_sigma_mm = 0.0
         config.edge_dropout = 0.0
         config.random_dropout = 0.0
+        config.sensor = "ideal"
     t0 = time.perf_counter()
     count = write_dataset(args.out, config, args.frames, progress=not args.no_progress)
     dt = time.perf_counter() - t0

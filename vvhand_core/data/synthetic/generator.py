@@ -1,21 +1,31 @@
 """Synthetic depth frames of an articulated hand, deterministic by (seed, frame index).
 
-``SyntheticHandGenerator(SynthConfig(...)).frame(i)`` samples a pose, a global orientation
-(palm, side and back views), a position 300..700 mm in front of the camera near the image
-centre and a hand size, ray-casts the hand exactly, adds a background and sensor effects,
-and returns a :class:`DepthFrame` with ``HANDS2019_21`` ground truth. Frame i depends only
-on (seed, i), never on which frames were drawn before. :func:`sample_sequence` yields a
-smoothly moving hand (interpolated random keyframes) for demos and rosbags.
+``SyntheticHandGenerator(SynthConfig(...)).frame(i)`` returns a :class:`DepthFrame` with
+``HANDS2019_21`` ground truth. Two scene versions (``SynthConfig.scene_version``):
+
+* 1 (default, frozen: the same bytes for the same seed and index as before versions
+  existed): a right hand (any orientation, forearm stub) 300..700 mm in front of one fixed
+  camera, a wall / table / nothing behind it, Gaussian noise and edge dropouts;
+* 2 ("person" scenes, :mod:`scene_v2`): a left or right hand of varied shape held up by
+  a person (arm, torso, head), a second hand and objects near the border, a wall or
+  table, a per-frame camera (320x240..1280x720, f 200-650 px) and a structured-light or
+  time-of-flight sensor model.
+
+Frame i depends only on (seed, i), never on which frames were drawn before, so workers
+can generate and cache frames in any order. :func:`sample_sequence` yields a smoothly
+moving hand (interpolated random keyframes) for demos and rosbags.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from types import MappingProxyType
 
 import numpy as np
 
-from vvhand_core.camera import Intrinsics, project_np
+from vvhand_core.camera import Intrinsics
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.data.synthetic.hand_model import HandGeometry, HandShape, pose_hand
 from vvhand_core.data.synthetic.poses import (
@@ -23,16 +33,27 @@ from vvhand_core.data.synthetic.poses import (
     sample_articulation,
     sample_orientation,
 )
-from vvhand_core.data.synthetic.raycast import render_geometry, render_planes
+from vvhand_core.data.synthetic.raycast import (  # noqa: F401 (re-exported)
+    VISIBILITY_TOLERANCE_MM,
+    joint_visibility,
+    render_geometry,
+    render_planes,
+)
+from vvhand_core.data.synthetic.scene_v2 import Scene, render_scene_v2
 from vvhand_core.data.synthetic.sensor import (
     BACKGROUNDS,
     apply_sensor_effects,
     background_planes,
 )
+from vvhand_core.data.synthetic.sensor_models import SENSOR_CHOICES
 from vvhand_core.skeletons import HANDS2019_21
 
-_STREAM_FRAME, _STREAM_SEQUENCE = 0, 1
-VISIBILITY_TOLERANCE_MM = 3.0
+_STREAM_FRAME, _STREAM_SEQUENCE, _STREAM_FRAME_V2, _STREAM_SEQUENCE_V2 = 0, 1, 2, 3
+SCENE_VERSIONS = (1, 2)
+NEW_SCENES_SPLIT = MappingProxyType({"scene_version": 2, "seed": 5})
+"""The fixed "new scenes" evaluation split: frames 0..199 of ``SynthConfig(**NEW_SCENES_SPLIT)``
+(person scenes, per-frame cameras and sensors; never used for training)."""
+NEW_SCENES_SPLIT_FRAMES = 200
 
 
 @dataclass
@@ -50,6 +71,20 @@ class SynthConfig:
     silhouette edges (jumps > ``edge_jump_mm``), ``random_dropout`` anywhere, ``quantize``
     to uint16 mm, ``max_depth_mm`` sensor range. ``background``: none | wall | table |
     random. ``cube_mm``: crop cube hint written to each frame's meta.
+
+    ``scene_version`` 1 (default) keeps every frame of a seed bit-identical to the frames
+    of before scene versions existed (old splits: seed 1 train, 2 val, 3 test).
+    ``scene_version`` 2 draws person scenes (see :mod:`scene_v2`): it uses ``seed``,
+    ``gesture_prob``, ``gesture_noise_deg``, ``background``, ``max_depth_mm``,
+    ``quantize``, ``cube_mm`` and ``sensor`` (random | structured_light | tof | ideal: the
+    per-frame camera model; ideal = exact depth); the camera is drawn per frame unless
+    ``random_camera`` is False (None, the default, and True: drawn; False: the fixed
+    camera above, e.g. small images in tests).
+    Placement, hand size (0.8-1.2), shape and sensor parameters come from scene_v2, so
+    ``depth_range_mm``, ``center_jitter``, ``hand_scale_range``, ``palm_view_max_deg``,
+    ``forearm_min_z``, ``noise_sigma_mm``, ``edge_dropout``, ``edge_jump_mm`` and
+    ``random_dropout`` apply to version 1 only. ``sensor`` and ``random_camera`` apply to
+    version 2 only. :data:`NEW_SCENES_SPLIT` names the v2 evaluation split.
     """
 
     width: int = 640
@@ -74,9 +109,17 @@ class SynthConfig:
     max_depth_mm: float = 2000.0
     background: str = "random"
     cube_mm: float = 250.0
+    scene_version: int = 1
+    sensor: str = "random"
+    random_camera: bool | None = None
 
     def __post_init__(self) -> None:
         """Validate ranges and choices."""
+        if self.scene_version not in SCENE_VERSIONS:
+            raise ValueError(f"scene_version must be one of {SCENE_VERSIONS}, "
+                             f"got {self.scene_version!r}")
+        if self.sensor not in SENSOR_CHOICES:
+            raise ValueError(f"sensor must be one of {SENSOR_CHOICES}, got {self.sensor!r}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
         lo, hi = self.depth_range_mm
@@ -90,7 +133,7 @@ class SynthConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
 
     def intrinsics(self) -> Intrinsics:
-        """The synthetic camera."""
+        """The fixed synthetic camera (version 2: only when random_camera is False)."""
         return Intrinsics(self.fx, self.fy, self.cx, self.cy, self.width, self.height)
 
     def to_dict(self) -> dict:
@@ -128,33 +171,19 @@ def place_hand(state: HandState, shape: HandShape | None = None) -> HandGeometry
     return local.transformed(state.rotation, offset)
 
 
-def joint_visibility(
-    joints_mm: np.ndarray, joint_radius_mm: np.ndarray, hand_depth_mm: np.ndarray, intr: Intrinsics
-) -> np.ndarray:
-    """(J,) bool: the hand's visible surface at a joint's pixel belongs to that joint.
-
-    A joint is visible when the rendered depth at its (rounded) pixel is not nearer than
-    its centre minus its radius minus ``VISIBILITY_TOLERANCE_MM``; outside the image or
-    behind other parts it is not.
-    """
-    uv = np.rint(project_np(joints_mm, intr)).astype(int)
-    h, w = hand_depth_mm.shape
-    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    vis = np.zeros(len(joints_mm), dtype=bool)
-    for j in np.nonzero(inside)[0]:
-        d = hand_depth_mm[uv[j, 1], uv[j, 0]]
-        vis[j] = d > 0 and d >= joints_mm[j, 2] - joint_radius_mm[j] - VISIBILITY_TOLERANCE_MM
-    return vis
-
-
 class SyntheticHandGenerator:
-    """Deterministic synthetic frames: ``frame(i)`` depends only on ``config.seed`` and i."""
+    """Deterministic synthetic frames: ``frame(i)`` depends only on ``config.seed`` and i.
+
+    ``timings``: a dict (None = off) that rendering adds CPU seconds per stage to (v1:
+    sample, hand, background, sensor; v2: sample, hand_arm, body_background, sensor).
+    """
 
     def __init__(self, config: SynthConfig | None = None, shape: HandShape | None = None):
-        """Keep the config and the hand shape (default adult proportions)."""
+        """Keep the config and the hand shape (v1; default adult proportions)."""
         self.config = config or SynthConfig()
         self.shape = shape or HandShape()
         self.intrinsics = self.config.intrinsics()
+        self.timings: dict | None = None
 
     def sample_state(self, rng: np.random.Generator) -> HandState:
         """Draw articulation, orientation, centre and scale from ``rng``."""
@@ -184,9 +213,11 @@ class SyntheticHandGenerator:
         drawn from ``rng`` according to ``config.background``.
         """
         c = self.config
+        t0 = time.process_time()
         geom = place_hand(state, self.shape)
         hand_depth, _ = render_geometry(geom, self.intrinsics)
         visible = joint_visibility(geom.joints, geom.joint_radius, hand_depth, self.intrinsics)
+        t0 = self._tick("hand", t0)
         if planes is None:
             planes = background_planes(c.background, rng, geom.support)
         depth = hand_depth
@@ -195,14 +226,18 @@ class SyntheticHandGenerator:
             both = (hand_depth > 0) & (back > 0)
             depth = np.where(both, np.minimum(hand_depth, back), np.maximum(hand_depth, back))
         depth = np.where(depth <= c.max_depth_mm, depth, 0.0).astype(np.float32)
+        t0 = self._tick("background", t0)
         depth = apply_sensor_effects(
             depth, rng, c.noise_sigma_mm, c.edge_dropout, c.edge_jump_mm, c.random_dropout,
             c.quantize,
         )  # fmt: skip
+        self._tick("sensor", t0)
         meta = {
             "frame_id": frame_id,
             "source": "synthetic",
             "seed": c.seed,
+            "scene_version": 1,
+            "side": "right",
             "cube_mm": c.cube_mm,
             "center_mm": [float(x) for x in state.center_mm],
             "scale": state.scale,
@@ -214,12 +249,32 @@ class SyntheticHandGenerator:
         return DepthFrame(depth, self.intrinsics, geom.joints.astype(np.float32), HANDS2019_21,
                           meta)  # fmt: skip
 
+    def _tick(self, key: str, t0: float) -> float:
+        t1 = time.process_time()
+        if self.timings is not None:
+            self.timings[key] = self.timings.get(key, 0.0) + (t1 - t0)
+        return t1
+
     def frame(self, index: int) -> DepthFrame:
         """Frame ``index`` (>= 0) of the dataset defined by the config."""
         if index < 0:
             raise ValueError(f"frame index must be >= 0, got {index}")
+        if self.config.scene_version == 2:
+            return self.scene(index).frame
         rng = np.random.default_rng([self.config.seed, _STREAM_FRAME, index])
-        return self.render_state(self.sample_state(rng), rng, frame_id=index)
+        t0 = time.process_time()
+        state = self.sample_state(rng)
+        self._tick("sample", t0)
+        return self.render_state(state, rng, frame_id=index)
+
+    def scene(self, index: int) -> Scene:
+        """Version 2 only: frame ``index`` with its clean depth and label image."""
+        if self.config.scene_version != 2:
+            raise ValueError("scene() needs scene_version 2")
+        if index < 0:
+            raise ValueError(f"frame index must be >= 0, got {index}")
+        rng = np.random.default_rng([self.config.seed, _STREAM_FRAME_V2, index])
+        return render_scene_v2(self.config, rng, frame_id=index, timings=self.timings)
 
 
 def sample_sequence(
@@ -235,10 +290,18 @@ def sample_sequence(
     ``max_rotation_step_deg`` in orientation and ``max_center_step_mm`` in position (kept
     within the configured depth range and image region); articulations are independent
     draws. The hand size and background stay fixed; sensor noise is redrawn per frame.
-    Deterministic by ``config.seed``.
+    Deterministic by ``config.seed``. Scene version 2: one person, camera and room, the
+    arm and hand moving (see :mod:`sequence_v2`; ``max_rotation_step_deg`` unused).
     """
     if num_frames <= 0:
         raise ValueError("num_frames must be > 0")
+    if config.scene_version == 2:
+        from vvhand_core.data.synthetic.sequence_v2 import sample_sequence_v2
+
+        yield from sample_sequence_v2(
+            config, num_frames, keyframe_interval, max_center_step_mm, _STREAM_SEQUENCE_V2
+        )
+        return
     gen = SyntheticHandGenerator(config)
     rng = np.random.default_rng([config.seed, _STREAM_SEQUENCE])
     first = gen.sample_state(rng)

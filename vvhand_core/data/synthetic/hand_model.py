@@ -173,6 +173,29 @@ class HandGeometry:
             ell_semi_axes=self.ell_semi_axes * s,
         )
 
+    def mirrored(self) -> HandGeometry:
+        """Mirror image under x -> -x (a right hand becomes a left hand, same joint order).
+
+        Applied in the hand frame, before placement: the left hand's frame is the mirror
+        of the right hand's (its +x points to the ulnar side), so a proper rotation still
+        maps it into the camera. Ellipsoid axes become M R M (M = diag(-1, 1, 1)): the same
+        ellipsoid, mirrored, with a proper rotation.
+        """
+        m = np.array([-1.0, 1.0, 1.0])
+        spheres = self.spheres.copy()
+        spheres[:, 0] *= -1.0
+        caps = self.capsules.copy()
+        caps[:, 0] *= -1.0
+        caps[:, 3] *= -1.0
+        return replace(
+            self,
+            joints=self.joints * m,
+            spheres=spheres,
+            capsules=caps,
+            ell_centers=self.ell_centers * m,
+            ell_rotations=m[None, :, None] * self.ell_rotations * m[None, None, :],
+        )
+
     def bounding_spheres(self) -> np.ndarray:
         """(P, 4) [centre, radius] of every primitive, in part order."""
         caps_c = 0.5 * (self.capsules[:, 0:3] + self.capsules[:, 3:6])
@@ -191,7 +214,7 @@ class HandGeometry:
         fore = self.forearm_mask()
         ns = len(self.spheres)
         nc = len(self.capsules)
-        wrist = self.joints[0]
+        wrist = self.joints[0] if len(self.joints) else np.zeros(3)
         best = -np.inf
         for k, (c, r) in enumerate(zip(self.spheres[:, :3], self.spheres[:, 3])):
             if not fore[k] or np.linalg.norm(c - wrist) <= forearm_keep_mm + r:
@@ -199,8 +222,9 @@ class HandGeometry:
         for k, cap in enumerate(self.capsules):
             p0, p1, r = cap[0:3], cap[3:6], cap[6]
             if fore[ns + k]:
-                axis = (p1 - p0) / np.linalg.norm(p1 - p0)
-                keep = max(0.0, forearm_keep_mm - float(np.linalg.norm(p0 - wrist)))
+                length = float(np.linalg.norm(p1 - p0))
+                axis = (p1 - p0) / length
+                keep = min(length, max(0.0, forearm_keep_mm - float(np.linalg.norm(p0 - wrist))))
                 p1 = p0 + axis * keep
             best = max(best, float(max(n @ p0, n @ p1) + r))
         for k in range(len(self.ell_centers)):

@@ -10,7 +10,10 @@ Layout (written by ``vvhand synth``)::
     DIR/depth/000000.png     16-bit PNG, depth in mm, 0 = no return
 
 Joints are camera-frame millimetres in ``hands2019_21`` order. meta.json is written last,
-so a directory whose writing was interrupted is rejected rather than read short.
+so a directory whose writing was interrupted is rejected rather than read short. Frames
+whose camera differs from the first frame's (scene version 2 draws one per frame) carry
+their own ``"intrinsics": {fx, fy, cx, cy, width, height}`` in their annotation line;
+meta.json's ``intrinsics`` is the first frame's.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGener
 from vvhand_core.skeletons import get_skeleton
 
 FORMAT = "vvhand-synthetic"
-VERSION = 1
-_META_KEYS = ("center_mm", "cube_mm", "visible", "scale", "articulation_deg", "background")
+VERSION = 1  # 2 when some frames carry their own intrinsics (readers before that ignore them)
+_META_KEYS = ("center_mm", "cube_mm", "visible", "scale", "articulation_deg", "background",
+              "scene_version", "side", "sensor", "parts", "body_gap_mm")  # fmt: skip
+_INTR_KEYS = ("fx", "fy", "cx", "cy", "width", "height")
 
 
 def depth_name(index: int) -> str:
@@ -44,7 +49,7 @@ def depth_name(index: int) -> str:
 
 
 def write_frames(out_dir: str | Path, frames: Iterable[DepthFrame], extra: dict | None = None):
-    """Write frames (any source, one camera and skeleton) in the layout above; returns count.
+    """Write frames (any source, one skeleton) in the layout above; returns the count.
 
     ``extra`` is merged into meta.json (e.g. the generating config).
     """
@@ -55,15 +60,19 @@ def write_frames(out_dir: str | Path, frames: Iterable[DepthFrame], extra: dict 
         meta_path.unlink()  # re-written last; its absence marks an incomplete dataset
     count = 0
     intr = skeleton = None
+    per_frame_cameras = False
     with open(out / "annotations.jsonl", "w", encoding="utf-8") as ann:
         for frame in frames:
             if intr is None:
                 intr, skeleton = frame.intrinsics, frame.skeleton
-            elif frame.intrinsics != intr or frame.skeleton.name != skeleton.name:
-                raise ValueError("all frames of a dataset must share intrinsics and skeleton")
+            elif frame.skeleton.name != skeleton.name:
+                raise ValueError("all frames of a dataset must share the skeleton")
             rel = depth_name(count)
             write_depth_png(out / rel, frame.depth_mm)
             record = {"frame": count, "depth": rel}
+            if frame.intrinsics != intr:
+                per_frame_cameras = True
+                record["intrinsics"] = {k: getattr(frame.intrinsics, k) for k in _INTR_KEYS}
             if frame.joints_mm is not None:
                 record["joints_mm"] = np.round(frame.joints_mm.astype(np.float64), 4).tolist()
             record |= {k: frame.meta[k] for k in _META_KEYS if k in frame.meta}
@@ -73,10 +82,10 @@ def write_frames(out_dir: str | Path, frames: Iterable[DepthFrame], extra: dict 
         raise ValueError("no frames to write")
     meta = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": 2 if per_frame_cameras else VERSION,
         "num_frames": count,
         "skeleton": skeleton.name,
-        "intrinsics": {k: getattr(intr, k) for k in ("fx", "fy", "cx", "cy", "width", "height")},
+        "intrinsics": {k: getattr(intr, k) for k in _INTR_KEYS},
     } | (extra or {})
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return count
@@ -135,6 +144,8 @@ class SyntheticDataset:
                     if joints.shape != (self.skeleton.num_joints, 3):
                         raise ValueError(f"joints_mm has shape {joints.shape}")
                 rec["depth"] = str(rec["depth"])
+                if "intrinsics" in rec:
+                    rec["intrinsics"] = Intrinsics(**rec["intrinsics"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise DatasetError(f"{ann_path}:{lineno}", f"bad annotation ({exc})") from exc
             records.append(rec)
@@ -165,13 +176,14 @@ class SyntheticDataset:
             raise IndexError(f"index {index} out of range for {len(self)} frames")
         rec = self._records[index]
         path = self.directory / rec["depth"]
-        depth = read_depth_png(path, (self.intrinsics.width, self.intrinsics.height))
+        intr = rec.get("intrinsics", self.intrinsics)
+        depth = read_depth_png(path, (intr.width, intr.height))
         joints = rec.get("joints_mm")
         meta = {"frame_id": rec["frame"], "source": str(path)}
         meta |= {k: rec[k] for k in _META_KEYS if k in rec}
         return DepthFrame(
             depth_mm=depth,
-            intrinsics=self.intrinsics,
+            intrinsics=intr,
             joints_mm=None if joints is None else np.asarray(joints, dtype=np.float32),
             skeleton=self.skeleton,
             meta=meta,

@@ -2,9 +2,11 @@
 
     python -m vvhand_core.data.synthetic.preview --out docs/synthetic_samples.png
 
-Each panel shows the region around the hand of one frame (depth colour-mapped, near =
-bright), the skeleton's bones in the joint colours, and joints hidden by other parts of
-the hand as hollow markers.
+The first rows show whole scene-version-2 frames (a person showing a hand: side, sensor,
+camera and the parts drawn in each title), then the region around the hand of the same
+frames (sensor effects up close), then a row of version-1 frames for contrast. Depth is
+colour-mapped (near = bright, black = no return), the skeleton's bones are drawn in the
+joint colours, and joints hidden by other parts of the hand are hollow markers.
 """
 
 from __future__ import annotations
@@ -22,18 +24,28 @@ from vvhand_core.data.base import DepthFrame
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 
 
-def draw_frame(ax, frame: DepthFrame, margin_px: int = 40) -> None:
-    """Draw one frame (hand region, depth, skeleton) into a matplotlib Axes."""
+def draw_frame(ax, frame: DepthFrame, margin_px: int | None = 40) -> None:
+    """Draw one frame (depth, skeleton) into a matplotlib Axes.
+
+    ``margin_px``: show the hand's region with this margin; None: the whole frame, with
+    the colour range spanning the scene.
+    """
     depth = frame.depth_mm.astype(np.float32)
     uv = project_np(frame.joints_mm, frame.intrinsics)
     h, w = depth.shape
-    u0 = int(max(0, np.floor(uv[:, 0].min()) - margin_px))
-    u1 = int(min(w, np.ceil(uv[:, 0].max()) + margin_px))
-    v0 = int(max(0, np.floor(uv[:, 1].min()) - margin_px))
-    v1 = int(min(h, np.ceil(uv[:, 1].max()) + margin_px))
-    crop = depth[v0:v1, u0:u1]
     z = frame.joints_mm[:, 2]
-    lo, hi = float(z.min()) - 60.0, float(z.max()) + 150.0
+    if margin_px is None:
+        u0, u1, v0, v1 = 0, w, 0, h
+        valid = depth[depth > 0]
+        lo = float(z.min()) - 60.0
+        hi = max(float(np.percentile(valid, 98)) if valid.size else 0.0, lo + 300.0)
+    else:
+        u0 = int(max(0, np.floor(uv[:, 0].min()) - margin_px))
+        u1 = int(min(w, np.ceil(uv[:, 0].max()) + margin_px))
+        v0 = int(max(0, np.floor(uv[:, 1].min()) - margin_px))
+        v1 = int(min(h, np.ceil(uv[:, 1].max()) + margin_px))
+        lo, hi = float(z.min()) - 60.0, float(z.max()) + 150.0
+    crop = depth[v0:v1, u0:u1]
     shown = np.where(crop > 0, np.clip((hi - crop) / (hi - lo), 0.0, 1.0), np.nan)
     ax.imshow(
         shown, cmap="magma", vmin=0.0, vmax=1.0, extent=(u0 - 0.5, u1 - 0.5, v1 - 0.5, v0 - 0.5)
@@ -51,11 +63,30 @@ def draw_frame(ax, frame: DepthFrame, margin_px: int = 40) -> None:
     ax.set_ylim(v1 - 0.5, v0 - 0.5)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"#{frame.meta.get('frame_id', '')}  z={np.mean(z):.0f} mm", fontsize=8)
+    title = f"#{frame.meta.get('frame_id', '')}  z={np.mean(z):.0f} mm"
+    if frame.meta.get("scene_version") == 2:
+        m = frame.meta
+        sensor = {"structured_light": "SL", "tof": "ToF"}.get(m["sensor"], m["sensor"])
+        title = (f"v2 #{m['frame_id']} {m['side']} {sensor} {w}x{h} f={frame.intrinsics.fx:.0f}"
+                 f"\n{', '.join(m['parts'])}  z={np.mean(z):.0f}")  # fmt: skip
+        if margin_px is not None:
+            title = f"v2 #{m['frame_id']} hand  z={np.mean(z):.0f} mm"
+    else:
+        title = "v1 " + title
+    ax.set_title(title, fontsize=7)
 
 
-def save_grid(frames: Sequence[DepthFrame], path: str | Path, cols: int = 4) -> Path:
-    """Write frames as a grid of panels (matplotlib Agg) to ``path``."""
+def save_grid(
+    frames: Sequence[DepthFrame],
+    path: str | Path,
+    cols: int = 4,
+    margins: Sequence[int | None] | None = None,
+) -> Path:
+    """Write frames as a grid of panels (matplotlib Agg) to ``path``.
+
+    ``margins``: per frame, the hand-region margin (px) or None for the whole frame
+    (default: hand regions with 40 px margins).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -63,8 +94,9 @@ def save_grid(frames: Sequence[DepthFrame], path: str | Path, cols: int = 4) -> 
     fig = Figure(figsize=(3.0 * cols, 3.0 * rows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
-    for ax, frame in zip(axes, frames):
-        draw_frame(ax, frame)
+    margins = list(margins) if margins is not None else [40] * len(frames)
+    for ax, frame, margin in zip(axes, frames, margins):
+        draw_frame(ax, frame, margin)
     for ax in axes[len(frames) :]:
         ax.axis("off")
     path = Path(path)
@@ -74,18 +106,26 @@ def save_grid(frames: Sequence[DepthFrame], path: str | Path, cols: int = 4) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Render ``--count`` frames of seed ``--seed`` into a picture grid."""
+    """Render v2 frames of ``--seed`` (whole, then hand regions) and v1 frames into a grid."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/synthetic_samples.png", help="PNG to write")
-    parser.add_argument("--count", type=int, default=16, help="number of frames")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed")
+    parser.add_argument("--count", type=int, default=8, help="v2 frames shown whole")
+    parser.add_argument("--crops", type=int, default=4, help="of those, hand regions shown")
+    parser.add_argument("--v1-count", type=int, default=4, help="v1 frames (hand regions)")
+    parser.add_argument("--seed", type=int, default=5, help="v2 seed (5: the new-scenes split)")
+    parser.add_argument("--v1-seed", type=int, default=0, help="v1 seed")
     args = parser.parse_args(argv)
-    gen = SyntheticHandGenerator(SynthConfig(seed=args.seed))
+    gen = SyntheticHandGenerator(SynthConfig(scene_version=2, seed=args.seed))
     t0 = time.perf_counter()
     frames = [gen.frame(i) for i in range(args.count)]
     per_frame = (time.perf_counter() - t0) / max(args.count, 1)
-    path = save_grid(frames, args.out)
-    print(f"wrote {path} ({args.count} frames, {1000 * per_frame:.0f} ms/frame)", file=sys.stderr)
+    v1 = SyntheticHandGenerator(SynthConfig(seed=args.v1_seed))
+    old = [v1.frame(i) for i in range(args.v1_count)]
+    shown = frames + frames[: args.crops] + old
+    margins = [None] * len(frames) + [40] * (args.crops + len(old))
+    path = save_grid(shown, args.out, margins=margins)
+    print(f"wrote {path} ({args.count} v2 frames, {1000 * per_frame:.0f} ms/frame)",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 
