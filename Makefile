@@ -24,6 +24,7 @@ lint: setup
 bench: setup
 	$(PY) -m vvhand_core.cli bench render
 	$(PY) -m vvhand_core.cli bench pipeline
+	$(PY) -m vvhand_core.cli bench ros-input
 
 demo: setup
 	$(PY) -m vvhand_ros.demo

@@ -1,17 +1,19 @@
 """vvhand next to a Microsoft Azure Kinect (Azure_Kinect_ROS_Driver, ROS 2 branch).
 
-Driver defaults: depth/image_raw with depth/camera_info (relative, so /depth/... without a
-namespace); encoding from the driver's depth_unit parameter, 16UC1 millimetres by default
-(32FC1 metres is also accepted by the node); default (reliable) QoS.
+Camera: `ros2 launch azure_kinect_ros_driver driver.launch.py`. Depth: /depth/image_raw
+(16UC1 mm; 32FC1 m with depth_unit:=32FC1) with /depth/camera_info, frame
+depth_camera_link. That image is raw, distorted (rational_polynomial, 8 coefficients), so
+the node takes K and D and undistorts it (camera_model raw).
 """
 
 from vvhand_ros.launch_description import generate
 
 
 def generate_launch_description():
-    """Azure Kinect topic names and QoS."""
+    """Azure Kinect topic names, camera model and frame."""
     return generate({
         "depth_topic": "/depth/image_raw",
         "info_topic": "/depth/camera_info",
-        "qos": "reliable",
+        "camera_model": "raw",
+        "fixed_frame": "depth_camera_link",
     })

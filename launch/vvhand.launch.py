@@ -8,5 +8,5 @@ from vvhand_ros.launch_description import generate
 
 
 def generate_launch_description():
-    """Generic defaults: /camera/depth/image_raw, best-effort (sensor_data) QoS."""
+    """Generic defaults: /camera/depth/image_raw, raw transport, camera model by topic name."""
     return generate()

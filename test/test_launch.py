@@ -1,10 +1,11 @@
 """Launch files describe the node, parameters and remaps each camera needs.
 
 launch and launch_ros are not on PyPI, so this test imports each launch file with small
-stand-ins for ``launch``, ``launch.actions``, ``launch.substitutions`` and
-``launch_ros.actions`` that record their constructor arguments (they replace the real
-modules for the duration of the test, also on a machine that has them), then checks the
-returned description: the node, its parameters, its topic remaps and the declared defaults.
+stand-ins for ``launch``, ``launch.actions``, ``launch.conditions``,
+``launch.substitutions`` and ``launch_ros.actions`` that record their constructor
+arguments (they replace the real modules for the duration of the test, also on a machine
+that has them), then checks the returned description: the node, its parameters, its topic
+remaps, the declared defaults and the RViz node's fixed frame.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class LaunchConfiguration(_Recorded):
     pass
 
 
+class IfCondition(_Recorded):
+    pass
+
+
 class Node(_Recorded):
     pass
 
@@ -54,11 +59,14 @@ def standins(monkeypatch):
     actions.ExecuteProcess = ExecuteProcess
     subs = types.ModuleType("launch.substitutions")
     subs.LaunchConfiguration = LaunchConfiguration
+    conditions = types.ModuleType("launch.conditions")
+    conditions.IfCondition = IfCondition
     launch_ros = types.ModuleType("launch_ros")
     ros_actions = types.ModuleType("launch_ros.actions")
     ros_actions.Node = Node
     for name, mod in {"launch": launch, "launch.actions": actions, "launch.substitutions": subs,
-                      "launch_ros": launch_ros, "launch_ros.actions": ros_actions}.items():
+                      "launch.conditions": conditions, "launch_ros": launch_ros,
+                      "launch_ros.actions": ros_actions}.items():
         monkeypatch.setitem(sys.modules, name, mod)
 
 
@@ -71,9 +79,11 @@ def load(name: str):
 
 
 def resolve(value, defaults):
-    """A LaunchConfiguration resolves to its declared default."""
+    """A LaunchConfiguration resolves to its declared default; a tuple to their text."""
     if isinstance(value, LaunchConfiguration):
         return defaults[value.args[0]]
+    if isinstance(value, tuple):
+        return "".join(resolve(v, defaults) for v in value)
     return value
 
 
@@ -81,53 +91,75 @@ def describe(desc):
     entities = desc.args[0]
     defaults = {a.args[0]: a.kwargs["default_value"] for a in entities
                 if isinstance(a, DeclareLaunchArgument) and "default_value" in a.kwargs}
-    nodes = [e for e in entities if isinstance(e, Node)]
+    nodes = [e for e in entities if isinstance(e, Node) and e.kwargs["package"] == "vvhand"]
     assert len(nodes) == 1
     node = nodes[0].kwargs
     remaps = {src: resolve(dst, defaults) for src, dst in node["remappings"]}
     params = {}
     for p in node["parameters"]:
         if isinstance(p, dict):
-            params.update({k: resolve(v, defaults) for k, v in p.items()})
+            params.update({resolve(k, defaults): resolve(v, defaults) for k, v in p.items()})
     return defaults, node, remaps, params, entities
 
 
+def rviz_of(entities, defaults):
+    """(arguments, condition value) of the RViz node."""
+    (rviz,) = [e for e in entities if isinstance(e, Node) and e.kwargs["package"] == "rviz2"]
+    args = [resolve(a, defaults) for a in rviz.kwargs["arguments"]]
+    return args, resolve(rviz.kwargs["condition"].args[0], defaults)
+
+
+# launch file -> depth topic, camera_info topic, camera_model, optical frame of the depth
 CAMERAS = {
-    "vvhand.launch.py": ("/camera/depth/image_raw", "/camera/depth/camera_info", "sensor_data"),
+    "vvhand.launch.py": ("/camera/depth/image_raw", "/camera/depth/camera_info", "auto",
+                         "camera_depth_optical_frame"),
     "realsense.launch.py": ("/camera/camera/depth/image_rect_raw",
-                            "/camera/camera/depth/camera_info", "system_default"),
-    "azure_kinect.launch.py": ("/depth/image_raw", "/depth/camera_info", "reliable"),
-    "orbbec.launch.py": ("/camera/depth/image_raw", "/camera/depth/camera_info", "reliable"),
+                            "/camera/camera/depth/camera_info", "rectified",
+                            "camera_depth_optical_frame"),
+    "azure_kinect.launch.py": ("/depth/image_raw", "/depth/camera_info", "raw",
+                               "depth_camera_link"),
+    "orbbec.launch.py": ("/camera/depth/image_raw", "/camera/depth/camera_info", "rectified",
+                         "camera_color_optical_frame"),
     "zed.launch.py": ("/zed/zed_node/depth/depth_registered", "/zed/zed_node/depth/camera_info",
-                      "reliable"),
+                      "rectified", "zed_left_camera_frame_optical"),
 }
 
 
 @pytest.mark.parametrize("launch_file", sorted(CAMERAS))
 def test_camera_launch_files(standins, launch_file):
-    depth, info, qos = CAMERAS[launch_file]
-    defaults, node, remaps, params, _ = describe(load(launch_file))
+    depth, info, camera_model, frame = CAMERAS[launch_file]
+    defaults, node, remaps, params, entities = describe(load(launch_file))
     assert node["package"] == "vvhand" and node["executable"] == "hand_pose_node"
     assert remaps == {"depth/image": depth, "depth/camera_info": info}
-    assert params["depth_qos"] == qos
+    assert params["camera_model"] == camera_model and params["depth_transport"] == "raw"
     assert params["selector"] == "student" and params["num_views"] == "3"
     assert params["model_path"] == "" and params["device"] == "auto"
-    for arg in ("depth_topic", "info_topic", "model", "device", "num_views", "selector", "qos",
-                "namespace"):
+    assert not any("qos" in p for p in params)  # sensor-data QoS unless params_file overrides
+    for arg in ("depth_topic", "info_topic", "depth_transport", "camera_model", "model",
+                "device", "num_views", "selector", "namespace", "params_file", "rviz",
+                "fixed_frame"):
         assert arg in defaults, arg
     assert resolve(node["namespace"], defaults) == ""
     # the YAML file handed to the node exists and declares only known parameters
-    yaml_files = [p for p in node["parameters"] if isinstance(p, str)]
+    yaml_files = [resolve(p, defaults) for p in node["parameters"] if not isinstance(p, dict)]
     assert len(yaml_files) == 1 and Path(yaml_files[0]).is_file()
     declared = yaml.safe_load(Path(yaml_files[0]).read_text())["/**"]["ros__parameters"]
     assert set(params) <= set(declared)
+    # RViz (off by default) shows the depth image's frame
+    args, enabled = rviz_of(entities, defaults)
+    assert enabled == "false" and args[:1] == ["-d"] and Path(args[1]).name == "vvhand.rviz"
+    assert args[2:] == ["-f", frame]
 
 
 def test_replay_launch_file(standins):
     defaults, node, remaps, params, entities = describe(load("replay.launch.py"))
     assert remaps == {"depth/image": "/camera/depth/image_raw",
                       "depth/camera_info": "/camera/depth/camera_info"}
-    assert params["depth_qos"] == "reliable" and params["publish_tf"] == "false"
+    assert params["publish_tf"] == "false"
+    # every frame scored: the standard QoS overrides make both subscriptions reliable
+    for topic in ("/camera/depth/image_raw", "/camera/depth/image_raw/compressedDepth",
+                  "/camera/depth/camera_info"):
+        assert params[f"qos_overrides.{topic}.subscription.reliability"] == "reliable"
     assert defaults["rate"] == "1.0"
     assert any(isinstance(e, DeclareLaunchArgument) and e.args[0] == "bag"
                and "default_value" not in e.kwargs for e in entities)  # bag is required

@@ -1,4 +1,5 @@
-"""hand_pose_node over real DDS: outputs, runtime parameters, bad input, bursts and fuzz.
+"""hand_pose_node over real DDS: outputs, runtime parameters, bad input, bursts and fuzz,
+compressedDepth input, camera_info paired by stamp, sensor-data QoS and its overrides.
 
 The node runs as a child process (``python -m vvhand_ros.node``) with an untrained,
 randomly initialised small checkpoint: these tests are about the node's behaviour, not
@@ -26,7 +27,7 @@ from geometry_msgs.msg import PoseArray  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
@@ -34,9 +35,13 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 from vvhand.msg import HandPose  # noqa: E402
 from vvhand_core.checkpoint import save_random_checkpoint  # noqa: E402
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator  # noqa: E402
+from vvhand_ros.compressed_depth import depth_mm_to_compressed  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# the standard QoS override parameters: reliable subscriptions, so that no test frame is lost
+RELIABLE_OVERRIDES = [f"qos_overrides.{topic}.subscription.reliability:=reliable" for topic in
+                      ("/depth/image", "/depth/image/compressedDepth", "/depth/camera_info")]
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +56,11 @@ def hand_frame():
     return gen.frame(0)
 
 
-def start_node(env, checkpoint, *params):
+def start_node(env, checkpoint, *params, qos_overrides=RELIABLE_OVERRIDES):
     args = [sys.executable, "-m", "vvhand_ros.node", "--ros-args",
-            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu", "-p", "depth_qos:=reliable",
+            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu",
             "-p", "status_period_s:=0.5", "--log-level", "hand_pose_node:=info"]
-    for p in params:
+    for p in [*qos_overrides, *params]:
         args += ["-p", p]
     return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -67,6 +72,8 @@ class Harness:
     def __init__(self, context):
         self.node = rclpy.create_node("node_test_harness", context=context)
         self.pub_img = self.node.create_publisher(Image, "depth/image", RELIABLE)
+        self.pub_comp = self.node.create_publisher(CompressedImage, "depth/image/compressedDepth",
+                                                   RELIABLE)
         self.pub_info = self.node.create_publisher(CameraInfo, "depth/camera_info", RELIABLE)
         self.poses: list[HandPose] = []
         self.joints: list[PoseArray] = []
@@ -85,14 +92,27 @@ class Harness:
         self.poses.append(msg)
         self.received_at[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.monotonic()
 
-    def wait_ready(self, proc, timeout_s=60.0):
-        ok = spin_until(self.node, lambda: self.pub_img.get_subscription_count() > 0
+    def wait_ready(self, proc, timeout_s=60.0, pub=None):
+        pub = pub or self.pub_img
+        ok = spin_until(self.node, lambda: (pub.get_subscription_count() > 0
+                                            and self.pub_info.get_subscription_count() > 0)
                         or proc.poll() is not None, timeout_s)
         assert ok and proc.poll() is None, stop(proc)
         spin_until(self.node, lambda: False, 0.5)
 
     def spin(self, seconds):
         spin_until(self.node, lambda: False, seconds)
+
+    def send(self, depth_mm, hdr, intr, encoding="16UC1"):
+        """camera_info and depth image of one stamp, as a driver publishes them."""
+        self.pub_info.publish(intrinsics_to_camera_info(intr, hdr))
+        self.pub_img.publish(depth_mm_to_image(depth_mm, hdr, encoding))
+
+    def subscription_reliability(self, topic):
+        """Reliability of the node's subscription to ``topic`` as DDS discovered it."""
+        spin_until(self.node, lambda: self.node.get_subscriptions_info_by_topic(topic), 10.0)
+        (info,) = self.node.get_subscriptions_info_by_topic(topic)
+        return info.qos_profile.reliability
 
     def latest_status(self) -> dict[str, float]:
         for arr in reversed(self.diag):
@@ -112,9 +132,10 @@ def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, 
     h = Harness(rclpy_context)
     try:
         h.wait_ready(proc)
-        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(0)))
-        h.spin(0.3)
-        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(1)))
+        # the standard QoS override parameters took effect
+        for topic in ("/depth/image", "/depth/camera_info"):
+            assert h.subscription_reliability(topic) == ReliabilityPolicy.RELIABLE
+        h.send(hand_frame.depth_mm, header(1), hand_frame.intrinsics)
         assert spin_until(h.node, lambda: len(h.poses) >= 1 and len(h.tf) >= 1, 30.0), stop(proc)
         pose = h.poses[-1]
         assert pose.valid, "the synthetic hand must be found"
@@ -156,13 +177,13 @@ def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, 
         assert set_params(num_views=9) == [True]
         assert set_params(publish_tf=False, publish_markers=False) == [True, True]
         n_tf, n_markers, n_pose = len(h.tf), len(h.markers), len(h.poses)
-        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(2)))
+        h.send(hand_frame.depth_mm, header(2), hand_frame.intrinsics)
         assert spin_until(h.node, lambda: len(h.poses) > n_pose, 30.0), stop(proc)
         assert len(h.poses[-1].selected_views) == 9
         h.spin(0.5)
         assert len(h.tf) == n_tf and len(h.markers) == n_markers
         assert set_params(selector="uniform", num_views=25) == [True, True]
-        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(3)))
+        h.send(hand_frame.depth_mm, header(3), hand_frame.intrinsics)
         assert spin_until(h.node, lambda: len(h.poses) > n_pose + 1, 30.0), stop(proc)
         assert sorted(h.poses[-1].selected_views) == list(range(25))
         assert proc.poll() is None
@@ -184,27 +205,35 @@ def test_bad_model_path_fails_startup_with_one_message(ros_env, tmp_path):
 
 
 def _bad_inputs(frame):
-    """(description, camera_info or None, image) cases the node must survive and report."""
+    """(description, camera_info or None, image) cases the node must survive and report.
+
+    Each camera_info carries its image's stamp, as drivers publish them.
+    """
     intr = frame.intrinsics
-    good_info = intrinsics_to_camera_info(intr, header(0))
-    img = depth_mm_to_image(frame.depth_mm, header(1))
+
+    def info(i, intrinsics=intr):
+        return intrinsics_to_camera_info(intrinsics, header(i))
+
     rgb = depth_mm_to_image(frame.depth_mm, header(2))
     rgb.encoding = "rgb8"
     nan = np.full(frame.depth_mm.shape, np.nan, np.float32)
     nan_img = Image(header=header(3), height=nan.shape[0], width=nan.shape[1], encoding="32FC1",
                     step=nan.shape[1] * 4, data=nan.tobytes())
     zero = depth_mm_to_image(np.zeros_like(frame.depth_mm), header(4))
-    small_info = intrinsics_to_camera_info(intr.scaled(0.5, 0.5), header(5))
     far = depth_mm_to_image(np.where(frame.depth_mm > 0, 5000.0, 0.0), header(6))
-    zero_k = CameraInfo(header=header(7), width=intr.width, height=intr.height)
+    short = depth_mm_to_image(frame.depth_mm, header(8))
+    short.data = bytes(short.data)[:100]
     return [
-        ("no camera_info yet", None, img),
-        ("wrong encoding", good_info, rgb),
-        ("NaN-filled 32FC1", good_info, nan_img),
-        ("all-zero frame", good_info, zero),
-        ("info size disagrees", small_info, img),
-        ("no hand in range", good_info, far),
-        ("K of zeros", zero_k, img),
+        ("no camera_info yet", None, depth_mm_to_image(frame.depth_mm, header(1))),
+        ("wrong encoding", info(2), rgb),
+        ("NaN-filled 32FC1", info(3), nan_img),
+        ("all-zero frame", info(4), zero),
+        ("info size disagrees", info(5, intr.scaled(0.5, 0.5)),
+         depth_mm_to_image(frame.depth_mm, header(5))),
+        ("no hand in range", info(6), far),
+        ("K of zeros", CameraInfo(header=header(7), width=intr.width, height=intr.height),
+         depth_mm_to_image(frame.depth_mm, header(7))),
+        ("truncated data", info(8), short),
     ]
 
 
@@ -214,30 +243,99 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(rclpy_context, ros_env
     h = Harness(rclpy_context)
     try:
         h.wait_ready(proc)
-        for _name, info, img in _bad_inputs(hand_frame):
-            if info is not None:
+
+        def count(*keys):
+            status = h.latest_status()
+            return sum(status.get(k, 0) for k in keys)
+
+        done = 0
+        for name, info, img in _bad_inputs(hand_frame):
+            # one case at a time (the worker keeps only the newest frame): wait until the
+            # node has dealt with it, or for the frame without camera_info, received it
+            if info is None:
+                keys, target = ("frames_in",), 1
+            else:
                 h.pub_info.publish(info)
-                h.spin(0.2)
+                done += 1
+                keys, target = ("processed", "rejected"), done
             h.pub_img.publish(img)
-            h.spin(1.0)
+            assert spin_until(h.node, lambda k=keys, t=target: count(*k) >= t, 30.0), name
             assert proc.poll() is None, stop(proc)
         h.spin(1.0)
         status = h.latest_status()
         assert status["rejected"] >= 4 and status["no_hand"] >= 3, status
+        # the frame without camera_info waited, then was dropped once newer ones came
+        assert status["unpaired"] == 1 and status["unpaired.no_matching_info"] == 1, status
         assert status["failed"] == 0, status
         invalid = [p for p in h.poses if not p.valid]
         assert len(invalid) >= 3 and all(len(p.joints) == 0 for p in invalid)
         # and a valid frame still gets through
-        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(8)))
-        h.spin(0.3)
-        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(9)))
+        h.send(hand_frame.depth_mm, header(9), hand_frame.intrinsics)
         assert spin_until(h.node, lambda: any(p.valid for p in h.poses), 30.0), stop(proc)
     finally:
         out = stop(proc)
         h.node.destroy_node()
     for fragment in ("no camera_info received yet", "unsupported depth encoding 'rgb8'",
-                     "describes", "focal length", "no hand"):
+                     "describes", "focal length", "no hand", "expected step*height",
+                     "no camera_info with the same stamp"):
         assert fragment in out, (fragment, out)
+
+
+def test_compressed_depth_paired_by_stamp_with_sensor_data_qos(rclpy_context, ros_env,
+                                                               checkpoint, hand_frame):
+    """compressedDepth (png and rvl) on depth/image/compressedDepth, default QoS.
+
+    camera_info is published after its image (pairing is by stamp, not arrival); a frame
+    whose camera_info never comes is dropped with a reason; bad headers and truncated
+    payloads are rejected with one line each and the node keeps serving.
+    """
+    proc = start_node(ros_env, checkpoint, "depth_transport:=compressedDepth", qos_overrides=[])
+    h = Harness(rclpy_context)
+    intr = hand_frame.intrinsics
+
+    def compressed(hdr, encoding="16UC1", codec="png", cut=None, header_bytes=None):
+        fmt, data = depth_mm_to_compressed(hand_frame.depth_mm, encoding, codec)
+        data = (header_bytes or data[:12]) + data[12:cut]
+        return CompressedImage(header=hdr, format=fmt, data=data)
+
+    def answered(i):
+        return any(p.header.stamp == header(i).stamp for p in h.poses)
+
+    try:
+        h.wait_ready(proc, pub=h.pub_comp)
+        # REP-2003 default: sensor data (best effort) on both subscriptions
+        for topic in ("/depth/image/compressedDepth", "/depth/camera_info"):
+            assert h.subscription_reliability(topic) == ReliabilityPolicy.BEST_EFFORT
+        for i, (encoding, codec) in enumerate([("16UC1", "png"), ("32FC1", "rvl")], start=1):
+            h.pub_comp.publish(compressed(header(i), encoding, codec))
+            h.spin(0.2)  # the image waits for its camera_info
+            h.pub_info.publish(intrinsics_to_camera_info(intr, header(i)))
+            assert spin_until(h.node, lambda i=i: answered(i), 30.0), stop(proc)
+        assert all(p.valid for p in h.poses[:2])
+        # a frame whose camera_info does not come, then bad payloads with their camera_info
+        h.pub_comp.publish(compressed(header(3)))
+        bad = [compressed(header(4), cut=200), compressed(header(5), codec="rvl", cut=300),
+               compressed(header(6), header_bytes=b"" + bytes(11))]
+        for k, msg in enumerate(bad, start=1):  # one at a time: the worker keeps the newest
+            h.pub_info.publish(intrinsics_to_camera_info(intr, msg.header))
+            h.pub_comp.publish(msg)
+            assert spin_until(h.node, lambda k=k: h.latest_status().get("rejected", 0) >= k,
+                              15.0), (k, h.latest_status())
+        h.pub_info.publish(intrinsics_to_camera_info(intr, header(7)))
+        h.pub_comp.publish(compressed(header(7), codec="rvl"))
+        assert spin_until(h.node, lambda: answered(7), 30.0), stop(proc)
+        status = h.latest_status()
+        assert proc.poll() is None
+    finally:
+        out = stop(proc)
+        h.node.destroy_node()
+    assert status["unpaired"] == 1 and status["failed"] == 0, status
+    assert not any(answered(i) for i in (3, 4, 5, 6))
+    assert "/depth/image/compressedDepth" in out
+    for fragment in ("no camera_info with the same stamp", "compressedDepth PNG cannot be "
+                     "decoded", "RVL stream ends", "only 0 (INV_DEPTH) is defined"):
+        assert fragment in out, (fragment, out)
+    assert "Traceback" not in out
 
 
 @pytest.mark.slow
@@ -247,12 +345,13 @@ def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, 
     h = Harness(rclpy_context)
     try:
         h.wait_ready(proc)
-        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(0)))
-        h.spin(0.3)
         imgs = [depth_mm_to_image(hand_frame.depth_mm, header(i)) for i in range(1, 400)]
+        infos = [intrinsics_to_camera_info(hand_frame.intrinsics, header(i))
+                 for i in range(1, 400)]
         # processing period, one frame at a time
         for i in range(8):
             n = len(h.poses)
+            h.pub_info.publish(infos[i])
             h.pub_img.publish(imgs[i])
             assert spin_until(h.node, lambda n=n: len(h.poses) > n, 30.0), stop(proc)
         period_s = float(np.median([p.processing_time for p in h.poses[2:]]))
@@ -264,6 +363,7 @@ def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, 
         first = len(h.poses)
         i = 8
         while time.monotonic() < t_end and i < len(imgs):
+            h.pub_info.publish(infos[i])
             h.pub_img.publish(imgs[i])
             sent += 1
             i += 1
@@ -315,10 +415,8 @@ def test_fuzzed_images_and_camera_info(rclpy_context, ros_env, checkpoint, hand_
                 h.spin(0.01)
         h.spin(1.0)
         assert proc.poll() is None, stop(proc)
-        h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, header(5000)))
-        h.spin(0.3)
         n = len(h.poses)
-        h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, header(5001)))
+        h.send(hand_frame.depth_mm, header(5001), hand_frame.intrinsics)
         assert spin_until(h.node, lambda: any(p.valid for p in h.poses[n:]), 30.0), stop(proc)
         status = h.latest_status()
     finally:
@@ -373,7 +471,9 @@ def test_yaml_and_docs_cover_every_declared_parameter(rclpy_context, checkpoint)
         rclpy.parameter.Parameter("device", value="cpu")])
     try:
         builtin = {"use_sim_time", "start_type_description_service"}
-        declared = set(node._parameters) - builtin
+        declared = {p for p in node._parameters  # rclpy declares qos_overrides.* itself
+                    if p not in builtin and not p.startswith("qos_overrides.")}
+        assert any(p.startswith("qos_overrides./depth/image.") for p in node._parameters)
         for name in declared:
             assert node.describe_parameter(name).description, name
     finally:

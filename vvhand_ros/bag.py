@@ -1,12 +1,14 @@
 """rosbag2 files (sqlite3 or mcap) read and written with rosbags; no rclpy needed.
 
-A vvhand bag holds a depth image topic (sensor_msgs/Image), its camera_info, and
+A vvhand bag holds a depth topic (sensor_msgs/Image, or sensor_msgs/CompressedImage on
+``<depth topic>/compressedDepth`` as image_transport records it), its camera_info, and
 optionally ground truth as vvhand/msg/HandPose on its own topic (the synthetic bags
 written by ``vvhand synth-bag`` do) or in a sidecar file ``ground_truth.jsonl`` inside
 the bag directory (one JSON object per line: ``{"stamp_ns": int, "joints_mm": [[x,y,z],..]}``).
 
 Messages read here are rosbags dataclasses with the same fields as the rclpy messages, so
-vvhand_ros.conversions decodes them unchanged.
+vvhand_ros.depth_input decodes them unchanged. Depth frames are paired with the camera_info
+of their stamp by vvhand_ros.pairing, the node's own pairer.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from vvhand_ros.compressed_depth import depth_mm_to_compressed
 from vvhand_ros.depth_encoding import encode_depth
+from vvhand_ros.depth_input import transport_topic
+from vvhand_ros.pairing import Pair, StampPairer
 
 DEFAULT_DEPTH_TOPIC = "/camera/depth/image_raw"
 DEFAULT_INFO_TOPIC = "/camera/depth/camera_info"
@@ -28,7 +33,11 @@ DEFAULT_GT_TOPIC = "/ground_truth/hand_pose"
 SIDECAR_NAME = "ground_truth.jsonl"
 HAND_POSE_TYPE = "vvhand/msg/HandPose"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+# depth_format of write_bag -> (transport, compressedDepth codec)
+DEPTH_FORMATS = {"raw": ("raw", ""), "compressedDepth png": ("compressedDepth", "png"),
+                 "compressedDepth rvl": ("compressedDepth", "rvl")}
 
 
 class BagError(RuntimeError):
@@ -60,15 +69,35 @@ def make_typestore():
 
 @dataclass
 class BagFrame:
-    """One depth frame of a bag with the newest camera_info before it (None if none yet)."""
+    """One depth frame of a bag with the camera_info of its stamp (None, and why, if none)."""
 
-    index: int
+    index: int             # position among the bag's depth frames
     stamp_ns: int          # header stamp of the depth image
     log_time_ns: int       # time the message was recorded
-    image: object          # rosbags sensor_msgs/msg/Image
+    image: object          # rosbags sensor_msgs/msg/Image or CompressedImage
     info: object | None    # rosbags sensor_msgs/msg/CameraInfo
-    raw_image: bytes       # CDR bytes as stored (for live republishing)
-    raw_info: bytes | None
+    reason: str = ""       # why ``info`` is None
+
+
+@dataclass
+class DepthTopic:
+    """Where a bag's depth frames are and how they are transported."""
+
+    topic: str             # the topic in the bag
+    base: str              # image_transport base topic (what the node remaps depth/image to)
+    transport: str         # raw | compressedDepth
+    msgtype: str
+
+
+@dataclass
+class BagMessage:
+    """A depth image or camera_info of a bag, in recording order."""
+
+    is_image: bool
+    log_time_ns: int
+    stamp_ns: int
+    msg: object
+    raw: bytes             # CDR bytes as stored (for live republishing)
 
 
 def stamp_to_ns(stamp) -> int:
@@ -87,43 +116,105 @@ def _open(path: Path) -> Reader:
     return reader
 
 
-def read_frames(path: str | Path, depth_topic: str = DEFAULT_DEPTH_TOPIC,
-                info_topic: str = DEFAULT_INFO_TOPIC, typestore=None) -> Iterator[BagFrame]:
-    """Depth frames of a bag in recording order, each with the newest camera_info.
+def find_depth_topic(reader: Reader, depth_topic: str, path: Path) -> DepthTopic:
+    """The depth topic as recorded: ``depth_topic`` or ``depth_topic/compressedDepth``.
+
+    ``depth_topic`` may hold sensor_msgs/Image or CompressedImage; BagError naming the
+    bag's topics when neither is there.
+    """
+    types = {c.topic: c.msgtype for c in reader.connections}
+    compressed = transport_topic(depth_topic, "compressedDepth")
+    if types.get(depth_topic) == IMAGE_TYPE:
+        return DepthTopic(depth_topic, depth_topic, "raw", IMAGE_TYPE)
+    if types.get(depth_topic) == COMPRESSED_TYPE:
+        base = depth_topic[: -len("/compressedDepth")] if depth_topic.endswith(
+            "/compressedDepth") else depth_topic
+        return DepthTopic(depth_topic, base, "compressedDepth", COMPRESSED_TYPE)
+    if types.get(compressed) == COMPRESSED_TYPE:
+        return DepthTopic(compressed, depth_topic, "compressedDepth", COMPRESSED_TYPE)
+    if depth_topic in types:
+        raise BagError(f"bag {path}: topic {depth_topic!r} is {types[depth_topic]}, not a "
+                       "depth image (sensor_msgs/msg/Image or CompressedImage)")
+    raise BagError(f"bag {path} has no topic {depth_topic!r} (nor {compressed!r}); "
+                   f"it has {sorted(types)}")
+
+
+def depth_topic_of(path: str | Path, depth_topic: str = DEFAULT_DEPTH_TOPIC) -> DepthTopic:
+    """find_depth_topic for a bag path."""
+    reader = _open(Path(path))
+    try:
+        return find_depth_topic(reader, depth_topic, Path(path))
+    finally:
+        reader.close()
+
+
+def read_messages(path: str | Path, depth_topic: str = DEFAULT_DEPTH_TOPIC,
+                  info_topic: str = DEFAULT_INFO_TOPIC,
+                  typestore=None) -> Iterator[BagMessage]:
+    """Depth images and camera_infos of a bag in recording order.
 
     Raises BagError when the bag is missing, damaged, or has no such depth topic. A
-    message that fails to deserialize stops the iteration with a BagError naming its index.
+    message that fails to deserialize stops the iteration with a BagError naming it.
     """
     path = Path(path)
     store = typestore or make_typestore()
     reader = _open(path)
     try:
-        conns = [c for c in reader.connections if c.topic in (depth_topic, info_topic)]
-        if not any(c.topic == depth_topic for c in conns):
-            topics = sorted({c.topic for c in reader.connections})
-            raise BagError(f"bag {path} has no topic {depth_topic!r}; it has {topics}")
-        info, raw_info, index = None, None, 0
+        depth = find_depth_topic(reader, depth_topic, path)
+        conns = [c for c in reader.connections if c.topic in (depth.topic, info_topic)]
         messages = reader.messages(connections=conns)
+        count = 0
         while True:
             try:
                 conn, log_time, raw = next(messages)
             except StopIteration:
                 break
             except Exception as exc:  # noqa: BLE001 - storage errors of a damaged bag
-                raise BagError(f"bag {path}: storage error after frame {index}: {exc}") from exc
+                raise BagError(f"bag {path}: storage error after {count} messages: "
+                               f"{exc}") from exc
+            count += 1
             try:
                 msg = store.deserialize_cdr(raw, conn.msgtype)
             except Exception as exc:  # noqa: BLE001 - serde errors of a damaged message
                 raise BagError(f"bag {path}: message {conn.topic} at {log_time} ns is "
                                f"corrupt: {exc}") from exc
-            if conn.topic == info_topic:
-                info, raw_info = msg, bytes(raw)
-                continue
-            yield BagFrame(index, stamp_to_ns(msg.header.stamp), log_time, msg, info,
-                           bytes(raw), raw_info)
-            index += 1
+            yield BagMessage(conn.topic == depth.topic, log_time, stamp_to_ns(msg.header.stamp),
+                             msg, bytes(raw))
     finally:
         reader.close()
+
+
+def read_frames(path: str | Path, depth_topic: str = DEFAULT_DEPTH_TOPIC,
+                info_topic: str = DEFAULT_INFO_TOPIC, typestore=None, slop_ns: int = 0,
+                queue_size: int = 10) -> Iterator[BagFrame]:
+    """Depth frames of a bag, each paired with the camera_info of its stamp.
+
+    Pairing is the node's (vvhand_ros.pairing.StampPairer, exact unless ``slop_ns``), so a
+    frame is yielded once it is paired or given up on (then ``info`` is None and ``reason``
+    says why); at the end of the bag the frames still waiting are given up on. Frames come
+    in the order they resolve, which is recording order for well-formed bags.
+    """
+    pairer = StampPairer(slop_ns, queue_size)
+    log_times: dict[int, int] = {}
+
+    def frames(outcomes):
+        for out in outcomes:
+            index, image = out.image
+            if isinstance(out, Pair):
+                yield BagFrame(index, out.stamp_ns, log_times.pop(index), image, out.info)
+            else:
+                yield BagFrame(index, out.stamp_ns, log_times.pop(index), image, None,
+                               out.reason)
+
+    index = 0
+    for m in read_messages(path, depth_topic, info_topic, typestore):
+        if m.is_image:
+            log_times[index] = m.log_time_ns
+            yield from frames(pairer.add_image(m.stamp_ns, (index, m.msg)))
+            index += 1
+        else:
+            yield from frames(pairer.add_info(m.stamp_ns, m.msg))
+    yield from frames(pairer.flush())
 
 
 def read_ground_truth(path: str | Path, gt_topic: str = DEFAULT_GT_TOPIC,
@@ -168,28 +259,54 @@ class SyntheticBagFrame:
     intrinsics: object              # vvhand_core.camera.Intrinsics
     joints_mm: np.ndarray | None    # (J, 3) ground truth or None
     skeleton: object | None = None  # vvhand_core.skeletons.Skeleton of joints_mm
+    write_info: bool = True         # False: no camera_info of this stamp (an unpaired frame)
+
+
+def _depth_message(store, header, depth_mm: np.ndarray, encoding: str, depth_format: str):
+    """(msgtype, message) of one depth frame as raw Image or compressedDepth."""
+    h, w = depth_mm.shape
+    transport, codec = DEPTH_FORMATS[depth_format]
+    if transport == "raw":
+        data = encode_depth(depth_mm, encoding)
+        return IMAGE_TYPE, store.types[IMAGE_TYPE](
+            header=header, height=h, width=w, encoding=encoding, is_bigendian=0,
+            step=w * data.itemsize, data=np.frombuffer(data.tobytes(), np.uint8))
+    fmt, data = depth_mm_to_compressed(depth_mm, encoding, codec)
+    return COMPRESSED_TYPE, store.types[COMPRESSED_TYPE](
+        header=header, format=fmt, data=np.frombuffer(data, np.uint8))
 
 
 def write_bag(path: str | Path, frames: Iterable[SyntheticBagFrame],
               frame_id: str = "camera_depth_optical_frame", storage: str = "sqlite3",
               depth_topic: str = DEFAULT_DEPTH_TOPIC, info_topic: str = DEFAULT_INFO_TOPIC,
-              gt_topic: str = DEFAULT_GT_TOPIC, encoding: str = "16UC1") -> int:
+              gt_topic: str = DEFAULT_GT_TOPIC, encoding: str = "16UC1",
+              depth_format: str = "raw", distortion: tuple[str, list[float]] | None = None,
+              info_after_image: bool = False) -> int:
     """Write depth (16UC1 mm or 32FC1 m) + camera_info (+ HandPose ground truth) per frame.
 
-    Returns the number of frames written. ``storage`` is "sqlite3" or "mcap".
+    ``depth_format``: ``raw`` (sensor_msgs/Image on depth_topic) or ``compressedDepth png``
+    / ``compressedDepth rvl`` (CompressedImage on depth_topic/compressedDepth, as
+    image_transport records it). ``distortion``: (model, D) written into camera_info (the
+    depth is written as given). ``info_after_image`` records each camera_info after its
+    image. Returns the number of frames written. ``storage`` is "sqlite3" or "mcap".
     """
     plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
     if storage not in plugins:
         raise ValueError(f"storage must be one of {sorted(plugins)}")
+    if depth_format not in DEPTH_FORMATS:
+        raise ValueError(f"depth_format must be one of {sorted(DEPTH_FORMATS)}")
     store = make_typestore()
     t = store.types
     Header, Time = t["std_msgs/msg/Header"], t["builtin_interfaces/msg/Time"]
-    Image, Info = t[IMAGE_TYPE], t[INFO_TYPE]
+    Info = t[INFO_TYPE]
     RegionOfInterest = t["sensor_msgs/msg/RegionOfInterest"]
     HandPose, Point = t[HAND_POSE_TYPE], t["geometry_msgs/msg/Point"]
+    model, dist = distortion or ("plumb_bob", [0.0] * 5)
+    image_topic = transport_topic(depth_topic, DEPTH_FORMATS[depth_format][0])
     n = 0
     with Writer(Path(path), version=9, storage_plugin=plugins[storage]) as writer:
-        c_img = writer.add_connection(depth_topic, IMAGE_TYPE, typestore=store)
+        image_type = IMAGE_TYPE if depth_format == "raw" else COMPRESSED_TYPE
+        c_img = writer.add_connection(image_topic, image_type, typestore=store)
         c_info = writer.add_connection(info_topic, INFO_TYPE, typestore=store)
         c_gt = None
         for f in frames:
@@ -197,20 +314,22 @@ def write_bag(path: str | Path, frames: Iterable[SyntheticBagFrame],
             header = Header(stamp=stamp, frame_id=frame_id)
             k = f.intrinsics
             h, w = f.depth_mm.shape
-            data = encode_depth(f.depth_mm, encoding)
-            img = Image(header=header, height=h, width=w, encoding=encoding, is_bigendian=0,
-                        step=w * data.itemsize, data=np.frombuffer(data.tobytes(), np.uint8))
+            msgtype, img = _depth_message(store, header, f.depth_mm, encoding, depth_format)
             info = Info(
-                header=header, height=h, width=w, distortion_model="plumb_bob",
-                d=np.zeros(5), k=np.array([k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1], float),
+                header=header, height=h, width=w, distortion_model=model,
+                d=np.asarray(dist, float), k=np.array([k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1],
+                                                      float),
                 r=np.eye(3).ravel(),
                 p=np.array([k.fx, 0, k.cx, 0, 0, k.fy, k.cy, 0, 0, 0, 1, 0], float),
                 binning_x=0, binning_y=0,
                 roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0,
                                      do_rectify=False),
             )
-            writer.write(c_info, f.stamp_ns, store.serialize_cdr(info, INFO_TYPE))
-            writer.write(c_img, f.stamp_ns, store.serialize_cdr(img, IMAGE_TYPE))
+            records = [(c_info, store.serialize_cdr(info, INFO_TYPE))] if f.write_info else []
+            image_record = (c_img, store.serialize_cdr(img, msgtype))
+            records.insert(0 if info_after_image else len(records), image_record)
+            for conn, data in records:
+                writer.write(conn, f.stamp_ns, data)
             if f.joints_mm is not None:
                 if c_gt is None:
                     c_gt = writer.add_connection(gt_topic, HAND_POSE_TYPE, typestore=store)

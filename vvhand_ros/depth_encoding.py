@@ -79,7 +79,9 @@ def encode_depth(depth_mm: np.ndarray, encoding: str = "16UC1") -> np.ndarray:
 
 
 def camera_info_to_intrinsics(msg) -> Intrinsics:
-    """Pinhole intrinsics from ``CameraInfo.k`` and its image size (distortion is ignored).
+    """Pinhole intrinsics from ``CameraInfo.k`` and its image size (K only, D ignored).
+
+    The node and replay choose P or K + D per image through vvhand_ros.camera_model.
 
     Raises ConversionError for zero/non-finite focal lengths or a zero image size.
     """

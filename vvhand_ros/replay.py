@@ -1,11 +1,15 @@
 """Rosbag replay evaluation: run vvhand on every depth frame of a bag and score it.
 
-offline: the pipeline runs on each frame directly (no DDS); every frame is processed.
-live:    the bag's depth and camera_info messages are published onto topics (original
-         timing, or as fast as the node keeps up), a hand_pose_node (started here as a
-         child process, or one already running) processes them, and its HandPose output is
-         recorded and matched to the input by header stamp. Frames published but never
-         answered count as dropped.
+offline: each depth frame is paired with the camera_info of its stamp and decoded exactly
+         as the node does (vvhand_ros.pairing, vvhand_ros.depth_input), then the pipeline
+         runs on it directly (no DDS); every frame is processed or recorded with its reason.
+live:    the bag's depth and camera_info messages are published onto topics in recording
+         order (original timing, or as fast as the node keeps up), a hand_pose_node (started
+         here as a child process, or one already running) pairs and processes them, and its
+         HandPose output is recorded and matched to the input by header stamp. Frames
+         published but never answered count as dropped.
+The depth transport follows the bag: sensor_msgs/Image on the depth topic is raw,
+CompressedImage on it or on ``<depth topic>/compressedDepth`` is compressedDepth.
 Both report accuracy against the bag's ground truth (vvhand.evaluate metrics, shared with
 training validation and `vvhand eval`), per-frame latency percentiles and throughput, and
 write ``replay.json`` and ``replay.png``.
@@ -30,16 +34,14 @@ from vvhand_ros.bag import (
     DEFAULT_GT_TOPIC,
     DEFAULT_INFO_TOPIC,
     BagError,
+    DepthTopic,
+    depth_topic_of,
     read_frames,
     read_ground_truth,
+    read_messages,
     stamp_to_ns,
 )
-from vvhand_ros.depth_encoding import (
-    ConversionError,
-    camera_info_to_intrinsics,
-    check_image_matches_info,
-    image_to_depth_mm,
-)
+from vvhand_ros.depth_input import ConversionError, DepthInput
 
 
 @dataclass
@@ -53,8 +55,10 @@ class ReplayConfig:
     num_views: int = 3
     fusion: str = "confidence"
     device: str = "auto"
-    depth_topic: str = DEFAULT_DEPTH_TOPIC
+    depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
+    camera_model: str = "auto"            # auto | rectified | raw (vvhand_ros.camera_model)
+    sync_slop_s: float = 0.0              # camera_info pairing: 0 = same stamp
     gt_topic: str = DEFAULT_GT_TOPIC
     rate: float = 0.0                     # live: 1.0 = original timing, 0 = as fast as served
     out_dir: Path | None = None           # where replay.json / replay.png go
@@ -120,25 +124,26 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
                    progress: bool = True) -> list[FrameRecord]:
     """Run the pipeline on each depth frame of the bag.
 
-    Frames that cannot be decoded are recorded with their reason, never skipped silently.
+    Frames that cannot be paired or decoded are recorded with their reason, never skipped
+    silently.
     """
     from tqdm import tqdm
 
     pipe = pipeline or VirtualViewPipeline.from_checkpoint(model_path(cfg), _pipeline_config(cfg))
+    depth_input = DepthInput(cfg.camera_model, depth_topic_of(cfg.bag, cfg.depth_topic).base)
     records: list[FrameRecord] = []
-    frames = read_frames(cfg.bag, cfg.depth_topic, cfg.info_topic)
+    frames = read_frames(cfg.bag, cfg.depth_topic, cfg.info_topic,
+                         slop_ns=round(cfg.sync_slop_s * 1e9))
     for frame in tqdm(frames, desc="replay (offline)", unit="frame", disable=not progress):
         if cfg.max_frames and frame.index >= cfg.max_frames:
-            break
+            continue
         rec = FrameRecord(frame.index, frame.stamp_ns)
         records.append(rec)
         if frame.info is None:
-            rec.message = "no camera_info before this frame"
+            rec.message = f"unpaired: {frame.reason}"
             continue
-        try:  # the node's own checks, so offline rejects what the node would reject
-            intr = camera_info_to_intrinsics(frame.info)
-            depth = image_to_depth_mm(frame.image)
-            check_image_matches_info(depth.shape, intr)
+        try:  # the node's own decoding and checks, so offline rejects what the node would
+            depth, intr = depth_input.prepare(frame.image, frame.info)
         except ConversionError as exc:
             rec.message = f"rejected: {exc}"
             continue
@@ -148,21 +153,27 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
         rec.answered, rec.valid, rec.message = True, bool(result.valid), result.message
         if result.valid:
             rec.joints_mm = np.asarray(result.joints_mm, np.float64).tolist()
-    return records
+    return sorted(records, key=lambda r: r.index)
 
 
-def _node_command(cfg: ReplayConfig) -> list[str]:
+def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
+    reliable = [f"qos_overrides.{topic}.subscription.reliability:=reliable"
+                for topic in (depth.topic, cfg.info_topic)]  # replay scores every frame
     args = [sys.executable, "-m", "vvhand_ros.node", "--ros-args",
-            "-r", f"depth/image:={cfg.depth_topic}",
+            "-r", f"depth/image:={depth.base}",
             "-r", f"depth/camera_info:={cfg.info_topic}",
+            "-p", f"depth_transport:={depth.transport}",
+            "-p", f"camera_model:={cfg.camera_model}",
+            "-p", f"sync_slop_s:={float(cfg.sync_slop_s)}",
             "-p", f"model_path:={model_path(cfg)}",
             "-p", f"selector:={cfg.selector}",
             "-p", f"num_views:={cfg.num_views}",
             "-p", f"fusion:={cfg.fusion}",
             "-p", f"device:={cfg.device}",
-            "-p", "depth_qos:=reliable",
             "-p", "publish_tf:=false",
             "-p", "status_period_s:=5.0"]
+    for override in reliable:
+        args += ["-p", override]
     if cfg.node_namespace:
         args += ["-r", f"__ns:={cfg.node_namespace}"]
     return args
@@ -173,16 +184,21 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from tqdm import tqdm
 
     from vvhand.msg import HandPose
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    frames = list(read_frames(cfg.bag, cfg.depth_topic, cfg.info_topic))
-    if cfg.max_frames:
-        frames = frames[: cfg.max_frames]
-    records = {f.stamp_ns: FrameRecord(f.index, f.stamp_ns) for f in frames}
+    depth = depth_topic_of(cfg.bag, cfg.depth_topic)
+    messages = list(read_messages(cfg.bag, cfg.depth_topic, cfg.info_topic))
+    if cfg.max_frames:  # the first max_frames images and every camera_info up to the last
+        images = [i for i, m in enumerate(messages) if m.is_image]
+        if len(images) > cfg.max_frames:
+            last = images[cfg.max_frames - 1]
+            messages = messages[: last + 1] + [m for m in messages[last + 1:] if not m.is_image]
+    frames = [m for m in messages if m.is_image]
+    records = {m.stamp_ns: FrameRecord(i, m.stamp_ns) for i, m in enumerate(frames)}
     sent_at: dict[int, float] = {}
 
     context = rclpy.context.Context()
@@ -191,7 +207,8 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    pub_img = node.create_publisher(Image, cfg.depth_topic, qos)
+    image_type = Image if depth.transport == "raw" else CompressedImage
+    pub_img = node.create_publisher(image_type, depth.topic, qos)
     pub_info = node.create_publisher(CameraInfo, cfg.info_topic, qos)
     ns = cfg.node_namespace.rstrip("/")
     answer_topic = f"{ns}/hand_pose_node/hand_pose"
@@ -206,14 +223,18 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
         if msg.valid:
             rec.joints_mm = [[p.x * 1000.0, p.y * 1000.0, p.z * 1000.0] for p in msg.joints]
 
+    def spin_until(done, deadline: float) -> None:
+        while not done() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=max(0.0, min(0.01, deadline - time.monotonic())))
+
     node.create_subscription(HandPose, answer_topic, on_answer, QoSProfile(depth=100))
     child = None
     try:
         if cfg.start_node:
-            child = subprocess.Popen(_node_command(cfg), env=dict(os.environ),
+            child = subprocess.Popen(_node_command(cfg, depth), env=dict(os.environ),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + cfg.startup_timeout_s
-        while (pub_img.get_subscription_count() == 0
+        while (pub_img.get_subscription_count() == 0 or pub_info.get_subscription_count() == 0
                or node.count_publishers(answer_topic) == 0):
             if child is not None and child.poll() is not None:
                 raise RuntimeError(f"hand_pose_node exited during start-up:\n{child.stdout.read()}")
@@ -221,33 +242,33 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
                 raise RuntimeError(f"no hand_pose_node answered on {answer_topic} within "
                                    f"{cfg.startup_timeout_s:.0f} s")
             executor.spin_once(timeout_sec=0.1)
-        # camera_info first: a depth frame that reaches the node before any camera_info is
-        # rejected by design, so the first image must not overtake the first info
-        first_info = next((f.raw_info for f in frames if f.raw_info is not None), None)
-        if first_info is not None:
-            pub_info.publish(first_info)
-        settle = time.monotonic() + 0.5
-        while time.monotonic() < settle:
-            executor.spin_once(timeout_sec=0.05)
-        t_first = frames[0].log_time_ns if frames else 0
+        # recording order, no head start for camera_info: the node pairs by stamp
+        t_first = messages[0].log_time_ns if messages else 0
         t_start = time.monotonic()
-        for f in tqdm(frames, desc="replay (live)", unit="frame", disable=not progress):
+        newest_info = -1
+        previous = None  # the last image sent
+        bar = tqdm(total=len(frames), desc="replay (live)", unit="frame", disable=not progress)
+        for m in messages:
             if cfg.rate > 0:  # original timing (scaled)
-                due = t_start + (f.log_time_ns - t_first) / 1e9 / cfg.rate
-                while time.monotonic() < due:
-                    executor.spin_once(timeout_sec=max(0.0, min(0.01, due - time.monotonic())))
-            if f.raw_info is not None:
-                pub_info.publish(f.raw_info)
-            sent_at[f.stamp_ns] = time.monotonic()
-            pub_img.publish(f.raw_image)
-            if cfg.rate <= 0:  # as fast as the node keeps up: wait for this frame's answer
-                rec = records[f.stamp_ns]
-                until = time.monotonic() + cfg.answer_timeout_s
-                while not rec.answered and time.monotonic() < until:
-                    executor.spin_once(timeout_sec=0.01)
-        tail = time.monotonic() + cfg.answer_timeout_s  # answers still in flight
-        while time.monotonic() < tail and not all(r.answered for r in records.values()):
-            executor.spin_once(timeout_sec=0.02)
+                due = t_start + (m.log_time_ns - t_first) / 1e9 / cfg.rate
+                spin_until(lambda: False, due)
+            if not m.is_image:
+                pub_info.publish(m.raw)
+                newest_info = max(newest_info, m.stamp_ns)
+                continue
+            if cfg.rate <= 0 and previous is not None and newest_info >= previous:
+                # as fast as the node keeps up: the previous frame (now paired) is answered
+                rec = records[previous]
+                spin_until(lambda rec=rec: rec.answered,
+                           time.monotonic() + cfg.answer_timeout_s)
+            sent_at[m.stamp_ns] = time.monotonic()
+            pub_img.publish(m.raw)
+            previous = m.stamp_ns
+            bar.update(1)
+        bar.close()
+        # answers still in flight
+        spin_until(lambda: all(r.answered for r in records.values()),
+                   time.monotonic() + cfg.answer_timeout_s)
     finally:
         executor.shutdown()
         node.destroy_node()

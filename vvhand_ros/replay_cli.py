@@ -23,8 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-views", type=int, default=3)
     parser.add_argument("--fusion", choices=("confidence", "average"), default="confidence")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC)
+    parser.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC,
+                        help="depth image topic; a CompressedImage on it or on "
+                        "<topic>/compressedDepth is decoded as compressedDepth")
     parser.add_argument("--info-topic", default=DEFAULT_INFO_TOPIC)
+    parser.add_argument("--camera-model", choices=("auto", "rectified", "raw"), default="auto",
+                        help="rectified: P; raw: K and D (undistorted); auto: by topic name")
+    parser.add_argument("--sync-slop", type=float, default=0.0,
+                        help="camera_info pairing [s]: 0 = same stamp as the depth image")
     parser.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC,
                         help="vvhand/HandPose ground truth topic (else ground_truth.jsonl)")
     parser.add_argument("--rate", type=float, default=0.0,
@@ -44,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         bag=args.bag, mode=args.mode, model=args.model, selector=args.selector,
         num_views=args.num_views, fusion=args.fusion, device=args.device,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
+        camera_model=args.camera_model, sync_slop_s=args.sync_slop,
         rate=args.rate, out_dir=args.out, node_namespace=args.namespace,
         start_node=not args.external_node, max_frames=args.max_frames,
     )

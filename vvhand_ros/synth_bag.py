@@ -1,11 +1,12 @@
 """`vvhand synth-bag OUT --frames N`: a rosbag2 of a moving synthetic hand with ground truth.
 
-Depth (16UC1 mm by default, or 32FC1 m) and camera_info on /camera/depth/..., ground truth
-as vvhand/msg/HandPose on /ground_truth/hand_pose, all with the same header stamps. The
-hand moves smoothly between random keyframes (vvhand_core.data.synthetic.sample_sequence),
-posed as by a person facing the camera: the forearm points away from the camera
-(``FOREARM_MIN_Z``), unlike the all-directions training distribution, where a forearm
-pointing at the camera is nearer than the hand and misleads the nearest-object localiser.
+Depth (16UC1 mm by default, or 32FC1 m; raw or compressedDepth png/rvl) and camera_info
+on /camera/depth/..., ground truth as vvhand/msg/HandPose on /ground_truth/hand_pose, all
+with the same header stamps. The hand moves smoothly between random keyframes
+(vvhand_core.data.synthetic.sample_sequence), posed as by a person facing the camera: the
+forearm points away from the camera (``FOREARM_MIN_Z``), unlike the all-directions
+training distribution, where a forearm pointing at the camera is nearer than the hand and
+misleads the nearest-object localiser.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
-from vvhand_ros.bag import SyntheticBagFrame, write_bag
+from vvhand_ros.bag import DEPTH_FORMATS, SyntheticBagFrame, write_bag
 
 # camera-z of the wrist-to-elbow direction must be at least this (0 = sideways)
 FOREARM_MIN_Z = 0.3
@@ -41,11 +42,13 @@ def synthetic_bag_frames(num_frames: int, seed: int = 0, fps: float = 15.0,
 
 def write_synthetic_bag(out: str | Path, num_frames: int, seed: int = 0, fps: float = 15.0,
                         storage: str = "sqlite3", encoding: str = "16UC1",
-                        progress: bool = True) -> int:
-    """Write the bag; returns the number of frames."""
+                        progress: bool = True, depth_format: str = "raw",
+                        info_after_image: bool = False) -> int:
+    """Write the bag; returns the number of frames (depth_format: see bag.write_bag)."""
     frames = synthetic_bag_frames(num_frames, seed, fps)
     frames = tqdm(frames, total=num_frames, desc="synth-bag", unit="frame", disable=not progress)
-    return write_bag(out, frames, storage=storage, encoding=encoding)
+    return write_bag(out, frames, storage=storage, encoding=encoding, depth_format=depth_format,
+                     info_after_image=info_after_image)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=15.0, help="frame rate of the stamps")
     parser.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     parser.add_argument("--encoding", choices=("16UC1", "32FC1"), default="16UC1")
+    parser.add_argument("--depth-format", choices=sorted(DEPTH_FORMATS), default="raw",
+                        help="raw Image, or CompressedImage on <depth topic>/compressedDepth")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"vvhand synth-bag: {args.out} exists already; choose a new path")
         return 2
     n = write_synthetic_bag(args.out, args.frames, args.seed, args.fps, args.storage,
-                            args.encoding)
+                            args.encoding, depth_format=args.depth_format)
     print(f"wrote {n} frames to {args.out}")
     return 0

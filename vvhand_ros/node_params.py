@@ -1,0 +1,63 @@
+"""hand_pose_node's parameters: one table, declared with descriptions and ranges.
+
+config/vvhand.yaml and docs/ros.md document every entry (checked by test_node.py). The
+subscriptions' QoS is not a parameter of ours: rclpy declares the standard
+``qos_overrides.<topic>.subscription.<policy>`` parameters (QoSOverridingOptions).
+"""
+
+from __future__ import annotations
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+# name, default, read only (needs a restart), description, (low, high) or None
+PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
+    ("model_path", "", True, "vvhand checkpoint (.pt); empty = the shipped default model", None),
+    ("device", "auto", True,
+     "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N", None),
+    ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),
+    ("depth_transport", "raw", True,
+     "raw (sensor_msgs/Image on depth/image) | compressedDepth (sensor_msgs/CompressedImage on "
+     "depth/image/compressedDepth, png or rvl)", None),
+    ("camera_model", "auto", True,
+     "rectified (P) | raw (K and D; undistorted when D is not zero) | auto (rectified when "
+     "the depth topic's last name contains 'rect')", None),
+    ("sync_slop_s", 0.0, True,
+     "camera_info pairing: 0 = same stamp as the depth image; > 0 = nearest stamp within this "
+     "many seconds [s]", (0.0, 1.0)),
+    ("sync_queue_size", 10, True,
+     "depth images (and camera_infos) kept while waiting for their partner", (1, 1000)),
+    ("num_views", 3, False,
+     "N views rendered and fused (select: 1..25; uniform: 1, 3, 9, 15 or 25)", (1, 25)),
+    ("selector", "student", False,
+     "view selection: student (renders N views) | teacher (renders and scores all 25) "
+     "| uniform (fixed grid of N views)", None),
+    ("fusion", "confidence", False,
+     "fusion of the N views: confidence (softmax of the logits) | average", None),
+    ("cube_mm", 250.0, False, "edge of the cube cropped around the hand centre [mm]",
+     (100.0, 600.0)),
+    ("min_depth_mm", 200.0, False, "nearest depth searched for a hand [mm]", (0.0, 10000.0)),
+    ("max_depth_mm", 1200.0, False, "farthest depth searched for a hand [mm]", (0.0, 10000.0)),
+    ("publish_tf", True, False,
+     "broadcast one TF frame per joint (<tf_prefix>hand_<joint> under the image frame)", None),
+    ("tf_prefix", "", False, "prefix of the joint TF frame names", None),
+    ("publish_markers", True, False, "publish RViz markers on ~/markers", None),
+    ("num_threads", 0, True,
+     "torch CPU threads for the networks; 0 = torch's default (one per core)", (0, 256)),
+    ("status_period_s", 10.0, True, "period of the status log line and /diagnostics [s]",
+     (0.1, 3600.0)),
+)
+
+# Parameters that a running node accepts; the others are read only.
+RUNTIME_PARAMETERS = tuple(name for name, _, read_only, _, _ in PARAMETERS if not read_only)
+
+
+def declare_parameters(node) -> None:
+    """Declare every entry of PARAMETERS on ``node``."""
+    for name, default, read_only, text, bounds in PARAMETERS:
+        desc = ParameterDescriptor(description=text, read_only=read_only)
+        if bounds is not None and isinstance(default, int):
+            desc.integer_range = [IntegerRange(from_value=bounds[0], to_value=bounds[1], step=1)]
+        elif bounds is not None:
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=bounds[0], to_value=bounds[1], step=0.0)]
+        node.declare_parameter(name, default, desc)

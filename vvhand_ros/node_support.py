@@ -1,0 +1,106 @@
+"""The node's plumbing without ROS imports: newest-frame mailbox, counters, throttled log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class LatestSlot:
+    """A one-item mailbox: ``put`` replaces what was not taken yet (and says so)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self._closed = False
+
+    def put(self, item) -> bool:
+        """Store ``item``; True when it replaced an item nobody took (a dropped frame)."""
+        with self._cond:
+            replaced = self._item is not None
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout_s: float):
+        """The newest item, or None after ``timeout_s`` or once closed."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout_s)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake up and stop any waiting ``take``."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+COUNTERS = ("frames_in", "processed", "published", "dropped", "unpaired", "no_hand", "rejected",
+            "failed")
+
+
+@dataclass
+class NodeStats:
+    """Counters reported in the log and on /diagnostics.
+
+    ``unpaired`` depth frames found no camera_info of their stamp; ``unpaired_reasons``
+    counts them by reason (vvhand_ros.pairing kinds).
+    """
+
+    frames_in: int = 0
+    processed: int = 0
+    published: int = 0
+    dropped: int = 0
+    unpaired: int = 0
+    no_hand: int = 0
+    rejected: int = 0
+    failed: int = 0
+    unpaired_reasons: Counter = field(default_factory=Counter)
+    latency_ms: deque = field(default_factory=lambda: deque(maxlen=300))
+
+    def count_unpaired(self, kind: str) -> None:
+        """One more unpaired frame of reason ``kind``."""
+        self.unpaired += 1
+        self.unpaired_reasons[kind] += 1
+
+    def as_dict(self) -> dict[str, float]:
+        """Counters, unpaired reasons and latency percentiles (ms) over the recent frames."""
+        lat = np.asarray(self.latency_ms, dtype=np.float64)
+        out = {k: float(getattr(self, k)) for k in COUNTERS}
+        out.update({f"unpaired.{k}": float(v) for k, v in sorted(self.unpaired_reasons.items())})
+        out["latency_p50_ms"] = float(np.percentile(lat, 50)) if lat.size else float("nan")
+        out["latency_p95_ms"] = float(np.percentile(lat, 95)) if lat.size else float("nan")
+        return out
+
+
+class ThrottledReporter:
+    """Log each kind of problem at most once per period, with how often it happened."""
+
+    def __init__(self, logger, period_s: float = 5.0) -> None:
+        self._logger = logger
+        self._period_s = period_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def report(self, kind: str, text: str, level: str = "warning") -> None:
+        """Log ``text`` unless ``kind`` was logged less than a period ago."""
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) < self._period_s:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        n = self._suppressed.pop(kind, 0)
+        suffix = f" (and {n} more like it in the last {self._period_s:.0f} s)" if n else ""
+        self._last[kind] = now
+        # rclpy binds one severity to each logging call site: one call per level
+        if level == "error":
+            self._logger.error(text + suffix)
+        elif level == "info":
+            self._logger.info(text + suffix)
+        else:
+            self._logger.warning(text + suffix)
