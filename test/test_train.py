@@ -21,14 +21,8 @@ from vvhand_core.models import build_models
 from vvhand_core.render import make_renderer
 from vvhand_core.skeletons import HANDS2019_21
 from vvhand_core.train import cli, stage1, stage2
-from vvhand_core.train.config import (
-    AugmentConfig,
-    ConfigError,
-    Stage1Config,
-    load_config,
-    save_config,
-    to_dict,
-)
+from vvhand_core.train.config import AugmentConfig, ConfigError, Stage1Config
+from vvhand_core.train.configio import load_config, save_config, to_dict
 from vvhand_core.train.loop import DistEnv, load_resume_state, run_training
 from vvhand_core.train.samples import (
     TrainingSamples,

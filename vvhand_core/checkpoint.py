@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from vvhand_core.models import A2J, ModelConfig, Student, Teacher, build_models
+from vvhand_core.models.configs import with_legacy_defaults
 from vvhand_core.skeletons import Skeleton, get_skeleton
 
 FORMAT = "vvhand-checkpoint"
@@ -201,7 +202,7 @@ def load_checkpoint(path: str | os.PathLike,
     path = Path(path)
     blob = _read(path)
     try:
-        cfg = ModelConfig.from_dict(blob["model_config"])
+        cfg = ModelConfig.from_dict(with_legacy_defaults(blob["model_config"]))
     except ValueError as exc:
         raise CheckpointError(path, f"bad model config: {exc}") from None
     skeleton = _skeleton(path, blob["skeleton"], cfg.num_joints)

@@ -2,6 +2,8 @@
 
 The A2J network predicts, per rendered view, (u, v) in crop pixels and depth in
 normalised units d_n = (z - z_c) / (cube/2), where z is the depth in that view's camera.
+Inside A2J (its depth head and its loss) depth may be carried in other units: see
+:func:`depth_scale` (d_model = d_n * depth_scale); ``A2J.decode`` always returns d_n.
 All rendered views share the camera K, the crop transform T and the centre C, so a view's
 joints in camera mm are uvd -> xyz via T^-1 and K; M_i^-1 then returns them to the
 original camera frame (where they are fused). The training targets go the other way:
@@ -18,6 +20,23 @@ import torch
 
 from vvhand_core.crop import crop_intrinsics, frame_broadcast, per_frame
 from vvhand_core.views import invert_rigid
+
+DEPTH_UNITS = ("normalised", "pixels")
+
+
+def depth_scale(units: str, crop_size: int) -> float:
+    """Factor f from normalised depth d_n to the depth units A2J learns in (d = d_n * f).
+
+    "normalised": f = 1 (d_n itself; checkpoints written before the choice existed).
+    "pixels": f = S / 2, so d = (z - z_c) * S / cube: one unit of depth is as many mm as
+    one crop pixel is at the hand centre, and depth errors weigh like u, v errors in the
+    smooth-L1 loss (the A2J release likewise scales depth to pixel-like units).
+    """
+    if units == "normalised":
+        return 1.0
+    if units == "pixels":
+        return crop_size / 2.0
+    raise ValueError(f"depth units must be one of {DEPTH_UNITS}, got {units!r}")
 
 
 def _crop_terms(t, k, centre_z_mm, cube_mm, like: torch.Tensor):

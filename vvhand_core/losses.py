@@ -37,18 +37,21 @@ class A2JLoss:
 
 
 def a2j_loss(out: A2JOutput, anchors: Tensor, target_uvd: Tensor,
-             lam: float = 3.0) -> A2JLoss:
+             lam: float = 3.0, depth_scale: float = 1.0) -> A2JLoss:
     """Eq. 1 on N crops.
 
     out: A2J head outputs for N crops; anchors (A, 2) (x, y); target_uvd (N, J, 3) with
     (u, v) in crop pixels and depth normalised (d_n = (z - z_c) / (cube/2)).
+    depth_scale: the network's ``A2J.depth_scale``; the depth term compares the head's
+    depth with d_n * depth_scale (in pixel-like units for depth_units "pixels").
     L_info = smoothL1(sum_a w_a * anchor_a, uv_gt) (informative anchors around joints);
     L_obj = 0.5 * smoothL1(uv, uv_gt) + smoothL1(d, d_gt); total = L_info + lam * L_obj.
     """
-    uvd, anchor_uv = decode(out, anchors)
+    uvd, anchor_uv = decode(out, anchors)  # depth in the head's units
     info = F.smooth_l1_loss(anchor_uv, target_uvd[..., :2], beta=SMOOTH_L1_BETA)
     uv = F.smooth_l1_loss(uvd[..., :2], target_uvd[..., :2], beta=SMOOTH_L1_BETA)
-    depth = F.smooth_l1_loss(uvd[..., 2], target_uvd[..., 2], beta=SMOOTH_L1_BETA)
+    depth = F.smooth_l1_loss(uvd[..., 2], target_uvd[..., 2] * depth_scale,
+                             beta=SMOOTH_L1_BETA)
     return A2JLoss(info + lam * (0.5 * uv + depth), info, uv, depth)
 
 

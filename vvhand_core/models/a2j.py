@@ -4,9 +4,9 @@ Anchors: every 16-px cell of the S x S crop holds 4 x 4 anchors at offsets 2, 6,
 14 px in x and y (1,936 anchors for S = 176). Anchor index
 ``a = ((cell_y * W_c + cell_x) * 4 + iy) * 4 + ix`` and anchor coordinates are (x, y)
 = (u, v) crop pixels, like every target. Per joint j the network gives a response,
-an (x, y) offset in crop pixels and a depth in normalised units (d_n = (z - z_c) /
-(cube/2)) for each anchor; ``decode`` turns them into (u, v, d_n) by a softmax over
-anchors.
+an (x, y) offset in crop pixels and a depth for each anchor, in the units of
+``A2JConfig.depth_units`` (d_n * ``jointspace.depth_scale``, d_n = (z - z_c) / (cube/2));
+``decode`` turns them into (u, v, d_n) by a softmax over anchors.
 
 Head output channel layout (also used by the teacher): response/depth channel
 ``k * J + j`` and offset channel ``(k * J + j) * 2 + c`` for in-cell anchor k,
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from vvhand_core.jointspace import depth_scale
 from vvhand_core.models.configs import A2JConfig
 from vvhand_core.models.resnet import ResNet, backbone_depth, scaled_channels
 
@@ -68,17 +69,21 @@ class A2JOutput:
                           maps(self.offsets[..., 1]), maps(self.depth)), dim=2)
 
 
-def decode(out: A2JOutput, anchors: Tensor) -> tuple[Tensor, Tensor]:
+def decode(out: A2JOutput, anchors: Tensor,
+           depth_scale: float = 1.0) -> tuple[Tensor, Tensor]:
     """Softmax anchor aggregation.
 
-    Returns ``uvd (N, J, 3)`` = (u, v) crop px and normalised depth, and the
-    anchor-only estimate ``anchor_uv (N, J, 2)`` = sum_a w_a * anchor_a used by the
-    informative-anchor loss. ``anchors`` is (A, 2) (x, y).
+    Returns ``uvd (N, J, 3)`` = (u, v) crop px and depth (the head's depth divided by
+    ``depth_scale``: normalised d_n for the network's own scale, the head's units for
+    1.0), and the anchor-only estimate ``anchor_uv (N, J, 2)`` = sum_a w_a * anchor_a
+    used by the informative-anchor loss. ``anchors`` is (A, 2) (x, y).
     """
     w = torch.softmax(out.response, dim=1)  # (N, A, J)
     anchor_uv = torch.einsum("naj,ak->njk", w, anchors.to(w.dtype))
     uv = anchor_uv + torch.einsum("naj,najk->njk", w, out.offsets)
     d = (w * out.depth).sum(dim=1)
+    if depth_scale != 1.0:
+        d = d / depth_scale
     return torch.cat((uv, d.unsqueeze(-1)), dim=-1), anchor_uv
 
 
@@ -123,6 +128,7 @@ class A2J(nn.Module):
         self.offset_head = _Head(c4, mid, k * j * 2, config.head_layers)
         self.depth_head = _Head(c4, mid, k * j, config.head_layers)
         self.register_buffer("anchors", make_anchors(config.crop_size), persistent=False)
+        self.depth_scale = depth_scale(config.depth_units, config.crop_size)
 
     @property
     def num_joints(self) -> int:
@@ -144,11 +150,11 @@ class A2J(nn.Module):
                          (h, w))
 
     def decode(self, out: A2JOutput) -> tuple[Tensor, Tensor]:
-        """See :func:`decode`; uses this network's anchors."""
+        """See :func:`decode`; this network's anchors and depth scale: uvd holds d_n."""
         if out.response.shape[1] != self.anchors.shape[0]:
             raise ValueError(f"{out.response.shape[1]} anchors in the output, "
                              f"{self.anchors.shape[0]} for crop size {self.config.crop_size}")
-        return decode(out, self.anchors)
+        return decode(out, self.anchors, self.depth_scale)
 
     def predict(self, x: Tensor) -> Tensor:
         """Joints uvd (N, J, 3): (u, v) crop px, normalised depth."""

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from vvhand_core.jointspace import DEPTH_UNITS
+
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 
 
@@ -30,6 +32,10 @@ class A2JConfig:
 
     ``head_channels`` is the width of the 4 hidden head convolutions before the width
     multiplier (256 in A2J); ``crop_size`` must be a multiple of the output stride 16.
+    ``depth_units``: the units of the depth head and of its loss (see
+    ``jointspace.depth_scale``): "pixels" (d_n * S/2, weighted like u, v) or "normalised"
+    (d_n; what checkpoints without this key were trained with). ``decode`` returns d_n
+    either way.
     """
 
     num_joints: int = 21
@@ -39,9 +45,13 @@ class A2JConfig:
     crop_size: int = 176
     head_channels: int = 256
     head_layers: int = 4
+    depth_units: str = "pixels"
 
     def __post_init__(self) -> None:
         _check_backbone(self.backbone)
+        if self.depth_units not in DEPTH_UNITS:
+            raise ValueError(f"depth_units must be one of {DEPTH_UNITS}, got "
+                             f"{self.depth_units!r}")
         _check_width(self.width)
         if self.num_joints < 1:
             raise ValueError(f"num_joints must be >= 1, got {self.num_joints}")
@@ -155,6 +165,26 @@ class ModelConfig:
             student=StudentConfig(num_views=num_candidates, backbone="resnet18", width=width),
             num_candidates=num_candidates,
         )
+
+
+# keys added after checkpoints were first written -> the value those older files mean
+_LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"a2j": {"depth_units": "normalised"}}
+
+
+def with_legacy_defaults(d: Any) -> Any:
+    """A checkpoint's stored model config with keys it predates filled by their old meaning.
+
+    E.g. ``a2j.depth_units`` absent -> "normalised" (the depth units of every checkpoint
+    written before the key existed), so old models decode with the scale they learned.
+    Training configs do not go through this: their missing keys take today's defaults.
+    """
+    if not isinstance(d, dict):
+        return d
+    out = dict(d)
+    for section, keys in _LEGACY_DEFAULTS.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {**keys, **out[section]}
+    return out
 
 
 def _sub_from_dict(sub_cls: type, d: Any, name: str) -> Any:

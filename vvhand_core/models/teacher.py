@@ -3,8 +3,11 @@
 Per view and joint, the 64 maps (16 anchors x {response, dx, dy, depth}) of A2J go
 through a small CNN (conv3x3-64/BN/ReLU/maxpool(3,2) -> conv3x3-128/BN/ReLU/
 maxpool(3,2) -> conv2x2-d_model), averaged over joints and space into one vector per
-view; one post-norm self-attention layer across the views (no positional encoding, so
-any number of views V) and a Linear(d_model, 1) give one logit per view.
+view. The pools round up (ceil mode) and maps smaller than a kernel are edge-padded to
+its size, so every crop size works (176 px: 11 -> 5 -> 2 -> 1, as the release; 128 px:
+8 -> 4 -> 2 -> 1; 96 px: 6 -> 3 -> 1 -> padded to 2 -> 1). One post-norm self-attention
+layer across the views (no positional encoding, so any number of views V) and a
+Linear(d_model, 1) give one logit per view.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from torch import Tensor, nn
 
 from vvhand_core.models.a2j import ANCHORS_PER_CELL
 from vvhand_core.models.configs import TeacherConfig
+
+POOL = 3  # max-pool kernel (stride 2)
+FINAL_KERNEL = 2  # the last convolution's kernel
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -54,6 +60,28 @@ class ViewAttentionLayer(nn.Module):
         return self.norm2(x + self.drop(self.ff(x)))
 
 
+class _Pool(nn.Module):
+    """Max-pool (3, stride 2, ceil mode) that edge-pads maps smaller than the kernel."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, C, ceil((H' - 3) / 2) + 1, ...), H' = max(H, 3)."""
+        return F.max_pool2d(_at_least(x, POOL), POOL, 2, ceil_mode=True)
+
+
+def _at_least(x: Tensor, size: int) -> Tensor:
+    """Replicate-pad the right/bottom edges of (N, C, H, W) maps to at least size x size."""
+    ph, pw = max(0, size - x.shape[-2]), max(0, size - x.shape[-1])
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+class _FinalConv(nn.Conv2d):
+    """The encoder's last 2x2 convolution, edge-padding 1x1 maps to 2x2 first."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, d_model, max(H, 2) - 1, max(W, 2) - 1)."""
+        return super().forward(_at_least(x, FINAL_KERNEL))
+
+
 class Teacher(nn.Module):
     """``forward(features (B, V, J, 64, H_c, W_c))`` -> view logits (B, V).
 
@@ -67,10 +95,10 @@ class Teacher(nn.Module):
         in_ch = 4 * ANCHORS_PER_CELL
         self.encoder = nn.Sequential(
             nn.Conv2d(in_ch, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64),
-            nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.ReLU(inplace=True), _Pool(),
             nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128),
-            nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
-            nn.Conv2d(128, config.d_model, 2),
+            nn.ReLU(inplace=True), _Pool(),
+            _FinalConv(128, config.d_model, FINAL_KERNEL),
         )
         self.attention = ViewAttentionLayer(config)
         self.out = nn.Linear(config.d_model, 1)

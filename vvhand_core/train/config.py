@@ -1,11 +1,11 @@
-"""Training configuration: dataclasses for stage 1 and stage 2, YAML loading, CLI overrides.
+"""Training configuration: the dataclasses shared by every stage, and stages 1 and 2.
 
-A config file is YAML whose top-level keys are the fields of :class:`Stage1Config` or
-:class:`Stage2Config`; nested sections (``data``, ``augment``, ``optim``, ``loss``,
-``model``) map to their own dataclasses. Unknown keys and wrongly typed values raise
-:class:`ConfigError` naming the key, so a typo never silently trains something else.
-
-Overrides from the command line use dotted keys and YAML values::
+A config file is YAML whose top-level keys are the fields of :class:`Stage1Config`,
+:class:`Stage2Config` or ``phased_config.PhasedConfig``; nested sections (``data``,
+``augment``, ``optim``, ``loss``, ``model``, ...) map to their own dataclasses. Unknown
+keys and wrongly typed values raise :class:`ConfigError` naming the key, so a typo never
+silently trains something else (YAML, overrides and the dict <-> dataclass mapping live
+in ``configio``)::
 
     vvhand train stage1 --config config/train_stage1.yaml --set optim.lr=1e-3 \
         --set data.train_frames=200 --set model.a2j.width=0.25
@@ -13,14 +13,8 @@ Overrides from the command line use dotted keys and YAML values::
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from vvhand_core.losses import LossConfig
 from vvhand_core.models import ModelConfig
@@ -166,8 +160,8 @@ class OptimConfig:
 
 
 @dataclass
-class CommonConfig:
-    """Fields both stages share.
+class BaseConfig:
+    """Fields every stage shares.
 
     device: "auto" (CUDA when available, else CPU) or a torch device name; under torchrun
     with CUDA each process takes cuda:LOCAL_RANK. renderer: backend for
@@ -177,7 +171,6 @@ class CommonConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     device: str = "auto"
     renderer: str = "auto"
@@ -188,6 +181,23 @@ class CommonConfig:
         """Validate shared fields."""
         if self.log_every < 1:
             raise ConfigError("log_every must be >= 1")
+
+    def check_skeleton(self, skeleton: str, model: ModelConfig) -> None:
+        """ConfigError unless ``skeleton`` names a joint set with the model's J joints."""
+        try:
+            skel = get_skeleton(skeleton)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if skel.num_joints != model.num_joints:
+            raise ConfigError(f"skeleton {skeleton!r} has {skel.num_joints} joints, "
+                              f"model.a2j.num_joints is {model.num_joints}")
+
+
+@dataclass
+class CommonConfig(BaseConfig):
+    """Stages 1 and 2: the shared fields plus Adam with per-epoch decay (``optim``)."""
+
+    optim: OptimConfig = field(default_factory=OptimConfig)
 
 
 @dataclass
@@ -208,13 +218,7 @@ class Stage1Config(CommonConfig):
     def __post_init__(self) -> None:
         """Validate the stage-1 fields against the model."""
         super().__post_init__()
-        try:
-            skel = get_skeleton(self.skeleton)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        if skel.num_joints != self.model.num_joints:
-            raise ConfigError(f"skeleton {self.skeleton!r} has {skel.num_joints} joints, "
-                              f"model.a2j.num_joints is {self.model.num_joints}")
+        self.check_skeleton(self.skeleton, self.model)
         m = self.model.num_candidates
         for name in ("top_n", "val_num_views"):
             n = getattr(self, name)
@@ -256,177 +260,3 @@ class Stage2Config(CommonConfig):
 
 
 STAGES: dict[str, type] = {"stage1": Stage1Config, "stage2": Stage2Config}
-
-
-# ---------------------------------------------------------------- dict <-> dataclass
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check/convert a YAML value for a field annotated tp (raises ConfigError)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{key}: unsupported field type {_type_name(tp)}")
-
-
-def from_dict(cls: type, d: Any, where: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict; unknown keys / bad values -> ConfigError."""
-    if d is None:
-        d = {}
-    if not isinstance(d, dict):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {d!r}")
-    if hasattr(cls, "from_dict") and cls is not Stage1Config and cls is not Stage2Config:
-        try:
-            return cls.from_dict(d)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = sorted(set(d) - set(names))
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; known: "
-                          f"{', '.join(prefix + n for n in names)}")
-    kwargs = {}
-    for name in names:
-        if name in d:
-            kwargs[name] = _coerce(d[name], hints[name], f"{where}.{name}" if where else name)
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where or cls.__name__}: {exc}") from None
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested dict (tuples as lists) of a config dataclass, for YAML/JSON."""
-
-    def plain(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: plain(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [plain(v) for v in x]
-        return x
-
-    return plain(dataclasses.asdict(cfg))
-
-
-# ---------------------------------------------------------------- YAML + overrides
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """"a.b.c=value" -> (["a", "b", "c"], YAML-parsed value)."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key.path=value")
-    key, raw = text.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"override {text!r}: empty key component")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: bad value ({exc})") from None
-    return parts, value
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in a nested dict (a copy); intermediate mappings are created."""
-    out = yaml.safe_load(yaml.safe_dump(raw)) if raw else {}
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = out
-        for i, p in enumerate(parts[:-1]):
-            nxt = node.get(p)
-            if nxt is None:
-                nxt = node[p] = {}
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"override {text!r}: {'.'.join(parts[:i + 1])} is not a "
-                                  "mapping")
-            node = nxt
-        node[parts[-1]] = value
-    return out
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file (ConfigError naming the file if missing or malformed)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML ({exc})") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the config must be a YAML mapping")
-    return raw
-
-
-def load_config(stage: str, path: str | Path | None = None,
-                overrides: list[str] | None = None) -> Stage1Config | Stage2Config:
-    """The config of ``stage`` ("stage1" | "stage2") from a YAML file plus overrides."""
-    if stage not in STAGES:
-        raise ConfigError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
-    raw = read_yaml(path) if path else {}
-    raw = apply_overrides(raw, list(overrides or []))
-    try:
-        return from_dict(STAGES[stage], raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
-
-
-def save_config(cfg: Any, path: str | Path) -> Path:
-    """Write a config as YAML (the resolved values, overrides included)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-    return path

@@ -13,8 +13,8 @@ folder (rank 0 only):
     config.yaml      the resolved training config
     train_log.jsonl  one JSON record per log interval ("step") and per epoch ("epoch")
 
-Distributed: under torchrun (WORLD_SIZE > 1) every process joins one process group
-(NCCL on CUDA, gloo on CPU), trains on its DistributedSampler shard through
+Distributed (``train/dist.py``): under torchrun (WORLD_SIZE > 1) every process joins one
+process group (NCCL on CUDA, gloo on CPU), trains on its DistributedSampler shard through
 DistributedDataParallel and validates every k-th frame; predictions are gathered so
 every rank sees the same validation error.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -40,93 +39,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
-from vvhand_core.checkpoint import load_checkpoint, resolve_device, save_checkpoint
+from vvhand_core.checkpoint import load_checkpoint, save_checkpoint
 from vvhand_core.evaluate import Metrics, compute_metrics
 from vvhand_core.models import ModelConfig
 from vvhand_core.skeletons import Skeleton
-from vvhand_core.train.config import save_config, to_dict
+from vvhand_core.train.configio import save_config, to_dict
+from vvhand_core.train.dist import (  # noqa: F401 - DistEnv & co. are part of this API
+    DistEnv,
+    barrier,
+    hardware_info,
+    past_deadline,
+    setup_distributed,
+    teardown_distributed,
+)
 from vvhand_core.train.samples import TrainingSamples, batch_to
 
 LAST, BEST, STATE, CONFIG, LOG = "last.pt", "best.pt", "last_state.pt", "config.yaml", \
     "train_log.jsonl"
-
-
-# ---------------------------------------------------------------- distributed
-
-
-@dataclass
-class DistEnv:
-    """Where this process trains: rank / world size (1 without torchrun) and device."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def distributed(self) -> bool:
-        """True under torchrun with more than one process."""
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0 writes checkpoints, logs and the progress bar."""
-        return self.rank == 0
-
-
-def setup_distributed(device: str = "auto") -> DistEnv:
-    """Join the torchrun process group when WORLD_SIZE > 1; resolve the device.
-
-    With CUDA each process takes cuda:LOCAL_RANK and NCCL; on CPU gloo.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = resolve_device(device)
-    if world <= 1:
-        return DistEnv(device=dev)
-    rank = int(os.environ["RANK"])
-    local = int(os.environ.get("LOCAL_RANK", rank))
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank,
-                                world_size=world)
-    return DistEnv(rank, world, local, dev)
-
-
-def teardown_distributed(env: DistEnv) -> None:
-    """Leave the process group (no-op without one)."""
-    if env.distributed and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def barrier(env: DistEnv) -> None:
-    """Wait for every rank (no-op without a process group)."""
-    if env.distributed:
-        dist.barrier()
-
-
-def hardware_info(env: DistEnv) -> dict[str, Any]:
-    """What the run trained on, for the checkpoint's metadata."""
-    info: dict[str, Any] = {
-        "device": str(env.device),
-        "world_size": env.world_size,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": str(torch.__version__),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    if env.device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(env.device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        info["cpu"] = platform.processor()
-    return info
 
 
 # ---------------------------------------------------------------- the job
@@ -261,19 +190,6 @@ def _log(out_dir: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-def _past(deadline: float, env: DistEnv) -> bool:
-    """Whether the time limit has passed, agreed by all ranks (so DDP steps stay matched)."""
-    if deadline == math.inf:
-        return False
-    late = time.perf_counter() > deadline
-    if env.distributed:
-        flag = torch.tensor([1.0 if late else 0.0],
-                            device=env.device if env.device.type == "cuda" else "cpu")
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        late = bool(flag.item() > 0)
-    return late
-
-
 def _step_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
     state = np.random.SeedSequence([seed, epoch, rank, 7]).generate_state(2)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
@@ -341,7 +257,7 @@ def run_training(job: TrainingJob, env: DistEnv, out_dir: str | Path,
         sums: dict[str, float] = {}
         count = 0
         for i, batch in enumerate(loader):
-            if i >= steps_per_epoch or _past(deadline, env):
+            if i >= steps_per_epoch or past_deadline(deadline, env):
                 break
             b = batch_to(batch, env.device)
             loss, parts = job.train_step(model, b, gen)
@@ -365,7 +281,7 @@ def run_training(job: TrainingJob, env: DistEnv, out_dir: str | Path,
                            "lr": opt.param_groups[0]["lr"], **avg})
         bar.close()
         epochs_done = epoch + 1
-        stop = _past(deadline, env)
+        stop = past_deadline(deadline, env)
         lr = opt.param_groups[0]["lr"]
         if count:
             sched.step()

@@ -110,19 +110,31 @@ def batch_to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor
 
 def batch_view_matrices(batch: dict[str, Tensor], grid_deg: Tensor,
                         augment: AugmentConfig | None = None,
-                        generator: torch.Generator | None = None) -> Tensor:
-    """View matrices (B, M, 4, 4) for the batch's centres.
+                        generator: torch.Generator | None = None,
+                        views_per_frame: int | None = None,
+                        jitter_deg: float = 0.0) -> Tensor:
+    """View matrices (B, V, 4, 4) for the batch's centres.
 
-    grid_deg (M, 2) the candidate grid (azimuth, elevation). With ``augment``:
-    random_views draws M random angles per frame instead (``generator``, a CPU
-    generator), roll_deg > 0 composes a random roll about the viewing ray (first the
-    roll, then the view). Without augment: exactly the grid.
+    grid_deg (M, 2) the candidate grid (azimuth, elevation). ``views_per_frame`` k: V = k
+    views per frame drawn without replacement from the grid (None: V = M, the whole grid
+    in order), each moved by a uniform +-``jitter_deg`` in azimuth and elevation. With
+    ``augment``: random_views draws V random angles per frame instead, roll_deg > 0
+    composes a random roll about the viewing ray (first the roll, then the view). Random
+    draws use ``generator`` (a CPU generator).
     """
     centre = batch["centre_mm"]
     b, m = centre.shape[0], grid_deg.shape[0]
+    v = m if views_per_frame is None else views_per_frame
+    if not 1 <= v <= m:
+        raise ValueError(f"views_per_frame must be in 1..{m}, got {v}")
     angles = grid_deg
     if augment is not None and augment.random_views:
-        angles = random_view_angles(b, m, GRID_MAX_DEG, generator=generator)
+        angles = random_view_angles(b, v, GRID_MAX_DEG, generator=generator)
+    elif views_per_frame is not None:
+        pick = torch.rand((b, m), generator=generator).argsort(dim=1)[:, :v]  # (B, k)
+        angles = grid_deg.cpu()[pick]  # (B, k, 2)
+        if jitter_deg > 0:
+            angles = angles + (2 * torch.rand((b, v, 2), generator=generator) - 1) * jitter_deg
     mats = view_matrices(angles.to(centre.device), centre)
     if augment is not None and augment.roll_deg > 0:
         roll = random_roll(centre.cpu(), augment.roll_deg, generator=generator)

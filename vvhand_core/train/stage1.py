@@ -85,7 +85,7 @@ class Stage1Net(nn.Module):
         b, v, j, _ = target_uvd.shape
         out, uvd, logits = views_forward(self.a2j, self.teacher, inputs, v)
         part = a2j_loss(out, self.a2j.anchors, target_uvd.reshape(b * v, j, 3),
-                        self.loss_cfg.a2j_lambda)
+                        self.loss_cfg.a2j_lambda, self.a2j.depth_scale)
         fused = fuse_top_n(uvd, logits, mats, batch, self.top_n)
         l_joints = fusion_loss(fused, batch["joints_mm"])  # Eq. 3
         total = part.total + self.loss_cfg.fusion_gamma * l_joints  # Eq. 5
