@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("vvhand_core.evaluate_cli", "score predictions against ground truth (NYU/ICVL)"),
     "train": ("vvhand_core.train.cli", "train stage1 (A2J + teacher) or stage2 (student)"),
     "ablation": ("vvhand_core.ablation", "Tables 3/5 on the synthetic test split -> results.md"),
+    "detector": ("vvhand_core.detector.cli", "train the hand detector; score localisers"),
     "bench": ("vvhand_core.benchmarks.cli", "renderer / pipeline speed into docs/results.md"),
     "replay": ("vvhand_ros.replay_cli", "evaluate the node or pipeline on a rosbag2 bag"),
     "synth-bag": ("vvhand_ros.synth_bag", "write a depth + info bag of a moving synthetic hand"),

@@ -219,6 +219,29 @@ def _spans(offsets: np.ndarray, reach: float) -> bool:
     return bool(np.any((lo < -reach) & (hi > reach)))
 
 
+LOCALISERS = ("detector", "geometric")
+
+
+def make_localiser(kind: str, min_depth_mm: float, max_depth_mm: float, cube_mm: float,
+                   use_tracking: bool, detector_weights: str = ""):
+    """A localiser (``locate(depth_mm, intr)``, ``reset()``) of the named kind.
+
+    "detector": the learned hand detector (``vvhand_core.detector``, the default, weights
+    from ``detector_weights`` or the packaged file); "geometric": :class:`HandLocaliser`,
+    the nearest sizeable object (no weights; it crops the forearm when that is nearest).
+    """
+    if kind == "geometric":
+        return HandLocaliser(LocaliseConfig(min_depth_mm=min_depth_mm, max_depth_mm=max_depth_mm,
+                                            cube_mm=cube_mm, use_tracking=use_tracking))
+    if kind == "detector":
+        from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
+
+        return DetectorLocaliser(DetectorLocaliserConfig(
+            weights=detector_weights, min_depth_mm=min_depth_mm, max_depth_mm=max_depth_mm,
+            use_tracking=use_tracking))
+    raise ValueError(f"localiser must be one of {LOCALISERS}, got {kind!r}")
+
+
 def oracle_centre(joints_mm, joint_ids=None):
     """Mean of a joint subset: joints_mm (..., J, 3) (numpy or torch) -> (..., 3).
 

@@ -1,0 +1,216 @@
+"""Training examples for the hand detector: canonical depth images with their hand centres.
+
+``build_examples`` renders frames of one or more synthetic datasets (in parallel worker
+processes; frame i depends only on (seed, i)) and keeps, per frame, the canonical depth
+(uint16 mm, zero-padded to one size) and up to ``MAX_HANDS`` hand centres in canonical
+pixels with the ``dz`` target. ``TrainingCrops`` cuts random fixed-size crops with their
+stride-4 heat-map targets, mirrored half of the time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vvhand_core.camera import project_np
+from vvhand_core.data.base import DepthFrame
+from vvhand_core.detector.net import (
+    DZ_SCALE_MM,
+    STRIDE,
+    DetectorConfig,
+    canonical_depth,
+    encode_input,
+    nearest_surface_mm,
+    surface_depth_mm,
+)
+
+MAX_HANDS = 3
+HEAT_SIGMA_MM = 15.0
+MIN_SIGMA_CELLS = 0.8
+
+
+def hand_centres_mm(frame: DepthFrame) -> list[np.ndarray]:
+    """Centres (3,) mm of every hand of a synthetic frame, the labelled (nearest) first.
+
+    The labelled hand's centre is the mean of its joints; a second hand comes from
+    ``meta["second_hand_center_mm"]`` when the generator drew one (v2 scenes).
+    """
+    out = [np.asarray(frame.joints_mm, np.float64).mean(axis=0)]
+    second = frame.meta.get("second_hand_center_mm")
+    if second is not None:
+        out.append(np.asarray(second, np.float64))
+    return out[:MAX_HANDS]
+
+
+@dataclass
+class Examples:
+    """N canonical frames and their hands.
+
+    depth (N, H, W) uint16 mm; near_mm (N,); hands (N, MAX_HANDS, 5) rows
+    [u, v, dz, sigma_cells, present] in canonical pixels (hand 0 = the labelled one).
+    """
+
+    depth: np.ndarray
+    near_mm: np.ndarray
+    hands: np.ndarray
+
+
+def _example(frame: DepthFrame, cfg: DetectorConfig, min_depth_mm: float,
+             max_depth_mm: float) -> tuple[np.ndarray, float, np.ndarray]:
+    canon, cam = canonical_depth(frame.depth_mm, frame.intrinsics, cfg.focal_px)
+    near = nearest_surface_mm(canon, min_depth_mm, max_depth_mm)
+    hands = np.zeros((MAX_HANDS, 5), np.float32)
+    for k, c in enumerate(hand_centres_mm(frame)):
+        if c[2] <= 0:
+            continue
+        u, v = project_np(c, cam)
+        if not (0 <= u < cam.width and 0 <= v < cam.height):
+            continue
+        z_s = surface_depth_mm(canon, u, v, cfg, min_depth_mm, max_depth_mm)
+        dz = np.nan if z_s is None else (c[2] - z_s) / DZ_SCALE_MM
+        sigma = max(MIN_SIGMA_CELLS, HEAT_SIGMA_MM * cfg.focal_px / c[2] / STRIDE)
+        hands[k] = [u, v, dz, sigma, 1.0]
+    return np.clip(np.rint(canon), 0, 65535).astype(np.uint16), near, hands
+
+
+def _render_chunk(args) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    synth_dict, indices, cfg_dict, lo, hi = args
+    from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+
+    gen = SyntheticHandGenerator(SynthConfig.from_dict(synth_dict))
+    cfg = DetectorConfig(**cfg_dict)
+    return [_example(gen.frame(int(i)), cfg, lo, hi) for i in indices]
+
+
+def build_examples(sources: list[tuple[dict, int]], cfg: DetectorConfig, workers: int = 2,
+                   min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
+                   progress=None) -> Examples:
+    """Render frames 0..n-1 of each (SynthConfig dict, n) source into :class:`Examples`.
+
+    ``progress``: optional callable(num_done) after each chunk (e.g. a tqdm update).
+    """
+    jobs = []
+    for synth, n in sources:
+        for s in range(0, n, 32):
+            jobs.append((synth, list(range(s, min(s + 32, n))), cfg.to_dict(), min_depth_mm,
+                         max_depth_mm))
+    rows: list[tuple[np.ndarray, float, np.ndarray]] = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for chunk in pool.map(_render_chunk, jobs):
+                rows += chunk
+                if progress:
+                    progress(len(chunk))
+    else:
+        for job in jobs:
+            chunk = _render_chunk(job)
+            rows += chunk
+            if progress:
+                progress(len(chunk))
+    h = max(r[0].shape[0] for r in rows)
+    w = max(r[0].shape[1] for r in rows)
+    depth = np.zeros((len(rows), h, w), np.uint16)
+    for i, (d, _, _) in enumerate(rows):
+        depth[i, :d.shape[0], :d.shape[1]] = d
+    return Examples(depth, np.array([r[1] for r in rows], np.float32),
+                    np.stack([r[2] for r in rows]))
+
+
+def _examples_key(sources: list[tuple[dict, int]], cfg: DetectorConfig) -> str:
+    return json.dumps({"sources": sources, "detector": cfg.to_dict()}, sort_keys=True)
+
+
+def save_examples(path, ex: Examples, sources: list[tuple[dict, int]],
+                  cfg: DetectorConfig) -> None:
+    """Write examples with the key of what made them (sources, canonical camera)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, depth=ex.depth, near_mm=ex.near_mm, hands=ex.hands,
+             key=np.array(_examples_key(sources, cfg)))
+
+
+def load_examples(path, sources: list[tuple[dict, int]], cfg: DetectorConfig) -> Examples:
+    """Examples written by :func:`save_examples` for the same sources and config.
+
+    ValueError (naming the file) when they were made from anything else.
+    """
+    with np.load(path) as z:
+        if str(z["key"]) != _examples_key(sources, cfg):
+            raise ValueError(f"{path}: examples were rendered for other sources or another "
+                             "detector config; delete the file or pass another path")
+        return Examples(z["depth"], z["near_mm"], z["hands"])
+
+
+def heat_target(hands: np.ndarray, h4: int, w4: int) -> tuple[np.ndarray, np.ndarray]:
+    """Heat-map (h4, w4) (max of Gaussians, 1 at each centre's cell) and dz map (h4, w4).
+
+    ``hands`` (K, 5) rows [u, v, dz, sigma_cells, present] in crop pixels; the dz map
+    holds the dz of the nearest present hand, NaN where unknown.
+    """
+    heat = np.zeros((h4, w4), np.float32)
+    dzmap = np.full((h4, w4), np.nan, np.float32)
+    best = np.full((h4, w4), np.inf, np.float32)
+    ii, jj = np.mgrid[0:h4, 0:w4].astype(np.float32)
+    for u, v, dz, sigma, present in hands:
+        if present < 0.5:
+            continue
+        d2 = (jj - u / STRIDE) ** 2 + (ii - v / STRIDE) ** 2
+        g = np.exp(-d2 / (2 * sigma * sigma))
+        ci, cj = int(round(v / STRIDE)), int(round(u / STRIDE))
+        if 0 <= ci < h4 and 0 <= cj < w4:
+            g[ci, cj] = 1.0
+        heat = np.maximum(heat, g)
+        closer = d2 < best
+        best = np.where(closer, d2, best)
+        dzmap = np.where(closer, np.float32(dz), dzmap)
+    return heat, dzmap
+
+
+class TrainingCrops:
+    """Random (crop_h, crop_w) crops of :class:`Examples` with targets, drawn from an rng.
+
+    With probability ``p_hand`` the crop contains the labelled hand's centre at least
+    ``margin`` pixels inside; otherwise it is placed uniformly (often a negative).
+    """
+
+    def __init__(self, ex: Examples, crop_hw: tuple[int, int] = (96, 128), p_hand: float = 0.85,
+                 margin: int = 12) -> None:
+        """Wrap the examples."""
+        self.ex, self.crop_hw, self.p_hand, self.margin = ex, crop_hw, p_hand, margin
+
+    def batch(self, rng: np.random.Generator, size: int, min_depth_mm: float = 200.0,
+              max_depth_mm: float = 1200.0) -> dict[str, np.ndarray]:
+        """A batch: input (B, 3, h, w), heat (B, h4, w4), dz (B, h4, w4) NaN = no target."""
+        ch, cw = self.crop_hw
+        n, big_h, big_w = self.ex.depth.shape
+        h4, w4 = math.ceil(ch / STRIDE), math.ceil(cw / STRIDE)
+        xs = np.zeros((size, 3, ch, cw), np.float32)
+        heats = np.zeros((size, h4, w4), np.float32)
+        dzs = np.zeros((size, h4, w4), np.float32)
+        for b in range(size):
+            i = int(rng.integers(n))
+            hands = self.ex.hands[i].copy()
+            if hands[0, 4] > 0.5 and rng.random() < self.p_hand:
+                u, v = hands[0, 0], hands[0, 1]
+                lo_x = int(np.clip(u - cw + self.margin, 0, big_w - cw))
+                hi_x = int(np.clip(u - self.margin, 0, big_w - cw))
+                lo_y = int(np.clip(v - ch + self.margin, 0, big_h - ch))
+                hi_y = int(np.clip(v - self.margin, 0, big_h - ch))
+                x0 = int(rng.integers(lo_x, max(hi_x, lo_x) + 1))
+                y0 = int(rng.integers(lo_y, max(hi_y, lo_y) + 1))
+            else:
+                x0 = int(rng.integers(0, max(big_w - cw, 0) + 1))
+                y0 = int(rng.integers(0, max(big_h - ch, 0) + 1))
+            d = self.ex.depth[i, y0:y0 + ch, x0:x0 + cw].astype(np.float32)
+            hands[:, 0] -= x0
+            hands[:, 1] -= y0
+            if rng.random() < 0.5:  # mirror: a left hand from a right one and vice versa
+                d = d[:, ::-1]
+                hands[:, 0] = (cw - 1) - hands[:, 0]
+            xs[b] = encode_input(d, min_depth_mm, max_depth_mm, float(self.ex.near_mm[i]))
+            heats[b], dzs[b] = heat_target(hands, h4, w4)
+        return {"input": xs, "heat": heats, "dz": dzs}

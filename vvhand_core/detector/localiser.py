@@ -1,0 +1,210 @@
+"""Hand centre from the learned detector: the default localiser of the pipeline.
+
+``DetectorLocaliser.locate(depth_mm, intrinsics)`` resamples the frame to the canonical
+camera (``detector.net``), runs the network once, lifts every heat-map peak to a 3D
+centre (canonical pixel + the local surface depth + the predicted ``dz``) and picks one:
+
+* Rule without a prior: among the candidates scoring at least ``threshold`` and at least
+  ``relative_threshold`` x the best score, the NEAREST one (smallest depth) wins, so with
+  two hands in view the one closer to the camera is tracked (the synthetic scenes label
+  the nearest hand for the same reason).
+* With tracking (``use_tracking``), the candidate nearest to the previous centre wins when
+  it lies within ``track_radius_mm`` of it and scores at least ``track_threshold``
+  (lower than ``threshold``: a hand seen a frame ago is believed on weaker evidence);
+  otherwise the frame is searched as without a prior.
+
+"No hand" is ``None``, never an exception. The weights come from a small file written by
+``vvhand detector train`` (default: the packaged ``assets/hand_detector.pt``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vvhand_core.camera import Intrinsics
+from vvhand_core.detector.net import (
+    DZ_SCALE_MM,
+    DetectorConfig,
+    HandDetectorNet,
+    canonical_depth,
+    encode_input,
+    find_peaks,
+    fold_batchnorm,
+    surface_depth_mm,
+)
+from vvhand_core.detector.refine import RefineNet, apply_offsets, patch_at
+
+FORMAT = "vvhand-hand-detector"
+VERSION = 1
+
+
+def default_weights_path() -> Path:
+    """The packaged detector weights."""
+    return Path(__file__).resolve().parents[1] / "assets" / "hand_detector.pt"
+
+
+@dataclass
+class DetectorLocaliserConfig:
+    """How detections become one hand centre (see the module docstring)."""
+
+    weights: str = ""  # "" = the packaged default
+    min_depth_mm: float = 200.0
+    max_depth_mm: float = 1200.0
+    threshold: float = 0.3
+    relative_threshold: float = 0.5
+    track_threshold: float = 0.1
+    track_radius_mm: float = 120.0
+    use_tracking: bool = True
+    max_peaks: int = 5
+
+    def __post_init__(self) -> None:
+        """Validate."""
+        if not 0 < self.min_depth_mm < self.max_depth_mm:
+            raise ValueError("need 0 < min_depth_mm < max_depth_mm")
+        for name in ("threshold", "relative_threshold", "track_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.track_radius_mm <= 0 or self.max_peaks < 1:
+            raise ValueError("track_radius_mm > 0 and max_peaks >= 1 are required")
+
+
+def _cpu_state(module: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def save_detector(path: str | Path, net: HandDetectorNet, meta: dict,
+                  refiner: RefineNet | None = None) -> Path:
+    """Write weights (+ the refiner's) + config + metadata (loads with weights_only=True)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(),
+            "meta": meta, "state": _cpu_state(net)}
+    if refiner is not None:
+        blob["refine_state"] = _cpu_state(refiner)
+    torch.save(blob, path)
+    return path
+
+
+def load_detector(path: str | Path) -> tuple[HandDetectorNet, RefineNet | None, dict]:
+    """The networks (eval mode, CPU; refiner None when the file has none) and metadata.
+
+    ValueError naming the file when it is missing, unreadable or does not fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"hand detector {path}: file not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one clear error
+        raise ValueError(f"hand detector {path}: unreadable ({type(exc).__name__}: {exc})"
+                         ) from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"hand detector {path}: not a {FORMAT} file")
+    try:
+        net = HandDetectorNet(DetectorConfig(**blob["config"]))
+        net.load_state_dict(blob["state"])
+        refiner = None
+        if "refine_state" in blob:
+            refiner = RefineNet()
+            refiner.load_state_dict(blob["refine_state"])
+            refiner.eval()
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"hand detector {path}: weights do not fit ({exc})") from None
+    return net.eval(), refiner, dict(blob.get("meta", {}))
+
+
+class DetectorLocaliser:
+    """Finds the hand centre with the learned detector; holds the tracking prior."""
+
+    def __init__(self, cfg: DetectorLocaliserConfig | None = None,
+                 net: HandDetectorNet | None = None, refiner: RefineNet | None = None) -> None:
+        """Load the weights (``cfg.weights`` or the packaged default) unless ``net`` given.
+
+        ``refiner`` (loaded with the weights when the file has one) refines each
+        candidate from a patch around it; without one the heat-map's dz is used.
+        """
+        self.cfg = cfg or DetectorLocaliserConfig()
+        if net is None:
+            net, refiner, _ = load_detector(self.cfg.weights or default_weights_path())
+            net = fold_batchnorm(net)  # private copies, used for inference only
+            refiner = None if refiner is None else fold_batchnorm(refiner)
+        self.net = net.eval()
+        self.refiner = None if refiner is None else refiner.eval()
+        self.prior: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the tracking prior."""
+        self.prior = None
+
+    def candidates(self, depth_mm: np.ndarray, intr: Intrinsics, threshold: float
+                   ) -> list[tuple[float, np.ndarray]]:
+        """(score, centre (3,) camera mm) of every peak scoring >= threshold, best first."""
+        cfg = self.cfg
+        canon, cam = canonical_depth(depth_mm, intr, self.net.config.focal_px)
+        x = torch.from_numpy(encode_input(canon, cfg.min_depth_mm, cfg.max_depth_mm))
+        with torch.inference_mode():
+            out = self.net(x[None])[0]
+        peaks = find_peaks(out, threshold, cfg.max_peaks)
+        found = []
+        for p, uvz in zip(peaks, self._lift(canon, peaks)):
+            if uvz is None:
+                continue
+            u, v, z = uvz
+            # back to the original camera: canonical pixels map through the same rays
+            found.append((p.score, np.array([(u - cam.cx) / cam.fx * z,
+                                             (v - cam.cy) / cam.fy * z, z], dtype=np.float64)))
+        return found
+
+    def _lift(self, canon: np.ndarray, peaks: list) -> list[tuple[float, float, float] | None]:
+        """Canonical (u, v) and depth (mm) of each peak.
+
+        With a refiner: from the patch around the peak (all peaks in one batch); without
+        one, or where the patch holds no depth: the surface depth plus the heat-map's dz.
+        """
+        cfg = self.cfg
+        lifted: list[tuple[float, float, float] | None] = []
+        patches, where = [], []
+        for k, p in enumerate(peaks):
+            u0, v0 = int(round(p.u)), int(round(p.v))
+            got = None if self.refiner is None else patch_at(canon, u0, v0, cfg.min_depth_mm,
+                                                             cfg.max_depth_mm)
+            if got is not None:
+                patches.append(got[0])
+                where.append((k, u0, v0, got[1]))
+            z_s = None if got is not None else surface_depth_mm(
+                canon, p.u, p.v, self.net.config, cfg.min_depth_mm, cfg.max_depth_mm)
+            lifted.append(None if z_s is None else (p.u, p.v, z_s + p.dz * DZ_SCALE_MM))
+        if patches:
+            with torch.inference_mode():
+                offsets = self.refiner(torch.from_numpy(np.stack(patches)))
+            for (k, u0, v0, z_ref), off in zip(where, offsets):
+                lifted[k] = apply_offsets(u0, v0, z_ref, off)
+        return lifted
+
+    def choose(self, found: list[tuple[float, np.ndarray]]) -> np.ndarray | None:
+        """The centre the rules of the module docstring pick from ``candidates``."""
+        cfg = self.cfg
+        if cfg.use_tracking and self.prior is not None:
+            near = [(float(np.linalg.norm(c - self.prior)), c) for s, c in found
+                    if s >= cfg.track_threshold]
+            near = [(d, c) for d, c in near if d <= cfg.track_radius_mm]
+            if near:
+                return min(near, key=lambda dc: dc[0])[1]
+        strong = [(s, c) for s, c in found if s >= cfg.threshold]
+        if not strong:
+            return None
+        best = max(s for s, _ in strong)
+        strong = [c for s, c in strong if s >= cfg.relative_threshold * best]
+        return min(strong, key=lambda c: c[2])
+
+    def locate(self, depth_mm: np.ndarray, intr: Intrinsics) -> np.ndarray | None:
+        """Hand centre (3,) camera mm from depth (H, W) mm (0/NaN invalid), or None."""
+        cfg = self.cfg
+        low = min(cfg.threshold, cfg.track_threshold) if self.prior is not None else cfg.threshold
+        centre = self.choose(self.candidates(np.asarray(depth_mm), intr, low))
+        self.prior = centre if cfg.use_tracking else None
+        return centre

@@ -1,0 +1,131 @@
+"""Second stage of the detector: refine a detected centre from a patch around it.
+
+The heat-map places a hand in (u, v) well, but its depth head sees the hand at a quarter
+of the canonical resolution. The refiner looks at a ``PATCH`` x ``PATCH`` canonical patch
+centred on a candidate (pixel (u0, v0), rounded) and regresses the offset to the hand
+centre: du, dv in units of ``UV_SCALE_PX`` canonical pixels and dz in ``DZ_SCALE_MM``
+relative to ``z_ref``, the 20th percentile of the valid depth in the patch's central
+17 x 17 pixels. Input channels: valid mask, (z - z_ref) / 100 mm clipped to [-3, 3],
+and z_ref / 1000 mm (the hand's apparent size depends on it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vvhand_core.detector.data import Examples
+from vvhand_core.detector.net import DZ_SCALE_MM as NET_DZ_SCALE_MM
+from vvhand_core.detector.net import DetectorConfig, surface_depth_mm
+
+PATCH = 48
+UV_SCALE_PX = 8.0
+DZ_SCALE_MM = 100.0
+REF_RADIUS = 8
+REF_PERCENTILE = 20.0
+
+
+class RefineNet(nn.Module):
+    """(B, 3, PATCH, PATCH) patches -> (B, 3) offsets (du, dv, dz), see the module doc."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        c = width
+
+        def conv(cin, cout, stride):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+        self.features = nn.Sequential(conv(3, c, 1), conv(c, 2 * c, 2), conv(2 * c, 2 * c, 2),
+                                      conv(2 * c, 4 * c, 2), conv(4 * c, 4 * c, 2))
+        self.head = nn.Linear(4 * c * 9, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Offsets (B, 3)."""
+        return self.head(self.features(x).flatten(1))
+
+
+def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
+             max_depth_mm: float) -> tuple[np.ndarray, float] | None:
+    """Refiner input (3, PATCH, PATCH) centred on integer pixel (u0, v0), and z_ref (mm).
+
+    Outside the image counts as invalid. None when the central window has no valid depth.
+    """
+    h, w = depth_mm.shape
+    half = PATCH // 2
+    out = np.zeros((PATCH, PATCH), np.float32)
+    y0, x0 = v0 - half, u0 - half
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + PATCH, h), min(x0 + PATCH, w)
+    if ys < ye and xs < xe:
+        out[ys - y0:ye - y0, xs - x0:xe - x0] = depth_mm[ys:ye, xs:xe]
+    valid = (out >= min_depth_mm) & (out <= max_depth_mm)
+    core = slice(half - REF_RADIUS, half + REF_RADIUS + 1)
+    vals = out[core, core][valid[core, core]]
+    if vals.size == 0:
+        return None
+    z_ref = float(np.percentile(vals, REF_PERCENTILE))
+    rel = np.where(valid, np.clip((out - z_ref) / 100.0, -3.0, 3.0), 0.0)
+    x = np.stack([valid.astype(np.float32), rel.astype(np.float32),
+                  np.full_like(out, z_ref / 1000.0)])
+    return x, z_ref
+
+
+def apply_offsets(u0: int, v0: int, z_ref: float, offsets: Tensor) -> tuple[float, float, float]:
+    """Canonical (u, v) and depth z (mm) of the centre from a patch's predicted offsets (3,)."""
+    du, dv, dz = (float(x) for x in offsets)
+    return u0 + du * UV_SCALE_PX, v0 + dv * UV_SCALE_PX, z_ref + dz * DZ_SCALE_MM
+
+
+def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
+                  batch_size: int = 64, lr: float = 3e-3, jitter_px: float = 10.0,
+                  seed: int = 0, min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
+                  progress=None) -> list[float]:
+    """Train on detector examples (their labelled hand; ``cfg``: the config they used).
+
+    Each sample: a frame, its labelled centre moved by a uniform +-jitter_px (the
+    detector's typical error and more), mirrored half of the time. L1 on the offsets.
+    The centre's depth is the examples' surface depth plus their dz target.
+    """
+    depth, hands = ex.depth, ex.hands
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    ok = np.flatnonzero(hands[:, 0, 4] > 0.5)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    losses = []
+    net.train()
+    for step in range(steps):
+        xs, ys = [], []
+        while len(xs) < batch_size:
+            i = int(ok[rng.integers(ok.size)])
+            d = depth[i].astype(np.float32)
+            u, v = float(hands[i, 0, 0]), float(hands[i, 0, 1])
+            z_s = surface_depth_mm(d, u, v, cfg, min_depth_mm, max_depth_mm)
+            if z_s is None or not np.isfinite(hands[i, 0, 2]):
+                continue
+            z_gt = z_s + float(hands[i, 0, 2]) * NET_DZ_SCALE_MM
+            if rng.random() < 0.5:
+                d = d[:, ::-1]
+                u = d.shape[1] - 1 - u
+            u0 = int(round(u + rng.uniform(-jitter_px, jitter_px)))
+            v0 = int(round(v + rng.uniform(-jitter_px, jitter_px)))
+            got = patch_at(d, u0, v0, min_depth_mm, max_depth_mm)
+            if got is None:
+                continue
+            x, z_ref = got
+            xs.append(x)
+            ys.append([(u - u0) / UV_SCALE_PX, (v - v0) / UV_SCALE_PX,
+                       (z_gt - z_ref) / DZ_SCALE_MM])
+        pred = net(torch.from_numpy(np.stack(xs)))
+        loss = (pred - torch.tensor(ys, dtype=torch.float32)).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if progress:
+            progress(step + 1, losses[-1])
+    net.eval()
+    return losses
