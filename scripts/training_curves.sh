@@ -4,6 +4,7 @@
 # nice), then writes docs/training_curve.png and a table into docs/results.md.
 #   scripts/training_curves.sh [--budget-min 30] [--plan config/training_curves.yaml]
 #                              [--out out/curves] [--only-collect] [--no-write]
+#                              [--runs 0,2]  (train only these plan entries; plot all found)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

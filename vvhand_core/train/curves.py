@@ -136,13 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-collect", action="store_true",
                         help="do not train: plot and tabulate the runs already in --out")
     parser.add_argument("--no-write", action="store_true", help="no results.md section")
+    parser.add_argument("--runs", default="",
+                        help="comma-separated plan indices to train (default: all); the plot "
+                             "and table still cover every run of the plan found in --out, so "
+                             "a plan can be trained in legs")
     args = parser.parse_args(argv)
     plan = read_plan(args.plan)
     budget = args.budget_min if args.budget_min is not None else plan["budget_min"]
+    chosen = ({int(x) for x in args.runs.split(",")} if args.runs
+              else set(range(len(plan["runs"]))))
+    if not chosen <= set(range(len(plan["runs"]))):
+        parser.error(f"--runs must be indices in 0..{len(plan['runs']) - 1}, got {args.runs}")
     curves = []
     for i, run in enumerate(plan["runs"]):
         out = args.out / f"{i}_{run['stage']}"
-        if not args.only_collect and train_run(run, out, budget) != 0:
+        if not args.only_collect and i in chosen and train_run(run, out, budget) != 0:
             print(f"training curves: {run['name']} failed", file=sys.stderr)
             return 1
         curves.append((run["name"], curve(out) if (out / "train_log.jsonl").is_file() else []))
