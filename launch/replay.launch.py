@@ -31,7 +31,7 @@ def generate_launch_description():
     return generate(
         {"depth_topic": DEFAULT_DEPTH_TOPIC, "info_topic": DEFAULT_INFO_TOPIC,
          "publish_tf": "false"},
-        extra_parameters=reliable,
+        extra_parameters={**reliable, "smoothing": False},  # score unfiltered joints
         extra_actions=[
             DeclareLaunchArgument("bag", description="rosbag2 directory to replay"),
             DeclareLaunchArgument("rate", default_value="1.0",

@@ -46,6 +46,10 @@ class IfCondition(_Recorded):
     pass
 
 
+class UnlessCondition(_Recorded):
+    pass
+
+
 class Node(_Recorded):
     pass
 
@@ -61,6 +65,7 @@ def standins(monkeypatch):
     subs.LaunchConfiguration = LaunchConfiguration
     conditions = types.ModuleType("launch.conditions")
     conditions.IfCondition = IfCondition
+    conditions.UnlessCondition = UnlessCondition
     launch_ros = types.ModuleType("launch_ros")
     ros_actions = types.ModuleType("launch_ros.actions")
     ros_actions.Node = Node
@@ -87,11 +92,24 @@ def resolve(value, defaults):
     return value
 
 
-def describe(desc):
+def enabled(entity, defaults) -> bool:
+    """Whether a Node's condition holds with the declared defaults (no condition: True)."""
+    cond = entity.kwargs.get("condition")
+    if cond is None:
+        return True
+    value = resolve(cond.args[0], defaults).lower() == "true"
+    return value if isinstance(cond, IfCondition) else not value
+
+
+def describe(desc, **args):
+    """(defaults, node kwargs, remaps, params, entities) of the vvhand node that runs with
+    the declared defaults, ``args`` overriding them (as `ros2 launch ... name:=value`)."""
     entities = desc.args[0]
     defaults = {a.args[0]: a.kwargs["default_value"] for a in entities
                 if isinstance(a, DeclareLaunchArgument) and "default_value" in a.kwargs}
-    nodes = [e for e in entities if isinstance(e, Node) and e.kwargs["package"] == "vvhand"]
+    defaults.update(args)
+    nodes = [e for e in entities if isinstance(e, Node) and e.kwargs["package"] == "vvhand"
+             and enabled(e, defaults)]
     assert len(nodes) == 1
     node = nodes[0].kwargs
     remaps = {src: resolve(dst, defaults) for src, dst in node["remappings"]}
@@ -156,6 +174,7 @@ def test_replay_launch_file(standins):
     assert remaps == {"depth/image": "/camera/depth/image_raw",
                       "depth/camera_info": "/camera/depth/camera_info"}
     assert params["publish_tf"] == "false"
+    assert params["smoothing"] is False  # the replay scores the pipeline's own joints
     # every frame scored: the standard QoS overrides make both subscriptions reliable
     for topic in ("/camera/depth/image_raw", "/camera/depth/image_raw/compressedDepth",
                   "/camera/depth/camera_info"):
@@ -171,6 +190,22 @@ def test_replay_launch_file(standins):
     assert "/camera/depth/image_raw" in cmd
 
 
+@pytest.mark.parametrize("launch_file", sorted(CAMERAS))
+def test_lifecycle_argument_picks_the_managed_node(standins, launch_file):
+    desc = load(launch_file)
+    _, plain, _, plain_params, _ = describe(desc)
+    defaults, managed, remaps, params, _ = describe(desc, lifecycle="true")
+    assert plain["executable"] == "hand_pose_node"  # the plain node stays the default
+    assert managed["executable"] == "hand_pose_lifecycle_node"
+    assert managed["name"] == plain["name"] == "hand_pose_node" and params == plain_params
+    assert remaps == {"depth/image": CAMERAS[launch_file][0],
+                      "depth/camera_info": CAMERAS[launch_file][1]}
+    assert (REPO / "scripts" / "hand_pose_lifecycle_node").is_file()
+    # TF: palm frames on, per-joint frames opt-in, no target frame by default
+    assert params["publish_tf"] == "true" and params["publish_joint_tf"] == "false"
+    assert params["target_frame"] == "" and params["tf_prefix"] == ""
+
+
 def test_every_launch_file_is_covered():
     shipped = {p.name for p in (REPO / "launch").glob("*.launch.py")}
     assert set(CAMERAS) | {"replay.launch.py"} >= shipped
@@ -183,7 +218,7 @@ def test_unknown_override_is_rejected(standins):
         generate({"depth_topc": "/x"})
 
 
-def test_rviz_config_shows_depth_markers_and_tf():
+def test_rviz_config_shows_depth_markers_palms_and_tf():
     cfg = yaml.safe_load((REPO / "config" / "vvhand.rviz").read_text())
     displays = {d["Class"]: d for d in cfg["Visualization Manager"]["Displays"]}
     assert displays["rviz_default_plugins/DepthCloud"]["Depth Map Topic"] == \
@@ -192,5 +227,8 @@ def test_rviz_config_shows_depth_markers_and_tf():
         "/hand_pose_node/markers"
     assert displays["rviz_default_plugins/PoseArray"]["Topic"]["Value"] == "/hand_pose_node/joints"
     assert "rviz_default_plugins/TF" in displays
+    assert displays["rviz_default_plugins/TF"]["Show Axes"]  # the palm frames
+    palm = displays["rviz_default_plugins/Pose"]
+    assert palm["Topic"]["Value"] == "/hand_pose_node/palm_pose" and palm["Shape"] == "Axes"
     assert cfg["Visualization Manager"]["Global Options"]["Fixed Frame"] == \
         "camera_depth_optical_frame"  # the frame `vvhand synth-bag` stamps

@@ -151,7 +151,9 @@ def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, 
         assert spin_until(h.node, lambda: h.joints and h.markers, 5.0)
         assert h.joints[-1].header == pose.header and h.markers[-1].markers[0].header == pose.header
         tf = h.tf[-1].transforms
-        assert tf[0].header.frame_id == "cam_optical" and tf[0].child_frame_id == "right_hand_wrist"
+        # one palm frame per hand by default (per-joint frames are opt-in: publish_joint_tf)
+        assert tf[0].header.frame_id == "cam_optical"
+        assert tf[0].child_frame_id == "right_hand_0_palm"
 
         # runtime parameters: N and the selector change without restart; bad values refused
         client = h.node.create_client(SetParameters, "/hand_pose_node/set_parameters")

@@ -17,8 +17,6 @@ M-view candidate grid (uniform N-grids are subsets of it). Networks run under
 from __future__ import annotations
 
 import dataclasses
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,91 +24,32 @@ import torch
 
 from vvhand_core.camera import Intrinsics
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
+from vvhand_core.confidence import joint_spread_mm
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.fusion import (
     FUSIONS,
-    fuse_joints,
+    fuse_camera_joints,
     fusion_weights,
     gather_views,
     select_top_n,
     selection_score,
+    to_camera_frame,
 )
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
-from vvhand_core.localise import HandLocaliser, LocaliseConfig
+from vvhand_core.localise import LOCALISERS, make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
+from vvhand_core.pipeline_config import (
+    SELECTORS,
+    STAGES,
+    HandPoseResult,
+    PipelineConfig,
+    StageTimer,
+)
 from vvhand_core.render import make_renderer
 from vvhand_core.skeletons import Skeleton
 from vvhand_core.views import GRID_SHAPES, invert_rigid, view_grid, view_matrices
 
-SELECTORS = ("student", "teacher", "uniform")
-STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "total")
-
-
-@dataclass
-class PipelineConfig:
-    """How the pipeline runs; change between calls with :meth:`VirtualViewPipeline.configure`.
-
-    selector: "student" (student scores M views, render only the top N), "teacher"
-    (render all M, A2J on all, teacher scores them, fuse the top N) or "uniform" (the N
-    views of the N-grid, N in 1/3/9/15/25/81). fusion: "confidence" (softmax over the
-    selected views' logits; for uniform the teacher scores the N views) or "average".
-    """
-
-    selector: str = "student"
-    num_views: int = 3
-    fusion: str = "confidence"
-    device: str = "auto"
-    renderer: str = "auto"
-    cube_mm: float = 250.0
-    min_depth_mm: float = 200.0
-    max_depth_mm: float = 1200.0
-    track: bool = True
-
-
-@dataclass
-class HandPoseResult:
-    """One frame's estimate. ``timings_ms`` per stage (keys :data:`STAGES`).
-
-    "student" times the view-scoring network (the student; the teacher in teacher mode;
-    the teacher on the N uniform views for uniform + confidence). For ``run_batch`` the
-    timings are the batch's divided by the number of frames.
-    """
-
-    valid: bool
-    message: str
-    joints_mm: np.ndarray
-    centre_mm: np.ndarray
-    cube_mm: float
-    num_candidates: int
-    selected_views: np.ndarray
-    weights: np.ndarray
-    logits: np.ndarray
-    score: float
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-class _Timer:
-    """Wall-clock per stage, synchronising CUDA before each reading."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.ms = dict.fromkeys(STAGES, 0.0)
-        self._t = self._start = self._now()
-
-    def _now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = self._now()
-        self.ms[stage] += (now - self._t) * 1e3
-        self._t = now
-
-    def finish(self) -> dict[str, float]:
-        self.ms["total"] = (self._now() - self._start) * 1e3
-        return self.ms
-
+__all__ = ["HandPoseResult", "PipelineConfig", "SELECTORS", "STAGES", "VirtualViewPipeline"]
 
 class VirtualViewPipeline:
     """Depth image -> hand joints by virtual-view selection and fusion (see module doc).
@@ -141,7 +80,7 @@ class VirtualViewPipeline:
         self.config = PipelineConfig()
         self.device = torch.device("cpu")
         self.renderer = None
-        self._localiser: HandLocaliser | None = None
+        self._localiser = None
         self._apply(config or PipelineConfig(), force=True)
 
     # ------------------------------------------------------------------ set-up
@@ -171,6 +110,8 @@ class VirtualViewPipeline:
         m, n = self.num_candidates, cfg.num_views
         if cfg.selector not in SELECTORS:
             raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
+        if cfg.localiser not in LOCALISERS:
+            raise ValueError(f"localiser must be one of {LOCALISERS}, got {cfg.localiser!r}")
         if cfg.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
@@ -208,11 +149,11 @@ class VirtualViewPipeline:
             except (RuntimeError, ValueError) as exc:
                 raise ValueError(f"renderer {cfg.renderer!r} on {device}: {exc}") from None
         localiser = self._localiser
-        loc = (cfg.min_depth_mm, cfg.max_depth_mm, cfg.cube_mm, cfg.track)
-        if force or loc != (old.min_depth_mm, old.max_depth_mm, old.cube_mm, old.track):
-            localiser = HandLocaliser(LocaliseConfig(
-                min_depth_mm=cfg.min_depth_mm, max_depth_mm=cfg.max_depth_mm,
-                cube_mm=cfg.cube_mm, use_tracking=cfg.track))
+        loc = (cfg.localiser, cfg.min_depth_mm, cfg.max_depth_mm, cfg.cube_mm, cfg.track,
+               cfg.detector_weights)
+        if force or loc != (old.localiser, old.min_depth_mm, old.max_depth_mm, old.cube_mm,
+                            old.track, old.detector_weights):
+            localiser = make_localiser(*loc)  # ValueError names a bad weights file
         uniform_idx = (self._uniform_indices(cfg.num_views).to(device)
                        if cfg.selector == "uniform" else None)
         # commit
@@ -271,7 +212,7 @@ class VirtualViewPipeline:
                              f"{intrinsics.width}x{intrinsics.height}")
         if centres_mm is not None and np.shape(centres_mm) != (b, 3):
             raise ValueError(f"centres_mm must be ({b}, 3), got {np.shape(centres_mm)}")
-        timer = _Timer(self.device)
+        timer = StageTimer(self.device)
         with torch.inference_mode():
             results = self._run(depth, intrinsics, centres_mm, timer)
         per_frame = {k: v / b for k, v in timer.finish().items()}
@@ -289,7 +230,7 @@ class VirtualViewPipeline:
             logits=np.zeros(m, np.float32), score=0.0)
 
     def _run(self, depth: np.ndarray, intr: Intrinsics, centres_in: np.ndarray | None,
-             timer: _Timer) -> list[HandPoseResult]:
+             timer: StageTimer) -> list[HandPoseResult]:
         cfg, dev = self.config, self.device
         b = depth.shape[0]
         floating = np.issubdtype(depth.dtype, np.floating)
@@ -327,9 +268,9 @@ class VirtualViewPipeline:
         crop_in = normalise(crop, zc, cfg.cube_mm)[:, None]  # (L, 1, S, S)
         timer.lap("crop")
         # -------- choose views, render, A2J, fuse
-        joints, idx, weights, logits, score = self._estimate(crop, crop_in, t, k, centre_t,
-                                                             timer)
-        joints_np, idx_np = joints.cpu().numpy(), idx.cpu().numpy()
+        joints, views, idx, weights, logits, score = self._estimate(crop, crop_in, t, k,
+                                                                    centre_t, timer)
+        joints_np, views_np, idx_np = joints.cpu().numpy(), views.cpu().numpy(), idx.cpu().numpy()
         w_np, logits_np, score_np = (weights.float().cpu().numpy(), logits.float().cpu().numpy(),
                                      score.float().cpu().numpy())
         timer.lap("fusion")
@@ -342,7 +283,9 @@ class VirtualViewPipeline:
                 valid=True, message="", joints_mm=joints_np[n].astype(np.float32),
                 centre_mm=centres[i].astype(np.float32), cube_mm=float(cfg.cube_mm),
                 num_candidates=self.num_candidates, selected_views=idx_np[n].astype(np.int64),
-                weights=w_np[n], logits=logits_np[n], score=float(score_np[n]))
+                weights=w_np[n], logits=logits_np[n], score=float(score_np[n]),
+                joints_views_mm=views_np[n].astype(np.float32),
+                joint_spread_mm=joint_spread_mm(views_np[n], joints_np[n], w_np[n]))
         return results
 
     def _a2j_views(self, views_mm: torch.Tensor, zc: torch.Tensor) -> tuple[torch.Tensor, object]:
@@ -354,7 +297,7 @@ class VirtualViewPipeline:
         return uvd.reshape(n, v, *uvd.shape[1:]), out
 
     def _estimate(self, crop: torch.Tensor, crop_in: torch.Tensor, t: torch.Tensor,
-                  k: torch.Tensor, centre: torch.Tensor, timer: _Timer):
+                  k: torch.Tensor, centre: torch.Tensor, timer: StageTimer):
         cfg, m, n_sel = self.config, self.num_candidates, self.config.num_views
         nl = crop.shape[0]
         zc = centre[:, 2]
@@ -397,5 +340,6 @@ class VirtualViewPipeline:
             logits = torch.zeros(nl, m, device=crop.device)
             score = torch.ones(nl, device=crop.device)
         joints_view = crop_uvd_to_camera_mm(uvd, t, k, zc, cfg.cube_mm)
-        joints = fuse_joints(joints_view, invert_rigid(mats), weights)
-        return joints, idx, weights, logits, score
+        views_cam = to_camera_frame(joints_view, invert_rigid(mats))  # (L, N, J, 3)
+        joints = fuse_camera_joints(views_cam, weights)  # Eq. 2, as fusion.fuse_joints
+        return joints, views_cam, idx, weights, logits, score

@@ -4,7 +4,8 @@
 driver's topic names, transport-independent base topic, camera model and optical frame.
 The subscriptions use sensor-data QoS (REP-2003); change it with the standard
 ``qos_overrides.<topic>.subscription.<policy>`` parameters in a ``params_file``.
-``rviz:=true`` starts RViz with config/vvhand.rviz and ``fixed_frame`` as its fixed frame.
+``rviz:=true`` starts RViz with config/vvhand.rviz and ``fixed_frame`` as its fixed frame;
+``lifecycle:=true`` starts the managed node (vvhand_ros.lifecycle_node) instead of the plain one.
 launch and launch_ros are imported only when a description is generated, so this module
 imports without them.
 """
@@ -26,8 +27,13 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("device", "auto", "auto | cpu | cuda | cuda:N"),
     ("num_views", "3", "N views rendered and fused"),
     ("selector", "student", "student | teacher | uniform"),
-    ("publish_tf", "true", "one TF frame per joint"),
-    ("tf_prefix", "", "prefix of the joint TF frames"),
+    ("publish_tf", "true", "one TF frame per hand (its palm)"),
+    ("publish_joint_tf", "false", "also one TF frame per joint"),
+    ("tf_prefix", "", "prefix of the TF frame names; empty = <namespace>/<node name>/"),
+    ("target_frame", "", "frame of the outputs (e.g. base_link; needs tf2_ros); empty = the "
+     "depth image's frame"),
+    ("lifecycle", "false", "true: the managed hand_pose_lifecycle_node (starts unconfigured; "
+     "drive it with ros2 lifecycle set or a lifecycle manager); false: the plain node"),
     ("publish_markers", "true", "RViz skeleton markers on ~/markers"),
     ("params_file", "", "node parameters (YAML, e.g. with qos_overrides); default: the "
      "shipped config/vvhand.yaml"),
@@ -44,7 +50,9 @@ NODE_PARAMETERS: dict[str, str] = {
     "depth_transport": "depth_transport",
     "camera_model": "camera_model",
     "publish_tf": "publish_tf",
+    "publish_joint_tf": "publish_joint_tf",
     "tf_prefix": "tf_prefix",
+    "target_frame": "target_frame",
     "publish_markers": "publish_markers",
 }
 
@@ -80,7 +88,7 @@ def generate(overrides: dict[str, str] | None = None, extra_actions: list | None
     """
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument
-    from launch.conditions import IfCondition
+    from launch.conditions import IfCondition, UnlessCondition
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
@@ -97,16 +105,19 @@ def generate(overrides: dict[str, str] | None = None, extra_actions: list | None
     arg = LaunchConfiguration
     params = [arg("params_file"), {p: arg(a) for a, p in NODE_PARAMETERS.items()},
               *([extra_parameters] if extra_parameters else [])]
-    node = Node(
+    # the plain node, or with lifecycle:=true the managed one (same name, topics, parameters)
+    nodes = [Node(
         package="vvhand",
-        executable="hand_pose_node",
+        executable=executable,
         name="hand_pose_node",
         namespace=arg("namespace"),
         output="screen",
         emulate_tty=True,
         parameters=params,
         remappings=[("depth/image", arg("depth_topic")), ("depth/camera_info", arg("info_topic"))],
-    )
+        condition=condition(arg("lifecycle")),
+    ) for executable, condition in (("hand_pose_node", UnlessCondition),
+                                    ("hand_pose_lifecycle_node", IfCondition))]
     rviz = Node(
         package="rviz2",
         executable="rviz2",
@@ -114,4 +125,4 @@ def generate(overrides: dict[str, str] | None = None, extra_actions: list | None
         arguments=["-d", str(config_file("vvhand.rviz")), "-f", arg("fixed_frame")],
         condition=IfCondition(arg("rviz")),
     )
-    return LaunchDescription([*actions, node, rviz, *(extra_actions or [])])
+    return LaunchDescription([*actions, *nodes, rviz, *(extra_actions or [])])

@@ -42,7 +42,7 @@ class LatestSlot:
 
 
 COUNTERS = ("frames_in", "processed", "published", "dropped", "unpaired", "no_hand", "rejected",
-            "failed")
+            "failed", "tf_unavailable")
 
 
 @dataclass
@@ -50,7 +50,10 @@ class NodeStats:
     """Counters reported in the log and on /diagnostics.
 
     ``unpaired`` depth frames found no camera_info of their stamp; ``unpaired_reasons``
-    counts them by reason (vvhand_ros.pairing kinds).
+    counts them by reason (vvhand_ros.pairing kinds). Frames lost, by reason: ``dropped``
+    (superseded by a newer frame before the worker took it), ``unpaired``, ``rejected``
+    (malformed input), ``failed`` (exception in the pipeline), ``tf_unavailable`` (no
+    target_frame transform in time); ``no_hand`` frames are published with no hand.
     """
 
     frames_in: int = 0
@@ -61,6 +64,7 @@ class NodeStats:
     no_hand: int = 0
     rejected: int = 0
     failed: int = 0
+    tf_unavailable: int = 0
     unpaired_reasons: Counter = field(default_factory=Counter)
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=300))
 

@@ -171,6 +171,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"fusion:={cfg.fusion}",
             "-p", f"device:={cfg.device}",
             "-p", "publish_tf:=false",
+            "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
             "-p", "status_period_s:=5.0"]
     for override in reliable:
         args += ["-p", override]

@@ -1,4 +1,7 @@
-"""`vvhand bench render|pipeline`: speed measurements written to docs/results.md."""
+"""`vvhand bench render|pipeline|ros-input|...`: measurements written to docs/results.md.
+
+ros-input lives in vvhand_ros (ROS-free module, imported only by name here).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,11 @@ import importlib
 BENCHES = {
     "render": "vvhand_core.benchmarks.render",
     "pipeline": "vvhand_core.benchmarks.pipeline",
+    "synth": "vvhand_core.benchmarks.synth",
+    "train": "vvhand_core.benchmarks.train",
+    "ros-input": "vvhand_ros.bench_input",
+    "confidence": "vvhand_core.benchmarks.confidence",
+    "smoothing": "vvhand_core.benchmarks.smoothing",
 }
 
 

@@ -1,0 +1,152 @@
+"""The robot-facing outputs: HandPoseArray / Hand, palm PoseStamped and TF, frame names.
+
+Millimetre arrays in, metre messages out (conversions.MM_TO_M); the palm frame's axes are
+defined once in vvhand_core.palm. One :class:`HandOutput` per hand and frame holds what
+the node computed (joints after the optional target-frame transform and filter); the
+functions here only build messages from it.
+
+Frame names (docs/ros.md, "Frames"): ``<prefix>hand_<k>_palm`` for the k-th hand of the
+array (k = 0 today: one hand per frame) and, opt-in, ``<prefix>hand_<k>_<joint>``. The
+prefix is the ``tf_prefix`` parameter, or when that is empty the node's namespace and
+name (``/cam1/hand_pose_node`` -> ``cam1/hand_pose_node/``), so two cameras never clash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from geometry_msgs.msg import (
+    Point,
+    Pose,
+    PoseStamped,
+    Quaternion,
+    TransformStamped,
+    Vector3,
+)
+from std_msgs.msg import Header
+
+from vvhand.msg import Hand, HandPoseArray
+from vvhand_core.palm import matrix_to_quaternion, palm_frame, palm_indices
+from vvhand_core.skeletons import Skeleton
+from vvhand_ros.conversions import MM_TO_M
+
+SIDE_CODES = {"unknown": Hand.SIDE_UNKNOWN, "left": Hand.SIDE_LEFT, "right": Hand.SIDE_RIGHT}
+
+
+@dataclass
+class HandOutput:
+    """One hand of one frame, in the output frame (millimetres)."""
+
+    joints_mm: np.ndarray            # (J, 3), filtered when ``smoothed``
+    smoothed: bool
+    track_id: int
+    joint_spread_mm: np.ndarray      # (J,), NaN when one view was fused
+    confidence: np.ndarray           # (J,) in (0, 1], NaN when one view was fused
+    centre_mm: np.ndarray            # (3,)
+    result: object                   # the HandPoseResult (views, weights, logits, score)
+    processing_time_s: float
+    side: str = "unknown"            # the model cannot tell yet
+    right_probability: float = 0.5
+
+
+def frame_prefix(tf_prefix: str, node_fqn: str) -> str:
+    """``tf_prefix`` when set, else ``<namespace>/<node name>/`` without the leading slash."""
+    if tf_prefix:
+        return tf_prefix
+    return node_fqn.strip("/") + "/"
+
+
+def palm_frame_name(prefix: str, k: int) -> str:
+    """TF child frame of hand ``k``'s palm."""
+    return f"{prefix}hand_{k}_palm"
+
+
+def hand_joint_frame_name(prefix: str, k: int, joint: str) -> str:
+    """TF child frame of joint ``joint`` of hand ``k`` (opt-in: publish_joint_tf)."""
+    return f"{prefix}hand_{k}_{joint}"
+
+
+def _point(p_mm) -> Point:
+    x, y, z = (float(v) * MM_TO_M for v in np.asarray(p_mm, dtype=np.float64).reshape(3))
+    return Point(x=x, y=y, z=z)
+
+
+def palm_pose(joints_mm: np.ndarray, skeleton: Skeleton) -> Pose | None:
+    """The palm frame as a Pose (m); None without palm joints or for degenerate joints."""
+    if palm_indices(skeleton) is None:
+        return None
+    try:
+        origin, rot = palm_frame(joints_mm, skeleton)
+    except ValueError:
+        return None
+    x, y, z, w = matrix_to_quaternion(rot)
+    return Pose(position=_point(origin),
+                orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
+
+
+def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
+             palm_frame_id: str) -> Hand:
+    """vvhand/Hand from one HandOutput."""
+    r = hand.result
+    msg = Hand(side=SIDE_CODES[hand.side], right_probability=float(hand.right_probability),
+               track_id=int(hand.track_id), smoothed=bool(hand.smoothed))
+    msg.joints = [_point(p) for p in np.asarray(hand.joints_mm).reshape(-1, 3)]
+    if len(msg.joints) != skeleton.num_joints:
+        raise ValueError(f"{len(msg.joints)} joints for skeleton {skeleton.name!r}")
+    spread = np.asarray(hand.joint_spread_mm, dtype=np.float64)
+    if spread.size and np.isfinite(spread).all():
+        msg.joint_confidence = [float(c) for c in hand.confidence]
+        msg.joint_spread = [float(s) * MM_TO_M for s in spread]
+    if palm is not None:
+        msg.palm, msg.palm_frame = palm, palm_frame_id
+    else:
+        msg.palm.orientation.w = 1.0
+    msg.center = _point(hand.centre_mm)
+    msg.cube_size = float(r.cube_mm) * MM_TO_M
+    msg.num_candidate_views = int(r.num_candidates)
+    msg.selected_views = [int(i) for i in r.selected_views]
+    msg.view_weights = [float(x) for x in r.weights]
+    msg.view_logits = [float(x) for x in r.logits]
+    msg.score = float(r.score)
+    msg.processing_time = float(hand.processing_time_s)
+    return msg
+
+
+def hand_array_msg(header: Header, skeleton: Skeleton, hands: list[Hand]) -> HandPoseArray:
+    """vvhand/HandPoseArray (an empty ``hands`` list = no hand in this frame)."""
+    return HandPoseArray(header=header, skeleton=skeleton.name,
+                         joint_names=list(skeleton.joint_names), hands=hands)
+
+
+def palm_pose_msg(header: Header, palm: Pose) -> PoseStamped:
+    """geometry_msgs/PoseStamped of a palm."""
+    return PoseStamped(header=header, pose=palm)
+
+
+def palm_transform(header: Header, child: str, palm: Pose) -> TransformStamped:
+    """The palm as a TF frame under header.frame_id."""
+    t = TransformStamped(header=header, child_frame_id=child)
+    p = palm.position
+    t.transform.translation = Vector3(x=p.x, y=p.y, z=p.z)
+    t.transform.rotation = palm.orientation
+    return t
+
+
+def hand_joint_transforms(header: Header, skeleton: Skeleton, joints_mm: np.ndarray,
+                          prefix: str, k: int) -> list[TransformStamped]:
+    """One TransformStamped per joint of hand ``k`` (identity rotation)."""
+    out = []
+    for name, p in zip(skeleton.joint_names, np.asarray(joints_mm).reshape(-1, 3), strict=True):
+        t = TransformStamped(header=header,
+                             child_frame_id=hand_joint_frame_name(prefix, k, name))
+        q = _point(p)
+        t.transform.translation = Vector3(x=q.x, y=q.y, z=q.z)
+        t.transform.rotation = Quaternion(w=1.0)
+        out.append(t)
+    return out
+
+
+__all__ = ["HandOutput", "SIDE_CODES", "frame_prefix", "hand_array_msg",
+           "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "palm_frame_name",
+           "palm_pose", "palm_pose_msg", "palm_transform"]

@@ -1,0 +1,88 @@
+"""The managed (lifecycle) hand_pose_node: same name, topics and parameters as the plain one.
+
+``ros2 run vvhand hand_pose_lifecycle_node`` (or launch with ``lifecycle:=true``) starts it
+unconfigured; the standard lifecycle_msgs services (``~/change_state``, ``~/get_state``)
+or ``ros2 lifecycle set /hand_pose_node <transition>`` drive it:
+
+  configure   read the read-only parameters, make the target frame, load the model,
+              create the publishers (a bad model or parameter: FAILURE, stays unconfigured)
+  activate    subscribe to depth and camera_info, start the worker and /diagnostics
+  deactivate  unsubscribe and stop the worker (the model stays loaded)
+  cleanup     destroy the publishers and free the model
+  shutdown    whatever is left, from any state
+"""
+
+from __future__ import annotations
+
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State, TransitionCallbackReturn
+
+from vvhand_core.pipeline import VirtualViewPipeline
+from vvhand_ros.node import run_node
+from vvhand_ros.node_core import HandPoseCore
+from vvhand_ros.node_params import declare_parameters
+
+
+class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
+    """hand_pose_node as a lifecycle node (see the module doc for each transition)."""
+
+    def __init__(self, pipeline: VirtualViewPipeline | None = None, **node_kwargs) -> None:
+        """Declare parameters only; ``pipeline`` replaces loading the model on configure."""
+        self._core_defaults()
+        self._given_pipeline = pipeline
+        super().__init__("hand_pose_node", **node_kwargs)
+        declare_parameters(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        """Load the model and create the publishers."""
+        try:
+            self._configure(self._given_pipeline)
+            self._create_outputs()
+        except Exception as exc:  # noqa: BLE001 - any failure: report it, stay unconfigured
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            self._destroy_outputs()
+            self._free()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        """Subscribe and start processing."""
+        self._activate()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        """Unsubscribe and stop processing; the model stays loaded."""
+        self._deactivate()
+        self.get_logger().info("deactivated: not subscribed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        """Destroy the publishers and free the model."""
+        self._destroy_outputs()
+        self._free()
+        self.get_logger().info("cleaned up: model freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        """Stop everything, from any state."""
+        self._deactivate()
+        self._destroy_outputs()
+        self._free()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread, then the node."""
+        self._deactivate()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """`ros2 run vvhand hand_pose_lifecycle_node`."""
+    return run_node(LifecycleHandPoseNode, "hand_pose_node", args)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

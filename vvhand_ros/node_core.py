@@ -1,0 +1,329 @@
+"""What the plain and the lifecycle hand_pose_node share: set-up steps, callbacks, worker.
+
+:class:`HandPoseCore` is a mixin for an rclpy ``Node`` (vvhand_ros.node) or lifecycle
+``Node`` (vvhand_ros.lifecycle_node). Its steps are called in order by the plain node's
+constructor, and by the lifecycle transitions (configure: ``_configure``,
+``_create_outputs``; activate: ``_activate``; deactivate: ``_deactivate``; cleanup:
+``_destroy_outputs``, ``_free``). Callbacks only pair and store; a worker thread decodes
+the newest pair, runs the pipeline and publishes (vvhand_ros.frame_output builds the
+hands). Topics, frames and parameters: see vvhand_ros.node and docs/ros.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from vvhand.msg import HandPose, HandPoseArray
+from vvhand_core.assets import default_model_path
+from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+from vvhand_ros.conversions import ConversionError
+from vvhand_ros.depth_input import DepthInput, transport_topic
+from vvhand_ros.diagnostics import RateDelayMonitor, assess
+from vvhand_ros.frame_output import FrameOutput, settings_from
+from vvhand_ros.node_params import RUNTIME_PARAMETERS
+from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter
+from vvhand_ros.pairing import Pair, StampPairer
+from vvhand_ros.target_frame import TransformUnavailable, make_target_frame
+
+try:  # diagnostic_msgs is optional: status is always logged, published when available
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+except ImportError:  # pragma: no cover - depends on the installation
+    DiagnosticArray = None
+
+PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_mm", "localiser", "min_depth_mm",
+                       "max_depth_mm")
+PROBLEMS = ("rejected", "failed", "unpaired", "tf_unavailable")
+
+
+def sensor_data_qos() -> QoSProfile:
+    """A fresh copy of rclpy's sensor-data profile (best effort, keep last 5, volatile)."""
+    ref = qos_profile_sensor_data
+    return QoSProfile(history=ref.history, depth=ref.depth, reliability=ref.reliability,
+                      durability=ref.durability)
+
+
+def stamp_ns(stamp) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class HandPoseCore:
+    """Set-up steps, callbacks and the worker of hand_pose_node (see the module doc)."""
+
+    pipeline: VirtualViewPipeline | None = None
+
+    def _core_defaults(self) -> None:
+        """Attributes that must exist before rclpy's Node constructor runs."""
+        self._running = False
+        self._slot = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._outputs: list = []
+        self._inputs: list = []
+        self._timer = None
+
+    # -- configure ------------------------------------------------------------------------
+    def _configure(self, pipeline: VirtualViewPipeline | None) -> None:
+        """Read the read-only parameters, make the target frame, load the model.
+
+        Raises ValueError (bad transport, camera model, target_frame without tf2_ros) or
+        CheckpointError (the model file); nothing is subscribed yet.
+        """
+        gp = self.get_parameter
+        self._transport = gp("depth_transport").value
+        base_topic = self.resolve_topic_name("depth/image")
+        self._image_topic = transport_topic(base_topic, self._transport)
+        self._info_topic = self.resolve_topic_name("depth/camera_info")
+        self._input = DepthInput(gp("camera_model").value, base_topic)
+        self._target = make_target_frame(self, gp("target_frame").value,
+                                         gp("tf_timeout_s").value)
+        self.pipeline = pipeline if pipeline is not None else self._load_pipeline()
+        self._pairer = StampPairer(round(gp("sync_slop_s").value * 1e9),
+                                   gp("sync_queue_size").value)
+        self._reporter = ThrottledReporter(self.get_logger())
+        self.stats = NodeStats()
+        self._last_problems = dict.fromkeys(PROBLEMS, 0)
+        self._monitor = RateDelayMonitor(gp("diag_window_s").value)
+        self._lock = threading.Lock()  # guards pipeline and output state vs processing
+        self._frame_out = FrameOutput(self.pipeline.skeleton, self.get_fully_qualified_name())
+        self._frame_out.configure(settings_from(lambda name: gp(name).value))
+
+    def _pipeline_config(self) -> PipelineConfig:
+        gp = self.get_parameter
+        return PipelineConfig(
+            selector=gp("selector").value,
+            num_views=int(gp("num_views").value),
+            fusion=gp("fusion").value,
+            device=gp("device").value,
+            renderer=gp("renderer").value,
+            cube_mm=float(gp("cube_mm").value),
+            min_depth_mm=float(gp("min_depth_mm").value),
+            max_depth_mm=float(gp("max_depth_mm").value),
+            localiser=gp("localiser").value,
+            detector_weights=gp("detector_weights").value,
+        )
+
+    def _load_pipeline(self) -> VirtualViewPipeline:
+        threads = int(self.get_parameter("num_threads").value)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        path = self.get_parameter("model_path").value or str(default_model_path())
+        self.get_logger().info(f"loading model {path}")
+        return VirtualViewPipeline.from_checkpoint(path, self._pipeline_config())
+
+    def _free(self) -> None:
+        """Drop the model (lifecycle cleanup)."""
+        self.pipeline = None
+        self._frame_out = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _create_outputs(self) -> None:
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub = self.create_publisher
+        self.pub_pose = pub(HandPose, "~/hand_pose", reliable)
+        self.pub_hands = pub(HandPoseArray, "~/hands", reliable)
+        self.pub_palm = pub(PoseStamped, "~/palm_pose", reliable)
+        self.pub_joints = pub(PoseArray, "~/joints", reliable)
+        self.pub_markers = pub(MarkerArray, "~/markers", reliable)
+        self._outputs = [self.pub_pose, self.pub_hands, self.pub_palm, self.pub_joints,
+                         self.pub_markers]
+        self._tf_send = self._make_tf_sender()
+        self.pub_diag = pub(DiagnosticArray, "/diagnostics", 10) if DiagnosticArray else None
+        if self.pub_diag is not None:
+            self._outputs.append(self.pub_diag)
+
+    def _destroy_outputs(self) -> None:
+        for entity in self._outputs:
+            self.destroy_publisher(entity)
+        self._outputs = []
+
+    def _make_tf_sender(self):
+        """tf2_ros.TransformBroadcaster when importable, else TFMessage on /tf directly."""
+        try:
+            from tf2_ros import TransformBroadcaster
+
+            return TransformBroadcaster(self).sendTransform
+        except ImportError:
+            from tf2_msgs.msg import TFMessage
+
+            pub = self.create_publisher(TFMessage, "/tf", QoSProfile(depth=100))
+            self._outputs.append(pub)
+            return lambda transforms: pub.publish(TFMessage(transforms=transforms))
+
+    # -- activate / deactivate ------------------------------------------------------------
+    def _activate(self) -> None:
+        """Subscribe (REP-2003 sensor-data QoS, overridable) and start the worker."""
+        overrides = QoSOverridingOptions.with_default_policies()
+        image_type = Image if self._transport == "raw" else CompressedImage
+        self._inputs = [
+            self.create_subscription(CameraInfo, self._info_topic, self._on_info,
+                                     sensor_data_qos(), qos_overriding_options=overrides),
+            self.create_subscription(image_type, self._image_topic, self._on_image,
+                                     sensor_data_qos(), qos_overriding_options=overrides),
+        ]
+        self._timer = self.create_timer(float(self.get_parameter("status_period_s").value),
+                                        self._report_status)
+        self._slot = LatestSlot()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="vvhand-worker", daemon=True)
+        self._worker.start()
+        cfg = self.pipeline.config
+        self.get_logger().info(
+            f"ready: selector={cfg.selector} num_views={cfg.num_views} fusion={cfg.fusion} "
+            f"skeleton={self.pipeline.skeleton.name}; waiting for {self._image_topic} and "
+            f"{self._info_topic} (paired by stamp)")
+
+    def _deactivate(self) -> None:
+        """Unsubscribe and stop the worker (it finishes the frame in hand first)."""
+        for sub in self._inputs:
+            self.destroy_subscription(sub)
+        self._inputs = []
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        self._running = False
+        self._slot.close()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self._worker = None
+
+    # -- parameters -----------------------------------------------------------------------
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        changes = {p.name: p.value for p in params if p.name in RUNTIME_PARAMETERS}
+        if not changes or self.pipeline is None:  # unconfigured lifecycle node: stored only
+            return SetParametersResult(successful=True)
+
+        def value(name):
+            return changes[name] if name in changes else self.get_parameter(name).value
+
+        pipe_changes = {k: v for k, v in changes.items() if k in PIPELINE_PARAMETERS}
+        with self._lock:
+            try:
+                settings = settings_from(value)
+                if pipe_changes:
+                    self.pipeline.configure(**pipe_changes)
+                self._frame_out.configure(settings)
+            except (ValueError, TypeError) as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        self.get_logger().info(f"parameters changed: {changes}")
+        return SetParametersResult(successful=True)
+
+    # -- input: pair by stamp, keep only the newest pair ----------------------------------
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._route(self._pairer.add_info(stamp_ns(msg.header.stamp), msg))
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats.frames_in += 1
+        self._monitor.input(self._now_s())
+        if not self._pairer.has_info():
+            self._reporter.report("no_info", f"no camera_info received yet on "
+                                  f"{self._info_topic}; depth frames wait for it")
+        self._route(self._pairer.add_image(stamp_ns(msg.header.stamp), (msg, time.monotonic())))
+
+    def _route(self, outcomes) -> None:
+        for out in outcomes:
+            if isinstance(out, Pair):
+                msg, t_in = out.image
+                if self._slot.put((msg, out.info, t_in)):
+                    self.stats.dropped += 1
+            else:
+                self.stats.count_unpaired(out.kind)
+                self._reporter.report(f"unpaired:{out.kind}", f"depth frame dropped on "
+                                      f"{self._image_topic}: {out.reason} on {self._info_topic}")
+
+    # -- processing -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while self._running:
+            item = self._slot.take(timeout_s=0.2)
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # the node must keep serving whatever happens
+                self.stats.failed += 1
+                try:
+                    self._reporter.report(
+                        f"failed:{type(exc).__name__}",
+                        f"frame failed: {type(exc).__name__}: {exc}", level="error")
+                except Exception:  # noqa: BLE001 - a broken logger must not stop the worker
+                    pass
+
+    def _process(self, msg: Image | CompressedImage, info: CameraInfo, t_in: float) -> None:
+        try:
+            depth_mm, intr = self._input.prepare(msg, info)
+        except ConversionError as exc:
+            self.stats.rejected += 1
+            self._reporter.report(f"reject:{str(exc)[:40]}", f"frame rejected: {exc}")
+            return
+        for note in self._input.notes():
+            self.get_logger().warning(note)
+        header = msg.header
+        with self._lock:
+            result = self.pipeline.run(depth_mm, intr)
+            rigid = None
+            if result.valid and self._target is not None:
+                try:
+                    rigid = self._target.lookup(header.frame_id, header.stamp)
+                except TransformUnavailable as exc:
+                    self.stats.tf_unavailable += 1
+                    self._reporter.report("tf_unavailable", f"frame dropped: {exc}")
+                    return
+            out = self._frame_out.build(header, result, rigid, self._target,
+                                        time.monotonic() - t_in)
+        self.stats.processed += 1
+        if not result.valid:
+            self.stats.no_hand += 1
+            self._reporter.report("no_hand", f"no hand: {result.message}", level="info")
+        self.pub_pose.publish(out.hand_pose)
+        self.pub_hands.publish(out.hands)
+        if out.palm is not None:
+            self.pub_palm.publish(out.palm)
+        if out.joints is not None:
+            self.pub_joints.publish(out.joints)
+            if out.markers is not None:
+                self.pub_markers.publish(out.markers)
+        if out.transforms:
+            self._tf_send(out.transforms)
+        self.stats.published += 1
+        self.stats.latency_ms.append(1000.0 * (time.monotonic() - t_in))
+        self._monitor.output(self._now_s(), stamp_ns(header.stamp) * 1e-9)
+
+    # -- status ---------------------------------------------------------------------------
+    def _report_status(self) -> None:
+        s = self.stats.as_dict()
+        summary = self._monitor.summary(self._now_s())
+        new = {k: int(s[k] - self._last_problems[k]) for k in PROBLEMS}
+        self._last_problems = {k: s[k] for k in PROBLEMS}
+        bounds = self._frame_out.settings.bounds
+        level, message = assess(summary, bounds, new)
+        s.update(summary)
+        s["expected_rate_hz"] = bounds.expected_rate_hz
+        self.get_logger().info(
+            "status: in={frames_in:.0f} published={published:.0f} dropped={dropped:.0f} "
+            "unpaired={unpaired:.0f} no_hand={no_hand:.0f} rejected={rejected:.0f} "
+            "failed={failed:.0f} tf_unavailable={tf_unavailable:.0f} "
+            "rate={output_rate_hz:.1f} Hz latency p50={latency_p50_ms:.1f} ms "
+            "p95={latency_p95_ms:.1f} ms".format(**s) + f": {message}")
+        if self.pub_diag is None:
+            return
+        status = DiagnosticStatus(
+            level=bytes([level]), name=f"{self.get_name()}: hand pose", message=message,
+            hardware_id="vvhand", values=[KeyValue(key=k, value=f"{v:g}") for k, v in s.items()])
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(arr)
+
+
+__all__ = ["HandPoseCore", "PIPELINE_PARAMETERS", "sensor_data_qos", "stamp_ns"]
