@@ -30,6 +30,24 @@ def spin_until(
         executor.shutdown()
 
 
+def call_when_answering(node, client, request, timeout_s: float = 60.0, try_s: float = 3.0):
+    """Call an idempotent service until an answer arrives; return it (None after ``timeout_s``).
+
+    ``wait_for_service`` only says the request reader is matched: a response sent before the
+    server has matched the client's response reader is lost (DDS discovery is asynchronous).
+    Re-sending a side-effect-free request until one is answered proves both directions.
+    """
+    deadline = time.monotonic() + timeout_s
+    if not client.wait_for_service(timeout_sec=timeout_s):
+        return None
+    while time.monotonic() < deadline:
+        fut = client.call_async(request)
+        if spin_until(node, fut.done, min(try_s, max(deadline - time.monotonic(), 0.0))):
+            return fut.result()
+        client.remove_pending_request(fut)
+    return None
+
+
 def start_python(code: str, env: dict[str, str]) -> subprocess.Popen:
     """Run ``code`` in a child Python process (same interpreter), capturing its output."""
     return subprocess.Popen(
@@ -54,4 +72,4 @@ def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> str:
     return out or ""
 
 
-__all__ = ["rclpy", "spin_until", "start_python", "stop", "REPO"]
+__all__ = ["rclpy", "call_when_answering", "spin_until", "start_python", "stop", "REPO"]

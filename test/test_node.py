@@ -371,21 +371,25 @@ def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, 
             sent += 1
             i += 1
             spin_until(h.node, lambda: False, interval, step_s=interval / 4)
-        h.spin(3 * period_s + 1.0)
+        # the newest frame is always answered, however slow this machine is right now
+        spin_until(h.node, lambda: h.poses[-1].header.stamp.sec == 100 + i, 30.0)
+        n_diag = len(h.diag)
+        spin_until(h.node, lambda: len(h.diag) >= n_diag + 2, 10.0)  # a status after the last
         rss1 = psutil.Process(proc.pid).memory_info().rss
         burst = h.poses[first:]
-        lat = np.array([p.processing_time for p in burst])
         status = h.latest_status()
         assert proc.poll() is None
     finally:
         stop(proc)
         h.node.destroy_node()
+    # Counts and order only (timings on a shared CPU are a benchmark's business): a node that
+    # queued frames would answer every one of them, in order, long after the burst; ours keeps
+    # the newest frame only, says how many it replaced, and answers the last frame sent.
+    answered = [p.header.stamp.sec - 100 for p in burst]
     assert sent >= 20 and len(burst) >= 5
-    # no queue: each answer waited at most about one period before its own processing
-    assert np.percentile(lat, 95) <= 2.5 * period_s + 0.05, (lat, period_s)
-    third = max(1, len(lat) // 3)
-    assert lat[-third:].mean() <= 1.5 * lat[:third].mean() + 0.05, lat
     assert status["dropped"] >= sent // 4, (status, sent)
+    assert len(answered) + status["dropped"] <= sent, (len(answered), status, sent)
+    assert answered == sorted(answered) and answered[-1] >= i - 1, (answered, i)
     assert rss1 - rss0 < 50e6, (rss0, rss1)
 
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from ros_helpers import REPO, spin_until, stop
+from ros_helpers import REPO, call_when_answering, spin_until, stop
 
 pytestmark = pytest.mark.ros
 
@@ -244,11 +244,15 @@ def test_lifecycle_transitions(rclpy_context, ros_env, checkpoint, frames):
         return h.node.count_publishers(topic)
 
     try:
-        assert change.wait_for_service(timeout_sec=60.0) and get.wait_for_service(timeout_sec=5)
-        assert state() == State.PRIMARY_STATE_UNCONFIGURED
+        first = call_when_answering(h.node, get, GetState.Request())
+        assert first is not None, stop(proc)
+        assert first.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+        # activating an unconfigured node is refused without side effects: safe to resend
+        refused = call_when_answering(h.node, change, ChangeState.Request(
+            transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
+        assert refused is not None and not refused.success, stop(proc)
         assert publishers("/hand_pose_node/hands") == 0
         assert h.pub_img.get_subscription_count() == 0
-        assert not transition(Transition.TRANSITION_ACTIVATE)  # not from unconfigured
         assert transition(Transition.TRANSITION_CONFIGURE)
         assert state() == State.PRIMARY_STATE_INACTIVE
         assert spin_until(h.node, lambda: publishers("/hand_pose_node/hands") == 1, 10.0)
@@ -362,7 +366,12 @@ def test_lifecycle_configure_failure_keeps_the_node_unconfigured(rclpy_context, 
     change = h.node.create_client(ChangeState, "/hand_pose_node/change_state")
     get = h.node.create_client(GetState, "/hand_pose_node/get_state")
     try:
-        assert change.wait_for_service(timeout_sec=60.0) and get.wait_for_service(timeout_sec=5)
+        first = call_when_answering(h.node, get, GetState.Request())
+        assert first is not None, stop(proc)
+        # activating an unconfigured node is refused without side effects: safe to resend
+        refused = call_when_answering(h.node, change, ChangeState.Request(
+            transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
+        assert refused is not None and not refused.success, stop(proc)
         fut = change.call_async(ChangeState.Request(
             transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
         assert spin_until(h.node, fut.done, 60.0) and not fut.result().success
