@@ -309,6 +309,31 @@ def test_resume_follows_the_uninterrupted_curve(tmp_path):
     assert lrs[-1] < max(lrs)  # the cosine came down by the end of the phase
 
 
+def test_init_from_starts_a_leg_from_an_earlier_run(tmp_path):
+    """init_from: the networks start as the checkpoint's; a different model is refused."""
+    from vvhand_core.checkpoint import save_checkpoint
+
+    cfg = tiny(tmp_path, "optim.time_budget_min=0.02")
+    first = build_phased_job(cfg, CPU, progress=False)
+    for net in first.networks():  # distinct from any seeded initialisation
+        for p in net.parameters():
+            p.data.uniform_(-0.1, 0.1)
+    ckpt = tmp_path / "prev.pt"
+    save_checkpoint(ckpt, first.a2j, first.student, first.teacher, first.skeleton,
+                    cfg.model, {"stage": "phased", "phase": "student", "steps": 7})
+    fresh = build_phased_job(cfg, CPU, progress=False)
+    warm = build_phased_job(tiny(tmp_path, f"init_from={ckpt}"), CPU, progress=False)
+    assert warm.meta["init_from"] == {"path": str(ckpt), "stage": "phased",
+                                      "phase": "student", "steps": 7}
+    for a, f, w in zip(first.networks(), fresh.networks(), warm.networks()):
+        for key, x in a.named_parameters():
+            assert torch.equal(x, dict(w.named_parameters())[key]), key
+            assert not torch.equal(x, dict(f.named_parameters())[key]), key
+    with pytest.raises(ConfigError, match="init_from .* differs"):
+        build_phased_job(tiny(tmp_path, f"init_from={ckpt}", "model.a2j.width=0.25"), CPU,
+                         progress=False)
+
+
 def test_cli_phased_end_to_end_writes_a_deployable_model(tmp_path):
     from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 

@@ -190,6 +190,10 @@ class PhasedConfig(BaseConfig):
     skeleton: the joint set of the labels. val_num_views: N of the teacher- and
     student-select-N validations (the A2J phase validates A2J alone on the crop).
     augment.random_views applies to the A2J and teacher phases. One process (no torchrun).
+    init_from: a checkpoint (``last.pt`` / ``best.pt`` of an earlier run, fp32 or fp16)
+    whose three networks start this run instead of random weights: a further leg with a
+    schedule of its own (a warm restart), e.g. on new scenes; its model config must equal
+    ``model``. Null: random initialisation from ``seed``.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -198,6 +202,7 @@ class PhasedConfig(BaseConfig):
     phases: PhasesConfig = field(default_factory=PhasesConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     val_num_views: int = 3
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the recipe against the model and the augmentation."""

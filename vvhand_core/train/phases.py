@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from vvhand_core.checkpoint import load_checkpoint
 from vvhand_core.crop import CropConfig
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
 from vvhand_core.losses import a2j_loss, distillation_loss, fusion_loss
@@ -34,6 +35,7 @@ from vvhand_core.models import Student, Teacher, build_models, teacher_features
 from vvhand_core.render import make_renderer
 from vvhand_core.skeletons import Skeleton, get_skeleton
 from vvhand_core.train.cache import CachedSamples, FrameCache, open_cache
+from vvhand_core.train.config import ConfigError
 from vvhand_core.train.dist import DistEnv
 from vvhand_core.train.phased_config import PhasedConfig
 from vvhand_core.train.samples import (
@@ -147,11 +149,26 @@ def teacher_logits_table(a2j: nn.Module, teacher: Teacher, renderer, grid: Tenso
     return np.concatenate(out) if out else np.zeros((0, m), np.float32)
 
 
+def warm_start(nets: tuple[nn.Module, nn.Module, nn.Module], cfg: PhasedConfig
+               ) -> dict[str, Any]:
+    """Load ``cfg.init_from``'s (a2j, student, teacher) into ``nets``; its record for meta."""
+    loaded = load_checkpoint(cfg.init_from, "cpu")
+    if loaded.model_config != cfg.model:
+        raise ConfigError(f"init_from {cfg.init_from}: its model config {loaded.model_config} "
+                          f"differs from this run's model {cfg.model}")
+    for mine, theirs in zip(nets, (loaded.a2j, loaded.student, loaded.teacher)):
+        mine.load_state_dict({k: v.float() for k, v in theirs.state_dict().items()})
+    keys = ("stage", "phase", "steps", "run_time_s", "val_mean_error_mm", "init_from")
+    return {"init_from": {"path": str(cfg.init_from),
+                          **{k: loaded.meta[k] for k in keys if k in loaded.meta}}}
+
+
 def build_phased_job(cfg: PhasedConfig, env: DistEnv, progress: bool = True) -> PhasedJob:
     """Networks (seeded), the frame cache, validation samples and the three phases."""
     skeleton = get_skeleton(cfg.skeleton)
     torch.manual_seed(cfg.seed)
     a2j, student, teacher = build_models(cfg.model, skeleton)
+    init = warm_start((a2j, student, teacher), cfg) if cfg.init_from else {}
     dev = env.device
     for net in (a2j, student, teacher):
         net.to(dev)
@@ -247,5 +264,5 @@ def build_phased_job(cfg: PhasedConfig, env: DistEnv, progress: bool = True) -> 
               {"selector": "student", "num_views": n_val, **common}, prepare_student),
     ]
     meta = {"dataset": cfg.data.dataset, "train_frames": len(train_frames),
-            "val_frames_total": len(val_frames), "cache": str(cache.folder)}
+            "val_frames_total": len(val_frames), "cache": str(cache.folder), **init}
     return PhasedJob(cfg, a2j, student, teacher, skeleton, cache, train, val, phases, meta)
