@@ -64,6 +64,10 @@ def test_publish_refuses_a_file_too_large_to_commit(tmp_path, monkeypatch):
     monkeypatch.setattr(legs_mod, "MAX_FILE_BYTES", 1000)
     assert legs_mod.main(["publish", "3", str(run), "--root", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "r" / "leg3").exists()
+    assert legs_mod.main(["publish", "3", str(run), "--root", str(tmp_path / "r"),
+                          "--no-weights"]) == 0
+    assert not (tmp_path / "r" / "leg3" / "last.pt").exists()
+    assert (tmp_path / "r" / "leg3" / "train_log.jsonl").is_file()
     assert legs_mod.main(["ship", str(run / "best.pt"), "--root", str(tmp_path / "none"),
                           "--out", str(tmp_path / "m.pt")]) == 2
     with pytest.raises(SystemExit):

@@ -53,11 +53,14 @@ def summarise(records: list[dict[str, Any]], config: dict[str, Any]) -> dict[str
 
 
 def publish(leg: int, run_dir: str | Path, root: str | Path = DEFAULT_ROOT,
-            command: str = "") -> Path:
-    """Copy a leg's config, log and fp32 weights into ``<root>/leg<leg>/``; return it."""
+            command: str = "", weights: bool = True) -> Path:
+    """Copy a leg's config, log and (``weights``) fp32 weights into ``<root>/leg<leg>/``.
+
+    ``weights=False`` for a leg no later leg will start from (a superseded one).
+    """
     run_dir, dest = Path(run_dir), Path(root) / f"leg{leg}"
     last = run_dir / "last.pt"
-    if last.stat().st_size > MAX_FILE_BYTES:
+    if weights and last.stat().st_size > MAX_FILE_BYTES:
         raise CheckpointError(last, f"{last.stat().st_size / 1e6:.1f} MB, over the "
                               f"{MAX_FILE_BYTES / 2**20:.0f} MB a committed file may have")
     loaded = load_checkpoint(last, "cpu")
@@ -65,10 +68,10 @@ def publish(leg: int, run_dir: str | Path, root: str | Path = DEFAULT_ROOT,
         print(f"legs: {last} ends in phase {loaded.meta.get('phase')}, not a finished leg",
               file=sys.stderr)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("config.yaml", "train_log.jsonl", "last.pt"):
+    for name in ("config.yaml", "train_log.jsonl") + (("last.pt",) if weights else ()):
         shutil.copyfile(run_dir / name, dest / name)
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    info = {"leg": leg, "run_dir": str(run_dir), "command": command,
+    info = {"leg": leg, "run_dir": str(run_dir), "command": command, "weights_kept": weights,
             "init_from": loaded.meta.get("init_from"), "hardware": loaded.meta.get("hardware"),
             **summarise(read_log(run_dir / "train_log.jsonl"), config)}
     (dest / "leg.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("leg", type=int)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--command", default="", help="the command that ran the leg (recorded)")
+    p.add_argument("--no-weights", action="store_true",
+                   help="keep no weights (a leg that no later leg starts from)")
     s = sub.add_parser("ship", help="write the fp16 model and the record of every leg")
     s.add_argument("source", type=Path, help="the last leg's best.pt")
     s.add_argument("--out", type=Path, default=None)
@@ -204,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.cmd == "publish":
-            print(f"published {publish(args.leg, args.run_dir, args.root, args.command)}")
+            dest = publish(args.leg, args.run_dir, args.root, args.command, not args.no_weights)
+            print(f"published {dest}")
         else:
             out = ship(args.source, args.root, args.out, args.note)
             print(f"wrote {out} and {out.with_suffix('.md')}")
