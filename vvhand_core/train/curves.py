@@ -158,14 +158,24 @@ def main(argv: list[str] | None = None) -> int:
     body = table(curves, budget)
     print(body)
     if not args.no_write:
-        cmd = (f"nice -n 10 python -m vvhand_core.train.curves --plan {args.plan} --out "
-               f"{args.out} --budget-min {budget:g}")
-        body += (f"\n\nPlot: `{args.plot}`. Each point is the run's own validation (the "
+        runs = "--only-collect" if args.only_collect else (
+            f"--runs {args.runs}" if args.runs else "")
+        cmd = (f"scripts/training_curves.sh --plan {_rel(args.plan)} --out {_rel(args.out)} "
+               f"--budget-min {budget:g} {runs}").strip()
+        body += (f"\n\nPlot: `{_rel(args.plot)}`. Each point is the run's own validation (the "
                  "validation split of its config, oracle centre): A2J alone on the crop, "
                  "then teacher-select-N, then student-select-N for phased runs; "
                  "teacher-select-N after each epoch for stage-1 runs.")
         append_section(f"Learning curves ({budget:g} min per run)", cmd, body)
     return 0
+
+
+def _rel(p: Path) -> str:
+    """``p`` relative to the repository when inside it (the results name repo paths)."""
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
 
 
 if __name__ == "__main__":
