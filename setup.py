@@ -24,5 +24,7 @@ setup(
         # torch: install the build for your machine first (see README); any range
         # here would let pip replace a CPU build with a CUDA one.
     ],
+    # `pip install .[onnx]`: the onnxruntime backend and `vvhand export-onnx` (onnx: export)
+    extras_require={"onnx": ["onnxruntime==1.32.0", "onnx==1.23.2"]},
     entry_points={"console_scripts": ["vvhand = vvhand_core.cli:main"]},
 )

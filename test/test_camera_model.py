@@ -77,6 +77,34 @@ def test_unusable_distortion_is_a_conversion_error():
     assert "weird distortion" in note and "P is used" in note
 
 
+BAD_PINHOLES = [  # (fx, fy, cx, cy): values that would only overflow downstream
+    ((1e-30, 50.0, 32.0, 24.0), "focal length"),
+    ((50.0, 1e30, 32.0, 24.0), "focal length"),
+    ((50.0, 50.0, 1e12, 24.0), "principal point"),
+    ((50.0, 50.0, 32.0, -1e12), "principal point"),
+]
+
+
+@pytest.mark.parametrize("camera_model", ["rectified", "raw"])
+@pytest.mark.parametrize("k, fragment", BAD_PINHOLES)
+def test_implausible_intrinsics_are_rejected(camera_model, k, fragment):
+    """P (rectified) and K (raw) alike; a good K does not rescue a bad P."""
+    depth = image(np.full((48, 64), 800.0))
+    with pytest.raises(ConversionError, match=fragment):
+        DepthInput(camera_model).prepare(depth, info(k=k))
+    if camera_model == "rectified":
+        with pytest.raises(ConversionError, match=fragment):
+            DepthInput(camera_model).prepare(depth, info(p=k))
+
+
+def test_empty_frame_id_is_a_conversion_error():
+    from vvhand_ros.depth_input import require_frame_id
+
+    require_frame_id(SimpleNamespace(frame_id="cam"))
+    with pytest.raises(ConversionError, match="frame_id"):
+        require_frame_id(SimpleNamespace(frame_id=""))
+
+
 def test_equidistant_matches_its_definition():
     x, y = np.array([0.3]), np.array([-0.2])
     d = np.array([0.1, -0.02, 0.003, 0.0])

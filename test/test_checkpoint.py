@@ -94,6 +94,15 @@ def test_truncated_and_garbage_files(tmp_path, ckpt):
     _expect(tmp_path / "empty.pt", "empty")
 
 
+def test_pickled_objects_give_one_line(tmp_path):
+    """torch's weights_only refusal is six lines of advice; the error keeps its reason only."""
+    import pathlib
+
+    torch.save({"format": "vvhand", "path": pathlib.PurePosixPath("x")}, tmp_path / "obj.pt")
+    msg = _expect(tmp_path / "obj.pt", "truncated or corrupt", "Unsupported global")
+    assert "\n" not in msg and len(msg) < 400, msg
+
+
 def test_not_a_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     _expect(tmp_path / "other.pt", "not a vvhand checkpoint")

@@ -42,6 +42,8 @@ def test_readme_cmake_build_installs_the_package(tmp_path):
         pytest.skip("cmake is not installed")
     if not (VENV / "share" / "rosidl_default_generators").is_dir():
         pytest.skip("no ROS 2 prefix in this venv: run scripts/setup_env.sh")
+    if not (VENV / "share" / "ament_cmake_pytest").is_dir():  # BUILD_TESTING is on by default
+        pytest.skip("ament_cmake_pytest is not installed in this venv: run scripts/setup_env.sh")
     src = tmp_path / "src"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout.split()
@@ -73,6 +75,21 @@ def test_readme_cmake_build_installs_the_package(tmp_path):
     missing = [str(p) for p in expected if not p.exists()]
     assert not missing, f"not installed: {missing}"
     assert os.access(prefix / "lib" / "vvhand" / "hand_pose_node", os.X_OK)
+
+    # `colcon test` runs ctest in the build folder: the pytest suite is registered there, and
+    # runs (narrowed here to one quick test with PYTEST_ADDOPTS, which pytest honours)
+    if shutil.which("ctest") is not None:
+        build = src / "build"
+        listed = subprocess.run(["ctest", "-N", "--test-dir", str(build)],
+                                capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 0 and "vvhand_pytest" in listed.stdout, listed.stdout
+        env = dict(os.environ, PYTEST_ADDOPTS="-p no:cacheprovider -k test_colcon_test_runs")
+        ran = subprocess.run(["ctest", "--test-dir", str(build), "-R", "vvhand_pytest",
+                              "--output-on-failure"], env=env, capture_output=True, text=True,
+                             timeout=600)
+        assert ran.returncode == 0, ran.stdout[-3000:]
+        log = (build / "ament_cmake_pytest" / "vvhand_pytest.txt").read_text()
+        assert re.search(r"\b1 passed", log), log[-3000:]
 
     # The installed message package is the one imported, and it works.
     code = (

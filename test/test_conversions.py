@@ -114,6 +114,11 @@ def test_camera_info_to_intrinsics():
         ([float("nan"), 0, 320, 0, 500, 240, 0, 0, 1], 640, 480, "focal length"),
         ([500, 0, 320, 0, 500, 240, 0, 0, 1], 0, 480, "zero image size"),
         ([500, 0, 320, 0, 500, 240, 0, 0, 1], 640, 0, "zero image size"),
+        # implausible values overflow downstream (numpy warnings, then "no hand")
+        ([1e-30, 0, 320, 0, 500, 240, 0, 0, 1], 640, 480, "focal length"),
+        ([500, 0, 320, 0, 1e30, 240, 0, 0, 1], 640, 480, "focal length"),
+        ([500, 0, 1e12, 0, 500, 240, 0, 0, 1], 640, 480, "principal point"),
+        ([500, 0, 320, 0, 500, -1e12, 0, 0, 1], 640, 480, "principal point"),
     ],
 )
 def test_bad_camera_info_rejected(k, w, h, fragment):

@@ -166,3 +166,26 @@ def test_plot_rejects_wrong_skeleton(tmp_path):
     m = compute_metrics(pred, gt)
     with pytest.raises(ValueError):
         plot_comparison([m], ICVL_16, tmp_path / "x.png")
+
+
+def test_cli_refuses_overflow_directories_and_missing_plot_folders(tmp_path, capsys):
+    """Each exits 2 with one line naming the problem; nothing is created."""
+    gt, pred = _write_case(tmp_path, "nyu", (0.0, 6.0, 8.0))
+    huge = tmp_path / "huge.txt"
+    huge.write_text(gt.read_text().splitlines()[0] + "\n" + " ".join(["1e308"] * 42) + "\n"
+                    + "\n".join(gt.read_text().splitlines()[2:]) + "\n")
+
+    def run(*extra, pred_file=pred):
+        rc = cli_main(["eval", "--dataset", "nyu", "--gt", str(gt), "--pred", str(pred_file),
+                       *extra])
+        return rc, capsys.readouterr()
+
+    rc, out = run(pred_file=huge)  # 1e308 u v d: coordinates overflow to inf
+    assert rc == 2 and "huge.txt:2" in out.err and "too large" in out.err, out
+    assert "inf" not in out.out
+    rc, out = run(pred_file=tmp_path)  # a directory is not "not found"
+    assert rc == 2 and "is a directory" in out.err and "not found" not in out.err, out
+    missing = tmp_path / "missing" / "dir" / "x.png"
+    rc, out = run("--plot", str(missing))
+    assert rc == 2 and "does not exist" in out.err and str(missing.parent) in out.err, out
+    assert not (tmp_path / "missing").exists()

@@ -52,6 +52,10 @@ def test_hand_fields_palm_and_frame_names():
     (hand,) = msgs.hands.hands
     assert msgs.hands.header.frame_id == "cam" and len(msgs.hands.joint_names) == 21
     assert hand.side == hand.SIDE_UNKNOWN and hand.right_probability == 0.5
+    left = result(hand_mm())
+    left.side, left.right_probability = "left", 0.125
+    (lh,) = make().build(header(10.0), left, None, None, 0.1).hands.hands
+    assert lh.side == lh.SIDE_LEFT and lh.right_probability == 0.125
     assert hand.track_id == 1 and hand.smoothed
     assert np.allclose(hand.joint_confidence, np.exp(-1.0))  # spread 20 mm, scale 20 mm
     assert np.allclose(hand.joint_spread, 0.020)

@@ -168,8 +168,11 @@ def test_hands_palm_tf_confidence_and_filter(rclpy_context, ros_env, checkpoint,
     assert none.hands == [] and none.header.stamp == stamp(t0 + 0.066)
     (ha,), (hb,), (hc,) = a.hands, b.hands, c.hands
     assert a.header.frame_id == "cam_optical" and a.skeleton == "hands2019_21"
-    # side: the model cannot tell yet
-    assert ha.side == ha.SIDE_UNKNOWN and ha.right_probability == pytest.approx(0.5)
+    # side: the pipeline's, from the chirality of its fused joints
+    codes = {"unknown": ha.SIDE_UNKNOWN, "left": ha.SIDE_LEFT, "right": ha.SIDE_RIGHT}
+    for msg, r in ((ha, raw[0]), (hb, raw[1])):
+        assert msg.side == codes[r.side] and r.side in codes
+        assert msg.right_probability == pytest.approx(r.right_probability, abs=1e-6)
     # confidence from the 3 views' spread
     assert len(ha.joint_confidence) == 21 and len(ha.joint_spread) == 21
     conf, spread = np.array(ha.joint_confidence), np.array(ha.joint_spread)

@@ -13,6 +13,7 @@ from vvhand_core.jointspace import crop_uvd_to_camera_mm
 from vvhand_core.models import ModelConfig, build_models
 from vvhand_core.pipeline import STAGES, PipelineConfig, VirtualViewPipeline
 from vvhand_core.render.scenes import compose, hand_like, pixel_rays, plane_depth
+from vvhand_core.side import SideConfig
 from vvhand_core.skeletons import HANDS2019_21, NYU_14
 
 INTR = Intrinsics(240.0, 240.0, 160.0, 120.0, 320, 240)
@@ -149,6 +150,9 @@ def test_configure_validates(pipe):
         with pytest.raises(ValueError):
             pipe.configure(**bad)
     assert pipe.config.selector == "student" and pipe.config.num_views == 3  # unchanged
+    with pytest.raises(ValueError) as exc:  # only the grids inside the M = 25 candidates
+        pipe.configure(selector="uniform", num_views=81)
+    assert "[1, 3, 9, 15, 25]" in str(exc.value) and "81" not in str(exc.value)[:-4]
     with pytest.raises(ValueError, match="depth image"):
         pipe.run(np.zeros((10, 10), np.uint16), INTR)
 
@@ -177,10 +181,24 @@ def test_run_batch_matches_single_runs_and_other_skeleton():
         assert np.allclose(rb.centre_mm, r1.centre_mm)
         assert rb.selected_views.tolist() == r1.selected_views.tolist()
         assert np.allclose(rb.joints_mm, r1.joints_mm, atol=1e-2)
+        assert rb.side == "unknown" and rb.right_probability == 0.5  # NYU: no palm joints
     # an invalid frame inside a batch does not disturb the others
     mixed = pipe.run_batch(np.stack([frames[0], np.zeros_like(frames[0])]), INTR)
     assert mixed[0].valid and not mixed[1].valid
     assert np.allclose(mixed[0].joints_mm, batch[0].joints_mm, atol=1e-2)
+
+
+def test_side_comes_from_the_fused_joints(pipe, frame):
+    from vvhand_core.side import decide_side, right_probability, side_score
+
+    r = pipe.run(frame, INTR)
+    assert r.valid
+    p = right_probability(side_score(r.joints_mm, pipe.skeleton), pipe.config.side)
+    assert r.right_probability == pytest.approx(p) and r.side == decide_side(p)
+    pipe.configure(side=SideConfig(margin=0.5))  # every probability but 0.5 decides
+    r2 = pipe.run(frame, INTR)
+    assert r2.side == ("right" if r2.right_probability > 0.5 else "left")
+    pipe.configure(side=SideConfig())
 
 
 def test_from_checkpoint(tmp_path, frame):
@@ -220,3 +238,20 @@ def test_bench_pipeline_smoke(tmp_path, monkeypatch, capsys):
     text = (tmp_path / "results.md").read_text()
     assert "Pipeline speed" in text and "| resnet18 | student-1 |" in text
     assert "| resnet18 | uniform-3 |" in text and "1/1" in text
+
+
+def test_bench_pipeline_times_a_checkpoint(tmp_path, monkeypatch):
+    import argparse
+
+    from vvhand_core.benchmarks import pipeline as bench
+
+    monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--model", "default", "--modes", "student-3", "--onnx-modes", "",
+                              "--frames", "1", "--warmup", "0", "--device", "cpu",
+                              "--renderer", "torch"])
+    assert bench.run(args) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "| model default_model.pt | student-3 | torch |" in text
+    assert "the networks of" in text and "--model default" in text

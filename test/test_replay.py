@@ -132,10 +132,24 @@ def test_replay_cli_offline(tmp_path, bag, checkpoint):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["frames"] == FRAMES and "records" not in summary
+    # the contact sheet of worst / median / best frames lies beside the plot
+    assert summary["contact_sheet"] == str(tmp_path / "contact_sheet.png")
+    assert (tmp_path / "contact_sheet.png").stat().st_size > 5000
     bad = subprocess.run(
         [sys.executable, "-m", "vvhand_core.cli", "replay", str(tmp_path / "missing")],
         capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "does not exist" in bad.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "x"])
+def test_replay_cli_refuses_a_bad_max_frames(tmp_path, value, capsys):
+    """--max-frames -1 used to process nothing and exit 0; now argparse refuses it."""
+    from vvhand_core.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["replay", str(tmp_path), "--max-frames", value])
+    assert exc.value.code == 2
+    assert "--max-frames" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from vvhand_core.assets import default_model_path
 from vvhand_core.checkpoint import load_checkpoint
 from vvhand_core.crop import CropConfig
 from vvhand_core.jointspace import camera_mm_to_crop_uvd, crop_uvd_to_camera_mm, depth_scale
@@ -160,10 +159,12 @@ def test_depth_gradient_per_mm_is_like_uv_in_pixel_units():
 
 
 def test_old_checkpoints_keep_normalised_depth_and_run_in_the_pipeline():
+    """The model shipped on 2026-11-24 (kept as test data; its config has no depth_units)."""
     from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
     from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 
-    loaded = load_checkpoint(default_model_path())
+    legacy = REPO / "test" / "data" / "legacy_model_2026-11-24.pt"
+    loaded = load_checkpoint(legacy)
     assert loaded.model_config.a2j.depth_units == "normalised"
     assert loaded.a2j.depth_scale == 1.0
     assert ModelConfig.from_dict({"a2j": {}}).a2j.depth_units == "pixels"  # training default
@@ -171,8 +172,8 @@ def test_old_checkpoints_keep_normalised_depth_and_run_in_the_pipeline():
         "pixels"
     frame = SyntheticHandGenerator(SynthConfig(seed=3)).frame(0)
     pipe = VirtualViewPipeline.from_checkpoint(
-        default_model_path(), PipelineConfig(selector="student", num_views=3, device="cpu",
-                                             renderer="torch", track=False))
+        legacy, PipelineConfig(selector="student", num_views=3, device="cpu",
+                               renderer="torch", track=False))
     res = pipe.run_batch(frame.depth_mm[None], frame.intrinsics,
                          frame.joints_mm.mean(0)[None].astype(np.float64))[0]
     err = np.linalg.norm(res.joints_mm - frame.joints_mm, axis=-1).mean()

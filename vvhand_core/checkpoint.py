@@ -132,6 +132,23 @@ def save_checkpoint(path: str | os.PathLike, a2j: nn.Module, student: nn.Module,
     return path
 
 
+def _one_line(exc: Exception, limit: int = 200) -> str:
+    """The line of a (multi-line) torch error that says what is wrong, at most ``limit`` chars.
+
+    torch's weights_only refusal is six lines of advice ending with the actual reason
+    ("WeightsUnpickler error: Unsupported global: ... was not an allowed global by default.
+    Please use ..."); that reason's first sentence is kept.
+    """
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return "(no message)"
+    line = next((ln for ln in lines if ln.startswith("WeightsUnpickler error")), lines[0])
+    if line.startswith("WeightsUnpickler error"):
+        line = "the file holds Python objects that a weights-only load refuses: " + line.split(
+            ". ")[0].removeprefix("WeightsUnpickler error: ")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(path, "file does not exist")
@@ -143,7 +160,7 @@ def _read(path: Path) -> dict[str, Any]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         raise CheckpointError(path, f"cannot be read (truncated or corrupt file?): "
-                                    f"{type(exc).__name__}: {exc}") from None
+                                    f"{type(exc).__name__}: {_one_line(exc)}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(path, f"not a vvhand checkpoint (no 'format': {FORMAT!r} entry)")
     missing = [k for k in _REQUIRED if k not in blob]

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablation": ("vvhand_core.ablation", "Tables 3/5 on the synthetic test split -> results.md"),
     "detector": ("vvhand_core.detector.cli", "train the hand detector; score localisers"),
     "bench": ("vvhand_core.benchmarks.cli", "renderer / pipeline speed into docs/results.md"),
+    "export-onnx": ("vvhand_core.onnx_cli",
+                    "write a model's networks as ONNX (run with backend onnxruntime)"),
     "replay": ("vvhand_ros.replay_cli", "evaluate the node or pipeline on a rosbag2 bag"),
     "synth-bag": ("vvhand_ros.synth_bag", "write a depth + info bag of a moving synthetic hand"),
 }

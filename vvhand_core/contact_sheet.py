@@ -3,7 +3,7 @@
 One glance says whether a model's skeletons look like hands: each panel is the depth image
 around the hand (a square of ``window_mm`` at the hand's depth, depth clipped to
 +-``depth_range_mm`` around it), the predicted skeleton drawn bone by bone in the
-skeleton's colours and, when known, the ground truth as thin white dashes; the title holds
+skeleton's colours and, when known, the ground truth as thin black dashes; the title holds
 the frame's label and its mean joint error. Rows: the worst, the median and the best frames
 by error (or, without ground truth, the frames in order). Used by `vvhand replay`, the demo
 and `vvhand bench model`.
@@ -86,7 +86,7 @@ def draw_panel(ax, panel: Panel, skeleton: Skeleton, window_mm: float = 300.0,
                 continue
             xs, ys = (p[parent, 0], p[j, 0]), (p[parent, 1], p[j, 1])
             if gt:
-                ax.plot(xs, ys, color="white", lw=0.8, ls="--")
+                ax.plot(xs, ys, color="black", lw=0.8, ls="--", alpha=0.8)
             else:
                 ax.plot(xs, ys, color=skeleton.colors[j], lw=2.0)
         if not gt:

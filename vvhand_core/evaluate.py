@@ -158,6 +158,8 @@ def read_uvd_file(path: str | Path, num_joints: int) -> np.ndarray:
     at the end. Errors name the file and the line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a file")
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -203,7 +205,7 @@ def evaluate_uvd_files(
 ) -> list[Metrics]:
     """Score each prediction file against the ground-truth file (both community format)."""
     intr, skeleton = dataset_convention(dataset)
-    gt_xyz = uvd_to_xyz(read_uvd_file(gt_path, skeleton.num_joints), intr)
+    gt_xyz = _checked_xyz(read_uvd_file(gt_path, skeleton.num_joints), intr, gt_path)
     results = []
     for p in pred_paths:
         pred_uvd = read_uvd_file(p, skeleton.num_joints)
@@ -211,9 +213,25 @@ def evaluate_uvd_files(
             raise ValueError(
                 f"{p} has {pred_uvd.shape[0]} frames but {gt_path} has {gt_xyz.shape[0]}"
             )
-        pred_xyz = uvd_to_xyz(pred_uvd, intr)
-        results.append(compute_metrics(pred_xyz, gt_xyz, str(p), skeleton, thresholds))
+        pred_xyz = _checked_xyz(pred_uvd, intr, p)
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = compute_metrics(pred_xyz, gt_xyz, str(p), skeleton, thresholds)
+        if not (np.isfinite(m.mean_error_mm) and np.all(np.isfinite(m.per_joint_mm))):
+            raise ValueError(f"{p}: the errors against {gt_path} overflow (values too large "
+                             "to be millimetres or pixels)")
+        results.append(m)
     return results
+
+
+def _checked_xyz(uvd: np.ndarray, intr: Intrinsics, path) -> np.ndarray:
+    """Community uvd -> xyz mm; ValueError naming the file and line where one overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        xyz = uvd_to_xyz(uvd, intr)
+    bad = ~np.isfinite(xyz).reshape(xyz.shape[0], -1).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}:{int(np.argmax(bad)) + 1}: values too large (the 3D "
+                         "coordinates overflow)")
+    return xyz
 
 
 # ----------------------------------------------------------------------- reporting
@@ -292,6 +310,7 @@ def plot_comparison(
     ax_curve.grid(alpha=0.3)
     ax_curve.legend(fontsize=8, loc="lower right")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: directory {path.parent} does not exist")
     fig.savefig(path, dpi=120)
     return path

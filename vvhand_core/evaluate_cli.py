@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vvhand_core.evaluate import (
     EVAL_DATASETS,
@@ -48,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; exit status 0, or 2 with a message naming the bad file."""
+    if args.plot:
+        folder = Path(args.plot).parent
+        if not folder.is_dir():  # checked first: no work is done for a plot that cannot be
+            print(f"vvhand eval: --plot {args.plot}: directory {folder} does not exist",
+                  file=sys.stderr)
+            return 2
     try:
         results = evaluate_uvd_files(args.gt, args.pred, args.dataset)
     except ValueError as exc:

@@ -12,6 +12,13 @@ The node, rosbag replay, ``vvhand eval``, ``vvhand bench`` and the demo all call
 object; nothing else re-implements a step. Selected views are always indices into the
 M-view candidate grid (uniform N-grids are subsets of it). Networks run under
 ``torch.inference_mode``; numpy is only touched at the input and output.
+
+Backends (``PipelineConfig.backend``, :mod:`vvhand_core.backends`): "torch" runs the
+torch modules; "onnxruntime" runs the same networks as ONNX models in onnxruntime, either
+exported in memory from the torch modules (first needed) or loaded from a directory
+written by ``vvhand export-onnx`` (:meth:`VirtualViewPipeline.from_onnx`, also picked by
+:meth:`~VirtualViewPipeline.from_checkpoint` for a directory). Localisation, crop,
+rendering, mapping back and fusion are the same torch code for both.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vvhand_core.backends import Networks, check_backend, load_onnx_dir, make_networks
 from vvhand_core.camera import Intrinsics
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.confidence import joint_spread_mm
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.fusion import (
-    FUSIONS,
     fuse_camera_joints,
     fusion_weights,
     gather_views,
@@ -36,47 +43,66 @@ from vvhand_core.fusion import (
     to_camera_frame,
 )
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
-from vvhand_core.localise import LOCALISERS, make_localiser
+from vvhand_core.localise import make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
+from vvhand_core.onnx_model import OnnxNetworks
 from vvhand_core.pipeline_config import (
     SELECTORS,
     STAGES,
     HandPoseResult,
     PipelineConfig,
     StageTimer,
+    check_config,
 )
 from vvhand_core.render import make_renderer
+from vvhand_core.side import decide_side, has_side, right_probability, side_score
 from vvhand_core.skeletons import Skeleton
-from vvhand_core.views import GRID_SHAPES, invert_rigid, view_grid, view_matrices
+from vvhand_core.views import (
+    GRID_SHAPES,
+    grid_subset_indices,
+    invert_rigid,
+    view_grid,
+    view_matrices,
+)
 
 __all__ = ["HandPoseResult", "PipelineConfig", "SELECTORS", "STAGES", "VirtualViewPipeline"]
 
 class VirtualViewPipeline:
     """Depth image -> hand joints by virtual-view selection and fusion (see module doc).
 
-    a2j, student, teacher: the networks (student or teacher may be None when no mode
-    that needs them is used); skeleton: the joint set A2J predicts; num_candidates: M,
-    the size of the candidate grid the student scores. The networks are moved to the
-    configured device and put in eval mode (a trainer validating through the pipeline
+    a2j, student, teacher: the torch networks (student or teacher may be None when no
+    mode that needs them is used; all None with ``onnx``); skeleton: the joint set A2J
+    predicts; num_candidates: M, the size of the candidate grid the student scores;
+    onnx: the networks as onnxruntime sessions (built from the torch networks when the
+    backend "onnxruntime" is first used, if not given). The torch networks are moved to
+    the configured device and put in eval mode (a trainer validating through the pipeline
     must call ``.train()`` again afterwards).
     """
 
-    def __init__(self, a2j: A2J, student: Student | None, teacher: Teacher | None,
+    def __init__(self, a2j: A2J | None, student: Student | None, teacher: Teacher | None,
                  skeleton: Skeleton, config: PipelineConfig | None = None,
-                 num_candidates: int = 25) -> None:
+                 num_candidates: int = 25, *, onnx: OnnxNetworks | None = None) -> None:
         if num_candidates not in GRID_SHAPES:
             raise ValueError(f"num_candidates must be one of {sorted(GRID_SHAPES)}, "
                              f"got {num_candidates}")
-        if a2j.num_joints != skeleton.num_joints:
-            raise ValueError(f"A2J predicts {a2j.num_joints} joints, skeleton "
-                             f"{skeleton.name!r} has {skeleton.num_joints}")
+        if a2j is None and onnx is None:
+            raise ValueError("the pipeline needs the A2J network or ONNX models (onnx=...)")
+        for what, j in (("A2J", None if a2j is None else a2j.num_joints),
+                        ("the ONNX A2J", None if onnx is None else onnx.num_joints)):
+            if j is not None and j != skeleton.num_joints:
+                raise ValueError(f"{what} predicts {j} joints, skeleton {skeleton.name!r} "
+                                 f"has {skeleton.num_joints}")
         if student is not None and student.config.num_views != num_candidates:
             raise ValueError(f"the student scores {student.config.num_views} views, "
                              f"num_candidates is {num_candidates}")
-        self.a2j, self.student, self.teacher = a2j, student, teacher
+        if onnx is not None and onnx.num_candidates != num_candidates:
+            raise ValueError(f"the ONNX student scores {onnx.num_candidates} views, "
+                             f"num_candidates is {num_candidates}")
+        self.a2j, self.student, self.teacher, self.onnx = a2j, student, teacher, onnx
         self.skeleton = skeleton
         self.num_candidates = num_candidates
-        self.crop_size = a2j.config.crop_size
+        self.crop_size = a2j.config.crop_size if a2j is not None else onnx.crop_size
+        self.networks: Networks | None = None
         self.config = PipelineConfig()
         self.device = torch.device("cpu")
         self.renderer = None
@@ -89,14 +115,33 @@ class VirtualViewPipeline:
                         config: PipelineConfig | None = None) -> VirtualViewPipeline:
         """Load networks + skeleton from a checkpoint (CheckpointError if it is bad).
 
-        Without a config, the cube edge the model was trained with is used.
+        Without a config, the cube edge the model was trained with is used. A directory
+        (written by ``vvhand export-onnx``) is loaded by :meth:`from_onnx`; a checkpoint
+        with ``config.backend == "onnxruntime"`` is exported to ONNX in memory.
         """
+        if Path(path).is_dir():
+            return cls.from_onnx(path, config)
         device = resolve_device(config.device if config else "auto")
         loaded = load_checkpoint(path, device)
         if config is None:
             config = PipelineConfig(cube_mm=float(loaded.model_config.cube_mm))
         return cls(loaded.a2j, loaded.student, loaded.teacher, loaded.skeleton, config,
                    loaded.model_config.num_candidates)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path,
+                  config: PipelineConfig | None = None) -> VirtualViewPipeline:
+        """Load a directory written by ``vvhand export-onnx`` (backend "onnxruntime").
+
+        OnnxModelError (a ValueError) names the directory and what is wrong with it, also
+        for a config asking for another backend or a missing onnxruntime. onnxruntime uses
+        as many threads as torch (``torch.get_num_threads()`` at load time).
+        """
+        onnx = load_onnx_dir(path, config.backend if config else "onnxruntime",
+                             resolve_device(config.device if config else "auto"))
+        if config is None:
+            config = PipelineConfig(cube_mm=onnx.cube_mm, backend="onnxruntime")
+        return cls(None, None, None, onnx.skeleton, config, onnx.num_candidates, onnx=onnx)
 
     def configure(self, **changes: object) -> None:
         """Change config fields between calls (validated; ValueError names the problem)."""
@@ -106,40 +151,11 @@ class VirtualViewPipeline:
             raise ValueError(f"unknown pipeline option(s) {unknown}; known: {sorted(names)}")
         self._apply(dataclasses.replace(self.config, **changes))
 
-    def _validate(self, cfg: PipelineConfig) -> None:
-        m, n = self.num_candidates, cfg.num_views
-        if cfg.selector not in SELECTORS:
-            raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
-        if cfg.localiser not in LOCALISERS:
-            raise ValueError(f"localiser must be one of {LOCALISERS}, got {cfg.localiser!r}")
-        if cfg.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            raise ValueError(f"num_views must be an integer, got {n!r}")
-        if cfg.selector == "uniform":
-            if n not in GRID_SHAPES:
-                raise ValueError(f"uniform num_views must be one of {sorted(GRID_SHAPES)}, "
-                                 f"got {n}")
-            self._uniform_indices(n)  # raises when the N-grid is not inside the M-grid
-        elif not 1 <= n <= m:
-            raise ValueError(f"num_views must be in 1..{m} (the candidate views), got {n}")
-        if cfg.selector == "student" and self.student is None:
-            raise ValueError("selector 'student' needs a student network")
-        needs_teacher = cfg.selector == "teacher" or (
-            cfg.selector == "uniform" and cfg.fusion == "confidence")
-        if needs_teacher and self.teacher is None:
-            raise ValueError(f"selector {cfg.selector!r} with fusion {cfg.fusion!r} needs a "
-                             "teacher network")
-        if not cfg.cube_mm > 0:
-            raise ValueError(f"cube_mm must be > 0, got {cfg.cube_mm}")
-        if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
-            raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
-                             f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
-        resolve_device(cfg.device)
-
     def _apply(self, cfg: PipelineConfig, force: bool = False) -> None:
         """Validate cfg and build what it needs; commit only when everything succeeded."""
-        self._validate(cfg)
+        check_backend(cfg.backend, (self.a2j, self.student, self.teacher), self.onnx)
+        check_config(cfg, self.num_candidates, self.student is not None,
+                     self.teacher is not None)
         old = self.config
         device = resolve_device(cfg.device)
         renderer = self.renderer
@@ -154,8 +170,13 @@ class VirtualViewPipeline:
         if force or loc != (old.localiser, old.min_depth_mm, old.max_depth_mm, old.cube_mm,
                             old.track, old.detector_weights):
             localiser = make_localiser(*loc)  # ValueError names a bad weights file
-        uniform_idx = (self._uniform_indices(cfg.num_views).to(device)
+        uniform_idx = (grid_subset_indices(cfg.num_views, self.num_candidates).to(device)
                        if cfg.selector == "uniform" else None)
+        networks = self.networks
+        if force or cfg.backend != old.backend:
+            networks, self.onnx = make_networks(
+                cfg.backend, (self.a2j, self.student, self.teacher), self.onnx, self.skeleton,
+                cfg.cube_mm, self.num_candidates, device)
         # commit
         if force or device != self.device:
             for net in (self.a2j, self.student, self.teacher):
@@ -165,18 +186,9 @@ class VirtualViewPipeline:
             if net is not None:
                 net.eval()
         self.config, self.device, self.renderer = cfg, device, renderer
+        self.networks = networks
         self._localiser, self._uniform_idx = localiser, uniform_idx
         self._grid = view_grid(self.num_candidates).to(device)
-
-    def _uniform_indices(self, n: int) -> torch.Tensor:
-        """Indices (N,) of the uniform N-grid's views in the M-grid (ValueError if absent)."""
-        sub, full = view_grid(n).double(), view_grid(self.num_candidates).double()
-        dist = (sub[:, None] - full[None]).abs().amax(-1)  # (N, M)
-        best = dist.min(dim=1)
-        if (best.values > 1e-3).any():
-            raise ValueError(f"the uniform {n}-view grid is not a subset of the "
-                             f"{self.num_candidates}-view candidate grid")
-        return best.indices
 
     def reset_tracking(self) -> None:
         """Forget the previous frame's hand centre."""
@@ -285,25 +297,37 @@ class VirtualViewPipeline:
                 num_candidates=self.num_candidates, selected_views=idx_np[n].astype(np.int64),
                 weights=w_np[n], logits=logits_np[n], score=float(score_np[n]),
                 joints_views_mm=views_np[n].astype(np.float32),
-                joint_spread_mm=joint_spread_mm(views_np[n], joints_np[n], w_np[n]))
+                joint_spread_mm=joint_spread_mm(views_np[n], joints_np[n], w_np[n]),
+                **self._side(joints_np[n]))
         return results
 
-    def _a2j_views(self, views_mm: torch.Tensor, zc: torch.Tensor) -> tuple[torch.Tensor, object]:
-        """Rendered views (L, V, S, S) mm -> uvd (L, V, J, 3) and the raw A2J output."""
+    def _side(self, joints_mm: np.ndarray) -> dict[str, float | str]:
+        """right_probability and side of the fused joints (vvhand_core.side)."""
+        if not has_side(self.skeleton):
+            return {"right_probability": 0.5, "side": "unknown"}
+        p = right_probability(side_score(joints_mm, self.skeleton), self.config.side)
+        return {"right_probability": p, "side": decide_side(p, self.config.side)}
+
+    def _a2j_views(self, views_mm: torch.Tensor, zc: torch.Tensor, features: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rendered views (L, V, S, S) mm -> uvd (L, V, J, 3) and the teacher's input.
+
+        The teacher's input (L*V, J, 64, H_c, W_c) only when ``features``, else None.
+        """
         n, v, s, _ = views_mm.shape
         x = normalise(views_mm, zc, self.config.cube_mm).reshape(n * v, 1, s, s)
-        out = self.a2j(x)
-        uvd = self.a2j.decode(out)[0]
-        return uvd.reshape(n, v, *uvd.shape[1:]), out
+        uvd, feats = self.networks.a2j(x, features)
+        return uvd.reshape(n, v, *uvd.shape[1:]), feats
 
     def _estimate(self, crop: torch.Tensor, crop_in: torch.Tensor, t: torch.Tensor,
                   k: torch.Tensor, centre: torch.Tensor, timer: StageTimer):
         cfg, m, n_sel = self.config, self.num_candidates, self.config.num_views
+        nets = self.networks
         nl = crop.shape[0]
         zc = centre[:, 2]
         mats_all = view_matrices(self._grid, centre)  # (L, M, 4, 4)
         if cfg.selector == "student":
-            logits = self.student(crop_in)  # (L, M)
+            logits = nets.student(crop_in)  # (L, M)
             idx = select_top_n(logits, n_sel)
             timer.lap("student")
             mats = gather_views(mats_all, idx)
@@ -316,9 +340,9 @@ class VirtualViewPipeline:
         elif cfg.selector == "teacher":
             views = self.renderer.render(crop, t, k, mats_all)
             timer.lap("render")
-            uvd_all, out = self._a2j_views(views, zc)
+            uvd_all, feats = self._a2j_views(views, zc, features=True)
             timer.lap("a2j")
-            logits = self.teacher(teacher_features(out.teacher_input(), m))
+            logits = nets.teacher(teacher_features(feats, m))
             idx = select_top_n(logits, n_sel)
             timer.lap("student")
             mats, uvd = gather_views(mats_all, idx), gather_views(uvd_all, idx)
@@ -329,10 +353,10 @@ class VirtualViewPipeline:
             mats = gather_views(mats_all, idx)
             views = self.renderer.render(crop, t, k, mats)
             timer.lap("render")
-            uvd, out = self._a2j_views(views, zc)
+            uvd, feats = self._a2j_views(views, zc, features=cfg.fusion == "confidence")
             timer.lap("a2j")
             if cfg.fusion == "confidence":
-                view_logits = self.teacher(teacher_features(out.teacher_input(), n_sel))
+                view_logits = nets.teacher(teacher_features(feats, n_sel))
                 weights = fusion_weights(view_logits, "confidence")
                 timer.lap("student")
             else:

@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from vvhand_core.checkpoint import resolve_device
+from vvhand_core.fusion import FUSIONS
+from vvhand_core.localise import LOCALISERS
+from vvhand_core.side import SideConfig
+from vvhand_core.views import GRID_SHAPES, grid_subset_indices
+
 SELECTORS = ("student", "teacher", "uniform")
 STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "total")
 
@@ -25,7 +31,9 @@ class PipelineConfig:
     views of the N-grid, N in 1/3/9/15/25/81). fusion: "confidence" (softmax over the
     selected views' logits; for uniform the teacher scores the N views) or "average".
     localiser: "detector" (learned, default) or "geometric" (``localise.make_localiser``);
-    detector_weights: "" = the packaged detector.
+    detector_weights: "" = the packaged detector. side: how the fused joints' chirality
+    becomes a side (``vvhand_core.side``). backend: where the networks run, "torch" or
+    "onnxruntime" (the same networks as ONNX models; ``vvhand_core.backends``).
     """
 
     selector: str = "student"
@@ -39,6 +47,47 @@ class PipelineConfig:
     track: bool = True
     localiser: str = "detector"
     detector_weights: str = ""
+    backend: str = "torch"
+    side: SideConfig = field(default_factory=SideConfig)
+
+
+def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
+                 has_teacher: bool) -> None:
+    """ValueError naming the first problem of ``cfg`` for a model with M = num_candidates.
+
+    The backend's own check (``backends.check_backend``) comes first: with "onnxruntime"
+    all three networks are there.
+    """
+    m, n = num_candidates, cfg.num_views
+    if cfg.selector not in SELECTORS:
+        raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
+    if cfg.localiser not in LOCALISERS:
+        raise ValueError(f"localiser must be one of {LOCALISERS}, got {cfg.localiser!r}")
+    if cfg.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ValueError(f"num_views must be an integer, got {n!r}")
+    if cfg.selector == "uniform":
+        sizes = sorted(g for g in GRID_SHAPES if g <= m)
+        if n not in sizes:
+            raise ValueError(f"uniform num_views must be one of {sizes}, got {n}")
+        grid_subset_indices(n, m)  # raises when the N-grid is not inside the M-grid
+    elif not 1 <= n <= m:
+        raise ValueError(f"num_views must be in 1..{m} (the candidate views), got {n}")
+    ort = cfg.backend == "onnxruntime"
+    if cfg.selector == "student" and not (has_student or ort):
+        raise ValueError("selector 'student' needs a student network")
+    needs_teacher = cfg.selector == "teacher" or (
+        cfg.selector == "uniform" and cfg.fusion == "confidence")
+    if needs_teacher and not (has_teacher or ort):
+        raise ValueError(f"selector {cfg.selector!r} with fusion {cfg.fusion!r} needs a "
+                         "teacher network")
+    if not cfg.cube_mm > 0:
+        raise ValueError(f"cube_mm must be > 0, got {cfg.cube_mm}")
+    if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
+        raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
+                         f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
+    resolve_device(cfg.device)
 
 
 @dataclass
@@ -65,6 +114,10 @@ class HandPoseResult:
     # joint's spread (J,) mm around the fused joint (vvhand_core.confidence); None if invalid
     joints_views_mm: np.ndarray | None = None
     joint_spread_mm: np.ndarray | None = None
+    # P(right hand) from the fused joints' chirality and the side it decides
+    # (vvhand_core.side, PipelineConfig.side): "left", "right" or "unknown"
+    right_probability: float = 0.5
+    side: str = "unknown"
 
 
 class StageTimer:

@@ -171,3 +171,14 @@ __all__ = [
     "identity_index",
 ]
 
+
+
+def grid_subset_indices(n: int, m: int) -> torch.Tensor:
+    """Indices (N,) of the N-grid's views in the M-grid (ValueError when one is missing)."""
+    sub, full = view_grid(n).double(), view_grid(m).double()
+    dist = (sub[:, None] - full[None]).abs().amax(-1)  # (N, M)
+    best = dist.min(dim=1)
+    if (best.values > 1e-3).any():
+        raise ValueError(f"the uniform {n}-view grid is not a subset of the {m}-view "
+                         "candidate grid")
+    return best.indices

@@ -17,14 +17,13 @@ k4 k5 k6; further zero coefficients allowed) and ``equidistant`` (fisheye k1..k4
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from vvhand_core.camera import Intrinsics
-from vvhand_ros.depth_encoding import ConversionError
+from vvhand_ros.depth_encoding import ConversionError, checked_pinhole
 
 CAMERA_MODELS = ("auto", "rectified", "raw")
 MAX_PIXELS = 4096 * 4096  # larger camera_infos are refused before a lookup is built
@@ -42,9 +41,7 @@ def resolve_rectified(camera_model: str, depth_topic: str) -> bool:
 
 def _pinhole(m: list[float], width: int, height: int, name: str) -> Intrinsics:
     fx, fy, cx, cy = m
-    if not all(math.isfinite(v) for v in m) or fx <= 0.0 or fy <= 0.0:
-        raise ConversionError(f"camera_info {name} has an invalid focal length (fx={fx}, fy={fy})")
-    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height)
+    return checked_pinhole(fx, fy, cx, cy, width, height, name)
 
 
 def distortion_of(info) -> np.ndarray:

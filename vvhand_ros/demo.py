@@ -1,10 +1,11 @@
 """`make demo`: write a sample bag, run hand_pose_node on it live, print accuracy and speed.
 
-Steps: (1) a synthetic moving-hand bag with ground truth (`vvhand synth-bag`), written
-once to out/demo/; (2) `vvhand replay --mode live`: a hand_pose_node child process with
-the shipped default model, the bag published onto its topics as fast as the node answers
-(every frame is processed, so the accuracy is over all frames); (3) the summary and the
-path of the plot.
+Steps: (1) a synthetic bag with ground truth (`vvhand synth-bag --scenes 2`: a person
+moving a left or right hand in a room, arm and torso in view), written once to out/demo/;
+(2) `vvhand replay --mode live`: a hand_pose_node child process with the shipped default
+model, the bag published onto its topics as fast as the node answers
+(every frame is processed, so the accuracy is over all frames); (3) the summary, the plot
+and the contact sheet (worst / median / best frames).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vvhand_ros.demo", description=__doc__)
     parser.add_argument("--frames", type=int, default=60, help="frames in the sample bag")
     parser.add_argument("--seed", type=int, default=7, help="seed of the sample motion")
+    parser.add_argument("--scenes", type=int, choices=(1, 2), default=2,
+                        help="synthetic scene version of the bag (2: person scenes)")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "demo")
     parser.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
     parser.add_argument("--num-views", type=int, default=3)
@@ -41,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vvhand demo: no model at {model}. Train one (docs/results.md) or pass --model.",
               file=sys.stderr)
         return 1
-    bag = args.out / f"sample_bag_{args.frames}f_seed{args.seed}"
+    bag = args.out / f"sample_bag_v{args.scenes}_{args.frames}f_seed{args.seed}"
     if not (bag / "metadata.yaml").is_file():
         shutil.rmtree(bag, ignore_errors=True)
         args.out.mkdir(parents=True, exist_ok=True)
         print(f"[1/3] writing a sample bag of a moving synthetic hand: {bag}")
-        write_synthetic_bag(bag, args.frames, seed=args.seed)
+        write_synthetic_bag(bag, args.frames, seed=args.seed, scene_version=args.scenes)
     else:
         print(f"[1/3] sample bag already there: {bag}")
     print("[2/3] starting hand_pose_node and replaying the bag live")
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(report))
     print(f"report: {json_path}")
     print(f"plot:   {png_path}")
+    if report.contact_sheet:
+        print(f"sheet:  {report.contact_sheet}")
     return 0
 
 

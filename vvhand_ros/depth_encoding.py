@@ -86,12 +86,33 @@ def camera_info_to_intrinsics(msg) -> Intrinsics:
     Raises ConversionError for zero/non-finite focal lengths or a zero image size.
     """
     k = [float(x) for x in msg.k]
-    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
     if msg.width == 0 or msg.height == 0:
         raise ConversionError(f"camera_info has zero image size ({msg.width}x{msg.height})")
-    if not all(math.isfinite(v) for v in (fx, fy, cx, cy)) or fx <= 0.0 or fy <= 0.0:
-        raise ConversionError(f"camera_info K has an invalid focal length (fx={fx}, fy={fy})")
-    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=int(msg.width), height=int(msg.height))
+    return checked_pinhole(k[0], k[4], k[2], k[5], int(msg.width), int(msg.height), "K")
+
+
+# Plausible pinhole values: a focal length of 1 px is a field of view near 180 degrees for
+# any image, 1e5 px a fraction of a degree; a principal point more than one image size off
+# the image describes no real camera. Outside these, the numbers only overflow downstream.
+FOCAL_RANGE_PX = (1.0, 1e5)
+
+
+def checked_pinhole(fx: float, fy: float, cx: float, cy: float, width: int, height: int,
+                    name: str) -> Intrinsics:
+    """Intrinsics from camera_info's ``name`` matrix (K or P); ConversionError if implausible.
+
+    Focal lengths must lie in FOCAL_RANGE_PX and the principal point within one image size
+    of the image (cx in [-width, 2 width], cy in [-height, 2 height]).
+    """
+    lo, hi = FOCAL_RANGE_PX
+    if not all(math.isfinite(v) for v in (fx, fy)) or not (lo <= fx <= hi and lo <= fy <= hi):
+        raise ConversionError(f"camera_info {name} has an invalid focal length (fx={fx}, "
+                              f"fy={fy}; expected {lo:g}..{hi:g} px)")
+    if not (math.isfinite(cx) and math.isfinite(cy) and -width <= cx <= 2 * width
+            and -height <= cy <= 2 * height):
+        raise ConversionError(f"camera_info {name} has a principal point (cx={cx}, cy={cy}) "
+                              f"far outside the {width}x{height} image")
+    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height)
 
 
 def check_image_matches_info(depth_shape: tuple[int, int], intr: Intrinsics) -> None:

@@ -38,6 +38,13 @@ def decode_depth_mm(msg) -> np.ndarray:
     return image_to_depth_mm(msg)
 
 
+def require_frame_id(header) -> None:
+    """ConversionError when ``header.frame_id`` is empty: outputs and TF parents need one."""
+    if not str(header.frame_id).strip():
+        raise ConversionError("depth image has an empty header.frame_id; every output and "
+                              "the TF parent need the camera's frame")
+
+
 class DepthInput:
     """Decode, undistort and check one paired frame; camera models are cached per calibration.
 
@@ -67,4 +74,4 @@ class DepthInput:
 
 
 __all__ = ["DEPTH_TRANSPORTS", "ConversionError", "DepthInput", "decode_depth_mm",
-           "transport_topic"]
+           "require_frame_id", "transport_topic"]

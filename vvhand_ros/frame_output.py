@@ -115,7 +115,8 @@ class FrameOutput:
                               track_id=update.track_id, joint_spread_mm=spread,
                               confidence=spread_to_confidence(spread, s.confidence_scale_mm),
                               centre_mm=np.asarray(centre), result=result,
-                              processing_time_s=processing_time_s)
+                              processing_time_s=processing_time_s, side=result.side,
+                              right_probability=result.right_probability)
         else:
             self.track.lost()
         pose = hand_pose_msg(

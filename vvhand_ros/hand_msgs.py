@@ -46,7 +46,7 @@ class HandOutput:
     centre_mm: np.ndarray            # (3,)
     result: object                   # the HandPoseResult (views, weights, logits, score)
     processing_time_s: float
-    side: str = "unknown"            # the model cannot tell yet
+    side: str = "unknown"            # from the joints' chirality (vvhand_core.side)
     right_probability: float = 0.5
 
 

@@ -31,7 +31,11 @@ class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
         self._core_defaults()
         self._given_pipeline = pipeline
         super().__init__("hand_pose_node", **node_kwargs)
-        declare_parameters(self)
+        try:
+            declare_parameters(self)  # ValueError for a bad start-up value: one FATAL line
+        except BaseException:
+            super().destroy_node()
+            raise
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def on_configure(self, state: State) -> TransitionCallbackReturn:

@@ -21,6 +21,8 @@ See docs/ros.md for every parameter and frame.
 
 from __future__ import annotations
 
+import sys
+
 import rclpy
 from rclpy.node import Node
 from rclpy.qos_overriding_options import InvalidQosOverridesError
@@ -39,37 +41,61 @@ class HandPoseNode(HandPoseCore, Node):
 
         ``pipeline`` replaces loading ``model_path`` (used by tests and embedding code).
         Raises CheckpointError (naming the file) when the model cannot be loaded, ValueError
-        for an invalid depth_transport or camera_model, or a target_frame without tf2_ros;
-        no subscription exists before the model is ready.
+        for a start-up parameter of the wrong type or out of range, an invalid
+        depth_transport or camera_model, or a target_frame without tf2_ros; no subscription
+        exists before the model is ready.
         """
         self._core_defaults()
         super().__init__("hand_pose_node", **node_kwargs)
-        declare_parameters(self)
         try:
+            declare_parameters(self)
             self._configure(pipeline)
-        except Exception:
-            super().destroy_node()  # no half-built node left in the context
+            self._create_outputs()
+            self.add_on_set_parameters_callback(self._on_set_parameters)
+            self._activate()
+        except BaseException:  # a bad start or a signal: no half-built node left behind
+            self._abandon()
             raise
-        self._create_outputs()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._activate()
 
     def destroy_node(self) -> None:
         """Stop the worker thread, then the node."""
         self._deactivate()
         super().destroy_node()
 
+    def _abandon(self) -> None:
+        try:
+            self.destroy_node()
+        except Exception:  # noqa: BLE001 - the context may be shut down already
+            pass
+
+
+def _stopped_while_starting(logger) -> int:
+    logger.info("shutdown requested while starting: exiting")
+    rclpy.try_shutdown()
+    return 0
+
 
 def run_node(make_node, name: str, args: list[str] | None = None) -> int:
-    """Init, build the node, spin, shut down; exits 1 with one clear message on a bad start."""
+    """Init, build the node, spin, shut down.
+
+    Exits 1 with one FATAL line on a bad start (model file, parameter, QoS override), 0
+    when SIGINT or SIGTERM arrives while it starts (the model may be loading) or runs.
+    """
     rclpy.init(args=args)
+    logger = rclpy.logging.get_logger(name)
     node = None
     try:
         node = make_node()
     except (CheckpointError, InvalidQosOverridesError, ValueError) as exc:
-        rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
+        logger.fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:  # SIGINT while starting
+        return _stopped_while_starting(logger)
+    except Exception:
+        if rclpy.ok():
+            raise  # a defect, not a shutdown: keep its traceback
+        return _stopped_while_starting(logger)  # SIGTERM shut the context down meanwhile
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
@@ -95,6 +121,4 @@ __all__ = ["HandPoseNode", "PIPELINE_PARAMETERS", "main", "run_node", "sensor_da
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

@@ -26,11 +26,11 @@ from vvhand.msg import HandPose, HandPoseArray
 from vvhand_core.assets import default_model_path
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 from vvhand_ros.conversions import ConversionError
-from vvhand_ros.depth_input import DepthInput, transport_topic
+from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess
 from vvhand_ros.frame_output import FrameOutput, settings_from
-from vvhand_ros.node_params import RUNTIME_PARAMETERS
-from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter
+from vvhand_ros.node_params import RUNTIME_PARAMETERS, check_num_views
+from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
 from vvhand_ros.pairing import Pair, StampPairer
 from vvhand_ros.target_frame import TransformUnavailable, make_target_frame
 
@@ -85,6 +85,7 @@ class HandPoseCore:
         self._input = DepthInput(gp("camera_model").value, base_topic)
         self._target = make_target_frame(self, gp("target_frame").value,
                                          gp("tf_timeout_s").value)
+        check_num_views(gp("selector").value, gp("num_views").value)
         self.pipeline = pipeline if pipeline is not None else self._load_pipeline()
         self._pairer = StampPairer(round(gp("sync_slop_s").value * 1e9),
                                    gp("sync_queue_size").value)
@@ -104,6 +105,7 @@ class HandPoseCore:
             fusion=gp("fusion").value,
             device=gp("device").value,
             renderer=gp("renderer").value,
+            backend=gp("backend").value,
             cube_mm=float(gp("cube_mm").value),
             min_depth_mm=float(gp("min_depth_mm").value),
             max_depth_mm=float(gp("max_depth_mm").value),
@@ -209,6 +211,7 @@ class HandPoseCore:
         with self._lock:
             try:
                 settings = settings_from(value)
+                check_num_views(value("selector"), value("num_views"))
                 if pipe_changes:
                     self.pipeline.configure(**pipe_changes)
                 self._frame_out.configure(settings)
@@ -222,11 +225,12 @@ class HandPoseCore:
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_info(self, msg: CameraInfo) -> None:
+        self._monitor.info(self._now_s(), stamp_ns(msg.header.stamp) * 1e-9)
         self._route(self._pairer.add_info(stamp_ns(msg.header.stamp), msg))
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self.stats.frames_in += 1
-        self._monitor.input(self._now_s())
+        self._monitor.input(self._now_s(), stamp_ns(msg.header.stamp) * 1e-9)
         if not self._pairer.has_info():
             self._reporter.report("no_info", f"no camera_info received yet on "
                                   f"{self._info_topic}; depth frames wait for it")
@@ -252,6 +256,8 @@ class HandPoseCore:
             try:
                 self._process(*item)
             except Exception as exc:  # the node must keep serving whatever happens
+                if not (self._running and self.context.ok()):
+                    break  # shutting down: the frame in hand is abandoned, not failed
                 self.stats.failed += 1
                 try:
                     self._reporter.report(
@@ -262,10 +268,11 @@ class HandPoseCore:
 
     def _process(self, msg: Image | CompressedImage, info: CameraInfo, t_in: float) -> None:
         try:
+            require_frame_id(msg.header)
             depth_mm, intr = self._input.prepare(msg, info)
         except ConversionError as exc:
             self.stats.rejected += 1
-            self._reporter.report(f"reject:{str(exc)[:40]}", f"frame rejected: {exc}")
+            self._reporter.report(f"reject:{problem_kind(exc)}", f"frame rejected: {exc}")
             return
         for note in self._input.notes():
             self.get_logger().warning(note)

@@ -7,7 +7,16 @@ subscriptions' QoS is not a parameter of ours: rclpy declares the standard
 
 from __future__ import annotations
 
+import re
+
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterException,
+)
+
+from vvhand_core.views import GRID_SHAPES
 
 # name, default, read only (needs a restart), description, (low, high) or None
 PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
@@ -15,6 +24,9 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("device", "auto", True,
      "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N", None),
     ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),
+    ("backend", "torch", True,
+     "where the networks run: torch | onnxruntime (model_path: a checkpoint, exported to ONNX "
+     "in memory at start-up, or a directory written by `vvhand export-onnx`)", None),
     ("depth_transport", "raw", True,
      "raw (sensor_msgs/Image on depth/image) | compressedDepth (sensor_msgs/CompressedImage on "
      "depth/image/compressedDepth, png or rvl)", None),
@@ -97,7 +109,12 @@ RUNTIME_PARAMETERS = tuple(name for name, _, read_only, _, _ in PARAMETERS if no
 
 
 def declare_parameters(node) -> None:
-    """Declare every entry of PARAMETERS on ``node``."""
+    """Declare every entry of PARAMETERS on ``node``.
+
+    A start-up value of the wrong type or out of range raises ValueError with one line
+    naming the parameter, the value given and what it must be (rclpy raises its own
+    ParameterException types, which would end the process with a traceback).
+    """
     for name, default, read_only, text, bounds in PARAMETERS:
         desc = ParameterDescriptor(description=text, read_only=read_only)
         if bounds is not None and isinstance(default, int):
@@ -105,4 +122,38 @@ def declare_parameters(node) -> None:
         elif bounds is not None:
             desc.floating_point_range = [
                 FloatingPointRange(from_value=bounds[0], to_value=bounds[1], step=0.0)]
-        node.declare_parameter(name, default, desc)
+        try:
+            node.declare_parameter(name, default, desc)
+        except ParameterException as exc:
+            raise ValueError(_bad_parameter(name, default, bounds, exc)) from None
+
+
+def _bad_parameter(name: str, default, bounds, exc: Exception) -> str:
+    """One line: the parameter, what it must be (type like the default, range), the value."""
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[
+        type(default)]
+    want = f"{kind} like {default!r}"
+    if bounds is not None:
+        want += f" in {bounds[0]:g}..{bounds[1]:g}"
+    text = str(exc)
+    if isinstance(exc, InvalidParameterTypeException):
+        m = re.search(r" to '(.*)' of type '(\w+)'", text)
+        return f"parameter {name} must be {want}, got " + (
+            f"{m.group(1)!r} ({m.group(2).lower()})" if m else text.removesuffix(f": {name}"))
+    if isinstance(exc, InvalidParameterValueException):
+        m = re.search(r"value \((.*)\) for parameter", text)
+        return f"parameter {name} must be {want}, got {m.group(1) if m else text}"
+    return f"parameter {name}: {text}"
+
+
+# N of the uniform grids that fit the num_views parameter's range (views.GRID_SHAPES holds
+# larger grids too, for models with more candidate views)
+_MAX_VIEWS = next(bounds[1] for name, _, _, _, bounds in PARAMETERS if name == "num_views")
+UNIFORM_NUM_VIEWS = tuple(n for n in sorted(GRID_SHAPES) if n <= _MAX_VIEWS)
+
+
+def check_num_views(selector: str, num_views: int) -> None:
+    """ValueError when ``num_views`` is no uniform grid size while ``selector`` is uniform."""
+    if selector == "uniform" and num_views not in UNIFORM_NUM_VIEWS:
+        raise ValueError(f"uniform num_views must be one of {list(UNIFORM_NUM_VIEWS)}, "
+                         f"got {num_views}")

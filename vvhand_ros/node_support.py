@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,14 +84,42 @@ class NodeStats:
         return out
 
 
-class ThrottledReporter:
-    """Log each kind of problem at most once per period, with how often it happened."""
+def problem_kind(exc: BaseException) -> str:
+    """A throttling key for ``exc`` that no input can vary: its type and where it was raised.
 
-    def __init__(self, logger, period_s: float = 5.0) -> None:
+    The text of an error holds the variable part (an encoding name, a size), so keying on
+    it gives every distinct text its own line; the raise site (innermost traceback frame)
+    is one per kind of problem. An explicit ``kind`` attribute wins when an error has one.
+    """
+    kind = getattr(exc, "kind", None)
+    if isinstance(kind, str) and kind:
+        return f"{type(exc).__name__}:{kind}"
+    tb = exc.__traceback__
+    if tb is None:
+        return type(exc).__name__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    where = os.path.basename(tb.tb_frame.f_code.co_filename)
+    return f"{type(exc).__name__}@{where}:{tb.tb_lineno}"
+
+
+class ThrottledReporter:
+    """Log each kind of problem at most once per period, with how often it happened.
+
+    At most ``max_kinds`` kinds are remembered (the least recently logged is forgotten
+    first), so the table stays bounded whatever the input.
+    """
+
+    def __init__(self, logger, period_s: float = 5.0, max_kinds: int = 256) -> None:
         self._logger = logger
         self._period_s = period_s
-        self._last: dict[str, float] = {}
+        self._max_kinds = max_kinds
+        self._last: OrderedDict[str, float] = OrderedDict()
         self._suppressed: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        """Number of kinds remembered."""
+        return len(self._last)
 
     def report(self, kind: str, text: str, level: str = "warning") -> None:
         """Log ``text`` unless ``kind`` was logged less than a period ago."""
@@ -101,6 +130,10 @@ class ThrottledReporter:
         n = self._suppressed.pop(kind, 0)
         suffix = f" (and {n} more like it in the last {self._period_s:.0f} s)" if n else ""
         self._last[kind] = now
+        self._last.move_to_end(kind)
+        while len(self._last) > self._max_kinds:
+            old, _ = self._last.popitem(last=False)
+            self._suppressed.pop(old, None)
         # rclpy binds one severity to each logging call site: one call per level
         if level == "error":
             self._logger.error(text + suffix)

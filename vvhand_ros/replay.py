@@ -42,6 +42,7 @@ from vvhand_ros.bag import (
     stamp_to_ns,
 )
 from vvhand_ros.depth_input import ConversionError, DepthInput
+from vvhand_ros.replay_sheet import skeleton_for, write_replay_sheet
 
 
 @dataclass
@@ -99,6 +100,7 @@ class ReplayReport:
     accuracy: dict | None
     config: dict = field(default_factory=dict)
     records: list[FrameRecord] = field(default_factory=list)
+    contact_sheet: str = ""               # worst / median / best frames drawn ("" = none)
 
     def to_dict(self, with_records: bool = True) -> dict:
         """JSON-able dict (records optional)."""
@@ -369,6 +371,8 @@ def run_replay(cfg: ReplayConfig, progress: bool = True) -> tuple[ReplayReport, 
     report = summarize(cfg, records, time.perf_counter() - t0, gt)
     out = Path(cfg.out_dir or (Path(cfg.bag).parent / f"{Path(cfg.bag).name}_replay"))
     out.mkdir(parents=True, exist_ok=True)
+    sheet = write_replay_sheet(cfg, records, gt, skeleton_for(records), out / "contact_sheet.png")
+    report.contact_sheet = str(sheet) if sheet else ""
     json_path = out / "replay.json"
     json_path.write_text(json.dumps(report.to_dict(), indent=1))
     png_path = plot_report(report, out / "replay.png")

@@ -12,6 +12,17 @@ from vvhand_ros.bag import DEFAULT_DEPTH_TOPIC, DEFAULT_GT_TOPIC, DEFAULT_INFO_T
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay
 
 
+def _frame_count(text: str) -> int:
+    """--max-frames: a whole number >= 0 (0 = all frames)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (0 = all frames)")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `vvhand replay`."""
     parser.add_argument("bag", type=Path, help="rosbag2 directory (sqlite3 or mcap)")
@@ -38,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--external-node", action="store_true",
                         help="live: use a hand_pose_node that is already running")
     parser.add_argument("--namespace", default="", help="live: namespace of that node")
-    parser.add_argument("--max-frames", type=int, default=0, help="0 = all frames")
+    parser.add_argument("--max-frames", type=_frame_count, default=0, help="0 = all frames")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for replay.json and replay.png (default: beside the bag)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -64,4 +75,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
         print(f"report: {json_path}\nplot:   {png_path}")
+        if report.contact_sheet:
+            print(f"sheet:  {report.contact_sheet}")
     return 0

@@ -6,7 +6,9 @@ with the same header stamps. The hand moves smoothly between random keyframes
 (vvhand_core.data.synthetic.sample_sequence), posed as by a person facing the camera: the
 forearm points away from the camera (``FOREARM_MIN_Z``), unlike the all-directions
 training distribution, where a forearm pointing at the camera is nearer than the hand and
-misleads the nearest-object localiser.
+misleads the nearest-object localiser. ``--scenes 2``: the person scenes (scene version
+2: a person moving an arm and hand in a room, left or right hand, sensor model; see
+vvhand_core.data.synthetic.sequence_v2), what `make demo` replays.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from vvhand_ros.bag import DEPTH_FORMATS, SyntheticBagFrame, write_bag
 FOREARM_MIN_Z = 0.3
 
 
-def live_camera_config(seed: int = 0) -> SynthConfig:
-    """SynthConfig of the bags: defaults, but the forearm points away from the camera."""
+def live_camera_config(seed: int = 0, scene_version: int = 1) -> SynthConfig:
+    """SynthConfig of the bags: v1 (forearm pointing away from the camera) or v2 scenes."""
+    if scene_version == 2:
+        return SynthConfig(seed=seed, scene_version=2)
     return SynthConfig(seed=seed, forearm_min_z=FOREARM_MIN_Z)
 
 
@@ -43,9 +47,10 @@ def synthetic_bag_frames(num_frames: int, seed: int = 0, fps: float = 15.0,
 def write_synthetic_bag(out: str | Path, num_frames: int, seed: int = 0, fps: float = 15.0,
                         storage: str = "sqlite3", encoding: str = "16UC1",
                         progress: bool = True, depth_format: str = "raw",
-                        info_after_image: bool = False) -> int:
+                        info_after_image: bool = False, scene_version: int = 1) -> int:
     """Write the bag; returns the number of frames (depth_format: see bag.write_bag)."""
-    frames = synthetic_bag_frames(num_frames, seed, fps)
+    frames = synthetic_bag_frames(num_frames, seed, fps,
+                                  config=live_camera_config(seed, scene_version))
     frames = tqdm(frames, total=num_frames, desc="synth-bag", unit="frame", disable=not progress)
     return write_bag(out, frames, storage=storage, encoding=encoding, depth_format=depth_format,
                      info_after_image=info_after_image)
@@ -61,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", choices=("16UC1", "32FC1"), default="16UC1")
     parser.add_argument("--depth-format", choices=sorted(DEPTH_FORMATS), default="raw",
                         help="raw Image, or CompressedImage on <depth topic>/compressedDepth")
+    parser.add_argument("--scenes", type=int, choices=(1, 2), default=1,
+                        help="1: a hand (and forearm) before a wall or table; 2: a person "
+                             "(arm, torso, room), left or right hand")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vvhand synth-bag: {args.out} exists already; choose a new path")
         return 2
     n = write_synthetic_bag(args.out, args.frames, args.seed, args.fps, args.storage,
-                            args.encoding, depth_format=args.depth_format)
+                            args.encoding, depth_format=args.depth_format,
+                            scene_version=args.scenes)
     print(f"wrote {n} frames to {args.out}")
     return 0

@@ -16,6 +16,7 @@ BENCHES = {
     "ros-input": "vvhand_ros.bench_input",
     "confidence": "vvhand_core.benchmarks.confidence",
     "smoothing": "vvhand_core.benchmarks.smoothing",
+    "model": "vvhand_core.benchmarks.model",
 }
 
 

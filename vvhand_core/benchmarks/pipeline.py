@@ -5,7 +5,9 @@ fusion) on synthetic depth frames with randomly initialised networks of the real
 architecture (speed does not depend on the weights), for each backbone and mode, and
 appends the table to docs/results.md. Modes are ``<selector>-<N>``: uniform-25,
 teacher-3, student-1/3/9/15 by default; the throughput ratio student-3 / uniform-25 is
-reported per backbone.
+reported per backbone. The ``--onnx-modes`` (student-3 by default) also run with the
+pipeline's onnxruntime backend (the same networks exported to ONNX in memory), interleaved
+with the others, and the onnxruntime / torch throughput ratio is reported.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.camera import Intrinsics
-from vvhand_core.checkpoint import resolve_device
+from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.localise import HandLocaliser, LocaliseConfig
 from vvhand_core.models import A2JConfig, ModelConfig, StudentConfig, TeacherConfig, build_models
 from vvhand_core.pipeline import STAGES, PipelineConfig, VirtualViewPipeline
@@ -42,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=float, default=1.0,
                         help="width multiplier of A2J and student (1.0 = the paper's networks)")
     parser.add_argument("--fusion", default="confidence", choices=("confidence", "average"))
+    parser.add_argument("--onnx-modes", default="student-3",
+                        help="modes also timed with the onnxruntime backend; '' = none "
+                             "(default: %(default)s; skipped when onnxruntime is missing)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--renderer", default="auto")
     parser.add_argument("--skeleton", default="hands2019_21")
@@ -49,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default 1: two threads on a 2-core machine "
                              "shared with other processes are several times slower at batch "
                              "1; 0: torch's default)")
+    parser.add_argument("--model", default="",
+                        help="time this checkpoint's networks instead of random ones of "
+                             "--backbones / --width ('default' = the shipped model)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only; do not append to docs/results.md")
 
@@ -90,6 +99,13 @@ def synthetic_frames(count: int, seed: int = 0) -> tuple[list[np.ndarray], Intri
     return out, intr
 
 
+def model_file(model: str) -> str:
+    """The checkpoint of ``--model`` ('default' = the shipped model)."""
+    from vvhand_core.assets import default_model_path
+
+    return str(default_model_path()) if model == "default" else model
+
+
 def _parse_mode(mode: str) -> tuple[str, int]:
     selector, _, n = mode.strip().partition("-")
     if not n.isdigit():
@@ -98,47 +114,57 @@ def _parse_mode(mode: str) -> tuple[str, int]:
 
 
 def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], intr: Intrinsics,
-                   args: argparse.Namespace) -> list[dict]:
-    """Time each mode; one dict per mode with fps and the mean ms of every stage."""
-    skeleton = get_skeleton(args.skeleton)
-    j = skeleton.num_joints
-    cfg = ModelConfig(a2j=A2JConfig(num_joints=j, backbone=backbone, width=args.width),
-                      teacher=TeacherConfig(num_joints=j),
-                      student=StudentConfig(num_views=25, width=args.width))
-    torch.manual_seed(0)
-    a2j, student, teacher = build_models(cfg, skeleton)
+                   args: argparse.Namespace, onnx_modes: tuple[str, ...] = ()) -> list[dict]:
+    """Time each mode (and each of ``onnx_modes`` with onnxruntime).
+
+    One dict per run with backend, fps and the mean ms of every stage.
+    """
+    if args.model:
+        loaded = load_checkpoint(model_file(args.model), "cpu")
+        a2j, student, teacher, skeleton = (loaded.a2j, loaded.student, loaded.teacher,
+                                           loaded.skeleton)
+        cfg = loaded.model_config
+    else:
+        skeleton = get_skeleton(args.skeleton)
+        j = skeleton.num_joints
+        cfg = ModelConfig(a2j=A2JConfig(num_joints=j, backbone=backbone, width=args.width),
+                          teacher=TeacherConfig(num_joints=j),
+                          student=StudentConfig(num_views=25, width=args.width))
+        torch.manual_seed(0)
+        a2j, student, teacher = build_models(cfg, skeleton)
     pipe = VirtualViewPipeline(a2j, student, teacher, skeleton,
                                PipelineConfig(device=args.device, renderer=args.renderer,
                                               fusion=args.fusion, track=False),
                                cfg.num_candidates)
-    parsed = {mode: _parse_mode(mode) for mode in modes}
-    stage_ms = {mode: dict.fromkeys(STAGES, 0.0) for mode in modes}
-    wall = dict.fromkeys(modes, 0.0)
-    valid = dict.fromkeys(modes, 0)
+    runs = [(mode, "torch") for mode in modes] + [(m, "onnxruntime") for m in onnx_modes]
+    parsed = {mode: _parse_mode(mode) for mode, _ in runs}
+    stage_ms = {run: dict.fromkeys(STAGES, 0.0) for run in runs}
+    wall = dict.fromkeys(runs, 0.0)
+    valid = dict.fromkeys(runs, 0)
     # modes interleaved frame by frame, so that load from other processes on a shared
     # machine affects every mode alike; the first args.warmup rounds are not timed
     for i in range(args.warmup + args.frames):
         frame = frames[i % len(frames)]
-        for mode in modes:
-            selector, n = parsed[mode]
-            pipe.configure(selector=selector, num_views=n)
+        for run in runs:
+            selector, n = parsed[run[0]]
+            pipe.configure(selector=selector, num_views=n, backend=run[1])
             start = time.perf_counter()
             res = pipe.run(frame, intr)
             elapsed = time.perf_counter() - start
             if i < args.warmup:
                 continue
-            wall[mode] += elapsed
-            valid[mode] += res.valid
+            wall[run] += elapsed
+            valid[run] += res.valid
             for k in STAGES:
-                stage_ms[mode][k] += res.timings_ms[k]
+                stage_ms[run][k] += res.timings_ms[k]
     rows = []
-    for mode in modes:
-        mean = {k: v / args.frames for k, v in stage_ms[mode].items()}
-        fps = args.frames / wall[mode]
-        rows.append({"backbone": backbone, "mode": mode, "fps": fps, "valid": valid[mode],
-                     **mean})
-        print(f"{backbone} {mode}: {fps:.2f} frames/s, total {mean['total']:.1f} ms/frame",
-              file=sys.stderr)
+    for mode, backend in runs:
+        mean = {k: v / args.frames for k, v in stage_ms[mode, backend].items()}
+        fps = args.frames / wall[mode, backend]
+        rows.append({"backbone": backbone, "mode": mode, "backend": backend, "fps": fps,
+                     "valid": valid[mode, backend], **mean})
+        print(f"{backbone} {mode} ({backend}): {fps:.2f} frames/s, total "
+              f"{mean['total']:.1f} ms/frame", file=sys.stderr)
     return rows
 
 
@@ -150,30 +176,51 @@ def run(args: argparse.Namespace) -> int:
         print("--frames must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    backbones = ([f"model {Path(model_file(args.model)).name}"] if args.model else
+                 [b.strip() for b in args.backbones.split(",") if b.strip()])
+    onnx_modes = tuple(m.strip() for m in args.onnx_modes.split(",") if m.strip())
+    from vvhand_core.onnx_model import onnxruntime_available
+
+    onnx_note = ""
+    if onnx_modes and not onnxruntime_available():
+        onnx_note = f"- onnxruntime is not installed: {', '.join(onnx_modes)} not timed with it"
+        onnx_modes = ()
     frames, intr = synthetic_frames(max(1, min(args.frames + args.warmup, 8)))
     rows: list[dict] = []
     for backbone in backbones:
-        rows += bench_backbone(backbone, modes, frames, intr, args)
-    header = ["backbone", "mode", "frames/s", *[f"{s} ms" for s in STAGES],
+        rows += bench_backbone(backbone, modes, frames, intr, args, onnx_modes)
+    header = ["backbone", "mode", "backend", "frames/s", *[f"{s} ms" for s in STAGES],
               "non-network %", "valid"]
     table_rows = []
     for r in rows:
         non_net = sum(r[s] for s in STAGES[:-1] if s not in NETWORK_STAGES)
-        table_rows.append([r["backbone"], r["mode"], r["fps"], *[r[s] for s in STAGES],
-                           100.0 * non_net / r["total"], f"{r['valid']}/{args.frames}"])
+        table_rows.append([r["backbone"], r["mode"], r["backend"], r["fps"],
+                           *[r[s] for s in STAGES], 100.0 * non_net / r["total"],
+                           f"{r['valid']}/{args.frames}"])
     lines = [markdown_table(header, table_rows), ""]
     for backbone in backbones:
-        fps = {r["mode"]: r["fps"] for r in rows if r["backbone"] == backbone}
+        fps = {r["mode"]: r["fps"] for r in rows
+               if r["backbone"] == backbone and r["backend"] == "torch"}
+        ort = {r["mode"]: r["fps"] for r in rows
+               if r["backbone"] == backbone and r["backend"] == "onnxruntime"}
         if "student-3" in fps and "uniform-25" in fps:
             lines.append(f"- {backbone}: throughput student-3 / uniform-25 = "
                          f"{fps['student-3'] / fps['uniform-25']:.2f}x")
+        for mode in ort:
+            if mode in fps:
+                lines.append(f"- {backbone} {mode}: onnxruntime {ort[mode]:.2f} frames/s, "
+                             f"torch {fps[mode]:.2f} frames/s (onnxruntime / torch = "
+                             f"{ort[mode] / fps[mode]:.2f}x)")
+    if onnx_note:
+        lines.append(onnx_note)
     device = resolve_device(args.device)
     lines.append(f"- device {device}, A2J/student width x{args.width}, fusion {args.fusion}, "
                  f"{args.frames} timed frames per mode after {args.warmup} warm-up round(s), "
                  f"modes interleaved frame by frame, torch threads {torch.get_num_threads()}, "
-                 "random weights, synthetic 640x480 frames, localisation without tracking; "
-                 "per-stage ms are means per frame")
+                 + (f"the networks of {model_file(args.model)}, " if args.model else
+                    "random weights, ")
+                 + "synthetic 640x480 frames, localisation without tracking; "
+                 "per-stage ms are means per frame; onnxruntime threads = torch threads")
     if hasattr(os, "getloadavg"):
         lines.append("- load average (1/5/15 min) at the end: "
                      + " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -184,7 +231,9 @@ def run(args: argparse.Namespace) -> int:
         command = (f"vvhand bench pipeline --backbones {','.join(backbones)} "
                    f"--modes {','.join(modes)} --frames {args.frames} --warmup {args.warmup} "
                    f"--width {args.width} --fusion {args.fusion} --device {args.device} "
-                   f"--renderer {args.renderer} --skeleton {args.skeleton}"
+                   f"--renderer {args.renderer} --skeleton {args.skeleton} "
+                   f"--onnx-modes '{args.onnx_modes}'"
+                   + (f" --model {args.model}" if args.model else "")
                    + (f" --threads {args.threads}" if args.threads else ""))
         path = append_section("Pipeline speed", command, body)
         print(f"appended to {path}", file=sys.stderr)

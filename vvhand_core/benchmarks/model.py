@@ -1,0 +1,141 @@
+"""A model's accuracy on both synthetic test splits: oracle vs localised centre, per side.
+
+Splits: the synthetic test split (v1 scenes, ``SynthConfig(seed=3)``: a right hand in front
+of a wall or table) and the new-scenes split (v2 person scenes, ``SynthConfig(
+scene_version=2, seed=5)``: arm, torso behind the hand, second hand, objects, left and
+right hands, sensor models); frames 0..F-1 of each. The pipeline runs student-N
+(confidence fusion) with the crop centred on the ground-truth joint mean ("oracle") and
+on the localiser's centre ("localised", tracking off: every frame on its own). Reported per
+split and centre: mean / median / p90 3D joint error over the frames with a hand found,
+the no-hand rate, the error per side (v2), how often the side read from the joints'
+chirality is right (vvhand_core.side), and two references on the oracle rows: every joint
+at the ground-truth centre, and the thumb-to-pinky tip distance (a collapsed skeleton has
+a small one). Prints the table and appends it to docs/results.md (or $VVHAND_RESULTS).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from vvhand_core.assets import default_model_path
+from vvhand_core.benchmarks.results import append_section, markdown_table
+from vvhand_core.contact_sheet import Panel, write_contact_sheet
+from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+
+SPLITS = (("synthetic test (v1, seed 3)", {"seed": 3}),
+          ("new scenes (v2, seed 5)", {"scene_version": 2, "seed": 5}))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `vvhand bench model`."""
+    parser.add_argument("--frames", type=int, default=200, help="frames per split")
+    parser.add_argument("--num-views", type=int, default=3, help="N views (student-N)")
+    parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
+    parser.add_argument("--sheet", default="docs/contact_sheet.png",
+                        help="contact sheet of the new scenes, localised ('' = none)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+
+
+@dataclass
+class SplitScore:
+    """Per-frame outcomes of one split and centre."""
+
+    errors_mm: np.ndarray      # (F,) mean joint error per frame; NaN where no hand was found
+    sides: list[str]           # ground-truth side per frame
+    told: list[str]            # side the pipeline decided ("unknown" when it could not tell)
+    centre_errors_mm: np.ndarray  # (F,) every joint at the ground-truth centre
+    span_mm: np.ndarray        # (F, 2) thumb-pinky tip distance: predicted, ground truth
+    pred_mm: list              # (J, 3) per frame, None where no hand was found
+
+
+def score_split(pipe: VirtualViewPipeline, frames: list, oracle: bool) -> SplitScore:
+    """Run the pipeline on every frame (oracle or localised centre)."""
+    names = list(pipe.skeleton.joint_names)
+    tips = names.index("thumb_tip"), names.index("pinky_tip")
+    err, told, span, centre_err, preds = [], [], [], [], []
+    for f in frames:
+        gt = f.joints_mm.astype(np.float64)
+        r = pipe.run(f.depth_mm, f.intrinsics, centre_mm=gt.mean(axis=0) if oracle else None)
+        centre_err.append(np.linalg.norm(gt - gt.mean(axis=0), axis=-1).mean())
+        gt_span = np.linalg.norm(gt[tips[0]] - gt[tips[1]])
+        if not r.valid:
+            err.append(np.nan)
+            told.append("unknown")
+            span.append((np.nan, gt_span))
+            preds.append(None)
+            continue
+        j = r.joints_mm.astype(np.float64)
+        err.append(np.linalg.norm(j - gt, axis=-1).mean())
+        told.append(r.side)
+        preds.append(j)
+        span.append((np.linalg.norm(j[tips[0]] - j[tips[1]]), gt_span))
+    return SplitScore(np.array(err), [f.meta.get("side", "right") for f in frames], told,
+                      np.array(centre_err), np.array(span), preds)
+
+
+def _mean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def row(split: str, centre: str, s: SplitScore) -> list[object]:
+    """One table row."""
+    ok = np.isfinite(s.errors_mm)
+    e = s.errors_mm[ok]
+    sides, told = np.array(s.sides), np.array(s.told)
+    per_side = " / ".join(f"{_mean(s.errors_mm[sides == side]):.1f} ({(sides == side).sum()})"
+                          for side in ("left", "right"))
+    decided = ok & (told != "unknown")
+    right = (told == sides) & decided
+    side_text = (f"{right.sum() / max(ok.sum(), 1):.0%} right, "
+                 f"{(ok & ~decided).sum() / max(ok.sum(), 1):.0%} unknown")
+    spans = s.span_mm[ok]
+    return [split, centre, int(ok.sum()), f"{1 - ok.mean():.1%}",
+            f"{e.mean():.2f}" if len(e) else "-", f"{np.median(e):.2f}" if len(e) else "-",
+            f"{np.percentile(e, 90):.2f}" if len(e) else "-", per_side, side_text,
+            f"{np.nanmean(spans[:, 0]):.0f} / {np.nanmean(spans[:, 1]):.0f}" if len(e) else "-",
+            f"{s.centre_errors_mm.mean():.1f}"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure both splits with both centres, print, append to docs/results.md."""
+    model = args.model or str(default_model_path())
+    pipe = VirtualViewPipeline.from_checkpoint(model, PipelineConfig(
+        selector="student", num_views=args.num_views, device="cpu", renderer="torch",
+        track=False))
+    rows = []
+    for name, synth in SPLITS:
+        gen = SyntheticHandGenerator(SynthConfig(**synth))
+        frames = [gen.frame(i) for i in tqdm(range(args.frames), desc=f"frames {name}",
+                                              leave=False)]
+        for centre, oracle in (("oracle", True), ("localised", False)):
+            score = score_split(pipe, frames, oracle)
+            rows.append(row(name, centre, score))
+        if args.sheet and synth.get("scene_version") == 2:
+            panels = [Panel(f.depth_mm, f.intrinsics, p, f.joints_mm,
+                            f"#{i} {f.meta.get('side')}, told {t}")
+                      for i, (f, p, t) in enumerate(zip(frames, score.pred_mm, score.told))
+                      if p is not None]
+            write_contact_sheet(panels, pipe.skeleton, args.sheet,
+                                f"{name}, localised, student-{args.num_views}: {model}")
+    table = markdown_table(["split", "centre", "frames with a hand", "no hand",
+                            "mean mm", "median mm", "p90 mm", "mean mm left / right (frames)",
+                            "side from the joints", "thumb-pinky tip mm (pred / true)",
+                            "all joints at the true centre mm"], rows)
+    body = (f"Model `{model}`, student-{args.num_views}, confidence fusion, {args.frames} "
+            f"frames per split, localiser {pipe.config.localiser} without tracking. Errors "
+            f"are mean 3D joint errors over the frames where a hand was found."
+            + (f" Contact sheet (new scenes, localised): `{args.sheet}`." if args.sheet else "")
+            + f"\n\n{table}\n")
+    print(body)
+    if not args.no_write:
+        cmd = f"vvhand bench model --frames {args.frames} --num-views {args.num_views}" + (
+            f" --model {args.model}" if args.model else "")
+        path = append_section("Model accuracy on both synthetic test splits", cmd, body)
+        print(f"appended to {path}")
+    return 0
