@@ -1,0 +1,134 @@
+"""Inverse kinematics: the global pose, scale and 23 angles that best explain 21 joints.
+
+Two steps. (1) Rigid: the wrist, the thumb's root and the four finger MCPs do not move
+with any angle, so a weighted similarity (Umeyama: rotation, scale, translation) of the
+model's six palm joints onto the targets' gives the hand's placement in closed form.
+(2) Articulated: Levenberg-Marquardt over all 30 parameters on the joint residuals
+(robust, weighted by confidence), a prior on the scale and, in sequences, a pull toward
+the previous fit's joints, from the rest articulation; the angles stay within the limits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vvhand_core.data.synthetic.hand_model import rest_articulation
+from vvhand_core.fit.kinematics import PIVOT_MM, ShapeTensors
+from vvhand_core.fit.lm import LMResult, levenberg_marquardt
+from vvhand_core.fit.terms import (
+    Weights,
+    bounds,
+    linearise,
+    pack,
+    point_pull,
+    scale_prior,
+    stack_terms,
+)
+
+PALM_JOINTS = (0, 1, 5, 9, 13, 17)  # wrist, thumb root, index..pinky MCPs: angle-free
+
+
+def similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray,
+               scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted Umeyama: (R (3, 3), t (3,), s) minimising sum w |s R source + t - target|^2.
+
+    source, target (K, 3) mm; weights (K,) >= 0; s clamped to ``scale_range``.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / max(w.sum(), 1e-12)
+    ms, mt = w @ source, w @ target
+    xs, xt = source - ms, target - mt
+    cov = (xt * w[:, None]).T @ xs
+    u, sv, vt = np.linalg.svd(cov)
+    d = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[2] = -1.0
+    rot = u @ np.diag(d) @ vt
+    var = float(w @ (xs ** 2).sum(axis=1))
+    s = float(np.clip((sv * d).sum() / max(var, 1e-12), *scale_range))
+    return rot, mt - s * rot @ ms, s
+
+
+def rigid_init(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeTensors, left: bool,
+               scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """(R, t, s) of the placement (kinematics module doc) from the palm joints."""
+    local = np.concatenate([np.zeros((1, 3)), shape.thumb_cmc.numpy()[None], shape.mcp.numpy()])
+    if left:
+        local = local * np.array([-1.0, 1.0, 1.0])
+    q = local - np.asarray(PIVOT_MM)
+    idx = list(PALM_JOINTS)
+    return similarity(q, target_mm[idx], conf[idx] + 1e-6, scale_range)
+
+
+def finger_angles(target_mm: np.ndarray, rot: np.ndarray, t: np.ndarray, s: float,
+                  left: bool, shape: ShapeTensors) -> np.ndarray:
+    """Abduction and flexions (4, 4) degrees of the long fingers, in closed form.
+
+    The targets go to the hand frame through the placement (R, t, s). A finger's bones
+    are perpendicular to its flexion axis (cos phi, sin phi, 0), so phi is the
+    least-squares normal of the bones' projections on the palm plane (of the two opposite
+    normals, the one nearer the rest splay; the rest splay when the projections are too
+    short to tell); each bone's flexion is its elevation in the finger's plane.
+    """
+    q = (np.asarray(target_mm) - t) @ rot / s + np.asarray(PIVOT_MM)
+    if left:
+        q = q * np.array([-1.0, 1.0, 1.0])
+    out = np.zeros((4, 4))
+    splay, sign = shape.rest_splay_rad.numpy(), np.array([1.0, 1.0, -1.0, -1.0])
+    for i in range(4):
+        bones = np.diff(q[5 + 4 * i: 9 + 4 * i], axis=0)  # (3, 3) mcp->pip->dip->tip
+        cov = bones[:, :2].T @ bones[:, :2]
+        vals, vecs = np.linalg.eigh(cov)
+        phi = -splay[i]
+        if vals[1] > 0.05 * float((bones ** 2).sum()):  # the projections show a direction
+            n = vecs[:, 0]
+            cand = np.arctan2(n[1], n[0]) + np.array([0.0, np.pi])
+            wrapped = np.angle(np.exp(1j * (cand + splay[i])))
+            phi = float(cand[np.argmin(np.abs(wrapped))])
+        along = bones[:, 0] * -np.sin(phi) + bones[:, 1] * np.cos(phi)
+        c = np.unwrap(np.arctan2(bones[:, 2], along))
+        abd = -(phi + splay[i]) * sign[i]
+        out[i] = np.degrees([np.angle(np.exp(1j * abd)), c[0], c[1] - c[0], c[2] - c[1]])
+    return out
+
+
+def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeTensors, left: bool,
+             weights: Weights, iterations: int, scale_range: tuple[float, float],
+             prior_scale: float = 1.0, previous_joints_mm: np.ndarray | None = None,
+             fixed_scale: float | None = None) -> tuple[LMResult, torch.Tensor]:
+    """Fit the model's joints to ``target_mm`` (21, 3); returns (LM result, R0 (3, 3)).
+
+    The result's x holds omega relative to R0 (``terms`` module doc). ``fixed_scale``
+    holds the scale (sequences after calibration).
+    """
+    rot, t, s = rigid_init(target_mm, conf, shape, left, scale_range)
+    if fixed_scale is not None:
+        s = fixed_scale
+        rot, t, _ = rigid_init(target_mm, conf, shape, left, (s, s))
+    r0 = torch.as_tensor(rot, dtype=torch.float64)
+    angles = rest_articulation()
+    angles[:16] = finger_angles(target_mm, rot, t, s, left, shape).reshape(16)
+    x0 = pack(torch.zeros(3), torch.as_tensor(t), s, torch.as_tensor(angles))
+    lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale))
+    tgt = torch.as_tensor(target_mm, dtype=torch.float64)
+    cf = torch.as_tensor(conf, dtype=torch.float64)
+    prev = None if previous_joints_mm is None else torch.as_tensor(previous_joints_mm,
+                                                                     dtype=torch.float64)
+    w = weights
+
+    def residuals(x: torch.Tensor, jac: bool):
+        lin = linearise(x, r0, shape, left)
+        parts = [point_pull(lin, tgt, cf, w.joints, w.joint_mm, jac),
+                 scale_prior(x, prior_scale, w, jac)]
+        if prev is not None and w.temporal > 0:
+            parts.append(point_pull(lin, prev, torch.ones(21, dtype=torch.float64),
+                                    w.temporal, w.temporal_mm, jac))
+        return stack_terms(lin, parts, jac)
+
+    if iterations == 0:
+        x0 = torch.minimum(torch.maximum(x0, lo), hi)
+        r, _ = residuals(x0, False)
+        return LMResult(x0, 0.5 * float(r @ r), 0, 0), r0
+    return levenberg_marquardt(residuals, x0, lo, hi, iterations), r0
+
