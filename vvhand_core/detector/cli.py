@@ -5,7 +5,9 @@ the detector on random crops and writes the weights with a record of the run (so
 steps, wall time, loss curve, and the scores of ``eval`` on both test splits).
 eval: the geometric localiser and the detector on the synthetic test split (v1 scenes,
 seed 3) and the new-scenes split (v2, seed 5): within 30 mm, no hand, errors, CPU time
-per frame on one thread; a table appended to docs/results.md.
+per frame on one thread; a table appended to docs/results.md (``--no-results``: print
+only). ``--runtime both`` (the default) times the detector with torch and onnxruntime on
+the same frames, interleaved, and reports their ratio.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tqdm import tqdm
 
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.detector.data import build_examples, load_examples, save_examples
-from vvhand_core.detector.evaluate import HEADER, score_localiser
+from vvhand_core.detector.evaluate import HEADER, score_localisers
 from vvhand_core.detector.localiser import (
     DetectorLocaliser,
     DetectorLocaliserConfig,
@@ -30,6 +32,7 @@ from vvhand_core.detector.localiser import (
 )
 from vvhand_core.detector.net import DetectorConfig
 from vvhand_core.detector.refine import RefineNet, train_refiner
+from vvhand_core.detector.runtime import RUNTIMES
 from vvhand_core.detector.train import DetectorTrainConfig, config_dict, train_detector
 from vvhand_core.localise import HandLocaliser, LocaliseConfig
 
@@ -47,23 +50,46 @@ def split_frames(synth: dict, n: int):
     return (gen.frame(i) for i in range(n))
 
 
-def localisers(weights: str) -> dict:
-    """Name -> locate callable of every localiser compared (tracking off)."""
-    det = DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False))
-    geo = HandLocaliser(LocaliseConfig(use_tracking=False))
-    return {"detector (learned)": det.locate, "geometric (nearest object)": geo.locate}
+def localisers(weights: str, runtimes: tuple[str, ...] = ("auto",)) -> dict:
+    """Name -> locate callable of every localiser compared (tracking off).
+
+    One detector per runtime (``detector.runtime.RUNTIMES``), named by the one it runs.
+    """
+    out = {}
+    for runtime in runtimes:
+        det = DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False,
+                                                        runtime=runtime))
+        out[f"detector (learned, {det.runtime})"] = det.locate
+    out["geometric (nearest object)"] = HandLocaliser(LocaliseConfig(use_tracking=False)).locate
+    return out
 
 
-def evaluate_all(weights: str, frames: int) -> list[list[object]]:
-    """Rows [split, localiser, *LocaliserScore.row()] on both test splits."""
+def evaluate_all(weights: str, frames: int, runtimes: tuple[str, ...] = ("auto",)
+                 ) -> list[list[object]]:
+    """Rows [split, localiser, *LocaliserScore.row()] on both test splits.
+
+    The localisers of one split run on the same frames, interleaved (comparable times).
+    """
     torch.set_num_threads(1)
     rows = []
     for split, synth in TEST_SPLITS.items():
         cached = list(split_frames(synth, frames))
-        for name, locate in localisers(weights).items():
-            s = score_localiser(locate, tqdm(cached, desc=f"{split} / {name}", leave=False))
-            rows.append([split, name, *s.row()])
+        with tqdm(total=len(cached), desc=split, leave=False) as bar:
+            scores = score_localisers(localisers(weights, runtimes), cached, bar.update)
+        rows += [[split, name, *s.row()] for name, s in scores.items()]
     return rows
+
+
+def runtime_ratios(rows: list[list[object]]) -> list[str]:
+    """Per split with both detector runtimes: their ms/frame and onnxruntime / torch."""
+    lines = []
+    for split in TEST_SPLITS:
+        ms = {r[1]: r[-1] for r in rows if r[0] == split}
+        t, o = ms.get("detector (learned, torch)"), ms.get("detector (learned, onnxruntime)")
+        if t and o:
+            lines.append(f"{split}: detector {t:.2f} ms/frame with torch, {o:.2f} with "
+                         f"onnxruntime (onnxruntime / torch = {o / t:.2f})")
+    return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e = sub.add_parser("eval", help="score localisers on the test splits -> results.md")
     e.add_argument("--weights", default="", help="detector weights (default: packaged)")
     e.add_argument("--frames", type=int, default=200)
+    e.add_argument("--runtime", default="both", choices=[*RUNTIMES, "both"],
+                   help="where the detector's networks run; both: torch and onnxruntime "
+                        "on the same frames, interleaved, with their time ratio")
     e.add_argument("--no-results", action="store_true", help="print only")
 
 
@@ -167,15 +196,21 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch."""
     if args.action == "train":
         return _train(args)
-    rows = evaluate_all(args.weights, args.frames)
+    runtimes = ("torch", "onnxruntime") if args.runtime == "both" else (args.runtime,)
+    rows = evaluate_all(args.weights, args.frames, runtimes)
     table = markdown_table(["split", "localiser", *HEADER], rows)
-    print(table)
+    ratios = runtime_ratios(rows)
+    print("\n".join([table, *ratios]))
     if not args.no_results:
         body = (table + "\n\nWithin 30 mm: localised centre within 30 mm of the ground-truth "
                 "joint mean (no-hand frames count as misses). ms/frame: the localiser alone, "
-                "one torch thread, mean over the split's frames (v1 frames are 640x480; v2 "
-                "frames 320x240 to 1280x720). Tracking off.")
+                "one thread (torch and onnxruntime), mean over the split's frames (v1 frames "
+                "are 640x480; v2 frames 320x240 to 1280x720), the localisers of a split "
+                "interleaved frame by frame. Tracking off.")
+        if ratios:
+            body += "\n\n" + "  \n".join(ratios)
         weights = args.weights or "packaged detector"
         append_section(f"Hand localisation ({weights})",
-                       f"vvhand detector eval --frames {args.frames}", body)
+                       f"vvhand detector eval --frames {args.frames} --runtime {args.runtime}",
+                       body)
     return 0

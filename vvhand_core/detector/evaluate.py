@@ -2,7 +2,8 @@
 
 For each frame: the localised centre against the ground-truth joint mean (the oracle
 centre), "no hand" when the localiser returns None, and the localiser's own CPU time.
-Tracking is off (each frame on its own), as in the ablation.
+Tracking is off (each frame on its own), as in the ablation. Several localisers are
+scored on the same frames interleaved, so that their times compare under any load.
 """
 
 from __future__ import annotations
@@ -40,16 +41,32 @@ HEADER = ["frames", "within 30 mm", "no hand", "median error mm", "p90 error mm"
 
 def score_localiser(locate, frames: Iterable[DepthFrame], progress=None) -> LocaliserScore:
     """Run ``locate(depth_mm, intrinsics) -> centre or None`` over labelled frames."""
-    errors, times = [], []
-    for f in frames:
-        t0 = time.perf_counter()
-        c = locate(f.depth_mm, f.intrinsics)
-        times.append(time.perf_counter() - t0)
+    return score_localisers({"": locate}, frames, progress)[""]
+
+
+def score_localisers(locates: dict, frames: Iterable[DepthFrame], progress=None
+                     ) -> dict[str, LocaliserScore]:
+    """Score several localisers {name: locate} on the same frames, interleaved.
+
+    Every frame goes to each localiser in turn (the order rotating from frame to frame),
+    so a changing machine load slows them alike and their times compare.
+    """
+    names = list(locates)
+    errors: dict[str, list[float]] = {n: [] for n in names}
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for k, f in enumerate(frames):
         gt = oracle_centre(np.asarray(f.joints_mm, np.float64))
-        errors.append(np.inf if c is None else float(np.linalg.norm(np.asarray(c) - gt)))
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            t0 = time.perf_counter()
+            c = locates[name](f.depth_mm, f.intrinsics)
+            times[name].append(time.perf_counter() - t0)
+            errors[name].append(np.inf if c is None else float(np.linalg.norm(np.asarray(c) - gt)))
         if progress:
             progress(1)
-    e = np.asarray(errors)
+    return {n: _summary(np.asarray(errors[n]), times[n]) for n in names}
+
+
+def _summary(e: np.ndarray, times: list[float]) -> LocaliserScore:
     found = e[np.isfinite(e)]
     return LocaliserScore(
         frames=len(e), within_30mm=float((e <= 30.0).mean()),

@@ -2,7 +2,8 @@
 
 ``DetectorLocaliser.locate(depth_mm, intrinsics)`` resamples the frame to the canonical
 camera (``detector.net``), runs the network once, lifts every heat-map peak to a 3D
-centre (canonical pixel + the local surface depth + the predicted ``dz``) and picks one:
+centre (the refiner on a patch around it, or the local surface depth + the predicted
+``dz``) and picks one:
 
 * Rule without a prior: among the candidates scoring at least ``threshold`` and at least
   ``relative_threshold`` x the best score, the NEAREST one (smallest depth) wins, so with
@@ -14,7 +15,9 @@ centre (canonical pixel + the local surface depth + the predicted ``dz``) and pi
   otherwise the frame is searched as without a prior.
 
 "No hand" is ``None``, never an exception. The weights come from a small file written by
-``vvhand detector train`` (default: the packaged ``assets/hand_detector.pt``).
+``vvhand detector train`` (default: the packaged ``assets/hand_detector.pt``). The two
+networks run with torch or onnxruntime (``runtime``, see ``detector.runtime``); the rest
+is the same numpy code for both.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from vvhand_core.detector.net import (
     DetectorConfig,
     HandDetectorNet,
     canonical_depth,
+    canonical_index,
     encode_input,
     find_peaks,
     fold_batchnorm,
     surface_depth_mm,
 )
 from vvhand_core.detector.refine import RefineNet, apply_offsets, patch_at
+from vvhand_core.detector.runtime import check_runtime, make_runner
 
 FORMAT = "vvhand-hand-detector"
 VERSION = 1
@@ -60,9 +65,11 @@ class DetectorLocaliserConfig:
     track_radius_mm: float = 120.0
     use_tracking: bool = True
     max_peaks: int = 5
+    runtime: str = "auto"  # "auto" (onnxruntime if installed, else torch) | "torch" | "onnxruntime"
 
     def __post_init__(self) -> None:
         """Validate."""
+        check_runtime(self.runtime)
         if not 0 < self.min_depth_mm < self.max_depth_mm:
             raise ValueError("need 0 < min_depth_mm < max_depth_mm")
         for name in ("threshold", "relative_threshold", "track_threshold"):
@@ -125,7 +132,9 @@ class DetectorLocaliser:
         """Load the weights (``cfg.weights`` or the packaged default) unless ``net`` given.
 
         ``refiner`` (loaded with the weights when the file has one) refines each
-        candidate from a patch around it; without one the heat-map's dz is used.
+        candidate from a patch around it; without one the heat-map's dz is used. Both
+        run with ``cfg.runtime`` (``self.runtime``: the one chosen; ValueError when
+        "onnxruntime" cannot run).
         """
         self.cfg = cfg or DetectorLocaliserConfig()
         if net is None:
@@ -134,7 +143,11 @@ class DetectorLocaliser:
             refiner = None if refiner is None else fold_batchnorm(refiner)
         self.net = net.eval()
         self.refiner = None if refiner is None else refiner.eval()
+        self.runner = make_runner(self.cfg.runtime, self.net, self.refiner)
+        self.runtime: str = self.runner.name
         self.prior: np.ndarray | None = None
+        # canonical_index per (camera, focal length, image shape): a few cameras at most
+        self._index: dict[tuple, tuple[np.ndarray, Intrinsics]] = {}
 
     def reset(self) -> None:
         """Forget the tracking prior."""
@@ -144,11 +157,11 @@ class DetectorLocaliser:
                    ) -> list[tuple[float, np.ndarray]]:
         """(score, centre (3,) camera mm) of every peak scoring >= threshold, best first."""
         cfg = self.cfg
-        canon, cam = canonical_depth(depth_mm, intr, self.net.config.focal_px)
-        x = torch.from_numpy(encode_input(canon, cfg.min_depth_mm, cfg.max_depth_mm))
-        with torch.inference_mode():
-            out = self.net(x[None])[0]
-        peaks = find_peaks(out, threshold, cfg.max_peaks)
+        depth_mm = np.asarray(depth_mm)
+        canon, cam = canonical_depth(depth_mm, intr, self.net.config.focal_px,
+                                     self._canonical_index(intr, depth_mm.shape))
+        x = encode_input(canon, cfg.min_depth_mm, cfg.max_depth_mm)
+        peaks = find_peaks(self.runner.heat(x[None]), threshold, cfg.max_peaks)
         found = []
         for p, uvz in zip(peaks, self._lift(canon, peaks)):
             if uvz is None:
@@ -158,6 +171,17 @@ class DetectorLocaliser:
             found.append((p.score, np.array([(u - cam.cx) / cam.fx * z,
                                              (v - cam.cy) / cam.fy * z, z], dtype=np.float64)))
         return found
+
+    def _canonical_index(self, intr: Intrinsics, shape: tuple[int, ...]
+                         ) -> tuple[np.ndarray, Intrinsics]:
+        focal = self.net.config.focal_px
+        key = (intr, focal, shape)
+        index = self._index.get(key)
+        if index is None:
+            if len(self._index) >= 8:
+                self._index.clear()
+            index = self._index[key] = canonical_index(intr, focal, shape)
+        return index
 
     def _lift(self, canon: np.ndarray, peaks: list) -> list[tuple[float, float, float] | None]:
         """Canonical (u, v) and depth (mm) of each peak.
@@ -179,8 +203,7 @@ class DetectorLocaliser:
                 canon, p.u, p.v, self.net.config, cfg.min_depth_mm, cfg.max_depth_mm)
             lifted.append(None if z_s is None else (p.u, p.v, z_s + p.dz * DZ_SCALE_MM))
         if patches:
-            with torch.inference_mode():
-                offsets = self.refiner(torch.from_numpy(np.stack(patches)))
+            offsets = self.runner.refine(np.stack(patches))
             for (k, u0, v0, z_ref), off in zip(where, offsets):
                 lifted[k] = apply_offsets(u0, v0, z_ref, off)
         return lifted

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from vvhand_core.detector.data import Examples
 from vvhand_core.detector.net import DZ_SCALE_MM as NET_DZ_SCALE_MM
-from vvhand_core.detector.net import DetectorConfig, surface_depth_mm
+from vvhand_core.detector.net import DetectorConfig, percentile_linear, surface_depth_mm
 
 PATCH = 48
 UV_SCALE_PX = 8.0
@@ -65,14 +65,20 @@ def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
     vals = out[core, core][valid[core, core]]
     if vals.size == 0:
         return None
-    z_ref = float(np.percentile(vals, REF_PERCENTILE))
-    rel = np.where(valid, np.clip((out - z_ref) / 100.0, -3.0, 3.0), 0.0)
-    x = np.stack([valid.astype(np.float32), rel.astype(np.float32),
-                  np.full_like(out, z_ref / 1000.0)])
+    z_ref = percentile_linear(vals, REF_PERCENTILE)
+    x = np.empty((3, PATCH, PATCH), np.float32)  # written in place, float32 throughout
+    x[0] = valid
+    rel = x[1]
+    np.subtract(out, z_ref, out=rel)
+    np.divide(rel, 100.0, out=rel)
+    np.clip(rel, -3.0, 3.0, out=rel)
+    rel[~valid] = 0.0
+    x[2] = z_ref / 1000.0
     return x, z_ref
 
 
-def apply_offsets(u0: int, v0: int, z_ref: float, offsets: Tensor) -> tuple[float, float, float]:
+def apply_offsets(u0: int, v0: int, z_ref: float, offsets: Tensor | np.ndarray
+                  ) -> tuple[float, float, float]:
     """Canonical (u, v) and depth z (mm) of the centre from a patch's predicted offsets (3,)."""
     du, dv, dz = (float(x) for x in offsets)
     return u0 + du * UV_SCALE_PX, v0 + dv * UV_SCALE_PX, z_ref + dz * DZ_SCALE_MM
