@@ -84,6 +84,11 @@ def test_frame_prefix():
     assert frame_prefix("", "/hand_pose_node") == "hand_pose_node/"
     assert frame_prefix("", "/cam1/hand_pose_node") == "cam1/hand_pose_node/"
     assert frame_prefix("left_cam_", "/cam1/hand_pose_node") == "left_cam_"
+    for good in ("right_", "cam1/hand_pose_node/", "robot.left-"):
+        assert settings_from(lambda n, g=good: g if n == "tf_prefix" else DEFAULTS[n]).tf_prefix
+    for bad in ("bad name!", "/abs_", " x", "a\tb"):
+        with pytest.raises(ValueError, match="tf_prefix must be empty or"):
+            settings_from(lambda n, b=bad: b if n == "tf_prefix" else DEFAULTS[n])
 
 
 def test_target_frame_transform_moves_joints_and_palm():

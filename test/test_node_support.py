@@ -9,7 +9,14 @@ import pytest
 
 from vvhand_ros.depth_encoding import ConversionError, image_to_depth_mm
 from vvhand_ros.diagnostics import OK, WARN, DiagnosticBounds, RateDelayMonitor, assess
-from vvhand_ros.node_support import ThrottledReporter, problem_kind
+from vvhand_ros.node_support import (
+    MAX_REASONS,
+    NodeStats,
+    ReasonCounter,
+    ThrottledReporter,
+    problem_kind,
+    reason_label,
+)
 
 
 class ListLogger:
@@ -65,6 +72,44 @@ def test_the_table_of_kinds_is_bounded():
     assert len(reporter) == 16 and len(log.lines) == 1000
     reporter.report("kind999", "x")  # the newest are remembered: still throttled
     assert len(log.lines) == 1000
+
+
+def test_rejections_are_counted_by_reason_in_a_bounded_table():
+    """/diagnostics carries rejected.<reason> and failed.<type>: the values are not in the
+    reason (100 encodings, one reason) and the table stays bounded whatever arrives."""
+    stats = NodeStats()
+    for i in range(100):
+        try:
+            image_to_depth_mm(Msg(f"{i:03d}-bogus"))
+        except ConversionError as exc:
+            stats.count_rejected(exc)
+    short = Msg("16UC1")
+    short.data = b""
+    for size in (1, 2, 3):
+        short.height = short.width = size
+        short.step = 2 * size
+        try:
+            image_to_depth_mm(short)
+        except ConversionError as exc:
+            assert stats.count_rejected(exc) == "depth data has N B"
+    stats.count_failed(RuntimeError("boom 1"))
+    stats.count_failed(RuntimeError("boom 2"))
+    d = stats.as_dict()
+    assert d["rejected"] == 103 and d["rejected.unsupported depth encoding"] == 100, d
+    assert d["rejected.depth data has N B"] == 3 and d["failed.RuntimeError"] == 2, d
+    assert sum(v for k, v in d.items() if k.startswith("rejected.")) == d["rejected"]
+    assert reason_label("depth image is 640x480 but camera_info describes 320x240 (x)") == (
+        "depth image is NxN but camera_info describes NxN")
+    assert reason_label("step 3 is shorter than one row of 5 x 16UC1 (10 B)") == (
+        "step N is shorter than one row of N x 16UC1")
+    assert reason_label("camera_info K has an invalid focal length (fx=nan, fy=0.0)") == (
+        "camera_info K has an invalid focal length")
+    assert reason_label("") == "unknown" and len(reason_label("x" * 500)) == 80
+    counter = ReasonCounter()
+    for i in range(1000):
+        counter.add(f"reason {i}")
+    assert len(counter) == MAX_REASONS + 1 and counter["other"] == 1000 - MAX_REASONS
+    assert sum(counter.values()) == 1000
 
 
 def test_input_loss_from_camera_info_without_images():

@@ -9,6 +9,7 @@ is built. Nothing here publishes; the node does, so this is testable without DDS
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,18 @@ from vvhand_ros.hand_msgs import (
     palm_transform,
 )
 from vvhand_ros.target_frame import apply_rigid
+
+# a TF frame-name prefix: what frame ids are made of, not starting with '/' (tf2 refuses
+# frame ids that do), no blanks
+TF_PREFIX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+
+
+def check_tf_prefix(prefix: str) -> str:
+    """``prefix`` when it can start TF frame names; ValueError saying why not."""
+    if prefix and not TF_PREFIX.fullmatch(prefix):
+        raise ValueError("tf_prefix must be empty or letters, digits, '_', '.', '-' and '/', "
+                         f"not starting with '/', got {prefix!r}")
+    return prefix
 
 
 @dataclass
@@ -67,7 +80,8 @@ def settings_from(value) -> OutputSettings:
         raise ValueError("diag_delay_error_s must be >= diag_delay_warn_s")
     return OutputSettings(smoothing, bounds, bool(value("publish_tf")),
                           bool(value("publish_joint_tf")), bool(value("publish_markers")),
-                          str(value("tf_prefix")), float(value("confidence_scale_mm")))
+                          check_tf_prefix(str(value("tf_prefix"))),
+                          float(value("confidence_scale_mm")))
 
 
 @dataclass

@@ -258,7 +258,7 @@ class HandPoseCore:
             except Exception as exc:  # the node must keep serving whatever happens
                 if not (self._running and self.context.ok()):
                     break  # shutting down: the frame in hand is abandoned, not failed
-                self.stats.failed += 1
+                self.stats.count_failed(exc)
                 try:
                     self._reporter.report(
                         f"failed:{type(exc).__name__}",
@@ -271,7 +271,7 @@ class HandPoseCore:
             require_frame_id(msg.header)
             depth_mm, intr = self._input.prepare(msg, info)
         except ConversionError as exc:
-            self.stats.rejected += 1
+            self.stats.count_rejected(exc)
             self._reporter.report(f"reject:{problem_kind(exc)}", f"frame rejected: {exc}")
             return
         for note in self._input.notes():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -46,12 +47,55 @@ COUNTERS = ("frames_in", "processed", "published", "dropped", "unpaired", "no_ha
             "failed", "tf_unavailable")
 
 
+MAX_REASONS = 32  # distinct reasons counted per problem; the rest are counted as "other"
+OTHER_REASON = "other"
+_PARENTHESISED = re.compile(r"\([^()]*\)")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# a number standing alone or in a size like 640x480 (not the 16 of 16UC1), nan and inf
+_NUMBER = re.compile(r"(?<![A-WYZa-wyz_\d.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+                     r"(?![A-WYZa-wyz_\d.])|\b(?:nan|inf)\b", re.IGNORECASE)
+
+
+def reason_label(text: str, max_len: int = 80) -> str:
+    """The stable part of an error's text, to count rejections by: what, not the values.
+
+    Drops parenthesised details and quoted names, keeps the text before the first ``;``,
+    ``:`` or ``,``, writes numbers as ``N``: ``unsupported depth encoding 'rgb8'; expected
+    ...`` -> ``unsupported depth encoding``, ``depth image is 8x8 but camera_info describes
+    4x4`` -> ``depth image is NxN but camera_info describes NxN``.
+    """
+    text = _PARENTHESISED.sub("", str(text))
+    text = _QUOTED.sub("", text)
+    text = re.split(r"[;:,]", text, maxsplit=1)[0]
+    text = " ".join(_NUMBER.sub("N", text).split())
+    return text[:max_len] or "unknown"
+
+
+class ReasonCounter(Counter):
+    """A Counter of reasons that stays small.
+
+    Past ``max_reasons`` distinct reasons, new ones are counted as ``other``.
+    """
+
+    def __init__(self, max_reasons: int = MAX_REASONS) -> None:
+        super().__init__()
+        self.max_reasons = max_reasons
+
+    def add(self, reason: str) -> None:
+        """One more of ``reason`` (or of ``other`` once the table is full)."""
+        if reason not in self and len(self) >= self.max_reasons:
+            reason = OTHER_REASON
+        self[reason] += 1
+
+
 @dataclass
 class NodeStats:
     """Counters reported in the log and on /diagnostics.
 
     ``unpaired`` depth frames found no camera_info of their stamp; ``unpaired_reasons``
-    counts them by reason (vvhand_ros.pairing kinds). Frames lost, by reason: ``dropped``
+    counts them by reason (vvhand_ros.pairing kinds), ``rejected_reasons`` the rejected ones
+    (:func:`reason_label` of the error), ``failed_reasons`` the failed ones (exception type);
+    both tables are bounded (MAX_REASONS, then ``other``). Frames lost, by reason: ``dropped``
     (superseded by a newer frame before the worker took it), ``unpaired``, ``rejected``
     (malformed input), ``failed`` (exception in the pipeline), ``tf_unavailable`` (no
     target_frame transform in time); ``no_hand`` frames are published with no hand.
@@ -67,6 +111,8 @@ class NodeStats:
     failed: int = 0
     tf_unavailable: int = 0
     unpaired_reasons: Counter = field(default_factory=Counter)
+    rejected_reasons: ReasonCounter = field(default_factory=ReasonCounter)
+    failed_reasons: ReasonCounter = field(default_factory=ReasonCounter)
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=300))
 
     def count_unpaired(self, kind: str) -> None:
@@ -74,11 +120,28 @@ class NodeStats:
         self.unpaired += 1
         self.unpaired_reasons[kind] += 1
 
+    def count_rejected(self, exc: BaseException) -> str:
+        """One more frame rejected for ``exc`` (malformed input); returns its reason label."""
+        reason = reason_label(str(exc))
+        self.rejected += 1
+        self.rejected_reasons.add(reason)
+        return reason
+
+    def count_failed(self, exc: BaseException) -> None:
+        """One more frame failed with ``exc`` (an exception in the pipeline)."""
+        self.failed += 1
+        self.failed_reasons.add(type(exc).__name__)
+
     def as_dict(self) -> dict[str, float]:
-        """Counters, unpaired reasons and latency percentiles (ms) over the recent frames."""
+        """Counters, reasons and latency percentiles (ms) over the recent frames.
+
+        Reasons: ``unpaired.<kind>``, ``rejected.<reason>``, ``failed.<exception type>``.
+        """
         lat = np.asarray(self.latency_ms, dtype=np.float64)
         out = {k: float(getattr(self, k)) for k in COUNTERS}
-        out.update({f"unpaired.{k}": float(v) for k, v in sorted(self.unpaired_reasons.items())})
+        for name in ("unpaired", "rejected", "failed"):
+            reasons = getattr(self, f"{name}_reasons")
+            out.update({f"{name}.{k}": float(v) for k, v in sorted(reasons.items())})
         out["latency_p50_ms"] = float(np.percentile(lat, 50)) if lat.size else float("nan")
         out["latency_p95_ms"] = float(np.percentile(lat, 95)) if lat.size else float("nan")
         return out

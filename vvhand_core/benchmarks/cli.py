@@ -1,6 +1,7 @@
 """`vvhand bench render|pipeline|ros-input|...`: measurements written to docs/results.md.
 
-ros-input lives in vvhand_ros (ROS-free module, imported only by name here).
+ros-input and reliability live in vvhand_ros (imported only by name here; reliability
+imports rclpy only when it runs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ BENCHES = {
     "synth": "vvhand_core.benchmarks.synth",
     "train": "vvhand_core.benchmarks.train",
     "ros-input": "vvhand_ros.bench_input",
+    "reliability": "vvhand_ros.bench_reliability",
     "confidence": "vvhand_core.benchmarks.confidence",
     "smoothing": "vvhand_core.benchmarks.smoothing",
     "model": "vvhand_core.benchmarks.model",
