@@ -12,11 +12,13 @@ from scipy.spatial.transform import Rotation
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, HandShape, pose_hand
 from vvhand_core.data.synthetic.person import sample_hand_shape
+from vvhand_core.fit import hand_np
 from vvhand_core.fit.kinematics import (
     PIVOT_MM,
     ShapeTensors,
     hand_joints,
     hand_model,
+    pose,
     rotation_from_vector,
 )
 
@@ -59,6 +61,23 @@ def test_every_primitive_equals_the_generator_model():
         assert torch.allclose(hand_joints(_t(angles)[None], _t(rot)[None], _t(trans)[None],
                                           _t([scale]), ShapeTensors.from_shape(shape), left),
                               g.joints)
+        # the fit's numpy model (one hand): the same primitives and the torch model's axes
+        sh = ShapeTensors.from_shape(shape)
+        h = hand_np.pose(angles, rot, trans, scale, hand_np.ShapeArrays.from_tensors(sh), left,
+                         axes=True)
+        p0, p1, r = h.round_parts()
+        c, ell_rot, semi = h.ellipsoids()
+        pairs = [(h.joints, ref.joints), (p0[:26], ref.spheres[:, :3]),
+                 (r[:26], ref.spheres[:, 3]), (p0[26:], ref.capsules[:, :3]),
+                 (p1[26:], ref.capsules[:, 3:6]), (r[26:], ref.capsules[:, 6]),
+                 (c, ref.ell_centers), (semi, ref.ell_semi_axes)]
+        for ours, theirs in pairs:
+            assert np.abs(ours - theirs).max() < TOL_MM
+        assert np.abs(ell_rot - ref.ell_rotations).max() < 1e-9
+        t = pose(_t(angles)[None], _t(rot)[None], _t(trans)[None], _t([scale]), sh, left, True)
+        assert np.abs(h.axes - t.axes[0].numpy()).max() < 1e-9
+        assert np.abs(h.pivots - t.pivots[0].numpy()).max() < TOL_MM
+        assert np.abs(h.samples()[0] - t.samples()[0][0].numpy()).max() < TOL_MM
 
 
 def _joints_from_meta(frame, pivot_free=True):

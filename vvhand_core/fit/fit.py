@@ -9,7 +9,13 @@
    the model's surface, free space (the model must not project where the camera sees past
    the hand, nor stand in front of the observed depth), the pull toward the network's
    joints weighted by confidence, a scale prior and, in sequences, a pull toward the
-   previous fit; the angles stay within the joint limits.
+   previous fit; the angles stay within the joint limits. With both sides, each gets
+   ``both_sides_iterations`` and the lower cost goes on with the rest of the budget;
+4. the safeguard (``guard``): when the fitted model explains the depth worse than the
+   model at the network's joints (the IK start) does, by the same terms (the data and
+   free-space parts of the LM cost, recorded as the fit evaluates them: no extra model
+   call), or its joints moved implausibly far from the network's (mean >
+   ``guard_move_mm``), the network's joints are returned (``FitResult.fallback`` says why).
 
 The fit never sees a frame's true hand shape: it uses the mean shape (``HandShape()``)
 times its own scale, estimated per frame or, with ``shape_mode="calibrate"``, as the
@@ -22,30 +28,12 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 
 from vvhand_core.camera import Intrinsics
 from vvhand_core.data.synthetic.hand_model import HandShape
-from vvhand_core.fit.ik import solve_ik
-from vvhand_core.fit.kinematics import Posed, ShapeTensors
-from vvhand_core.fit.lm import levenberg_marquardt
-from vvhand_core.fit.observe import Observation, observe
-from vvhand_core.fit.surface import NUM_ROUND, candidate_parts, nearest_surface
-from vvhand_core.fit.terms import (
-    ANGLES,
-    SCALE_INDEX,
-    Weights,
-    bounds,
-    data_term,
-    free_space_cost,
-    free_term,
-    linearise,
-    model,
-    placement,
-    point_pull,
-    scale_prior,
-    stack_terms,
-)
+from vvhand_core.fit.hand_np import ShapeArrays
+from vvhand_core.fit.problem import SideProblem, refine, residual_terms, start
+from vvhand_core.fit.terms import ANGLES, SCALE_INDEX, Weights, model, placement
 from vvhand_core.side import right_probability, side_score
 from vvhand_core.skeletons import HANDS2019_21
 
@@ -64,6 +52,12 @@ class FitConfig:
     candidates: the nearest primitives (at the start of the depth fit) that each data point
     may be matched to (46: all). hand_shape: the proportions fitted (times the scale);
     None = the mean hand, ``HandShape()`` (the honest choice: a frame's true shape is unknown).
+    both_sides_iterations: depth iterations each side gets before the better one goes on
+    (the chosen side gets ``iterations`` LM steps in all). guard: the safeguard (module
+    doc); guard_margin: how much worse (relative, the depth terms' part of the LM cost)
+    the fit may explain the depth than the IK start at the network's joints does before
+    it is refused; guard_move_mm: the largest mean distance of the fitted joints from the
+    network's that is believed.
     """
 
     ik_iterations: int = 4
@@ -77,10 +71,14 @@ class FitConfig:
     scale_range: tuple[float, float] = (0.75, 1.3)
     side: str = "auto"
     side_margin: float = 0.9
+    both_sides_iterations: int = 4
     shape_mode: str = "frame"
     calibration_frames: int = 10
     weights: Weights = field(default_factory=Weights)
     hand_shape: HandShape | None = None
+    guard: bool = True
+    guard_margin: float = 0.0
+    guard_move_mm: float = 45.0
 
     def __post_init__(self) -> None:
         """Validate the choices and budgets."""
@@ -90,6 +88,8 @@ class FitConfig:
             raise ValueError(f"shape_mode must be one of {SHAPE_MODES}, got {self.shape_mode!r}")
         if self.ik_iterations < 0 or self.iterations < 0 or self.max_points < 1:
             raise ValueError("ik_iterations >= 0, iterations >= 0 and max_points >= 1 needed")
+        if self.both_sides_iterations < 1 or self.candidates < 1:
+            raise ValueError("both_sides_iterations >= 1 and candidates >= 1 needed")
 
 
 @dataclass
@@ -110,9 +110,12 @@ class FitResult:
     and translation_mm (3,) of the placement (``kinematics`` module doc); scale; side;
     residual_mm: how badly the model explains the data (see ``residual_terms``: mean
     distance of the observed points to the model, free-space violation, distance to the
-    network's joints); iterations: LM model calls (IK + depth, all sides fitted);
-    observed: whether a depth window was used (False: IK alone); cost: the final LM cost;
-    state: pass as ``previous`` to the next frame; sides_fitted: the sides tried.
+    network's joints; ``start_*``: the same at the IK start); iterations: LM model calls
+    (IK + depth, all sides fitted); observed: whether a depth window was used (False: IK
+    alone); cost: the final LM cost; state: pass as ``previous`` to the next frame;
+    sides_fitted: the sides tried; fallback: "" when the fit is returned, else why the
+    safeguard returned the network's joints ("residual" or "moved"; the model parameters
+    are then the IK start's, the residual the IK start's data residual).
     """
 
     joints_mm: np.ndarray
@@ -129,17 +132,23 @@ class FitResult:
     state: FitState
     sides_fitted: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    fallback: str = ""
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether the network's joints were returned instead of the fit's."""
+        return bool(self.fallback)
 
 
-_SHAPES: dict[tuple, ShapeTensors] = {}
+_SHAPES: dict[tuple, ShapeArrays] = {}
 
 
-def _shape(cfg: FitConfig) -> ShapeTensors:
+def _shape(cfg: FitConfig) -> ShapeArrays:
     key = (cfg.hand_shape, cfg.forearm_mm)
     if key not in _SHAPES:
         if len(_SHAPES) > 16:
             _SHAPES.clear()
-        _SHAPES[key] = ShapeTensors.from_shape(cfg.hand_shape).with_forearm(cfg.forearm_mm)
+        _SHAPES[key] = ShapeArrays.from_shape(cfg.hand_shape, cfg.forearm_mm)
     return _SHAPES[key]
 
 
@@ -162,74 +171,15 @@ def choose_sides(joints_mm: np.ndarray, previous: FitState | None, mode: str,
     return ["right" if p_right >= 0.5 else "left"]
 
 
-def _data_points(obs: Observation, posed: Posed, cfg: FitConfig) -> torch.Tensor:
-    """Observed points within ``gate_mm`` of the model (hand 0), at most ``max_points``."""
-    pts = obs.points_mm
-    if len(pts) > 3 * cfg.max_points:  # a uniform pre-thinning bounds the gating cost
-        pts = pts[torch.linspace(0, len(pts) - 1, 3 * cfg.max_points).long()]
-    d = nearest_surface(pts, posed)[0]
-    pts = pts[d.abs() < cfg.gate_mm]
-    if len(pts) > cfg.max_points:
-        pts = pts[torch.linspace(0, len(pts) - 1, cfg.max_points).long()]
-    return pts
-
-
-def _fit_side(depth_mm, intr, target, conf, left, previous, cfg, timings):
-    """IK then the depth fit for one side: (x, r0, cost, observation, points, calls)."""
-    w = cfg.weights
-    prev_j = None if previous is None else previous.joints_mm
-    fixed = None if previous is None else previous.fixed_scale
-    t0 = time.perf_counter()
-    shape = _shape(cfg)
-    ik, r0 = solve_ik(target, conf, shape, left, w, cfg.ik_iterations, cfg.scale_range,
-                      previous_joints_mm=prev_j, fixed_scale=fixed)  # fmt: skip
-    timings["ik"] = timings.get("ik", 0.0) + (time.perf_counter() - t0) * 1e3
-    t0 = time.perf_counter()
-    x, calls = ik.x, ik.evaluations
-    posed = model(x, r0, shape, left)
-    obs = observe(depth_mm, intr, posed.joints[0].mean(0).numpy(), cfg.radius_mm, cfg.window_px)
-    pts = None if obs is None else _data_points(obs, posed, cfg)
-    timings["observe"] = timings.get("observe", 0.0) + (time.perf_counter() - t0) * 1e3
-    if obs is None or len(pts) == 0 or cfg.iterations == 0:
-        return x, r0, ik.cost, obs, pts, calls
-    t0 = time.perf_counter()
-    tgt = torch.as_tensor(target, dtype=torch.float64)
-    cf = torch.as_tensor(conf, dtype=torch.float64)
-    prev = None if prev_j is None else torch.as_tensor(prev_j, dtype=torch.float64)
-    lo, hi = bounds(cfg.scale_range if fixed is None else (fixed, fixed))
-
-    ones = torch.ones(21, dtype=torch.float64)
-    cand = candidate_parts(pts, posed, cfg.candidates) if cfg.candidates < NUM_ROUND else None
-
-    def residuals(xx: torch.Tensor, jac: bool):
-        lin = linearise(xx, r0, shape, left)
-        parts = [point_pull(lin, tgt, cf, w.joints, w.joint_mm, jac),
-                 data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand),
-                 free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac),
-                 scale_prior(xx, 1.0, w, jac)]
-        if prev is not None and w.temporal > 0:
-            parts.append(point_pull(lin, prev, ones, w.temporal, w.temporal_mm, jac))
-        return stack_terms(lin, parts, jac)
-
-    res = levenberg_marquardt(residuals, x, lo, hi, cfg.iterations)
-    timings["fit"] = timings.get("fit", 0.0) + (time.perf_counter() - t0) * 1e3
-    return res.x, r0, res.cost, obs, pts, calls + res.evaluations
-
-
-def residual_terms(posed: Posed, target: np.ndarray, obs: Observation | None,
-                   pts: torch.Tensor | None) -> dict[str, float]:
-    """Diagnostics of a fit (hand 0 of ``posed``).
-
-    data_mm (mean |distance| of the data points to the model, each capped at 30 mm),
-    free_mm (mean free-space violation) and joints_mm (mean distance of the fitted joints
-    to the network's).
-    """
-    out = {"joints_mm": float(np.linalg.norm(posed.joints[0].numpy() - target, axis=1).mean())}
-    if obs is not None and pts is not None and len(pts):
-        d = nearest_surface(pts, posed)[0].abs().clamp_max(30.0)
-        out["data_mm"] = float(d.mean())
-        out["free_mm"] = float(free_space_cost(obs, posed)[0])
-    return out
+def _check_inputs(joints_mm, joint_confidence) -> tuple[np.ndarray, np.ndarray]:
+    target = np.asarray(joints_mm, dtype=np.float64)
+    if target.shape != (21, 3) or not np.isfinite(target).all():
+        raise ValueError(f"joints_mm must be finite (21, 3), got shape {target.shape}")
+    conf = np.ones(21) if joint_confidence is None else np.asarray(joint_confidence, np.float64)
+    if conf.shape != (21,):
+        raise ValueError(f"joint_confidence must be (21,), got {conf.shape}")
+    conf = np.where(np.isfinite(conf), np.clip(conf, 0.0, 1.0), 1.0)
+    return target, (np.ones(21) if conf.sum() <= 1e-6 else conf)
 
 
 def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray,
@@ -243,40 +193,71 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     non-finite joints.
     """
     cfg = config or FitConfig()
-    target = np.asarray(joints_mm, dtype=np.float64)
-    if target.shape != (21, 3) or not np.isfinite(target).all():
-        raise ValueError(f"joints_mm must be finite (21, 3), got shape {target.shape}")
-    conf = np.ones(21) if joint_confidence is None else np.asarray(joint_confidence, np.float64)
-    if conf.shape != (21,):
-        raise ValueError(f"joint_confidence must be (21,), got {conf.shape}")
-    conf = np.where(np.isfinite(conf), np.clip(conf, 0.0, 1.0), 1.0)
-    if conf.sum() <= 1e-6:
-        conf = np.ones(21)
+    target, conf = _check_inputs(joints_mm, joint_confidence)
     t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-    best, calls = None, 0
+    shape = _shape(cfg)
+    prev_j = None if previous is None else previous.joints_mm
+    fixed = None if previous is None else previous.fixed_scale
     sides = choose_sides(target, previous, cfg.side, cfg.side_margin)
+    problems: list[SideProblem] = []
     for side in sides:
-        out = _fit_side(depth_mm, intrinsics, target, conf, side == "left", previous, cfg,
-                        timings)  # fmt: skip
-        calls += out[5]
-        if best is None or out[2] < best[1][2]:
-            best = (side, out)
-    side, (x, r0, cost, obs, pts, _) = best
-    posed = model(x, r0, _shape(cfg), side == "left")
-    terms = residual_terms(posed, target, obs, pts)
-    scale = float(x[SCALE_INDEX])
-    joints = posed.joints[0].numpy()
-    state = _next_state(previous, joints, side, scale, cfg)
+        problems.append(start(depth_mm, intrinsics, target, conf, side, shape, cfg, prev_j,
+                              fixed, problems[0].obs if problems else None))
+    timings = {"start": (time.perf_counter() - t_start) * 1e3}
+    t0 = time.perf_counter()
+    args = (target, conf, shape, cfg.weights)
+    rest = (cfg.scale_range, prev_j, fixed)
+    if len(problems) > 1 and cfg.iterations > cfg.both_sides_iterations:
+        for p in problems:  # a few iterations each, then the better side goes on
+            refine(p, *args, cfg.both_sides_iterations, *rest)
+        best = min(problems, key=lambda p: p.cost)
+        refine(best, *args, cfg.iterations - cfg.both_sides_iterations + 1, *rest)
+    else:
+        for p in problems:
+            refine(p, *args, cfg.iterations, *rest)
+        best = min(problems, key=lambda p: p.cost)
+    timings["fit"] = (time.perf_counter() - t0) * 1e3
+    result = _result(best, target, shape, cfg, previous)
+    result.iterations = sum(p.calls for p in problems)
+    result.sides_fitted = tuple(sides)
     timings["total"] = (time.perf_counter() - t_start) * 1e3
-    rot = placement(x, r0).numpy()
+    result.timings_ms = timings
+    return result
+
+
+def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConfig,
+            previous: FitState | None) -> FitResult:
+    """The result of the chosen side, after the safeguard."""
+    posed = model(p.x, p.r0, shape, p.left)
+    terms = residual_terms(posed, target, p.obs, p.pts, p.cand)
+    x, joints, fallback = p.x, posed.joints.copy(), ""
+    start_cost, fit_cost = p.depth_cost(p.x_ik), p.depth_cost(p.x)
+    if p.observed and start_cost is not None and fit_cost is not None:
+        at_start = residual_terms(model(p.x_ik, p.r0, shape, p.left), target, p.obs, p.pts,
+                                  p.cand)
+        terms |= {f"start_{k}": v for k, v in at_start.items()}
+        terms |= {"depth_cost": fit_cost, "start_depth_cost": start_cost}
+        if cfg.guard:
+            fallback = _guard(terms, cfg)
+        if fallback:
+            x, joints, terms["data_mm"] = p.x_ik, target.copy(), at_start["data_mm"]
+    scale = float(x[SCALE_INDEX])
     return FitResult(
-        joints_mm=joints.astype(np.float32), angles_deg=x[ANGLES].numpy().copy(),
-        rotation=rot, translation_mm=x[3:6].numpy().copy(), scale=scale, side=side,
+        joints_mm=joints.astype(np.float32), angles_deg=x[ANGLES].copy(),
+        rotation=placement(x, p.r0), translation_mm=x[3:6].copy(), scale=scale, side=p.side,
         residual_mm=terms.get("data_mm", terms["joints_mm"]), residual_terms=terms,
-        iterations=calls, observed=obs is not None, cost=cost, state=state, timings_ms=timings,
-        sides_fitted=tuple(sides),
+        iterations=p.calls, observed=p.obs is not None, cost=p.cost,
+        state=_next_state(previous, joints, p.side, scale, cfg), fallback=fallback,
     )  # fmt: skip
+
+
+def _guard(terms: dict[str, float], cfg: FitConfig) -> str:
+    """Why the fit is refused ("" if it is not): worse depth cost or implausible move."""
+    if terms["depth_cost"] > terms["start_depth_cost"] * (1.0 + cfg.guard_margin):
+        return "residual"
+    if terms["joints_mm"] > cfg.guard_move_mm:
+        return "moved"
+    return ""
 
 
 def _next_state(previous: FitState | None, joints: np.ndarray, side: str, scale: float,

@@ -11,10 +11,10 @@ the previous fit's joints, from the rest articulation; the angles stay within th
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from vvhand_core.data.synthetic.hand_model import rest_articulation
-from vvhand_core.fit.kinematics import PIVOT_MM, ShapeTensors
+from vvhand_core.fit.hand_np import ShapeArrays
+from vvhand_core.fit.kinematics import PIVOT_MM
 from vvhand_core.fit.lm import LMResult, levenberg_marquardt
 from vvhand_core.fit.terms import (
     Weights,
@@ -50,10 +50,10 @@ def similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray,
     return rot, mt - s * rot @ ms, s
 
 
-def rigid_init(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeTensors, left: bool,
+def rigid_init(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeArrays, left: bool,
                scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, float]:
     """(R, t, s) of the placement (kinematics module doc) from the palm joints."""
-    local = np.concatenate([np.zeros((1, 3)), shape.thumb_cmc.numpy()[None], shape.mcp.numpy()])
+    local = np.concatenate([np.zeros((1, 3)), shape.thumb_cmc[None], shape.mcp])
     if left:
         local = local * np.array([-1.0, 1.0, 1.0])
     q = local - np.asarray(PIVOT_MM)
@@ -62,7 +62,7 @@ def rigid_init(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeTensors, lef
 
 
 def finger_angles(target_mm: np.ndarray, rot: np.ndarray, t: np.ndarray, s: float,
-                  left: bool, shape: ShapeTensors) -> np.ndarray:
+                  left: bool, shape: ShapeArrays) -> np.ndarray:
     """Abduction and flexions (4, 4) degrees of the long fingers, in closed form.
 
     The targets go to the hand frame through the placement (R, t, s). A finger's bones
@@ -74,29 +74,30 @@ def finger_angles(target_mm: np.ndarray, rot: np.ndarray, t: np.ndarray, s: floa
     q = (np.asarray(target_mm) - t) @ rot / s + np.asarray(PIVOT_MM)
     if left:
         q = q * np.array([-1.0, 1.0, 1.0])
-    out = np.zeros((4, 4))
-    splay, sign = shape.rest_splay_rad.numpy(), np.array([1.0, 1.0, -1.0, -1.0])
-    for i in range(4):
-        bones = np.diff(q[5 + 4 * i: 9 + 4 * i], axis=0)  # (3, 3) mcp->pip->dip->tip
-        cov = bones[:, :2].T @ bones[:, :2]
-        vals, vecs = np.linalg.eigh(cov)
-        phi = -splay[i]
-        if vals[1] > 0.05 * float((bones ** 2).sum()):  # the projections show a direction
-            n = vecs[:, 0]
-            cand = np.arctan2(n[1], n[0]) + np.array([0.0, np.pi])
-            wrapped = np.angle(np.exp(1j * (cand + splay[i])))
-            phi = float(cand[np.argmin(np.abs(wrapped))])
-        along = bones[:, 0] * -np.sin(phi) + bones[:, 1] * np.cos(phi)
-        c = np.unwrap(np.arctan2(bones[:, 2], along))
-        abd = -(phi + splay[i]) * sign[i]
-        out[i] = np.degrees([np.angle(np.exp(1j * abd)), c[0], c[1] - c[0], c[2] - c[1]])
-    return out
+    splay = shape.rest_splay_rad
+    bones = np.diff(q[5:21].reshape(4, 4, 3), axis=1)  # (4, 3, 3) mcp->pip->dip->tip
+    xy = bones[..., :2]
+    vals, vecs = np.linalg.eigh(xy.transpose(0, 2, 1) @ xy)  # all four fingers at once
+    n = vecs[:, :, 0]  # the normal: the eigenvector of the smaller eigenvalue
+    cand = np.arctan2(n[:, 1], n[:, 0])[:, None] + np.array([0.0, np.pi])
+    pick = np.abs(_wrap(cand + splay[:, None])).argmin(axis=1)
+    shows = vals[:, 1] > 0.05 * (bones ** 2).sum(axis=(1, 2))  # the projections show a direction
+    phi = np.where(shows, cand[np.arange(4), pick], -splay)
+    along = bones[..., 0] * -np.sin(phi)[:, None] + bones[..., 1] * np.cos(phi)[:, None]
+    c = np.unwrap(np.arctan2(bones[..., 2], along), axis=1)
+    abd = _wrap(-(phi + splay) * np.array([1.0, 1.0, -1.0, -1.0]))
+    return np.degrees(np.concatenate([abd[:, None], c[:, :1], np.diff(c, axis=1)], axis=1))
 
 
-def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeTensors, left: bool,
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    """Angles wrapped to (-pi, pi]."""
+    return np.angle(np.exp(1j * angle))
+
+
+def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeArrays, left: bool,
              weights: Weights, iterations: int, scale_range: tuple[float, float],
              prior_scale: float = 1.0, previous_joints_mm: np.ndarray | None = None,
-             fixed_scale: float | None = None) -> tuple[LMResult, torch.Tensor]:
+             fixed_scale: float | None = None) -> tuple[LMResult, np.ndarray]:
     """Fit the model's joints to ``target_mm`` (21, 3); returns (LM result, R0 (3, 3)).
 
     The result's x holds omega relative to R0 (``terms`` module doc). ``fixed_scale``
@@ -106,29 +107,29 @@ def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeTensors, left:
     if fixed_scale is not None:
         s = fixed_scale
         rot, t, _ = rigid_init(target_mm, conf, shape, left, (s, s))
-    r0 = torch.as_tensor(rot, dtype=torch.float64)
+    r0 = np.asarray(rot, dtype=np.float64)
     angles = rest_articulation()
     angles[:16] = finger_angles(target_mm, rot, t, s, left, shape).reshape(16)
-    x0 = pack(torch.zeros(3), torch.as_tensor(t), s, torch.as_tensor(angles))
+    x0 = pack(np.zeros(3), t, s, angles)
     lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale))
-    tgt = torch.as_tensor(target_mm, dtype=torch.float64)
-    cf = torch.as_tensor(conf, dtype=torch.float64)
-    prev = None if previous_joints_mm is None else torch.as_tensor(previous_joints_mm,
-                                                                     dtype=torch.float64)
+    tgt = np.asarray(target_mm, dtype=np.float64)
+    cf = np.asarray(conf, dtype=np.float64)
+    prev = None if previous_joints_mm is None else np.asarray(previous_joints_mm, np.float64)
     w = weights
 
-    def residuals(x: torch.Tensor, jac: bool):
-        lin = linearise(x, r0, shape, left)
+    def residuals(x: np.ndarray, jac: bool):
+        lin = linearise(x, r0, shape, left, jac)
         parts = [point_pull(lin, tgt, cf, w.joints, w.joint_mm, jac),
                  scale_prior(x, prior_scale, w, jac)]
         if prev is not None and w.temporal > 0:
-            parts.append(point_pull(lin, prev, torch.ones(21, dtype=torch.float64),
-                                    w.temporal, w.temporal_mm, jac))
+            parts.append(point_pull(lin, prev, _ONES21, w.temporal, w.temporal_mm, jac))
         return stack_terms(lin, parts, jac)
 
     if iterations == 0:
-        x0 = torch.minimum(torch.maximum(x0, lo), hi)
+        x0 = np.minimum(np.maximum(x0, lo), hi)
         r, _ = residuals(x0, False)
         return LMResult(x0, 0.5 * float(r @ r), 0, 0), r0
     return levenberg_marquardt(residuals, x0, lo, hi, iterations), r0
 
+
+_ONES21 = np.ones(21)

@@ -18,7 +18,8 @@ in the palm, so rotations of the fit turn the hand about its middle.
 The posed hand is one array of 34 unique points (:class:`Posed`: the 21 joints, metacarpal
 bases, forearm ends, ellipsoid centres, palm samples) placed in one product; primitives
 are gathers from it (``IDX``), which keeps the number of torch operations per call small
-(the fit calls this every iteration). The generator keeps its own numpy code, so its
+(the fit's inner loop uses the numpy twin for one hand, :mod:`.hand_np`, with the same
+layout and ``IDX``). The generator keeps its own numpy code, so its
 frames stay bit-identical (its v1 hashes are pinned); the equality test is the link.
 """
 
@@ -282,7 +283,7 @@ class Posed:
         return self.points[:, 27:29], self.ell_rot, self.shape.ell_semi * self.scale[:, None, None]
 
     def samples(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Free-space samples (``surface.inner_samples``): centres (B, 92, 3), radii (B, 92)."""
+        """Free-space samples (``surface`` module doc): centres (B, 92, 3), radii (B, 92)."""
         p0, p1 = self.points[:, IDX["s0"]], self.points[:, IDX["s1"]]
         return p0 + IDX["sfrac"] * (p1 - p0), self.shape.sample_r * self.scale[:, None]
 

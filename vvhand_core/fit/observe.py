@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.ndimage import distance_transform_edt
 
 from vvhand_core.camera import Intrinsics
@@ -26,7 +25,7 @@ from vvhand_core.camera import Intrinsics
 
 @dataclass
 class Observation:
-    """A depth window around a hand (see module doc); tensors float64.
+    """A depth window around a hand (see module doc); arrays float64.
 
     points_mm (N, 3) near points (camera mm); depth_mm (h, w) window depth (0 invalid);
     slack_px (h, w) distance beyond the near pixels that is tolerated, full-res px;
@@ -34,14 +33,14 @@ class Observation:
     both (h * w, 2): slack and depth per cell, flat (one gather for both).
     """
 
-    points_mm: torch.Tensor
-    depth_mm: torch.Tensor
-    slack_px: torch.Tensor
+    points_mm: np.ndarray
+    depth_mm: np.ndarray
+    slack_px: np.ndarray
     u0: int
     v0: int
     stride: int
-    k: torch.Tensor
-    both: torch.Tensor
+    k: np.ndarray
+    both: np.ndarray
 
 
 def window(intr: Intrinsics, centre_mm: np.ndarray, radius_mm: float,
@@ -76,27 +75,27 @@ def observe(depth_mm: np.ndarray, intr: Intrinsics, centre_mm: np.ndarray,
     if win is None:
         return None
     u0, v0, u1, v1, s = win
-    d = np.asarray(depth_mm, dtype=np.float64)[v0:v1:s, u0:u1:s]
+    d = np.asarray(depth_mm)[v0:v1:s, u0:u1:s].astype(np.float64)  # the window only
     d = np.where(np.isfinite(d) & (d > 0), d, 0.0)
     uu = (u0 + s * np.arange(d.shape[1], dtype=np.float64) - intr.cx) / intr.fx
     vv = (v0 + s * np.arange(d.shape[0], dtype=np.float64) - intr.cy) / intr.fy
     pts = np.stack([uu[None, :] * d, vv[:, None] * d, d], axis=-1)
-    near = (d > 0) & (((pts - np.asarray(centre_mm)) ** 2).sum(-1) < radius_mm ** 2)
+    rel = pts - np.asarray(centre_mm, dtype=np.float64)
+    near = (d > 0) & (np.einsum("ijk,ijk->ij", rel, rel) < radius_mm ** 2)
     if not near.any() or min(d.shape) < 2:
         return None
     dt = distance_transform_edt(~near) * s
     tol = np.where(d > 0, valid_tolerance_px, invalid_tolerance_px)
     slack = np.maximum(dt - tol, 0.0)
     return Observation(
-        points_mm=torch.from_numpy(pts[near]), depth_mm=torch.from_numpy(d),
-        slack_px=torch.from_numpy(slack), u0=u0, v0=v0, stride=s,
-        k=torch.tensor([intr.fx, intr.fy, intr.cx, intr.cy], dtype=torch.float64),
-        both=torch.from_numpy(np.stack([slack.reshape(-1), d.reshape(-1)], axis=1)),
+        points_mm=pts[near], depth_mm=d, slack_px=slack, u0=u0, v0=v0, stride=s,
+        k=np.array([intr.fx, intr.fy, intr.cx, intr.cy], dtype=np.float64),
+        both=np.stack([slack.reshape(-1), d.reshape(-1)], axis=1),
     )  # fmt: skip
 
 
-def lookup(obs: Observation, points_mm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Free space at camera points (B, K, 3): (outside_mm, observed_depth_mm), each (B, K).
+def lookup(obs: Observation, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Free space at camera points (..., 3): (outside_mm, observed_depth_mm), each (...).
 
     Both bilinear in the window (continuous, so finite differences see no jumps).
     outside_mm: how far (mm at the point's depth) the point projects beyond the near
@@ -104,19 +103,19 @@ def lookup(obs: Observation, points_mm: torch.Tensor) -> tuple[torch.Tensor, tor
     depth, invalid cells counting as 0 (so they lower it: unknown is not a violation), 0
     off the window.
     """
-    z = points_mm[..., 2].clamp_min(1.0)
-    gu = ((obs.k[0] * points_mm[..., 0] / z + obs.k[2]) - obs.u0) / obs.stride
-    gv = ((obs.k[1] * points_mm[..., 1] / z + obs.k[3]) - obs.v0) / obs.stride
+    z = np.maximum(points_mm[..., 2], 1.0)
+    fx, fy, cx, cy = obs.k
+    gu = ((fx * points_mm[..., 0] / z + cx) - obs.u0) / obs.stride
+    gv = ((fy * points_mm[..., 1] / z + cy) - obs.v0) / obs.stride
     h, w = obs.slack_px.shape
-    cu, cv = gu.clamp(0.0, w - 1.0), gv.clamp(0.0, h - 1.0)
-    off = ((gu - cu).abs() + (gv - cv).abs()) * obs.stride
-    iu, iv = cu.floor().clamp(max=w - 2).long(), cv.floor().clamp(max=h - 2).long()
-    fu, fv = cu - iu, cv - iv
-    i00 = iv * w + iu
-    idx = torch.stack([i00, i00 + 1, i00 + w, i00 + w + 1], dim=-1)  # (B, K, 4)
-    wts = torch.stack([(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv], dim=-1)
-    both = obs.both[idx]  # (B, K, 4, 2): slack px, depth mm
-    vals = (both * wts[..., None]).sum(-2)
-    outside = (vals[..., 0] + off) * z / obs.k[0]
-    depth = torch.where(off > 0, torch.zeros_like(z), vals[..., 1])
+    cu, cv = np.clip(gu, 0.0, w - 1.0), np.clip(gv, 0.0, h - 1.0)
+    off = (np.abs(gu - cu) + np.abs(gv - cv)) * obs.stride
+    iu = np.minimum(np.floor(cu), w - 2).astype(np.intp)
+    iv = np.minimum(np.floor(cv), h - 2).astype(np.intp)
+    fu, fv = (cu - iu)[..., None], (cv - iv)[..., None]
+    c = obs.both.take((iv * w + iu)[..., None] + np.array([0, 1, w, w + 1]), axis=0)
+    top = c[..., 0, :] + fu * (c[..., 1, :] - c[..., 0, :])  # (..., 2): slack, depth
+    vals = top + fv * (c[..., 2, :] + fu * (c[..., 3, :] - c[..., 2, :]) - top)
+    outside = (vals[..., 0] + off) * z / fx
+    depth = np.where(off > 0, 0.0, vals[..., 1])
     return outside, depth

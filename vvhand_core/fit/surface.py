@@ -18,80 +18,110 @@ the point's ray is at most z - r.
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
-from vvhand_core.fit.kinematics import NUM_CAPSULES, NUM_SPHERES, Posed
+from vvhand_core.fit.hand_np import HandPose
+from vvhand_core.fit.kinematics import NUM_CAPSULES, NUM_SPHERES
 
 NUM_ROUND = NUM_SPHERES + NUM_CAPSULES  # spheres and capsules: "capsules" of the union
 _EPS = 1e-9
-_ONES3 = torch.ones(3, dtype=torch.float64)
 
 
-def dot3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Dot product over the last axis of size 3.
+def round_distance(points: np.ndarray, hp: HandPose, candidates: np.ndarray | None = None,
+                   dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signed distance (N, K) of points (N, 3) to round parts, offsets (3, N, K), lengths.
 
-    A matrix-vector product: torch's CPU reductions over a trailing axis of 3 are several
-    times slower.
+    candidates (N, K): the parts per point; None: all 46 (K = 46). Coordinates lead
+    (3, N, K): sums over them are sums of three contiguous planes, the cheap kind.
+    dtype: of the computation (float32 halves the cost of gating many points).
     """
-    return (a * b) @ _ONES3
+    p0, p1, r = (x.astype(dtype, copy=False) for x in hp.round_parts())
+    points = points.astype(dtype, copy=False)
+    d = p1 - p0
+    inv = 1.0 / (np.einsum("ij,ij->i", d, d) + _EPS)
+    p0t, dt = p0.T, d.T  # (3, 46)
+    if candidates is None:
+        p0t, dt = p0t[:, None, :], dt[:, None, :]
+    else:  # take with a flat index: much cheaper than fancy indexing here
+        flat, shape = candidates.reshape(-1), (3,) + candidates.shape
+        p0t, dt = p0t.take(flat, axis=1).reshape(shape), dt.take(flat, axis=1).reshape(shape)
+        inv, r = inv.take(candidates), r.take(candidates)
+    off = points.T[:, :, None] - p0t  # (3, N, K): point - p0, then - t d (in place)
+    tmp = off * dt
+    t = tmp[0] + tmp[1]
+    t += tmp[2]
+    t *= inv
+    np.clip(t, 0.0, 1.0, out=t)
+    np.multiply(t, dt, out=tmp)
+    off -= tmp
+    np.multiply(off, off, out=tmp)
+    length = tmp[0] + tmp[1]
+    length += tmp[2]
+    np.sqrt(length, out=length)
+    return length - r, off, length
 
 
-def norm3(a: torch.Tensor) -> torch.Tensor:
-    """Euclidean norm over the last axis of size 3."""
-    return ((a * a) @ _ONES3).sqrt()
+def ellipsoid_distance(points: np.ndarray, hp: HandPose):
+    """Approximate signed distance (N, 2) to the two ellipsoids (module doc), with parts.
 
-
-def rotate_back(v: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """R^T v for v (..., 3) and rotations (..., 3, 3) broadcast together.
-
-    Three scaled rows: no batched matmul of many 3x3 matrices.
+    Also e = q / a, f = q / a^2 (N, 2, 3) and k0 = |e|, k1 = |f| (N, 2), q the point in
+    the ellipsoid's axes, a its semi-axes (2, 3). Both in one product: points (N, 3) @
+    [R_0 R_1] (3, 6).
     """
-    return v[..., 0:1] * rotation[..., 0, :] + v[..., 1:2] * rotation[..., 1, :] \
-        + v[..., 2:3] * rotation[..., 2, :]
+    c, rot, semi = hp.ellipsoids()
+    rr = np.concatenate([rot[0], rot[1]], axis=1)  # (3, 6): q = R^T (p - c) per ellipsoid
+    q = (points @ rr - np.concatenate([c[0] @ rot[0], c[1] @ rot[1]])).reshape(-1, 2, 3)
+    e = q / semi
+    f = e / semi
+    e2, f2 = e * e, f * f
+    k0 = np.sqrt(e2[..., 0] + e2[..., 1] + e2[..., 2]) + _EPS
+    k1 = np.sqrt(f2[..., 0] + f2[..., 1] + f2[..., 2]) + _EPS
+    return k0 * (k0 - 1.0) / k1, e, f, k0, k1
 
 
-def nearest_surface(points: torch.Tensor, posed: Posed, candidates: torch.Tensor | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Signed distance (N,) mm of points (N, 3) to hand 0's surface, gradient and part.
+def nearest_surface(points: np.ndarray, hp: HandPose, candidates: np.ndarray | None = None,
+                    grad: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Signed distance (N,) mm of points (N, 3) to the hand's surface, gradient and part.
 
     The union's distance (the nearest primitive), its gradient (N, 3) with respect to
-    the point, and the part index (N,).
+    the point (None without ``grad``), and the part index (N,).
 
     candidates (N, K): the round parts (< 46) to consider per point (the two ellipsoids
     always are); None: all of them.
     """
-    p0, p1, r = (x[0] for x in posed.round_parts())
-    if candidates is None:
-        w, d, rr = points[:, None] - p0, (p1 - p0)[None], r
-    else:
-        w, d, rr = points[:, None] - p0[candidates], (p1 - p0)[candidates], r[candidates]
-    t = (dot3(w, d) / (dot3(d, d) + _EPS)).clamp(0.0, 1.0)
-    off = w - t[..., None] * d
-    length = norm3(off)  # (N, K)
-    c, rot, semi = (x[0] for x in posed.ellipsoids())
-    q = rotate_back(points[:, None] - c, rot)  # (N, 2, 3) in the ellipsoids' axes
-    e, f = q / semi, q / (semi * semi)
-    k0, k1 = norm3(e) + _EPS, norm3(f) + _EPS
-    nk = length.shape[1]
-    dist, col = torch.cat([length - rr, k0 * (k0 - 1.0) / k1], dim=1).min(dim=1)
-    n = torch.arange(len(points))
-    pr = col.clamp(max=nk - 1)
-    g_round = off[n, pr] / length[n, pr].clamp_min(_EPS)[:, None]
-    pe = (col - nk).clamp(min=0)
-    k0e, k1e, ae = k0[n, pe][:, None], k1[n, pe][:, None], semi[pe]
-    dq = (2 * k0e - 1) / k1e * e[n, pe] / (k0e * ae) \
-        - k0e * (k0e - 1) / (k1e * k1e) * f[n, pe] / (k1e * ae * ae)
-    g_ell = (rot[pe] @ dq[:, :, None])[..., 0]
+    dist_r, off, length = round_distance(points, hp, candidates)
+    dist_e, e, f, k0, k1 = ellipsoid_distance(points, hp)
+    nk = dist_r.shape[1]
+    every = np.concatenate([dist_r, dist_e], axis=1)
+    col = every.argmin(axis=1)
+    n = np.arange(len(points))
+    dist = every.take(n * (nk + 2) + col)
     is_round = col < nk
-    part = torch.where(is_round, pr if candidates is None else candidates[n, pr], NUM_ROUND + pe)
-    return dist, torch.where(is_round[:, None], g_round, g_ell), part
+    pr = n * nk + np.minimum(col, nk - 1)  # flat index of the nearest round part
+    pe = np.maximum(col - nk, 0)
+    part = np.where(is_round, pr - n * nk if candidates is None else candidates.take(pr),
+                    NUM_ROUND + pe)
+    if not grad:
+        return dist, None, part
+    g = (off.reshape(3, -1).take(pr, axis=1) / np.maximum(length.take(pr), _EPS)).T
+    on_ell = np.flatnonzero(~is_round)
+    if len(on_ell):  # the ellipsoid's gradient where it is the nearest part
+        _, rot, semi = hp.ellipsoids()
+        pe = pe.take(on_ell)
+        flat = on_ell * 2 + pe  # flat index into (N, 2)
+        k0e, k1e = k0.take(flat)[:, None], k1.take(flat)[:, None]
+        ae = semi.take(pe, axis=0)
+        dq = (2 * k0e - 1) / (k1e * k0e * ae) * e.reshape(-1, 3).take(flat, axis=0) \
+            - k0e * (k0e - 1) / (k1e * k1e * k1e * ae * ae) * f.reshape(-1, 3).take(flat, axis=0)
+        g[on_ell] = (rot.take(pe, axis=0) @ dq[:, :, None])[:, :, 0]
+    return dist, g, part
 
 
-def candidate_parts(points: torch.Tensor, posed: Posed, k: int) -> torch.Tensor:
-    """(N, k) the k round parts nearest to each point (N, 3) (by signed distance)."""
-    p0, p1, r = (x[0] for x in posed.round_parts())
-    d = p1 - p0
-    w = points[:, None] - p0
-    t = (dot3(w, d) / (dot3(d, d) + _EPS)).clamp(0.0, 1.0)
-    dist = norm3(w - t[..., None] * d) - r
-    return dist.topk(k, dim=1, largest=False).indices
+def candidate_parts(dist_round: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) the k round parts nearest to each point, from its distances (N, 46).
+
+    ``round_distance(points, hand)[0]``; all parts (in order) when k >= 46.
+    """
+    if k >= dist_round.shape[1]:
+        return np.broadcast_to(np.arange(dist_round.shape[1]), dist_round.shape).copy()
+    return np.ascontiguousarray(np.argpartition(dist_round, k - 1, axis=1)[:, :k])

@@ -13,11 +13,12 @@ differences of the whole model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from vvhand_core.data.synthetic.hand_model import LIMITS_DEG
 from vvhand_core.fit.bodies import (
     JOINT_BODY,
     PART_BODY,
@@ -26,7 +27,7 @@ from vvhand_core.fit.bodies import (
     left_jacobian,
     skew,
 )
-from vvhand_core.fit.kinematics import Posed, ShapeTensors, limits_deg, pose
+from vvhand_core.fit.hand_np import HandPose, ShapeArrays, pose
 from vvhand_core.fit.observe import Observation, lookup
 from vvhand_core.fit.surface import nearest_surface
 
@@ -35,85 +36,84 @@ SCALE_INDEX = 6
 ANGLES = slice(7, 30)
 
 
-def bounds(scale_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+def bounds(scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds (30,): rotation and translation free, scale, joint limits."""
-    lim = limits_deg()
-    big = torch.full((6,), 1e9, dtype=torch.float64)
-    lo = torch.cat([-big, torch.tensor([scale_range[0]], dtype=torch.float64), lim[:, 0]])
-    hi = torch.cat([big, torch.tensor([scale_range[1]], dtype=torch.float64), lim[:, 1]])
-    return lo, hi
+    big = np.full(6, 1e9)
+    lo = np.concatenate([-big, [scale_range[0]], LIMITS_DEG[:, 0]])
+    hi = np.concatenate([big, [scale_range[1]], LIMITS_DEG[:, 1]])
+    return lo.astype(np.float64), hi.astype(np.float64)
 
 
-def pack(rotation_delta: torch.Tensor, translation_mm: torch.Tensor, scale: float,
-         angles_deg: torch.Tensor) -> torch.Tensor:
+def pack(rotation_delta, translation_mm, scale: float, angles_deg) -> np.ndarray:
     """Parameter vector (30,) from its parts."""
-    return torch.cat([rotation_delta, translation_mm,
-                      torch.tensor([scale], dtype=torch.float64), angles_deg]).to(torch.float64)
+    return np.concatenate([np.asarray(rotation_delta, np.float64).reshape(3),
+                           np.asarray(translation_mm, np.float64).reshape(3), [float(scale)],
+                           np.asarray(angles_deg, np.float64).reshape(23)])
 
 
 def rotation_np(omega: np.ndarray) -> np.ndarray:
     """Rodrigues (numpy): axis-angle (3,) rad -> rotation (3, 3)."""
-    theta = float(np.linalg.norm(omega))
+    x, y, z = (float(v) for v in omega)
+    theta = math.sqrt(x * x + y * y + z * z)
     if theta < 1e-12:
         return np.eye(3)
-    k = skew(omega / theta)
-    return np.eye(3) + np.sin(theta) * k + (1.0 - np.cos(theta)) * (k @ k)
+    k = skew((x / theta, y / theta, z / theta))
+    return np.eye(3) + math.sin(theta) * k + (1.0 - math.cos(theta)) * (k @ k)
 
 
-def placement(x: torch.Tensor, r0: torch.Tensor) -> torch.Tensor:
+def placement(x: np.ndarray, r0: np.ndarray) -> np.ndarray:
     """R = exp(omega) R0 (3, 3) of parameter vector x (30,)."""
-    return torch.from_numpy(rotation_np(x[0:3].numpy())) @ r0
+    return rotation_np(x[0:3]) @ r0
 
 
-def model(x: torch.Tensor, r0: torch.Tensor, shape: ShapeTensors, left: bool,
-          axes: bool = False) -> Posed:
+def model(x: np.ndarray, r0: np.ndarray, shape: ShapeArrays, left: bool,
+          axes: bool = False) -> HandPose:
     """The posed hand of parameter vector x (30,) with base rotation r0 (3, 3)."""
-    return pose(x[None, ANGLES], placement(x, r0)[None], x[None, 3:6], x[None, SCALE_INDEX],
-                shape, left, axes)
+    return pose(x[ANGLES], placement(x, r0), x[3:6], float(x[SCALE_INDEX]), shape, left, axes)
 
 
 @dataclass
 class Linearisation:
     """The model at one parameter vector, with what its Jacobians need (camera frame).
 
-    posed: hand 0 with its joint axes; jl (3, 3) left Jacobian of omega; t (3,); s.
+    posed: the hand with its joint axes; jl (3, 3) left Jacobian of omega; t (3,); s.
     """
 
-    posed: Posed
-    jl: torch.Tensor
-    t: torch.Tensor
+    posed: HandPose
+    jl: np.ndarray
+    t: np.ndarray
     s: float
 
     @property
-    def joints(self) -> torch.Tensor:
+    def joints(self) -> np.ndarray:
         """(21, 3) mm."""
-        return self.posed.joints[0]
+        return self.posed.joints
 
-    def rows(self, points, bodies, g, scale_extra=None) -> torch.Tensor:
+    def rows(self, points, bodies, g, scale_extra=None) -> np.ndarray:
         """Jacobian rows (N, 30) for sensitivities g (N, 3) of points on bodies."""
         p = self.posed
-        return jacobian_rows(points, bodies, g, p.axes[0], p.pivots[0], self.jl, self.t,
-                             self.s, p.points[0, 28], scale_extra)  # fmt: skip
+        return jacobian_rows(points, bodies, g, p.axes, p.pivots, self.jl, self.t, self.s,
+                             p.points[28], scale_extra)
 
 
-def linearise(x: torch.Tensor, r0: torch.Tensor, shape: ShapeTensors, left: bool
-              ) -> Linearisation:
-    """The model at x (30,) with its joint axes."""
-    return Linearisation(model(x, r0, shape, left, axes=True), left_jacobian(x[0:3]), x[3:6],
+def linearise(x: np.ndarray, r0: np.ndarray, shape: ShapeArrays, left: bool,
+              axes: bool = True) -> Linearisation:
+    """The model at x (30,) with its joint axes (without ``axes``: no Jacobians)."""
+    return Linearisation(model(x, r0, shape, left, axes), left_jacobian(x[0:3]), x[3:6],
                          float(x[SCALE_INDEX]))
 
 
-def robust(e: torch.Tensor, c: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def robust(e: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """psi(e) = sign(e) c sqrt(log(1 + (e / c)^2)) and its derivative d psi / d e.
 
     Its square is twice Cauchy's rho; psi(e) ~ e near 0.
     """
-    u2 = (e / c) ** 2
-    log = torch.log1p(u2)
-    psi = torch.sign(e) * c * torch.sqrt(log)
-    small = u2 < 1e-8
-    dpsi = torch.where(small, torch.ones_like(e),
-                       (e / c).abs() / (torch.sqrt(log.clamp_min(1e-300)) * (1.0 + u2)))
+    u = np.abs(e) / c if c != 1.0 else np.abs(e)
+    u2 = u * u
+    root = np.sqrt(np.log1p(u2))
+    psi = np.copysign(root * c if c != 1.0 else root, e)
+    dpsi = u / (np.maximum(root, 1e-150) * (1.0 + u2))
+    dpsi[u2 < 1e-8] = 1.0
     return psi, dpsi
 
 
@@ -142,25 +142,25 @@ class Weights:
     data_robust: float = 1.0
 
 
-def point_pull(lin: Linearisation, target: torch.Tensor, conf: torch.Tensor, weight: float,
+def point_pull(lin: Linearisation, target: np.ndarray, conf: np.ndarray, weight: float,
                sigma_mm: float, jac: bool):
     """Joints to targets (21, 3), joint j weighted by conf[j]: r (63,), J (63, 30)."""
-    w = (weight * conf / conf.sum().clamp_min(1e-9)).sqrt()[:, None]
+    w = np.sqrt(weight * conf / max(float(conf.sum()), 1e-9))[:, None]
     psi, dpsi = robust((lin.joints - target) / sigma_mm)
     r = (psi * w).reshape(-1)
     if not jac:
         return r, None
-    g = torch.diag_embed(dpsi * w / sigma_mm).reshape(-1, 3)  # row (j, c): e_c dr/dp
-    return r, (lin.joints.repeat_interleave(3, dim=0), _JOINT_BODY3, g, None)
+    g = (dpsi * (w / sigma_mm)).reshape(-1)[:, None] * _EYE_ROWS  # row (j, c): e_c dr/dp
+    return r, (np.repeat(lin.joints, 3, axis=0), _JOINT_BODY3, g, None)
 
 
-def data_term(lin: Linearisation, points: torch.Tensor, weight: float, sigma_mm: float,
-              robust_scale: float, jac: bool, candidates: torch.Tensor | None = None):
+def data_term(lin: Linearisation, points: np.ndarray, weight: float, sigma_mm: float,
+              robust_scale: float, jac: bool, candidates: np.ndarray | None = None):
     """Observed points (N, 3) to the model's surface: r (N,), J (N, 30).
 
     candidates: the round parts considered per point (``surface.nearest_surface``).
     """
-    d, grad, part = nearest_surface(points, lin.posed, candidates)
+    d, grad, part = nearest_surface(points, lin.posed, candidates, jac)
     k = (weight / max(points.shape[0], 1)) ** 0.5
     psi, dpsi = robust(d / sigma_mm, robust_scale)
     if not jac:
@@ -171,10 +171,11 @@ def data_term(lin: Linearisation, points: torch.Tensor, weight: float, sigma_mm:
     return psi * k, (points, PART_BODY[part], g, dr_dd * d / lin.s)
 
 
-_JOINT_BODY3 = JOINT_BODY.repeat_interleave(3)
-_SAMPLE_BODY2 = SAMPLE_BODY.repeat(2)
+_EYE_ROWS = np.tile(np.eye(3), (21, 1))
+_JOINT_BODY3 = np.repeat(JOINT_BODY, 3)
+_SAMPLE_BODY2 = np.tile(SAMPLE_BODY, 2)
 _STEP_MM = 1e-3
-_PROBE = torch.cat([torch.zeros(1, 3), torch.eye(3)]).to(torch.float64) * _STEP_MM  # (4, 3)
+_PROBE = np.concatenate([np.zeros((1, 3)), np.eye(3)]) * _STEP_MM  # (4, 3)
 
 
 def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: float,
@@ -184,60 +185,59 @@ def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: flo
     Samples projecting past the near pixels, or in front of the observed depth by more
     than the margin.
     """
-    centres, radii = (x[0] for x in lin.posed.samples())
+    centres, radii = lin.posed.samples()
     probes = centres[None] + _PROBE[:, None] if jac else centres[None]
     outside, depth = lookup(obs, probes)  # (4 or 1, K)
     front_raw = depth - margin_mm - (probes[..., 2] - radii)
     active = (front_raw[0] > 0) & (depth[0] > 0)
-    front = torch.where(active, front_raw[0], torch.zeros_like(radii))
+    front = np.where(active, front_raw[0], 0.0)
     k = (weight / centres.shape[0]) ** 0.5
-    psi, dpsi = robust(torch.cat([outside[0], front]) / sigma_mm)
+    psi, dpsi = robust(np.concatenate([outside[0], front]) / sigma_mm)
     if not jac:
         return psi * k, None
     d_out = ((outside[1:] - outside[0]) / _STEP_MM).T  # (K, 3)
     d_front = ((front_raw[1:] - front_raw[0]) / _STEP_MM).T * active[:, None]
     f = dpsi * (k / sigma_mm)
     nk = centres.shape[0]
-    g = torch.cat([d_out * f[:nk, None], d_front * f[nk:, None]])
-    extra = torch.cat([torch.zeros_like(radii), f[nk:] * active * radii / lin.s])
-    return psi * k, (torch.cat([centres, centres]), _SAMPLE_BODY2, g, extra)
+    g = np.concatenate([d_out * f[:nk, None], d_front * f[nk:, None]])
+    extra = np.concatenate([np.zeros_like(radii), f[nk:] * active * radii / lin.s])
+    return psi * k, (np.concatenate([centres, centres]), _SAMPLE_BODY2, g, extra)
 
 
-def scale_prior(x: torch.Tensor, prior: float, w: Weights, jac: bool):
+def scale_prior(x: np.ndarray, prior: float, w: Weights, jac: bool):
     """(s - prior) / sigma: r (1,), J (1, 30)."""
     k = w.scale ** 0.5 / w.scale_sigma
     r = (x[SCALE_INDEX:SCALE_INDEX + 1] - prior) * k
     if not jac:
         return r, None
-    j = torch.zeros(1, NUM_FIT_PARAMS, dtype=torch.float64)
+    j = np.zeros((1, NUM_FIT_PARAMS))
     j[0, SCALE_INDEX] = k
     return r, j
 
 
-def stack_terms(lin: Linearisation, parts, jac: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def stack_terms(lin: Linearisation, parts, jac: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """All terms' residuals (m,) and Jacobian (m, 30).
 
     A term gives (r, J) or (r, its points' sensitivities (points, bodies, g, scale extra
     or None)); the latter's rows are made in one :func:`jacobian_rows` call.
     """
     if not jac:
-        return torch.cat([p[0] for p in parts]), None
+        return np.concatenate([p[0] for p in parts]), None
     chain = [p for p in parts if isinstance(p[1], tuple)]
     direct = [p for p in parts if not isinstance(p[1], tuple)]
-    r = torch.cat([p[0] for p in chain + direct])
+    r = np.concatenate([p[0] for p in chain + direct])
     if not chain:
-        return r, torch.cat([p[1] for p in direct])
+        return r, np.concatenate([p[1] for p in direct])
     sens = [p[1] for p in chain]
-    extra = torch.cat([torch.zeros(len(x[0]), dtype=torch.float64) if x[3] is None else x[3]
-                       for x in sens])  # fmt: skip
-    rows = lin.rows(*(torch.cat([x[k] for x in sens]) for k in range(3)), extra)
-    return r, torch.cat([rows] + [p[1] for p in direct])
+    extra = np.concatenate([np.zeros(len(x[0])) if x[3] is None else x[3] for x in sens])
+    rows = lin.rows(*(np.concatenate([x[k] for x in sens]) for k in range(3)), extra)
+    return r, np.concatenate([rows] + [p[1] for p in direct])
 
 
-def free_space_cost(obs: Observation, posed: Posed, margin_mm: float = 8.0) -> torch.Tensor:
-    """Mean violation (B,) mm of the free-space constraints (outside + in front), unweighted."""
+def free_space_cost(obs: Observation, posed: HandPose, margin_mm: float = 8.0) -> float:
+    """Mean violation (mm) of the free-space constraints (outside + in front), unweighted."""
     centres, radii = posed.samples()
     outside, depth = lookup(obs, centres)
-    front = (depth - margin_mm - (centres[..., 2] - radii)).clamp_min(0.0)
-    front = torch.where(depth > 0, front, torch.zeros_like(front))
-    return (outside + front).mean(dim=1)
+    front = np.maximum(depth - margin_mm - (centres[:, 2] - radii), 0.0)
+    front = np.where(depth > 0, front, 0.0)
+    return float((outside + front).mean())

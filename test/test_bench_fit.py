@@ -1,0 +1,37 @@
+"""`vvhand bench fit`: the table of the model fit after the network (tiny size)."""
+
+from __future__ import annotations
+
+import argparse
+
+from vvhand_core.benchmarks import cli
+from vvhand_core.benchmarks import fit as bench
+
+
+def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
+    assert cli.BENCHES["fit"] == "vvhand_core.benchmarks.fit"
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--frames", "2", "--noise-mm", "20"])
+    assert args.model == "" and not args.no_write
+    assert bench.run(args) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "Model fit after the network (issue 16)" in text and "sha256" in text
+    for split, _ in bench.SPLITS:
+        for start in ("network, oracle centre", "network, localised", "ground truth + 20 mm"):
+            assert f"| {split} | {start}" in text
+    assert "vvhand bench fit --frames 2 --noise-mm 20" in text
+
+
+def test_bench_fit_no_write_prints_only(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results.md"
+    monkeypatch.setenv("VVHAND_RESULTS", str(results))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    assert bench.run(parser.parse_args(["--frames", "1", "--noise-mm", "10,30",
+                                        "--no-network", "--no-write"])) == 0
+    assert not results.exists()
+    out = capsys.readouterr().out
+    assert "ground truth + 10 mm" in out and "ground truth + 30 mm" in out
+    assert bench.noise_levels("") == [] and bench.noise_levels("5, 7.5") == [5.0, 7.5]

@@ -1,0 +1,122 @@
+"""Model fit after the network (issue 16): joint error before / after, CPU time, residual.
+
+Frames 0..F-1 of both synthetic test splits (v1 ``SynthConfig(seed=3)``, v2 person scenes
+``SynthConfig(scene_version=2, seed=5)``). Rows per split: the network alone vs the
+network + fit (student-N, confidence fusion; the crop centred on the ground truth's mean,
+"oracle", or on the pipeline's default localiser without tracking, "localised"; frames
+where no hand was found are left out and counted), and the fit started from the ground
+truth plus Gaussian noise (``vvhand_core.fit.bench.noisy_joints``). Columns: mean /
+median joint error (mm) before and after, the change of the mean, the fit's CPU time per
+frame (this process, one thread: one core; the network's time not included), the rank
+correlation of the fit's residual with its error, how often the fitted side is right, how
+often both sides were fitted, and how often the safeguard returned the network's joints.
+Prints the table and appends it to docs/results.md (or $VVHAND_RESULTS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import torch
+
+from vvhand_core.assets import default_model_path
+from vvhand_core.benchmarks.results import append_section, markdown_table
+from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+from vvhand_core.fit import FitConfig
+from vvhand_core.fit import bench as fit_bench
+from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+
+SPLITS = (("v1 test (seed 3)", {"seed": 3}),
+          ("v2 scenes (seed 5)", {"scene_version": 2, "seed": 5}))
+HEADER = ["split", "start", "frames", "mean before", "median before", "mean after",
+          "median after", "mean change", "ms CPU / frame", "Spearman(residual, error)",
+          "side right", "both sides", "network kept"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `vvhand bench fit`."""
+    parser.add_argument("--frames", type=int, default=100, help="frames per split")
+    parser.add_argument("--noise-mm", default="10,20,30",
+                        help="ground truth + noise rows: RMS noise per joint, comma-separated "
+                             "('' = none)")
+    parser.add_argument("--num-views", type=int, default=3, help="N views (student-N)")
+    parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
+    parser.add_argument("--no-network", action="store_true", help="only the noise rows")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+
+
+def model_line(path: str | Path) -> str:
+    """The checkpoint's path, size and sha256 (the shipped model changes between runs)."""
+    data = Path(path).read_bytes()
+    return f"`{path}` ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]})"
+
+
+def table_row(split: str, start: str, out: dict, skipped: int = 0) -> list[object]:
+    """One table row from :func:`vvhand_core.fit.bench.run`'s result."""
+    frames = f"{out['frames']}" + (f" ({skipped} no hand)" if skipped else "")
+    change = out["after_mean_mm"] / out["before_mean_mm"] - 1.0
+    return [split, start, frames, out["before_mean_mm"], out["before_median_mm"],
+            out["after_mean_mm"], out["after_median_mm"], f"{change:+.1%}",
+            out["cpu_ms_per_frame"], out["spearman_residual_error"],
+            f"{out['side_correct']:.0%}", f"{out['both_sides']:.0%}", f"{out['fallback']:.0%}"]
+
+
+def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitConfig,
+                 n: int) -> list[list[object]]:
+    """The network alone vs + fit, oracle and localised centre."""
+    rows = []
+    for start, oracle in (("network, oracle centre", True), ("network, localised", False)):
+        joints, confs = fit_bench.pipeline_estimates(pipe, frames, oracle_centre=oracle)
+        keep = [i for i, j in enumerate(joints) if j is not None]
+        if not keep:
+            rows.append([split, f"{start} (student-{n})", f"0 ({len(frames)} no hand)"]
+                        + ["-"] * (len(HEADER) - 3))
+            continue
+        out = fit_bench.run([frames[i] for i in keep], start_joints=[joints[i] for i in keep],
+                            confidences=[confs[i] for i in keep], config=cfg)
+        rows.append(table_row(split, f"{start} (student-{n})", out, len(frames) - len(keep)))
+    return rows
+
+
+def noise_levels(text: str) -> list[float]:
+    """'10,20,30' -> [10.0, 20.0, 30.0] ('' -> [])."""
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure both splits, print, append to docs/results.md."""
+    torch.set_num_threads(1)  # CPU time per frame on one core
+    cfg = FitConfig()
+    model = args.model or str(default_model_path())
+    pipe = None
+    if not args.no_network:
+        pipe = VirtualViewPipeline.from_checkpoint(model, PipelineConfig(
+            selector="student", num_views=args.num_views, device="cpu", renderer="torch",
+            track=False))
+    rows = []
+    for split, synth in SPLITS:
+        gen = SyntheticHandGenerator(SynthConfig(**synth))
+        frames = [gen.frame(i) for i in range(args.frames)]
+        if pipe is not None:
+            rows += network_rows(pipe, split, frames, cfg, args.num_views)
+        for noise in noise_levels(args.noise_mm):
+            out = fit_bench.run(frames, noise_mm=noise, config=cfg)
+            rows.append(table_row(split, f"ground truth + {noise:g} mm", out))
+    table = markdown_table(HEADER, rows)
+    body = (f"{args.frames} frames per split; fit at the default budget ({cfg.ik_iterations} "
+            f"IK + {cfg.iterations} depth LM iterations, {cfg.max_points} data points), "
+            f"CPU time of this process with one thread."
+            + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
+               f"tracking." if pipe is not None else "")
+            + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
+            f"the safeguard returned the network's joints.\n\n{table}\n")
+    print(body)
+    if not args.no_write:
+        cmd = (f"vvhand bench fit --frames {args.frames} --noise-mm {args.noise_mm}"
+               + (f" --model {args.model}" if args.model else "")
+               + (" --no-network" if args.no_network else ""))
+        path = append_section("Model fit after the network (issue 16)", cmd, body)
+        print(f"appended to {path}")
+    return 0

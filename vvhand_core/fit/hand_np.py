@@ -1,0 +1,187 @@
+"""The hand model of :mod:`.kinematics` for one hand in numpy: the fit's inner loop.
+
+The torch model is batched and differentiable (and tested equal to the generator's); the
+fit poses one hand a dozen times per frame, where torch's per-operation overhead on
+arrays of a few dozen numbers costs more than the arithmetic. This is the same closed
+form for one hand, in numpy, with every cosine and sine taken in one call; it is tested
+equal to the generator (``test/test_fit_kinematics.py``, 0.01 mm) and its joint axes to
+the torch model's.
+
+:class:`HandPose` mirrors :class:`.kinematics.Posed` without the batch axis: points
+(34, 3) camera mm (``IDX`` maps primitives to them), ell_rot (2, 3, 3), scale, axes
+(23, 3) or None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from vvhand_core.data.synthetic.hand_model import HandShape
+from vvhand_core.fit.kinematics import IDX as _IDX_T
+from vvhand_core.fit.kinematics import PIVOT_MM, ShapeTensors
+
+IDX = {k: v.numpy() for k, v in _IDX_T.items()}
+_SFRAC = IDX["sfrac"]
+_ABD_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
+_ABD_AXES = np.stack([np.zeros(4), np.zeros(4), -_ABD_SIGN], axis=1)
+_MIRROR, _PIVOT = np.array([-1.0, 1.0, 1.0]), np.array(PIVOT_MM)
+_EZ, _MINUS_EX = np.array([0.0, 0.0, 1.0]), np.array([-1.0, 0.0, 0.0])
+
+
+@dataclass(frozen=True)
+class ShapeArrays:
+    """:class:`.kinematics.ShapeTensors` as numpy arrays (the same fields, and a template)."""
+
+    lengths: np.ndarray
+    rest_splay_rad: np.ndarray
+    mcp: np.ndarray
+    thumb_cmc: np.ndarray
+    thumb_lengths: np.ndarray
+    thumb_abd_axis: np.ndarray
+    thumb_basis: np.ndarray
+    joint_radius: np.ndarray
+    sph_r: np.ndarray
+    cap_r: np.ndarray
+    ell_semi: np.ndarray
+    round_r: np.ndarray
+    sample_r: np.ndarray
+    const_points: np.ndarray
+    forearm_ends: np.ndarray
+    template: np.ndarray  # (34, 3) the posed points' array with its constant rows set
+    angle_offset: np.ndarray  # (42,) rest splays where _ANGLE_MAP puts the abductions
+
+    @staticmethod
+    def from_tensors(sh: ShapeTensors) -> ShapeArrays:
+        """The same shape, numpy."""
+        arrays = {f.name: getattr(sh, f.name).numpy() for f in fields(ShapeTensors)}
+        template = np.zeros((34, 3))
+        const = arrays["const_points"]
+        template[0], template[1], template[21:25], template[27:34] = \
+            const[0], arrays["thumb_cmc"], const[1:5], const[5:]
+        template[5:21:4] = arrays["mcp"]
+        offset = np.zeros(42)  # added to the angles' product (_ANGLE_MAP)
+        offset[23:27] = arrays["rest_splay_rad"]
+        return ShapeArrays(**arrays, template=template, angle_offset=offset)
+
+    @staticmethod
+    def from_shape(shape: HandShape | None = None, forearm_mm: float | None = None
+                   ) -> ShapeArrays:
+        """Arrays of ``shape`` (default the mean hand), optionally another forearm length."""
+        sh = ShapeTensors.from_shape(shape)
+        return ShapeArrays.from_tensors(sh if forearm_mm is None else sh.with_forearm(forearm_mm))
+
+
+@dataclass
+class HandPose:
+    """One posed hand in the camera frame (module doc)."""
+
+    points: np.ndarray
+    ell_rot: np.ndarray
+    scale: float
+    shape: ShapeArrays
+    axes: np.ndarray | None = None
+
+    @property
+    def joints(self) -> np.ndarray:
+        """(21, 3) HANDS2019_21."""
+        return self.points[:21]
+
+    @property
+    def pivots(self) -> np.ndarray:
+        """(23, 3) a point on each angle's joint axis."""
+        return self.points[IDX["pivots"]]
+
+    def round_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Spheres then capsules as segments: p0, p1 (46, 3), radius (46,) mm."""
+        return (self.points[IDX["round0"]], self.points[IDX["round1"]],
+                self.shape.round_r * self.scale)
+
+    def ellipsoids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centres (2, 3), rotations (2, 3, 3), semi-axes (2, 3) mm."""
+        return self.points[27:29], self.ell_rot, self.shape.ell_semi * self.scale
+
+    def samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Free-space samples (``surface`` module doc): centres (92, 3), radii (92,)."""
+        p0, p1 = self.points[IDX["s0"]], self.points[IDX["s1"]]
+        return p0 + _SFRAC * (p1 - p0), self.shape.sample_r * self.scale
+
+
+def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarray,
+         scale: float, shape: ShapeArrays, left: bool = False, axes: bool = False) -> HandPose:
+    """One posed, mirrored (left), scaled and placed hand (``kinematics.pose``, unbatched).
+
+    angles_deg (23,), rotation (3, 3), translation_mm (3,); with ``axes`` also each
+    angle's joint axis (camera frame).
+    """
+    sh = shape
+    # the angles, the long fingers' splays (negated) and cumulative flexions, the thumb's
+    # cumulative flexions: radians from one product (_ANGLE_MAP)
+    every = np.asarray(angles_deg, dtype=np.float64) @ _ANGLE_MAP + sh.angle_offset
+    cos, sin = np.cos(every), np.sin(every)
+    # thumb: A = Rz(cmc_flex) R(abd_axis, cmc_abd) applied to constants (kinematics._thumb)
+    ca, cf, co, sa, sf, so = cos[16:19].tolist() + sin[16:19].tolist()
+    av = (np.array([cf, cf * ca, cf * sa, sf, sf * ca, sf * sa, 1.0, ca, sa])
+          @ sh.thumb_basis).reshape(4, 3)  # A y0, A b0, A f0, A abd_axis
+    col2 = so * av[1] + co * av[2]
+    pts = sh.template.copy()  # the constant points in place
+    pts[2:5] = sh.thumb_cmc + _TRI @ (sh.thumb_lengths[:, None] * (
+        cos[39:42, None] * av[0] + sin[39:42, None] * col2))
+    # long fingers: segment direction Rz(phi) (0, cos c, sin c), phi = -every[23:27]
+    cp, sp = cos[23:27, None], -sin[23:27, None]
+    seg = np.empty((4, 3, 3))
+    lcc = sh.lengths * cos[27:39].reshape(4, 3)
+    seg[..., 0] = lcc * -sp
+    seg[..., 1] = lcc * cp
+    seg[..., 2] = sh.lengths * sin[27:39].reshape(4, 3)
+    pts[5:21].reshape(4, 4, 3)[:, 1:] = sh.mcp[:, None] + _TRI @ seg  # mcp rows in place
+    cw, cd, sw, sd = cos[21:23].tolist() + sin[21:23].tolist()
+    r_fore = np.array([[cd, -sd, 0.0], [cw * sd, cw * cd, sw], [-sw * sd, -sw * cd, cw]])
+    pts[25:27] = -r_fore[:, 1] * sh.forearm_ends
+    rot = np.asarray(rotation, dtype=np.float64)
+    dev = r_fore[:, 2].copy()  # the wrist deviation axis, Rx(-wrist_flex) z
+    if left:
+        pts *= _MIRROR
+        r_fore = _MIRROR[:, None] * r_fore * _MIRROR
+    rt = rot.T * scale
+    cam = pts @ rt + (translation_mm - _PIVOT @ rt)
+    ell_rot = np.empty((2, 3, 3))
+    ell_rot[0] = rot
+    ell_rot[1] = rot @ r_fore
+    ax = None
+    if axes:
+        ax = np.empty((23, 3))
+        fax = ax[:16].reshape(4, 4, 3)
+        fax[:, 0] = _ABD_AXES
+        fax[:, 1:, 0] = cp
+        fax[:, 1:, 1] = sp
+        fax[:, 1:, 2] = 0.0
+        ax[16], ax[17], ax[18] = av[3], _EZ, av[0]
+        ax[19] = ax[20] = co * av[1] - so * av[2]
+        ax[21], ax[22] = _MINUS_EX, dev
+        if left:  # a mirrored hand turns about -M axis (kinematics.pose)
+            ax *= -_MIRROR
+        ax = ax @ rot.T
+    return HandPose(cam, ell_rot, float(scale), shape, ax)
+
+
+def _angle_map() -> np.ndarray:
+    """(23, 42) degrees -> radians of the angles pose needs.
+
+    The 23 angles; ABD_SIGN * abduction per long finger (its splay is -(rest splay +
+    this)); each long finger's cumulative flexions (mcp, + pip, + dip); the thumb's (0,
+    mcp, mcp + ip).
+    """
+    m = np.zeros((23, 42))
+    m[np.arange(23), np.arange(23)] = 1.0
+    for i in range(4):
+        m[4 * i, 23 + i] = _ABD_SIGN[i]
+        for k in range(3):
+            m[4 * i + 1:4 * i + 2 + k, 27 + 3 * i + k] = 1.0
+    m[19, 40] = m[19, 41] = m[20, 41] = 1.0
+    return m * (np.pi / 180.0)
+
+
+_ANGLE_MAP = _angle_map()
+_TRI = np.tril(np.ones((3, 3)))  # cumulative sums over three rows as a product

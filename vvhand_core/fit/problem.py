@@ -1,0 +1,170 @@
+"""One side's fit problem: the IK start, what the depth shows near it, the depth LM.
+
+:func:`start` runs inverse kinematics (:mod:`.ik`) and gathers the observation around the
+result (:mod:`.observe`): the data points within ``gate_mm`` of the IK model and, per
+point, the round parts it may be matched to. :func:`refine` runs Levenberg-Marquardt on
+the depth terms (:mod:`.terms`) from the current parameters; it can be called again to
+continue (both sides: a few iterations each, then the better one goes on).
+:func:`residual_terms` is the diagnostic that the fit reports and the safeguard compares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vvhand_core.camera import Intrinsics
+from vvhand_core.fit.hand_np import HandPose, ShapeArrays
+from vvhand_core.fit.ik import solve_ik
+from vvhand_core.fit.lm import levenberg_marquardt
+from vvhand_core.fit.observe import Observation, observe
+from vvhand_core.fit.surface import (
+    NUM_ROUND,
+    candidate_parts,
+    ellipsoid_distance,
+    nearest_surface,
+    round_distance,
+)
+from vvhand_core.fit.terms import (
+    Weights,
+    bounds,
+    data_term,
+    free_space_cost,
+    free_term,
+    linearise,
+    model,
+    point_pull,
+    scale_prior,
+    stack_terms,
+)
+
+DATA_CAP_MM = 30.0  # residual_terms: a data point counts at most this far
+PRETHIN = 3  # data_points: at most PRETHIN * max_points observed points are gated
+
+
+@dataclass
+class SideProblem:
+    """The fit of one side: parameters (``terms`` module doc) and what they are fitted to.
+
+    x (30,) current parameters, x_ik those of the IK start, r0 (3, 3) base rotation,
+    cost: the last LM cost (IK's until the depth fit runs), obs / pts (N, 3) / cand (N, K):
+    the observation, data points and their candidate parts (None: no depth near the
+    joints), calls: model evaluations so far, depth_costs: the depth terms' cost at each
+    parameter vector the depth fit evaluated (``depth_cost``; the safeguard compares the
+    IK start's with the result's).
+    """
+
+    side: str
+    x: np.ndarray
+    x_ik: np.ndarray
+    r0: np.ndarray
+    cost: float
+    obs: Observation | None
+    pts: np.ndarray | None
+    cand: np.ndarray | None
+    calls: int
+    depth_costs: dict[bytes, float] = field(default_factory=dict)
+
+    def depth_cost(self, x: np.ndarray) -> float | None:
+        """The depth terms' part (data + free space) of the LM cost at an evaluated x."""
+        return self.depth_costs.get(np.asarray(x, np.float64).tobytes())
+
+    @property
+    def left(self) -> bool:
+        """Whether this is the left side."""
+        return self.side == "left"
+
+    @property
+    def observed(self) -> bool:
+        """Whether there are data points to fit."""
+        return self.obs is not None and self.pts is not None and len(self.pts) > 0
+
+
+def thin(items: np.ndarray, n: int) -> np.ndarray:
+    """At most n of the items, uniformly spread over their order (the image's rows)."""
+    if len(items) <= n:
+        return items
+    return items[np.linspace(0, len(items) - 1, n).astype(np.int64)]
+
+
+def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: int,
+                candidates: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Observed points within ``gate_mm`` of the model, at most ``max_points``.
+
+    Also the round parts (N, ``candidates``) each may be matched to (None: all 46).
+    """
+    pts = thin(obs.points_mm, int(PRETHIN * max_points))  # bounds the gating cost
+    dist_round = round_distance(pts, posed, dtype=np.float32)[0]  # ample for a gate
+    d = np.minimum(dist_round.min(axis=1), ellipsoid_distance(pts, posed)[0].min(axis=1))
+    keep = thin(np.flatnonzero(np.abs(d) < gate_mm), max_points)
+    cand = candidate_parts(dist_round[keep], candidates) if candidates < NUM_ROUND else None
+    return pts[keep], cand
+
+
+def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.ndarray,
+          side: str, shape: ShapeArrays, cfg, previous_joints: np.ndarray | None,
+          fixed_scale: float | None, obs: Observation | None = None) -> SideProblem:
+    """IK from the joints, then the observation around the IK model (``cfg``: FitConfig).
+
+    ``obs``: an observation to reuse (the other side's: both sides' IK models sit on the
+    same joints, so their windows nearly coincide).
+    """
+    left = side == "left"
+    ik, r0 = solve_ik(target, conf, shape, left, cfg.weights, cfg.ik_iterations,
+                      cfg.scale_range, previous_joints_mm=previous_joints,
+                      fixed_scale=fixed_scale)
+    posed = model(ik.x, r0, shape, left)
+    if obs is None:
+        obs = observe(depth_mm, intr, posed.joints.mean(0), cfg.radius_mm, cfg.window_px)
+    pts = cand = None
+    if obs is not None:
+        pts, cand = data_points(obs, posed, cfg.gate_mm, cfg.max_points, cfg.candidates)
+    return SideProblem(side, ik.x, ik.x, r0, ik.cost, obs, pts, cand, ik.evaluations)
+
+
+def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArrays,
+           w: Weights, iterations: int, scale_range: tuple[float, float],
+           previous_joints: np.ndarray | None, fixed_scale: float | None) -> SideProblem:
+    """``iterations`` LM model calls on the depth terms from p.x (p updated and returned)."""
+    if not p.observed or iterations <= 0:
+        return p
+    lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale))
+    prev = None if previous_joints is None else np.asarray(previous_joints, np.float64)
+    left, pts, cand, obs = p.left, p.pts, p.cand, p.obs
+
+    def residuals(xx: np.ndarray, jac: bool):
+        lin = linearise(xx, p.r0, shape, left, jac)
+        data = data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand)
+        free = free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac)
+        p.depth_costs[xx.tobytes()] = 0.5 * float(data[0] @ data[0] + free[0] @ free[0])
+        parts = [point_pull(lin, target, conf, w.joints, w.joint_mm, jac), data, free,
+                 scale_prior(xx, 1.0, w, jac)]
+        if prev is not None and w.temporal > 0:
+            parts.append(point_pull(lin, prev, _ONES21, w.temporal, w.temporal_mm, jac))
+        return stack_terms(lin, parts, jac)
+
+    res = levenberg_marquardt(residuals, p.x, lo, hi, iterations)
+    p.x, p.cost, p.calls = res.x, res.cost, p.calls + res.evaluations
+    return p
+
+
+_ONES21 = np.ones(21)
+
+
+def residual_terms(posed: HandPose, target: np.ndarray, obs: Observation | None,
+                   pts: np.ndarray | None, cand: np.ndarray | None = None
+                   ) -> dict[str, float]:
+    """Diagnostics of a posed model.
+
+    data_mm (mean |distance| of the data points to the model, each capped at
+    ``DATA_CAP_MM``; cand: the round parts considered per point, None: all), free_mm (mean
+    free-space violation) and joints_mm (mean distance of the model's joints to the
+    network's).
+    """
+    out = {"joints_mm": float(np.linalg.norm(posed.joints - target, axis=1).mean())}
+    if obs is not None and pts is not None and len(pts):
+        d = np.minimum(np.abs(nearest_surface(pts, posed, cand, grad=False)[0]), DATA_CAP_MM)
+        out["data_mm"] = float(d.mean())
+        out["free_mm"] = free_space_cost(obs, posed)
+    return out
