@@ -56,6 +56,23 @@ def rclpy_context(ros_domain: int):
         context.try_shutdown()
 
 
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An untrained small checkpoint (hands2019_21): for tests of the node, not accuracy."""
+    from vvhand_core.checkpoint import save_random_checkpoint
+
+    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.pt",
+                                  width=0.125, seed=3)
+
+
+@pytest.fixture(scope="module")
+def hand_frame():
+    """Frame 0 of a synthetic hand without background (seed 11)."""
+    from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+
+    return SyntheticHandGenerator(SynthConfig(seed=11, background="none")).frame(0)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """One torch thread for the whole suite.

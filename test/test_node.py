@@ -33,8 +33,6 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from vvhand.msg import HandPose  # noqa: E402
-from vvhand_core.checkpoint import save_random_checkpoint  # noqa: E402
-from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator  # noqa: E402
 from vvhand_ros.compressed_depth import depth_mm_to_compressed  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
 
@@ -42,18 +40,6 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # the standard QoS override parameters: reliable subscriptions, so that no test frame is lost
 RELIABLE_OVERRIDES = [f"qos_overrides.{topic}.subscription.reliability:=reliable" for topic in
                       ("/depth/image", "/depth/image/compressedDepth", "/depth/camera_info")]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.pt",
-                                  width=0.125, seed=3)
-
-
-@pytest.fixture(scope="module")
-def hand_frame():
-    gen = SyntheticHandGenerator(SynthConfig(seed=11, background="none"))
-    return gen.frame(0)
 
 
 def start_node(env, checkpoint, *params, qos_overrides=RELIABLE_OVERRIDES):

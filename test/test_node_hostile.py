@@ -31,8 +31,6 @@ from std_msgs.msg import Header  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from vvhand.msg import HandPose  # noqa: E402
-from vvhand_core.checkpoint import save_random_checkpoint  # noqa: E402
-from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -67,17 +65,6 @@ else:
 from vvhand_ros.node import main
 sys.exit(main(sys.argv))
 """
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.pt",
-                                  width=0.125, seed=3)
-
-
-@pytest.fixture(scope="module")
-def hand_frame():
-    return SyntheticHandGenerator(SynthConfig(seed=11, background="none")).frame(0)
 
 
 class Child:

@@ -35,11 +35,12 @@ from std_msgs.msg import Header  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from vvhand.msg import HandPoseArray  # noqa: E402
-from vvhand_core.checkpoint import save_random_checkpoint  # noqa: E402
 from vvhand_core.data.synthetic.generator import (  # noqa: E402
     SynthConfig,
     sample_sequence,
 )
+from vvhand_core.fit import FitConfig  # noqa: E402
+from vvhand_core.fit.stage import ANGLE_NAMES  # noqa: E402
 from vvhand_core.palm import matrix_to_quaternion, palm_frame  # noqa: E402
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline  # noqa: E402
 from vvhand_core.skeletons import HANDS2019_21  # noqa: E402
@@ -49,12 +50,6 @@ from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 OVERRIDES = [f"qos_overrides.{t}.subscription.reliability:=reliable"
              for t in ("/depth/image", "/depth/camera_info")]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.pt",
-                                  width=0.125, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +124,9 @@ class Harness:
         assert client.wait_for_service(timeout_sec=10.0)
         req = SetParameters.Request()
         for name, value in kw.items():
-            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+            pv = (ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+                  if isinstance(value, bool) else
+                  ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value)))
             req.parameters.append(Parameter(name=name, value=pv))
         fut = client.call_async(req)
         assert spin_until(self.node, fut.done, 10.0)
@@ -168,6 +165,8 @@ def test_hands_palm_tf_confidence_and_filter(rclpy_context, ros_env, checkpoint,
     assert none.hands == [] and none.header.stamp == stamp(t0 + 0.066)
     (ha,), (hb,), (hc,) = a.hands, b.hands, c.hands
     assert a.header.frame_id == "cam_optical" and a.skeleton == "hands2019_21"
+    assert ha.fit_status == ha.FIT_OFF and len(ha.joint_angles) == 0
+    assert list(a.joint_angle_names) == []
     # side: the pipeline's, from the chirality of its fused joints
     codes = {"unknown": ha.SIDE_UNKNOWN, "left": ha.SIDE_LEFT, "right": ha.SIDE_RIGHT}
     for msg, r in ((ha, raw[0]), (hb, raw[1])):
@@ -203,6 +202,37 @@ def test_hands_palm_tf_confidence_and_filter(rclpy_context, ros_env, checkpoint,
     assert names[hb.palm_frame].header.frame_id == "cam_optical"
     assert names[hb.palm_frame].transform.rotation == hb.palm.orientation
     assert "cam1/hand_pose_node/hand_0_wrist" in names and len(names) == 22
+
+
+def test_hand_model_fit_outputs_and_runtime_switch(rclpy_context, ros_env, checkpoint, frames):
+    """fit:=true: fitted joints, angles [rad] with names, residual [m]; switched off live."""
+    f0 = frames[0]
+    pipe = VirtualViewPipeline.from_checkpoint(
+        checkpoint, PipelineConfig(device="cpu", localiser="geometric", fit=FitConfig()))
+    expected = pipe.run(f0.depth_mm, f0.intrinsics)
+    assert expected.valid and expected.fit is not None
+    proc = start(ros_env, checkpoint, "fit:=true")
+    h = Harness(rclpy_context)
+    try:
+        h.wait_subscribed(proc)
+        on = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 300.0)
+        assert h.set_params(fit=False) == [True]
+        off = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 310.0)
+    finally:
+        out = stop(proc)
+        h.node.destroy_node()
+    assert "Traceback" not in out
+    (hand,), (plain,) = on.hands, off.hands
+    fit = expected.fit
+    assert hand.fit_status == (hand.FIT_REJECTED if fit.fallback else hand.FIT_USED)
+    assert list(on.joint_angle_names) == list(ANGLE_NAMES)
+    assert np.allclose(hand.joint_angles, np.deg2rad(fit.angles_deg), atol=1e-4)
+    assert hand.fit_residual == pytest.approx(fit.residual_mm / 1000.0, rel=1e-3)
+    assert hand.hand_scale == pytest.approx(fit.scale, rel=1e-4)
+    assert np.allclose(joints_mm(hand), fit.joints_mm, atol=0.5)
+    assert plain.fit_status == plain.FIT_OFF and list(off.joint_angle_names) == []
+    assert len(plain.joint_angles) == 0
+    assert np.allclose(joints_mm(plain), expected.network_joints_mm, atol=0.5)
 
 
 def test_target_frame_without_tf2_ros_is_a_clear_startup_error(ros_env, checkpoint):

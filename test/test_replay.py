@@ -124,6 +124,20 @@ def test_offline_replay_scores_every_frame(tmp_path, bag, checkpoint):
     assert png_path.stat().st_size > 5000
 
 
+def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
+    """--fit: the shipped model's joints refined by the fit on at least one frame."""
+    common = dict(bag=bag, mode="offline", device="cpu", max_frames=4)
+    plain, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "a", **common), progress=False)
+    fitted, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "b", fit=True, **common),
+                              progress=False)
+    assert fitted.config["fit"] == "True" and plain.config["fit"] == "False"
+    assert [r.valid for r in fitted.records] == [r.valid for r in plain.records]
+    moved = [np.abs(np.subtract(a.joints_mm, b.joints_mm)).max()
+             for a, b in zip(fitted.records, plain.records, strict=True) if a.valid]
+    assert moved and max(moved) > 0.1
+    assert {r.skeleton for r in fitted.records if r.valid} == {"hands2019_21"}
+
+
 def test_replay_cli_offline(tmp_path, bag, checkpoint):
     proc = subprocess.run(
         [sys.executable, "-m", "vvhand_core.cli", "replay", str(bag), "--model", str(checkpoint),

@@ -26,7 +26,7 @@ from torch import nn
 
 from vvhand_core.models import A2J, ModelConfig, Student, Teacher, build_models
 from vvhand_core.models.configs import with_legacy_defaults
-from vvhand_core.skeletons import Skeleton, get_skeleton
+from vvhand_core.skeletons import Skeleton, get_skeleton, skeleton_from_entry
 
 FORMAT = "vvhand-checkpoint"
 VERSION = 1
@@ -173,15 +173,10 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _skeleton(path: Path, d: Any, num_joints: int) -> Skeleton:
-    if not isinstance(d, dict) or "name" not in d:
-        raise CheckpointError(path, "skeleton entry has no name")
     try:
-        skeleton = get_skeleton(d["name"])
+        skeleton = skeleton_from_entry(d)
     except ValueError as exc:
         raise CheckpointError(path, str(exc)) from None
-    if list(d.get("joint_names", [])) != list(skeleton.joint_names):
-        raise CheckpointError(path, f"skeleton {skeleton.name!r} joint names differ from the "
-                                    "registered skeleton of that name")
     if skeleton.num_joints != num_joints:
         raise CheckpointError(path, f"skeleton {skeleton.name!r} has {skeleton.num_joints} "
                                     f"joints, the model config {num_joints}")

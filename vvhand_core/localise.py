@@ -250,3 +250,27 @@ def oracle_centre(joints_mm, joint_ids=None):
     """
     sub = joints_mm if joint_ids is None else joints_mm[..., list(joint_ids), :]
     return sub.mean(-2) if not isinstance(sub, np.ndarray) else sub.mean(axis=-2)
+
+
+def locate_frames(localiser, depth_mm: np.ndarray, intrinsics: Intrinsics,
+                  centres_mm: np.ndarray | None = None
+                  ) -> tuple[list[np.ndarray | None], list[str]]:
+    """Hand centres (3,) mm of depth frames (B, H, W), or why there is none ("" if found).
+
+    ``centres_mm`` (B, 3) given: used as they are (e.g. an oracle centre) when finite and
+    in front of the camera; else each frame is located in order (so that tracking sees
+    consecutive frames). A frame without a centre gets None and a message.
+    """
+    centres: list[np.ndarray | None] = []
+    messages = [""] * len(depth_mm)
+    for i in range(len(depth_mm)):
+        if centres_mm is None:
+            c = localiser.locate(depth_mm[i], intrinsics)
+            if c is None:
+                messages[i] = "no hand in range"
+        else:
+            c = np.asarray(centres_mm[i], np.float64)
+            if not (np.isfinite(c).all() and c[2] > 0):
+                c, messages[i] = None, f"invalid hand centre {centres_mm[i]}"
+        centres.append(None if c is None else np.asarray(c, np.float64))
+    return centres, messages

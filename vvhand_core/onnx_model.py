@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from vvhand_core.skeletons import Skeleton, get_skeleton
+from vvhand_core.skeletons import Skeleton, skeleton_from_entry
 
 FORMAT = "vvhand-onnx"
 VERSION = 1
@@ -265,16 +265,10 @@ def _check_io(path: str, name: str, session: Any, entry: dict[str, Any]) -> None
 
 
 def _skeleton(path: str, metadata: dict[str, Any]) -> Skeleton:
-    d = metadata["skeleton"]
-    if not isinstance(d, dict) or "name" not in d:
-        raise OnnxModelError(path, "skeleton entry has no name")
     try:
-        skeleton = get_skeleton(d["name"])
+        skeleton = skeleton_from_entry(metadata["skeleton"])
     except ValueError as exc:
         raise OnnxModelError(path, str(exc)) from None
-    if list(d.get("joint_names", [])) != list(skeleton.joint_names):
-        raise OnnxModelError(path, f"skeleton {skeleton.name!r}: the joint order differs from "
-                                   "the registered skeleton of that name")
     uvd = metadata["networks"]["a2j"]["outputs"].get("uvd")
     if not uvd or uvd[1] != skeleton.num_joints:
         raise OnnxModelError(path, f"A2J's uvd output {uvd} does not have the skeleton's "

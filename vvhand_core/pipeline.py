@@ -34,6 +34,7 @@ from vvhand_core.camera import Intrinsics
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.confidence import joint_spread_mm
 from vvhand_core.crop import CropConfig, crop_depth, normalise
+from vvhand_core.fit.stage import FitStage, check_fit_skeleton
 from vvhand_core.fusion import (
     fuse_camera_joints,
     fusion_weights,
@@ -43,7 +44,7 @@ from vvhand_core.fusion import (
     to_camera_frame,
 )
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
-from vvhand_core.localise import make_localiser
+from vvhand_core.localise import locate_frames, make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
 from vvhand_core.onnx_model import OnnxNetworks
 from vvhand_core.pipeline_config import (
@@ -55,7 +56,7 @@ from vvhand_core.pipeline_config import (
     check_config,
 )
 from vvhand_core.render import make_renderer
-from vvhand_core.side import decide_side, has_side, right_probability, side_score
+from vvhand_core.side import hand_side
 from vvhand_core.skeletons import Skeleton
 from vvhand_core.views import (
     GRID_SHAPES,
@@ -107,6 +108,7 @@ class VirtualViewPipeline:
         self.device = torch.device("cpu")
         self.renderer = None
         self._localiser = None
+        self._fit: FitStage | None = None
         self._apply(config or PipelineConfig(), force=True)
 
     # ------------------------------------------------------------------ set-up
@@ -156,6 +158,8 @@ class VirtualViewPipeline:
         check_backend(cfg.backend, (self.a2j, self.student, self.teacher), self.onnx)
         check_config(cfg, self.num_candidates, self.student is not None,
                      self.teacher is not None)
+        if cfg.fit is not None:
+            check_fit_skeleton(self.skeleton)
         old = self.config
         device = resolve_device(cfg.device)
         renderer = self.renderer
@@ -188,12 +192,16 @@ class VirtualViewPipeline:
         self.config, self.device, self.renderer = cfg, device, renderer
         self.networks = networks
         self._localiser, self._uniform_idx = localiser, uniform_idx
+        if force or cfg.fit != old.fit:
+            self._fit = None if cfg.fit is None else FitStage(cfg.fit)
         self._grid = view_grid(self.num_candidates).to(device)
 
     def reset_tracking(self) -> None:
-        """Forget the previous frame's hand centre."""
+        """Forget the previous frame's hand centre (and hand-model fit)."""
         if self._localiser is not None:
             self._localiser.reset()
+        if self._fit is not None:
+            self._fit.reset()
 
     # ------------------------------------------------------------------ running
     def run(self, depth_mm: np.ndarray, intrinsics: Intrinsics,
@@ -233,13 +241,8 @@ class VirtualViewPipeline:
         return results
 
     def _invalid(self, message: str, centre: np.ndarray | None = None) -> HandPoseResult:
-        j, m = self.skeleton.num_joints, self.num_candidates
-        return HandPoseResult(
-            valid=False, message=message, joints_mm=np.zeros((j, 3), np.float32),
-            centre_mm=np.zeros(3, np.float32) if centre is None else centre.astype(np.float32),
-            cube_mm=float(self.config.cube_mm), num_candidates=m,
-            selected_views=np.zeros(0, np.int64), weights=np.zeros(0, np.float32),
-            logits=np.zeros(m, np.float32), score=0.0)
+        return HandPoseResult.invalid(message, self.skeleton.num_joints, self.num_candidates,
+                                      self.config.cube_mm, centre)
 
     def _run(self, depth: np.ndarray, intr: Intrinsics, centres_in: np.ndarray | None,
              timer: StageTimer) -> list[HandPoseResult]:
@@ -251,19 +254,7 @@ class VirtualViewPipeline:
             depth = np.array(depth, dtype=np.float32, order="C")  # e.g. a read-only ROS buffer
         if floating and not np.isfinite(depth).all():
             depth = np.where(np.isfinite(depth), depth, np.float32(0))
-        # -------- localise
-        centres: list[np.ndarray | None] = []
-        messages = [""] * b
-        for i in range(b):
-            if centres_in is None:
-                c = self._localiser.locate(depth[i], intr)
-                if c is None:
-                    messages[i] = "no hand in range"
-            else:
-                c = np.asarray(centres_in[i], np.float64)
-                if not (np.isfinite(c).all() and c[2] > 0):
-                    c, messages[i] = None, f"invalid hand centre {centres_in[i]}"
-            centres.append(None if c is None else np.asarray(c, np.float64))
+        centres, messages = locate_frames(self._localiser, depth, intr, centres_in)
         timer.lap("localise")
         live = [i for i in range(b) if centres[i] is not None]
         results: list[HandPoseResult] = [self._invalid(msg) for msg in messages]
@@ -298,15 +289,12 @@ class VirtualViewPipeline:
                 weights=w_np[n], logits=logits_np[n], score=float(score_np[n]),
                 joints_views_mm=views_np[n].astype(np.float32),
                 joint_spread_mm=joint_spread_mm(views_np[n], joints_np[n], w_np[n]),
-                **self._side(joints_np[n]))
+                **hand_side(joints_np[n], self.skeleton, cfg.side))
+        if self._fit is not None:
+            for i in range(b):
+                self._fit.apply(results[i], depth[i], intr, sequence=cfg.track)
+            timer.lap("fit")
         return results
-
-    def _side(self, joints_mm: np.ndarray) -> dict[str, float | str]:
-        """right_probability and side of the fused joints (vvhand_core.side)."""
-        if not has_side(self.skeleton):
-            return {"right_probability": 0.5, "side": "unknown"}
-        p = right_probability(side_score(joints_mm, self.skeleton), self.config.side)
-        return {"right_probability": p, "side": decide_side(p, self.config.side)}
 
     def _a2j_views(self, views_mm: torch.Tensor, zc: torch.Tensor, features: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:

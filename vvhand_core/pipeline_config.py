@@ -13,13 +13,14 @@ import numpy as np
 import torch
 
 from vvhand_core.checkpoint import resolve_device
+from vvhand_core.fit.fit import FitConfig, FitResult
 from vvhand_core.fusion import FUSIONS
 from vvhand_core.localise import LOCALISERS
 from vvhand_core.side import SideConfig
 from vvhand_core.views import GRID_SHAPES, grid_subset_indices
 
 SELECTORS = ("student", "teacher", "uniform")
-STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "total")
+STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "fit", "total")
 
 
 @dataclass
@@ -33,7 +34,9 @@ class PipelineConfig:
     localiser: "detector" (learned, default) or "geometric" (``localise.make_localiser``);
     detector_weights: "" = the packaged detector. side: how the fused joints' chirality
     becomes a side (``vvhand_core.side``). backend: where the networks run, "torch" or
-    "onnxruntime" (the same networks as ONNX models; ``vvhand_core.backends``).
+    "onnxruntime" (the same networks as ONNX models; ``vvhand_core.backends``). fit: None
+    (off, default) or how the articulated hand model is fitted to the depth after fusion
+    (``vvhand_core.fit.stage``; skeleton hands2019_21 only; in sequences when ``track``).
     """
 
     selector: str = "student"
@@ -49,6 +52,7 @@ class PipelineConfig:
     detector_weights: str = ""
     backend: str = "torch"
     side: SideConfig = field(default_factory=SideConfig)
+    fit: FitConfig | None = None
 
 
 def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
@@ -82,6 +86,8 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
     if needs_teacher and not (has_teacher or ort):
         raise ValueError(f"selector {cfg.selector!r} with fusion {cfg.fusion!r} needs a "
                          "teacher network")
+    if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
+        raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
     if not cfg.cube_mm > 0:
         raise ValueError(f"cube_mm must be > 0, got {cfg.cube_mm}")
     if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
@@ -118,6 +124,23 @@ class HandPoseResult:
     # (vvhand_core.side, PipelineConfig.side): "left", "right" or "unknown"
     right_probability: float = 0.5
     side: str = "unknown"
+    # with the hand-model fit on (PipelineConfig.fit): the fit (angles, scale, residual,
+    # fallback: why the network's joints were kept) and the network's fused joints, which
+    # joints_mm then replaces by the fitted ones (vvhand_core.fit.stage)
+    fit: FitResult | None = None
+    network_joints_mm: np.ndarray | None = None
+
+    @classmethod
+    def invalid(cls, message: str, num_joints: int, num_candidates: int, cube_mm: float,
+                centre_mm: np.ndarray | None = None) -> HandPoseResult:
+        """A frame without an estimate (zeros; ``message`` says why)."""
+        return cls(
+            valid=False, message=message, joints_mm=np.zeros((num_joints, 3), np.float32),
+            centre_mm=np.zeros(3, np.float32) if centre_mm is None
+            else np.asarray(centre_mm, np.float32),
+            cube_mm=float(cube_mm), num_candidates=num_candidates,
+            selected_views=np.zeros(0, np.int64), weights=np.zeros(0, np.float32),
+            logits=np.zeros(num_candidates, np.float32), score=0.0)
 
 
 class StageTimer:

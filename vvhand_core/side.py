@@ -93,3 +93,15 @@ def decide_side(p_right: float, config: SideConfig = SideConfig()) -> str:
     if 1.0 - p_right >= config.margin:
         return "left"
     return "unknown"
+
+
+def hand_side(joints_mm: np.ndarray, skeleton: Skeleton,
+              config: SideConfig = SideConfig()) -> dict[str, float | str]:
+    """{"right_probability": P(right), "side": decided side} of joints (J, 3) mm.
+
+    (0.5, "unknown") for a skeleton without the joints the chirality needs.
+    """
+    if not has_side(skeleton):
+        return {"right_probability": 0.5, "side": "unknown"}
+    p = right_probability(side_score(joints_mm, skeleton), config)
+    return {"right_probability": p, "side": decide_side(p, config)}

@@ -153,6 +153,20 @@ def get_skeleton(name: str) -> Skeleton:
         raise ValueError(f"unknown skeleton {name!r}; known skeletons: {known}") from None
 
 
+def skeleton_from_entry(entry: object) -> Skeleton:
+    """The registered skeleton a saved model's ``{"name", "joint_names"}`` entry names.
+
+    ValueError (one line) when the entry has no name, names no registered skeleton, or
+    lists the joints in another order than the registered one.
+    """
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise ValueError("skeleton entry has no name")
+    skeleton = get_skeleton(entry["name"])
+    if list(entry.get("joint_names", [])) != list(skeleton.joint_names):
+        raise ValueError(f"skeleton {skeleton.name!r}: the joint order differs from the "
+                         "registered skeleton of that name")
+    return skeleton
+
 # Anatomical meaning of each joint, expressed in hands2019_21 joint names. Only joints whose
 # meaning is unambiguous across annotation conventions are listed; the others (palm centres,
 # NYU's wrist-side points, ICVL's thumb root) have no counterpart and are never paired.

@@ -27,6 +27,7 @@ from geometry_msgs.msg import (
 from std_msgs.msg import Header
 
 from vvhand.msg import Hand, HandPoseArray
+from vvhand_core.fit.stage import ANGLE_NAMES
 from vvhand_core.palm import matrix_to_quaternion, palm_frame, palm_indices
 from vvhand_core.skeletons import Skeleton
 from vvhand_ros.conversions import MM_TO_M
@@ -110,13 +111,27 @@ def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
     msg.view_logits = [float(x) for x in r.logits]
     msg.score = float(r.score)
     msg.processing_time = float(hand.processing_time_s)
+    _fill_fit(msg, getattr(r, "fit", None))
     return msg
+
+
+def _fill_fit(msg: Hand, fit) -> None:
+    """The hand-model fit's fields of a Hand (FIT_OFF when ``fit`` is None)."""
+    if fit is None:
+        msg.fit_status = Hand.FIT_OFF
+        return
+    msg.fit_status = Hand.FIT_REJECTED if fit.fallback else Hand.FIT_USED
+    msg.joint_angles = [float(a) for a in np.deg2rad(np.asarray(fit.angles_deg, np.float64))]
+    msg.fit_residual = float(fit.residual_mm) * MM_TO_M
+    msg.hand_scale = float(fit.scale)
 
 
 def hand_array_msg(header: Header, skeleton: Skeleton, hands: list[Hand]) -> HandPoseArray:
     """vvhand/HandPoseArray (an empty ``hands`` list = no hand in this frame)."""
+    fitted = any(h.fit_status != Hand.FIT_OFF for h in hands)
     return HandPoseArray(header=header, skeleton=skeleton.name,
-                         joint_names=list(skeleton.joint_names), hands=hands)
+                         joint_names=list(skeleton.joint_names),
+                         joint_angle_names=list(ANGLE_NAMES) if fitted else [], hands=hands)
 
 
 def palm_pose_msg(header: Header, palm: Pose) -> PoseStamped:

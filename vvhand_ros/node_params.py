@@ -16,6 +16,7 @@ from rclpy.exceptions import (
     ParameterException,
 )
 
+from vvhand_core.fit import FitConfig
 from vvhand_core.views import GRID_SHAPES
 
 # name, default, read only (needs a restart), description, (low, high) or None
@@ -52,6 +53,13 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "geometric (nearest sizeable object; crops the forearm when that is nearest)", None),
     ("detector_weights", "", True,
      "hand detector weights (.pt) for localiser=detector; empty = the shipped detector", None),
+    ("fit", False, False,
+     "fit the articulated hand model to the depth after the network: refined joints, joint "
+     "angles and a fit residual in ~/hands (docs/ros.md, 'Hand-model fit'); costs ~15 ms per "
+     "frame on one CPU core", None),
+    ("fit_iterations", 8, False,
+     "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
+     "kinematics); more = closer fit, slower", (1, 50)),
     ("min_depth_mm", 200.0, False, "nearest depth searched for a hand [mm]", (0.0, 10000.0)),
     ("max_depth_mm", 1200.0, False, "farthest depth searched for a hand [mm]", (0.0, 10000.0)),
     ("publish_tf", True, False,
@@ -106,6 +114,11 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
 
 # Parameters that a running node accepts; the others are read only.
 RUNTIME_PARAMETERS = tuple(name for name, _, read_only, _, _ in PARAMETERS if not read_only)
+
+
+def fit_config(enabled: bool, iterations: int) -> FitConfig | None:
+    """The pipeline's ``fit`` from the parameters fit and fit_iterations."""
+    return FitConfig(iterations=int(iterations)) if enabled else None
 
 
 def declare_parameters(node) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.evaluate import compute_metrics
+from vvhand_core.fit import FitConfig
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 from vvhand_ros.bag import (
     DEFAULT_DEPTH_TOPIC,
@@ -56,6 +57,7 @@ class ReplayConfig:
     num_views: int = 3
     fusion: str = "confidence"
     device: str = "auto"
+    fit: bool = False                     # hand-model fit after the network (issue 16)
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
     camera_model: str = "auto"            # auto | rectified | raw (vvhand_ros.camera_model)
@@ -79,6 +81,7 @@ class FrameRecord:
     answered: bool = False
     valid: bool = False
     joints_mm: list | None = None
+    skeleton: str = ""                    # the estimate's joint set (e.g. "hands2019_21")
     processing_ms: float = float("nan")   # in the pipeline / node, receipt -> estimate
     end_to_end_ms: float = float("nan")   # live: publish -> HandPose received
     message: str = ""
@@ -112,7 +115,7 @@ class ReplayReport:
 
 def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
-                          device=cfg.device)
+                          device=cfg.device, fit=FitConfig() if cfg.fit else None)
 
 
 def model_path(cfg: ReplayConfig) -> str:
@@ -155,6 +158,7 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
         rec.answered, rec.valid, rec.message = True, bool(result.valid), result.message
         if result.valid:
             rec.joints_mm = np.asarray(result.joints_mm, np.float64).tolist()
+            rec.skeleton = pipe.skeleton.name
     return sorted(records, key=lambda r: r.index)
 
 
@@ -172,6 +176,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"num_views:={cfg.num_views}",
             "-p", f"fusion:={cfg.fusion}",
             "-p", f"device:={cfg.device}",
+            "-p", f"fit:={str(cfg.fit).lower()}",
             "-p", "publish_tf:=false",
             "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
             "-p", "status_period_s:=5.0"]
@@ -225,6 +230,7 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
         rec.end_to_end_ms = 1000.0 * (time.monotonic() - sent_at.get(rec.stamp_ns, np.nan))
         if msg.valid:
             rec.joints_mm = [[p.x * 1000.0, p.y * 1000.0, p.z * 1000.0] for p in msg.joints]
+            rec.skeleton = msg.skeleton
 
     def spin_until(done, deadline: float) -> None:
         while not done() and time.monotonic() < deadline:

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-views", type=int, default=3)
     parser.add_argument("--fusion", choices=("confidence", "average"), default="confidence")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--fit", action="store_true",
+                        help="fit the hand model to the depth after the network (issue 16)")
     parser.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC,
                         help="depth image topic; a CompressedImage on it or on "
                         "<topic>/compressedDepth is decoded as compressedDepth")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     """Replay, print the summary and where the JSON and plot went."""
     cfg = ReplayConfig(
         bag=args.bag, mode=args.mode, model=args.model, selector=args.selector,
-        num_views=args.num_views, fusion=args.fusion, device=args.device,
+        num_views=args.num_views, fusion=args.fusion, device=args.device, fit=args.fit,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
         camera_model=args.camera_model, sync_slop_s=args.sync_slop,
         rate=args.rate, out_dir=args.out, node_namespace=args.namespace,

@@ -13,16 +13,21 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.contact_sheet import Panel, pick_worst_median_best, write_contact_sheet
-from vvhand_core.skeletons import HANDS2019_21, ICVL_16, NYU_14, Skeleton
+from vvhand_core.skeletons import HANDS2019_21, Skeleton, get_skeleton
 from vvhand_ros.bag import depth_topic_of, read_frames
 from vvhand_ros.depth_input import ConversionError, DepthInput
 
 
 def skeleton_for(records) -> Skeleton:
-    """The skeleton of the estimates by their joint count (hands2019_21 by default)."""
-    counts = {len(r.joints_mm) for r in records if r.joints_mm is not None}
-    by_count = {s.num_joints: s for s in (HANDS2019_21, NYU_14, ICVL_16)}
-    return by_count.get(counts.pop(), HANDS2019_21) if len(counts) == 1 else HANDS2019_21
+    """The skeleton the estimates name (hands2019_21 when none does, e.g. no answers).
+
+    ValueError for a name that is not a registered skeleton or for estimates that name
+    more than one.
+    """
+    names = {r.skeleton for r in records if r.joints_mm is not None and r.skeleton}
+    if len(names) > 1:
+        raise ValueError(f"the estimates use more than one skeleton: {sorted(names)}")
+    return get_skeleton(names.pop()) if names else HANDS2019_21
 
 
 def chosen_records(records, gt: dict[int, np.ndarray], per_row: int) -> list:
