@@ -13,9 +13,12 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
     assert cli.BENCHES["fit"] == "vvhand_core.benchmarks.fit"
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    args = parser.parse_args(["--frames", "2", "--noise-mm", "20"])
+    assert parser.parse_args([]).sheet == "docs/fit_sheet.png"
+    args = parser.parse_args(["--frames", "2", "--noise-mm", "20",
+                              "--sheet", str(tmp_path / "sheet.png")])
     assert args.model == "" and not args.no_write
     assert bench.run(args) == 0
+    assert (tmp_path / "sheet.png").stat().st_size > 20_000  # 3 frames of the v2 split
     text = (tmp_path / "results.md").read_text()
     assert "Model fit after the network (issue 16)" in text and "sha256" in text
     for split, _ in bench.SPLITS:
@@ -30,7 +33,9 @@ def test_bench_fit_no_write_prints_only(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     assert bench.run(parser.parse_args(["--frames", "1", "--noise-mm", "10,30",
-                                        "--no-network", "--no-write"])) == 0
+                                        "--no-network", "--no-write", "--sheet",
+                                        str(tmp_path / "none.png")])) == 0
+    assert not (tmp_path / "none.png").exists()  # no network rows: nothing to draw
     assert not results.exists()
     out = capsys.readouterr().out
     assert "ground truth + 10 mm" in out and "ground truth + 30 mm" in out

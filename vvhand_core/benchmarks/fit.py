@@ -10,7 +10,9 @@ median joint error (mm) before and after, the change of the mean, the fit's CPU 
 frame (this process, one thread: one core; the network's time not included), the rank
 correlation of the fit's residual with its error, how often the fitted side is right, how
 often both sides were fitted, and how often the safeguard returned the network's joints.
-Prints the table and appends it to docs/results.md (or $VVHAND_RESULTS).
+Prints the table and appends it to docs/results.md (or $VVHAND_RESULTS); ``--sheet``
+draws the frames of the last split where the fit helped most, a median one and where it
+hurt most (network oracle start): network skeleton | fitted outline | model render.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vvhand_core.assets import default_model_path
@@ -26,6 +29,7 @@ from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.fit import FitConfig
 from vvhand_core.fit import bench as fit_bench
+from vvhand_core.fit.picture import FitFrame, write_fit_sheet
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 
 SPLITS = (("v1 test (seed 3)", {"seed": 3}),
@@ -45,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--no-network", action="store_true", help="only the noise rows")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--sheet", default="docs/fit_sheet.png",
+                        help="picture of the fit on 3 frames of the last split ('' = none)")
 
 
 def model_line(path: str | Path) -> str:
@@ -64,8 +70,11 @@ def table_row(split: str, start: str, out: dict, skipped: int = 0) -> list[objec
 
 
 def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitConfig,
-                 n: int) -> list[list[object]]:
-    """The network alone vs + fit, oracle and localised centre."""
+                 n: int, sheet: list | None = None) -> list[list[object]]:
+    """The network alone vs + fit, oracle and localised centre.
+
+    ``sheet``: replaced by the oracle rows' best, median and worst change (FitFrames).
+    """
     rows = []
     for start, oracle in (("network, oracle centre", True), ("network, localised", False)):
         joints, confs = fit_bench.pipeline_estimates(pipe, frames, oracle_centre=oracle)
@@ -77,7 +86,21 @@ def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitCo
         out = fit_bench.run([frames[i] for i in keep], start_joints=[joints[i] for i in keep],
                             confidences=[confs[i] for i in keep], config=cfg)
         rows.append(table_row(split, f"{start} (student-{n})", out, len(frames) - len(keep)))
+        if oracle and sheet is not None:
+            sheet[:] = sheet_frames([frames[i] for i in keep], [joints[i] for i in keep],
+                                    out, split)
     return rows
+
+
+def sheet_frames(frames: list, joints: list, out: dict, split: str) -> list[FitFrame]:
+    """The frames where the fit lowered the error most, a median one, and raised it most."""
+    change = out["per_frame"]["after_mm"] - out["per_frame"]["before_mm"]
+    order = np.argsort(change)
+    picks = [("largest gain", order[0]), ("median", order[len(order) // 2]),
+             ("largest loss", order[-1])]
+    return [FitFrame(frames[i].depth_mm, frames[i].intrinsics, joints[i], out["fits"][i],
+                     frames[i].joints_mm, f"{split}: {name} ({change[i]:+.1f} mm)")
+            for name, i in picks]
 
 
 def noise_levels(text: str) -> list[float]:
@@ -95,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
         pipe = VirtualViewPipeline.from_checkpoint(model, PipelineConfig(
             selector="student", num_views=args.num_views, device="cpu", renderer="torch",
             track=False))
-    rows = []
+    rows, sheet = [], []
     for split, synth in SPLITS:
         gen = SyntheticHandGenerator(SynthConfig(**synth))
         frames = [gen.frame(i) for i in range(args.frames)]
         if pipe is not None:
-            rows += network_rows(pipe, split, frames, cfg, args.num_views)
+            rows += network_rows(pipe, split, frames, cfg, args.num_views, sheet)
         for noise in noise_levels(args.noise_mm):
             out = fit_bench.run(frames, noise_mm=noise, config=cfg)
             rows.append(table_row(split, f"ground truth + {noise:g} mm", out))
@@ -113,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
             + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
             f"the safeguard returned the network's joints.\n\n{table}\n")
     print(body)
+    if args.sheet and sheet:
+        print(f"picture: {write_fit_sheet(sheet, args.sheet, 'network vs + fit', cfg)}")
     if not args.no_write:
         cmd = (f"vvhand bench fit --frames {args.frames} --noise-mm {args.noise_mm}"
                + (f" --model {args.model}" if args.model else "")

@@ -37,7 +37,7 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         start_joints: Sequence[np.ndarray] | None = None,
         confidences: Sequence[np.ndarray | None] | None = None,
         config: FitConfig | None = None, seed: int = 0, sequence: bool = False) -> dict:
-    """Fit every frame; returns the table row (see module doc) and per-frame arrays.
+    """Fit every frame; returns the table row (see module doc), per-frame arrays, the fits.
 
     Exactly one of ``noise_mm`` (ground truth + noise, drawn from ``seed``) and
     ``start_joints`` (estimates, one (21, 3) per frame) is given. ``sequence``: frames
@@ -50,6 +50,7 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
     terms: list[dict[str, float]] = []
     both: list[bool] = []
     fallback: list[str] = []
+    fits = []
     state: FitState | None = None
     for i, f in enumerate(frames):
         gt = np.asarray(f.joints_mm, dtype=np.float64)
@@ -60,6 +61,7 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         cpu_ms.append((time.process_time() - c0) * 1e3)
         wall_ms.append((time.perf_counter() - w0) * 1e3)
         state = res.state
+        fits.append(res)
         before.append(frame_error_mm(start, gt))
         after.append(frame_error_mm(res.joints_mm, gt))
         residual.append(res.residual_mm)
@@ -78,6 +80,7 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         "side_correct": float(np.mean(sides_ok)),
         "both_sides": float(np.mean(both)),
         "fallback": float(np.mean([bool(x) for x in fallback])),
+        "fits": fits,
         "per_frame": {"before_mm": b, "after_mm": a, "residual_mm": np.array(residual),
                       "cpu_ms": np.array(cpu_ms), "fallback": np.array(fallback)}
         | {k: np.array([t.get(k, np.nan) for t in terms]) for k in set().union(*terms)},
