@@ -10,10 +10,14 @@ frames carries K (B, 4).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported by the torch functions only (numpy-only installs)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,12 @@ class Intrinsics:
         """[fx, fy, cx, cy] as a float64 array (4,)."""
         return np.array([self.fx, self.fy, self.cx, self.cy], dtype=np.float64)
 
-    def as_tensor(self, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """[fx, fy, cx, cy] as a tensor (4,)."""
-        return torch.tensor([self.fx, self.fy, self.cx, self.cy], device=device, dtype=dtype)
+    def as_tensor(self, device=None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """[fx, fy, cx, cy] as a tensor (4,) (float32 unless ``dtype``)."""
+        import torch
+
+        return torch.tensor([self.fx, self.fy, self.cx, self.cy], device=device,
+                            dtype=dtype or torch.float32)
 
     def scaled(self, sx: float, sy: float) -> Intrinsics:
         """Intrinsics of the same camera after resizing the image by (sx, sy).
@@ -75,6 +82,8 @@ def project_t(points: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     points (..., 3) camera mm; k (..., 4) [fx, fy, cx, cy] broadcastable to points' batch
     shape. Returns uv (..., 2). Points with z <= 0 give inf/nan: mask them beforehand.
     """
+    import torch
+
     z = points[..., 2]
     u = k[..., 0] * points[..., 0] / z + k[..., 2]
     v = k[..., 1] * points[..., 1] / z + k[..., 3]
@@ -86,6 +95,8 @@ def back_project_t(uv: torch.Tensor, z: torch.Tensor, k: torch.Tensor) -> torch.
 
     uv (..., 2) pixels; z (...) depth mm along the optical axis; k (..., 4). Returns (..., 3).
     """
+    import torch
+
     x = (uv[..., 0] - k[..., 2]) / k[..., 0] * z
     y = (uv[..., 1] - k[..., 3]) / k[..., 1] * z
     return torch.stack((x, y, z), dim=-1)
@@ -125,6 +136,12 @@ def back_project_np(
 # --------------------------------------------------------------------------- either
 
 
+def _is_tensor(x: object) -> bool:
+    """Whether x is a torch tensor (False without importing torch when nobody has)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def _k_t(intr: Intrinsics | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if isinstance(intr, Intrinsics):
         return intr.as_tensor(device=like.device, dtype=like.dtype)
@@ -133,14 +150,16 @@ def _k_t(intr: Intrinsics | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def project(points_mm, intr: Intrinsics | torch.Tensor | np.ndarray):
     """Project points (..., 3) mm to uv (..., 2): torch in -> torch out, else numpy."""
-    if isinstance(points_mm, torch.Tensor):
+    if _is_tensor(points_mm):
         return project_t(points_mm, _k_t(intr, points_mm))
     return project_np(points_mm, intr)
 
 
 def back_project(uv, depth_mm, intr: Intrinsics | torch.Tensor | np.ndarray):
     """Back-project uv (..., 2) with depth (...) mm to points (..., 3) mm (torch or numpy)."""
-    if isinstance(uv, torch.Tensor):
+    if _is_tensor(uv):
+        import torch
+
         z = torch.as_tensor(depth_mm, device=uv.device, dtype=uv.dtype)
         return back_project_t(uv, z, _k_t(intr, uv))
     return back_project_np(uv, depth_mm, intr)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vvhand_core.errors import CheckpointError
 from vvhand_core.models import A2J, ModelConfig, Student, Teacher, build_models
 from vvhand_core.models.configs import with_legacy_defaults
 from vvhand_core.skeletons import Skeleton, get_skeleton, skeleton_from_entry
@@ -37,15 +38,6 @@ __all__ = [
     "CheckpointError", "LoadedModels", "build_models", "load_checkpoint", "resolve_device",
     "save_checkpoint", "save_random_checkpoint",
 ]
-
-
-class CheckpointError(Exception):
-    """A checkpoint file that cannot be used; the message names the file and the reason."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"checkpoint {self.path}: {reason}")
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""The pipeline's configuration, its per-frame result and its stage timer.
+"""The pipeline's configuration and its stage timer; its per-frame result, re-exported.
 
 Kept apart from :mod:`vvhand_core.pipeline` (which re-exports them) so that the pipeline
-module holds only the running code.
+module holds only the running code. ``HandPoseResult`` and ``STAGES`` live in the
+torch-free :mod:`vvhand_core.lite.result` (the lite pipeline returns the same type).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import numpy as np
 import torch
 
 from vvhand_core.checkpoint import resolve_device
-from vvhand_core.fit.fit import FitConfig, FitResult
+from vvhand_core.fit.fit import FitConfig
 from vvhand_core.fusion import FUSIONS
+from vvhand_core.lite.result import STAGES, HandPoseResult  # noqa: F401 (re-exported)
 from vvhand_core.localise import LOCALISERS
 from vvhand_core.side import SideConfig
 from vvhand_core.views import GRID_SHAPES, grid_subset_indices
 
 SELECTORS = ("student", "teacher", "uniform")
-STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "fit", "total")
 
 
 @dataclass
@@ -94,53 +95,6 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
         raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
                          f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
     resolve_device(cfg.device)
-
-
-@dataclass
-class HandPoseResult:
-    """One frame's estimate. ``timings_ms`` per stage (keys :data:`STAGES`).
-
-    "student" times the view-scoring network (the student; the teacher in teacher mode;
-    the teacher on the N uniform views for uniform + confidence). For ``run_batch`` the
-    timings are the batch's divided by the number of frames.
-    """
-
-    valid: bool
-    message: str
-    joints_mm: np.ndarray
-    centre_mm: np.ndarray
-    cube_mm: float
-    num_candidates: int
-    selected_views: np.ndarray
-    weights: np.ndarray
-    logits: np.ndarray
-    score: float
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    # the N selected views' joints (N, J, 3) mm in the camera frame (before fusion) and each
-    # joint's spread (J,) mm around the fused joint (vvhand_core.confidence); None if invalid
-    joints_views_mm: np.ndarray | None = None
-    joint_spread_mm: np.ndarray | None = None
-    # P(right hand) from the fused joints' chirality and the side it decides
-    # (vvhand_core.side, PipelineConfig.side): "left", "right" or "unknown"
-    right_probability: float = 0.5
-    side: str = "unknown"
-    # with the hand-model fit on (PipelineConfig.fit): the fit (angles, scale, residual,
-    # fallback: why the network's joints were kept) and the network's fused joints, which
-    # joints_mm then replaces by the fitted ones (vvhand_core.fit.stage)
-    fit: FitResult | None = None
-    network_joints_mm: np.ndarray | None = None
-
-    @classmethod
-    def invalid(cls, message: str, num_joints: int, num_candidates: int, cube_mm: float,
-                centre_mm: np.ndarray | None = None) -> HandPoseResult:
-        """A frame without an estimate (zeros; ``message`` says why)."""
-        return cls(
-            valid=False, message=message, joints_mm=np.zeros((num_joints, 3), np.float32),
-            centre_mm=np.zeros(3, np.float32) if centre_mm is None
-            else np.asarray(centre_mm, np.float32),
-            cube_mm=float(cube_mm), num_candidates=num_candidates,
-            selected_views=np.zeros(0, np.int64), weights=np.zeros(0, np.float32),
-            logits=np.zeros(num_candidates, np.float32), score=0.0)
 
 
 class StageTimer:

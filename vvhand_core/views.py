@@ -14,34 +14,20 @@ from __future__ import annotations
 
 import torch
 
-# num_views -> (n_elevation, n_azimuth)
-GRID_SHAPES: dict[int, tuple[int, int]] = {
-    1: (1, 1),
-    3: (1, 3),
-    9: (3, 3),
-    15: (3, 5),
-    25: (5, 5),
-    81: (9, 9),
-}
-GRID_MAX_DEG = 60.0
+from vvhand_core.lite import geometry as _np_views
+
+# the grids are defined once, in numpy (vvhand_core.lite.geometry, the torch-free twin):
+# num_views -> (n_elevation, n_azimuth), and the largest angle
+GRID_SHAPES: dict[int, tuple[int, int]] = _np_views.GRID_SHAPES
+GRID_MAX_DEG = _np_views.GRID_MAX_DEG
 
 
 def view_grid(num_views: int, max_deg: float = GRID_MAX_DEG) -> torch.Tensor:
-    """Candidate view angles (V, 2) = (azimuth_deg, elevation_deg), elevation-major.
+    """Candidate view angles (V, 2) float32 = (azimuth_deg, elevation_deg), elevation-major.
 
     V must be one of 1, 3, 9, 15, 25, 81; index V // 2 is the identity (0, 0).
     """
-    if num_views not in GRID_SHAPES:
-        raise ValueError(f"num_views must be one of {sorted(GRID_SHAPES)}, got {num_views}")
-    n_el, n_az = GRID_SHAPES[num_views]
-
-    def axis(n: int) -> torch.Tensor:
-        if n == 1:
-            return torch.zeros(1, dtype=torch.float64)
-        return torch.linspace(-max_deg, max_deg, n, dtype=torch.float64)
-
-    el, az = torch.meshgrid(axis(n_el), axis(n_az), indexing="ij")
-    return torch.stack((az.reshape(-1), el.reshape(-1)), dim=-1).float()
+    return torch.from_numpy(_np_views.view_grid(num_views, max_deg))
 
 
 def rotation_matrices(angles_deg: torch.Tensor) -> torch.Tensor:
@@ -175,10 +161,4 @@ __all__ = [
 
 def grid_subset_indices(n: int, m: int) -> torch.Tensor:
     """Indices (N,) of the N-grid's views in the M-grid (ValueError when one is missing)."""
-    sub, full = view_grid(n).double(), view_grid(m).double()
-    dist = (sub[:, None] - full[None]).abs().amax(-1)  # (N, M)
-    best = dist.min(dim=1)
-    if (best.values > 1e-3).any():
-        raise ValueError(f"the uniform {n}-view grid is not a subset of the {m}-view "
-                         "candidate grid")
-    return best.indices
+    return torch.from_numpy(_np_views.grid_subset_indices(n, m))

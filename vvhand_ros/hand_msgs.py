@@ -27,7 +27,7 @@ from geometry_msgs.msg import (
 from std_msgs.msg import Header
 
 from vvhand.msg import Hand, HandPoseArray
-from vvhand_core.fit.stage import ANGLE_NAMES
+from vvhand_core.data.synthetic.hand_model import PARAM_NAMES as ANGLE_NAMES
 from vvhand_core.palm import matrix_to_quaternion, palm_frame, palm_indices
 from vvhand_core.skeletons import Skeleton
 from vvhand_ros.conversions import MM_TO_M

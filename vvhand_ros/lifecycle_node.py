@@ -14,14 +14,17 @@ or ``ros2 lifecycle set /hand_pose_node <transition>`` drive it:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 
-from vvhand_core.pipeline import VirtualViewPipeline
 from vvhand_ros.node import run_node
 from vvhand_ros.node_core import HandPoseCore
 from vvhand_ros.node_params import declare_parameters
 
+if TYPE_CHECKING:
+    from vvhand_core.pipeline import VirtualViewPipeline
 
 class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
     """hand_pose_node as a lifecycle node (see the module doc for each transition)."""

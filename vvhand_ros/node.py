@@ -22,16 +22,18 @@ See docs/ros.md for every parameter and frame.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import rclpy
 from rclpy.node import Node
 from rclpy.qos_overriding_options import InvalidQosOverridesError
 
-from vvhand_core.checkpoint import CheckpointError
-from vvhand_core.pipeline import VirtualViewPipeline
+from vvhand_core.errors import CheckpointError
 from vvhand_ros.node_core import PIPELINE_PARAMETERS, HandPoseCore, sensor_data_qos, stamp_ns
 from vvhand_ros.node_params import declare_parameters
 
+if TYPE_CHECKING:
+    from vvhand_core.pipeline import VirtualViewPipeline
 
 class HandPoseNode(HandPoseCore, Node):
     """Subscribes to a depth image and its camera_info, publishes the hands it finds."""

@@ -11,10 +11,11 @@ hands). Topics, frames and parameters: see vvhand_ros.node and docs/ros.md.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
-import torch
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -24,7 +25,7 @@ from visualization_msgs.msg import MarkerArray
 
 from vvhand.msg import HandPose, HandPoseArray
 from vvhand_core.assets import default_model_path
-from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+from vvhand_core.load import load_pipeline
 from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess
@@ -33,6 +34,9 @@ from vvhand_ros.node_params import RUNTIME_PARAMETERS, check_num_views, fit_conf
 from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
 from vvhand_ros.pairing import Pair, StampPairer
 from vvhand_ros.target_frame import TransformUnavailable, make_target_frame
+
+if TYPE_CHECKING:
+    from vvhand_core.pipeline import VirtualViewPipeline
 
 try:  # diagnostic_msgs is optional: status is always logged, published when available
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -97,9 +101,10 @@ class HandPoseCore:
         self._frame_out = FrameOutput(self.pipeline.skeleton, self.get_fully_qualified_name())
         self._frame_out.configure(settings_from(lambda name: gp(name).value))
 
-    def _pipeline_config(self) -> PipelineConfig:
+    def _pipeline_options(self) -> dict:
+        """The pipeline's configuration (PipelineConfig fields) from the parameters."""
         gp = self.get_parameter
-        return PipelineConfig(
+        return dict(
             selector=gp("selector").value,
             num_views=int(gp("num_views").value),
             fusion=gp("fusion").value,
@@ -115,18 +120,18 @@ class HandPoseCore:
         )
 
     def _load_pipeline(self) -> VirtualViewPipeline:
-        threads = int(self.get_parameter("num_threads").value)
-        if threads > 0:
-            torch.set_num_threads(threads)
+        """The torch pipeline, or without torch the lite one (vvhand_core.load)."""
         path = self.get_parameter("model_path").value or str(default_model_path())
         self.get_logger().info(f"loading model {path}")
-        return VirtualViewPipeline.from_checkpoint(path, self._pipeline_config())
+        return load_pipeline(path, self._pipeline_options(),
+                             int(self.get_parameter("num_threads").value))
 
     def _free(self) -> None:
         """Drop the model (lifecycle cleanup)."""
         self.pipeline = None
         self._frame_out = None
-        if torch.cuda.is_available():
+        torch = sys.modules.get("torch")  # only where the torch pipeline ran
+        if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def _create_outputs(self) -> None:

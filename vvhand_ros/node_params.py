@@ -16,8 +16,8 @@ from rclpy.exceptions import (
     ParameterException,
 )
 
-from vvhand_core.fit import FitConfig
-from vvhand_core.views import GRID_SHAPES
+from vvhand_core.lite.geometry import GRID_SHAPES
+from vvhand_core.load import NO_TORCH
 
 # name, default, read only (needs a restart), description, (low, high) or None
 PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
@@ -116,9 +116,18 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
 RUNTIME_PARAMETERS = tuple(name for name, _, read_only, _, _ in PARAMETERS if not read_only)
 
 
-def fit_config(enabled: bool, iterations: int) -> FitConfig | None:
-    """The pipeline's ``fit`` from the parameters fit and fit_iterations."""
-    return FitConfig(iterations=int(iterations)) if enabled else None
+def fit_config(enabled: bool, iterations: int):
+    """The pipeline's ``fit`` (a FitConfig or None) from the parameters fit, fit_iterations.
+
+    ValueError when the fit is asked for where torch (which the fit needs) is missing.
+    """
+    if not enabled:
+        return None
+    try:
+        from vvhand_core.fit import FitConfig
+    except ImportError:
+        raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch") from None
+    return FitConfig(iterations=int(iterations))
 
 
 def declare_parameters(node) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from vvhand_core.camera import Intrinsics
@@ -26,6 +25,9 @@ from vvhand_core.skeletons import Skeleton
 
 ON_MISSING = ("error", "skip")
 
+
+if TYPE_CHECKING:
+    import torch
 
 class DatasetError(RuntimeError):
     """A dataset file is missing, unreadable or malformed; ``path`` names it."""
@@ -193,6 +195,8 @@ def collate_frames(frames: Sequence[DepthFrame], device=None) -> FrameBatch:
     names = {f.skeleton.name for f in frames}
     if len(names) != 1:
         raise ValueError(f"frames have different skeletons: {sorted(names)}")
+    import torch
+
     depth = torch.from_numpy(np.stack([f.depth_mm.astype(np.float32) for f in frames]))
     k = torch.from_numpy(np.stack([f.intrinsics.as_array() for f in frames]).astype(np.float32))
     joints = None

@@ -1,0 +1,76 @@
+"""LitePipeline's configuration: the fields of ``PipelineConfig`` it honours (no torch)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vvhand_core.lite.fusion import FUSIONS
+from vvhand_core.lite.geometry import grid_subset_indices
+from vvhand_core.side import SideConfig
+
+SELECTORS = ("student", "teacher", "uniform")
+
+
+@dataclass
+class LiteConfig:
+    """How :class:`~vvhand_core.lite.pipeline.LitePipeline` runs (PipelineConfig's subset).
+
+    selector, num_views, fusion, cube_mm, min_depth_mm, max_depth_mm, track, side: as in
+    :class:`vvhand_core.pipeline_config.PipelineConfig`; localiser: "geometric" only;
+    num_threads: onnxruntime's intra-op threads (0 = its default).
+    """
+
+    selector: str = "student"
+    num_views: int = 3
+    fusion: str = "confidence"
+    cube_mm: float = 250.0
+    min_depth_mm: float = 200.0
+    max_depth_mm: float = 1200.0
+    track: bool = True
+    localiser: str = "geometric"
+    side: SideConfig = field(default_factory=SideConfig)
+    num_threads: int = 0
+
+    @classmethod
+    def from_pipeline_config(cls, cfg: object, num_threads: int = 0) -> LiteConfig:
+        """The LiteConfig of a ``PipelineConfig`` (device, renderer and backend ignored).
+
+        ValueError for what only the torch pipeline has: the learned detector, the fit.
+        """
+        if getattr(cfg, "localiser", "geometric") != "geometric":
+            raise ValueError("LitePipeline has only the geometric localiser, got "
+                             f"localiser={cfg.localiser!r}")
+        if getattr(cfg, "fit", None) is not None:
+            raise ValueError("LitePipeline has no hand-model fit (fit must be None)")
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "num_threads"]
+        return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)},
+                   num_threads=num_threads)
+
+
+def check_lite_config(cfg: LiteConfig, num_candidates: int) -> None:
+    """ValueError naming the first problem of ``cfg`` for a model with M = num_candidates."""
+    m, n = num_candidates, cfg.num_views
+    if cfg.selector not in SELECTORS:
+        raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
+    if cfg.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
+    if cfg.localiser != "geometric":
+        raise ValueError(f"localiser must be 'geometric' (the learned detector needs torch), "
+                         f"got {cfg.localiser!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ValueError(f"num_views must be an integer, got {n!r}")
+    if cfg.selector == "uniform":
+        grid_subset_indices(n, m)  # ValueError when the N-grid is not in the M-grid
+    elif not 1 <= n <= m:
+        raise ValueError(f"num_views must be in 1..{m} (the candidate views), got {n}")
+    if not cfg.cube_mm > 0:
+        raise ValueError(f"cube_mm must be > 0, got {cfg.cube_mm}")
+    if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
+        raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
+                         f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
+
+
+__all__ = ["LiteConfig", "SELECTORS", "check_lite_config"]

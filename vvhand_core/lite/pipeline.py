@@ -1,0 +1,251 @@
+"""LitePipeline: depth image -> hand joints with numpy, scipy and onnxruntime (no torch).
+
+The same steps as :class:`vvhand_core.pipeline.VirtualViewPipeline` with backend
+"onnxruntime", for inference:
+
+    localise (geometric, numpy/scipy) -> crop + normalise -> student (onnxruntime)
+      -> render the top-N views (numpy z-buffer) -> A2J (onnxruntime) -> crop uvd
+      -> camera mm -> M_i^-1 -> softmax fusion -> joint spread, side
+
+with the numpy twins of :mod:`vvhand_core.lite` and the sessions of
+:class:`vvhand_core.onnx_model.OnnxNetworks` (a directory written by ``vvhand
+export-onnx``). Selectors "student", "teacher" and "uniform" and both fusions work as in
+the torch pipeline; the learned detector and the hand-model fit do not exist here.
+Results are :class:`~vvhand_core.lite.result.HandPoseResult`, the torch pipeline's type.
+
+Intrinsics are anything with ``fx, fy, cx, cy, width, height`` (e.g.
+:class:`vvhand_core.camera.Intrinsics`). The geometric localiser
+(:mod:`vvhand_core.localise`) is imported when a frame is first localised; given hand
+centres skip it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vvhand_core.confidence import joint_spread_mm
+from vvhand_core.lite import fusion as fz
+from vvhand_core.lite import geometry as geo
+from vvhand_core.lite.config import SELECTORS, LiteConfig, check_lite_config
+from vvhand_core.lite.render import render_views
+from vvhand_core.lite.result import STAGES, HandPoseResult
+from vvhand_core.onnx_model import OnnxNetworks
+from vvhand_core.side import hand_side
+
+
+class _Timer:
+    """Wall-clock per stage (keys :data:`STAGES`), as ``pipeline_config.StageTimer`` on CPU."""
+
+    def __init__(self) -> None:
+        self.ms = dict.fromkeys(STAGES, 0.0)
+        self._t = self._start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage], self._t = self.ms[stage] + (now - self._t) * 1e3, now
+
+    def finish(self) -> dict[str, float]:
+        self.ms["total"] = (time.perf_counter() - self._start) * 1e3
+        return self.ms
+
+
+class LitePipeline:
+    """Depth image -> hand joints, torch-free (see module doc). Build with :meth:`from_onnx`."""
+
+    def __init__(self, onnx: OnnxNetworks, config: LiteConfig | None = None) -> None:
+        self.onnx, self.skeleton = onnx, onnx.skeleton
+        self.num_candidates, self.crop_size = onnx.num_candidates, onnx.crop_size
+        self.config = config or LiteConfig(cube_mm=onnx.cube_mm)
+        check_lite_config(self.config, self.num_candidates)
+        self._grid_deg = geo.view_grid(self.num_candidates)  # (M, 2)
+        self._localiser = None
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, config: object | None = None) -> LitePipeline:
+        """Load a ``vvhand export-onnx`` directory (OnnxModelError if it is bad).
+
+        config: a :class:`LiteConfig`, a ``PipelineConfig`` (its fields are taken by
+        name) or None (the cube edge the networks were trained with).
+        """
+        if config is not None and not isinstance(config, LiteConfig):
+            config = LiteConfig.from_pipeline_config(config)
+        onnx = OnnxNetworks.load(path, config.num_threads if config else 0)
+        return cls(onnx, config)
+
+    def configure(self, **changes: object) -> None:
+        """Change config fields between calls (validated; ValueError names the problem).
+
+        ``num_threads`` is fixed when the sessions are made (:meth:`from_onnx`).
+        """
+        if changes.pop("fit", None) is not None:
+            raise ValueError("the hand-model fit needs torch (the lite pipeline has none)")
+        names = {f.name for f in dataclasses.fields(LiteConfig)} - {"num_threads"}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown lite pipeline option(s) {unknown}; known: {sorted(names)}")
+        cfg = dataclasses.replace(self.config, **changes)
+        check_lite_config(cfg, self.num_candidates)
+        if (cfg.min_depth_mm, cfg.max_depth_mm, cfg.cube_mm, cfg.track) != (
+                self.config.min_depth_mm, self.config.max_depth_mm, self.config.cube_mm,
+                self.config.track):
+            self._localiser = None
+        self.config = cfg
+
+    def reset_tracking(self) -> None:
+        """Forget the previous frame's hand centre."""
+        if self._localiser is not None:
+            self._localiser.reset()
+
+    # ------------------------------------------------------------------ running
+    def run(self, depth_mm: np.ndarray, intrinsics: object,
+            centre_mm: np.ndarray | None = None) -> HandPoseResult:
+        """One frame: depth (H, W) uint16 or float mm (0/NaN invalid) -> HandPoseResult."""
+        depth = np.asarray(depth_mm)
+        if depth.ndim != 2:
+            raise ValueError(f"depth_mm must be (H, W), got shape {depth.shape}")
+        centres = None if centre_mm is None else np.asarray(centre_mm, np.float64).reshape(1, 3)
+        return self.run_batch(depth[None], intrinsics, centres)[0]
+
+    def run_batch(self, depth_mm: np.ndarray, intrinsics: object,
+                  centres_mm: np.ndarray | None = None) -> list[HandPoseResult]:
+        """B frames of one camera: depth (B, H, W) -> B results; ``centres_mm`` (B, 3) mm."""
+        depth = np.asarray(depth_mm)
+        if depth.ndim != 3:
+            raise ValueError(f"depth_mm must be (B, H, W), got shape {depth.shape}")
+        b, h, w = depth.shape
+        if (w, h) != (intrinsics.width, intrinsics.height):
+            raise ValueError(f"depth image is {w}x{h}, intrinsics are for "
+                             f"{intrinsics.width}x{intrinsics.height}")
+        if centres_mm is not None and np.shape(centres_mm) != (b, 3):
+            raise ValueError(f"centres_mm must be ({b}, 3), got {np.shape(centres_mm)}")
+        timer = _Timer()
+        results = self._run(depth, intrinsics, centres_mm, timer)
+        per_frame = {k: v / b for k, v in timer.finish().items()}
+        for r in results:
+            r.timings_ms = dict(per_frame)
+        return results
+
+    def _invalid(self, message: str, centre: np.ndarray | None = None) -> HandPoseResult:
+        return HandPoseResult.invalid(message, self.skeleton.num_joints, self.num_candidates,
+                                      self.config.cube_mm, centre)
+
+    def _locate(self, depth: np.ndarray, intr: object, centres_in: np.ndarray | None
+                ) -> tuple[list[np.ndarray | None], list[str]]:
+        """As ``localise.locate_frames``; the localiser is made (imported) on first use."""
+        if centres_in is None:
+            from vvhand_core.localise import locate_frames, make_localiser
+
+            cfg = self.config
+            if self._localiser is None:
+                self._localiser = make_localiser("geometric", cfg.min_depth_mm,
+                                                 cfg.max_depth_mm, cfg.cube_mm, cfg.track)
+            return locate_frames(self._localiser, depth, intr)
+        centres: list[np.ndarray | None] = []
+        messages = [""] * len(depth)
+        for i, c in enumerate(np.asarray(centres_in, np.float64)):
+            ok = bool(np.isfinite(c).all() and c[2] > 0)
+            if not ok:
+                messages[i] = f"invalid hand centre {centres_in[i]}"
+            centres.append(c if ok else None)
+        return centres, messages
+
+    def _run(self, depth: np.ndarray, intr: object, centres_in: np.ndarray | None,
+             timer: _Timer) -> list[HandPoseResult]:
+        cfg = self.config
+        b = depth.shape[0]
+        floating = np.issubdtype(depth.dtype, np.floating)
+        depth = np.array(depth, dtype=np.float32, order="C")
+        if floating and not np.isfinite(depth).all():
+            depth = np.where(np.isfinite(depth), depth, np.float32(0))
+        centres, messages = self._locate(depth, intr, centres_in)
+        timer.lap("localise")
+        live = [i for i in range(b) if centres[i] is not None]
+        results = [self._invalid(msg) for msg in messages]
+        if not live:
+            return results
+        # -------- crop + normalise
+        k = np.tile(np.array([intr.fx, intr.fy, intr.cx, intr.cy], np.float32), (len(live), 1))
+        centre = np.stack([centres[i] for i in live]).astype(np.float32)  # (L, 3) mm
+        crop_mm, t = geo.crop_depth(depth[live], centre, k, cfg.cube_mm, self.crop_size)
+        has_fg = (crop_mm > 0).reshape(len(live), -1).any(1)
+        timer.lap("crop")
+        joints, views, idx, weights, logits, score = self._estimate(crop_mm, t, k, centre,
+                                                                    timer)
+        timer.lap("fusion")
+        for n, i in enumerate(live):
+            if not has_fg[n]:
+                results[i] = self._invalid("empty crop: no depth inside the hand cube",
+                                           centres[i])
+                continue
+            results[i] = HandPoseResult(
+                valid=True, message="", joints_mm=joints[n].astype(np.float32),
+                centre_mm=centres[i].astype(np.float32), cube_mm=float(cfg.cube_mm),
+                num_candidates=self.num_candidates, selected_views=idx[n].astype(np.int64),
+                weights=weights[n].astype(np.float32), logits=logits[n].astype(np.float32),
+                score=float(score[n]), joints_views_mm=views[n].astype(np.float32),
+                joint_spread_mm=joint_spread_mm(views[n], joints[n], weights[n]),
+                **hand_side(joints[n], self.skeleton, cfg.side))
+        return results
+
+    def _a2j(self, views_mm: np.ndarray, zc: np.ndarray, features: bool = False
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rendered views (L, V, S, S) mm -> uvd (L, V, J, 3), teacher input (L, V, ...)."""
+        n, v, s, _ = views_mm.shape
+        x = geo.normalise(views_mm, zc, self.config.cube_mm).reshape(n * v, 1, s, s)
+        uvd, feats = self.onnx.a2j(x, features)
+        feats = None if feats is None else feats.reshape(n, v, *feats.shape[1:])
+        return uvd.reshape(n, v, *uvd.shape[1:]), feats
+
+    def _estimate(self, crop_mm: np.ndarray, t: np.ndarray, k: np.ndarray,
+                  centre: np.ndarray, timer: _Timer):
+        cfg, m, n_sel = self.config, self.num_candidates, self.config.num_views
+        nl, zc = crop_mm.shape[0], centre[:, 2]
+        mats_all = geo.view_matrices(self._grid_deg, centre)  # (L, M, 4, 4)
+        if cfg.selector == "student":
+            crop_in = geo.normalise(crop_mm, zc, cfg.cube_mm)[:, None]  # (L, 1, S, S)
+            logits = self.onnx.student(crop_in)  # (L, M)
+            idx = fz.select_top_n(logits, n_sel)
+            timer.lap("student")
+            mats = fz.gather_views(mats_all, idx)
+            views = render_views(crop_mm, t, k, mats)
+            timer.lap("render")
+            uvd, _ = self._a2j(views, zc)
+            timer.lap("a2j")
+            weights = fz.fusion_weights(fz.gather_views(logits, idx), cfg.fusion)
+            score = fz.selection_score(logits, idx)
+        elif cfg.selector == "teacher":
+            views = render_views(crop_mm, t, k, mats_all)
+            timer.lap("render")
+            uvd_all, feats = self._a2j(views, zc, features=True)
+            timer.lap("a2j")
+            logits = self.onnx.teacher(feats)
+            idx = fz.select_top_n(logits, n_sel)
+            timer.lap("student")
+            mats, uvd = fz.gather_views(mats_all, idx), fz.gather_views(uvd_all, idx)
+            weights = fz.fusion_weights(fz.gather_views(logits, idx), cfg.fusion)
+            score = fz.selection_score(logits, idx)
+        else:  # uniform
+            idx = np.broadcast_to(geo.grid_subset_indices(n_sel, m), (nl, n_sel))
+            mats = fz.gather_views(mats_all, idx)
+            views = render_views(crop_mm, t, k, mats)
+            timer.lap("render")
+            uvd, feats = self._a2j(views, zc, features=cfg.fusion == "confidence")
+            timer.lap("a2j")
+            if cfg.fusion == "confidence":
+                weights = fz.fusion_weights(self.onnx.teacher(feats), "confidence")
+                timer.lap("student")
+            else:
+                weights = fz.fusion_weights(np.zeros((nl, n_sel), np.float32), "average")
+            logits = np.zeros((nl, m), np.float32)
+            score = np.ones(nl, np.float32)
+        joints_view = geo.crop_uvd_to_camera_mm(uvd, t, k, zc, cfg.cube_mm)
+        views_cam = fz.to_camera_frame(joints_view, geo.invert_rigid(mats))  # (L, N, J, 3)
+        joints = fz.fuse_camera_joints(views_cam, weights)  # (L, J, 3) mm, Eq. 2
+        return joints, views_cam, idx, weights, logits, score
+
+
+__all__ = ["LiteConfig", "LitePipeline", "SELECTORS", "check_lite_config"]

@@ -1,0 +1,68 @@
+"""The pipeline's per-frame result, :class:`HandPoseResult`, and its stage names (no torch).
+
+Shared by :class:`vvhand_core.pipeline.VirtualViewPipeline` (re-exported by
+:mod:`vvhand_core.pipeline_config`) and :class:`vvhand_core.lite.pipeline.LitePipeline`,
+and importable with only numpy installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from vvhand_core.fit.fit import FitResult
+
+STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "fit", "total")
+
+
+@dataclass
+class HandPoseResult:
+    """One frame's estimate. ``timings_ms`` per stage (keys :data:`STAGES`).
+
+    "student" times the view-scoring network (the student; the teacher in teacher mode;
+    the teacher on the N uniform views for uniform + confidence). For ``run_batch`` the
+    timings are the batch's divided by the number of frames.
+    """
+
+    valid: bool
+    message: str
+    joints_mm: np.ndarray
+    centre_mm: np.ndarray
+    cube_mm: float
+    num_candidates: int
+    selected_views: np.ndarray
+    weights: np.ndarray
+    logits: np.ndarray
+    score: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # the N selected views' joints (N, J, 3) mm in the camera frame (before fusion) and each
+    # joint's spread (J,) mm around the fused joint (vvhand_core.confidence); None if invalid
+    joints_views_mm: np.ndarray | None = None
+    joint_spread_mm: np.ndarray | None = None
+    # P(right hand) from the fused joints' chirality and the side it decides
+    # (vvhand_core.side, PipelineConfig.side): "left", "right" or "unknown"
+    right_probability: float = 0.5
+    side: str = "unknown"
+    # with the hand-model fit on (PipelineConfig.fit): the fit (angles, scale, residual,
+    # fallback: why the network's joints were kept) and the network's fused joints, which
+    # joints_mm then replaces by the fitted ones (vvhand_core.fit.stage)
+    fit: FitResult | None = None
+    network_joints_mm: np.ndarray | None = None
+
+    @classmethod
+    def invalid(cls, message: str, num_joints: int, num_candidates: int, cube_mm: float,
+                centre_mm: np.ndarray | None = None) -> HandPoseResult:
+        """A frame without an estimate (zeros; ``message`` says why)."""
+        return cls(
+            valid=False, message=message, joints_mm=np.zeros((num_joints, 3), np.float32),
+            centre_mm=np.zeros(3, np.float32) if centre_mm is None
+            else np.asarray(centre_mm, np.float32),
+            cube_mm=float(cube_mm), num_candidates=num_candidates,
+            selected_views=np.zeros(0, np.int64), weights=np.zeros(0, np.float32),
+            logits=np.zeros(num_candidates, np.float32), score=0.0)
+
+
+__all__ = ["STAGES", "HandPoseResult"]

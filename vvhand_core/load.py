@@ -1,0 +1,63 @@
+"""The pipeline a deployment runs: the torch pipeline when torch is installed, else the lite one.
+
+``load_pipeline(model_path, options, num_threads)`` is what the node calls. ``options`` are
+:class:`~vvhand_core.pipeline_config.PipelineConfig` fields by name. With torch installed
+it returns :class:`~vvhand_core.pipeline.VirtualViewPipeline` (a checkpoint, or an export
+directory with backend "onnxruntime"); without torch (an onnxruntime-only install, see
+docs/architecture.md, "Network backends") :class:`~vvhand_core.lite.pipeline.LitePipeline`
+on a directory written by ``vvhand export-onnx``, with what it lacks refused by name: a
+checkpoint file, backend "torch", the learned detector, the hand-model fit. This module
+imports torch only when it is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+NO_TORCH = "torch is not installed (an onnxruntime-only install)"
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported here."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
+    """The pipeline for ``model_path`` configured by ``options`` (module doc).
+
+    num_threads > 0: the networks' CPU threads (torch's, which onnxruntime follows; the
+    lite pipeline's onnxruntime sessions). Raises CheckpointError / OnnxModelError for a
+    bad model, ValueError for options this install cannot run (the message says which).
+    """
+    if not torch_available():
+        return _load_lite(Path(model_path), options, num_threads)
+    import torch
+
+    from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+    return VirtualViewPipeline.from_checkpoint(model_path, PipelineConfig(**options))
+
+
+def _load_lite(path: Path, options: dict, num_threads: int):
+    from vvhand_core.lite.config import LiteConfig
+    from vvhand_core.lite.pipeline import LitePipeline
+
+    if options.get("backend", "onnxruntime") != "onnxruntime":
+        raise ValueError(f"{NO_TORCH}: set backend to onnxruntime")
+    if not path.is_dir():
+        raise ValueError(f"{NO_TORCH}: the model must be a directory written by `vvhand "
+                         f"export-onnx` on a machine with torch, got {path}")
+    if options.get("localiser", "geometric") != "geometric":
+        raise ValueError(f"{NO_TORCH}: the learned hand detector needs torch; set localiser "
+                         "to geometric")
+    if options.get("fit") is not None:
+        raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch; set fit to false")
+    cfg = LiteConfig.from_pipeline_config(SimpleNamespace(**options), num_threads)
+    return LitePipeline.from_onnx(path, cfg)
