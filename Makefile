@@ -25,6 +25,7 @@ bench: setup
 	$(PY) -m vvhand_core.cli bench render
 	$(PY) -m vvhand_core.cli bench pipeline
 	$(PY) -m vvhand_core.cli bench ros-input
+	$(PY) -m vvhand_core.cli bench latency
 
 demo: setup
 	$(PY) -m vvhand_ros.demo

@@ -44,6 +44,8 @@ INVALID_PARAMETERS = [
     ("infinite cube", {"cube_mm": float("inf")}, False),
     ("min depth above max depth", {"min_depth_mm": 5000.0}, False),
     ("negative confidence scale", {"confidence_scale_mm": -1.0}, False),
+    ("no fit iterations", {"fit_iterations": 0}, False),
+    ("fit as text", {"fit": "on"}, False),
     ("negative smoothing beta", {"smoothing_beta": -1.0}, False),
     ("NaN smoothing beta", {"smoothing_beta": float("nan")}, False),
     ("zero smoothing cutoff", {"smoothing_min_cutoff_hz": 0.0}, False),

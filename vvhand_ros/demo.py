@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
     parser.add_argument("--num-views", type=int, default=3)
     parser.add_argument("--selector", default="student")
+    parser.add_argument("--fit", action="store_true",
+                        help="the node fits the hand model to the depth after the network")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="1.0 = the bag's 15 frames/s; 0 = as fast as the node answers")
     args = parser.parse_args(argv)
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[1/3] sample bag already there: {bag}")
     print("[2/3] starting hand_pose_node and replaying the bag live")
     cfg = ReplayConfig(bag=bag, mode="live", model=model, selector=args.selector,
-                       num_views=args.num_views, rate=args.rate, out_dir=args.out / "replay")
+                       num_views=args.num_views, rate=args.rate, fit=args.fit,
+                       out_dir=args.out / ("replay_fit" if args.fit else "replay"))
     report, json_path, png_path = run_replay(cfg)
     print("[3/3] result")
     print(format_report(report))

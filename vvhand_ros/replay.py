@@ -58,6 +58,7 @@ class ReplayConfig:
     fusion: str = "confidence"
     device: str = "auto"
     fit: bool = False                     # hand-model fit after the network (issue 16)
+    backend: str = "torch"                # where the networks run: torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
     camera_model: str = "auto"            # auto | rectified | raw (vvhand_ros.camera_model)
@@ -115,7 +116,8 @@ class ReplayReport:
 
 def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
-                          device=cfg.device, fit=FitConfig() if cfg.fit else None)
+                          device=cfg.device, backend=cfg.backend,
+                          fit=FitConfig() if cfg.fit else None)
 
 
 def model_path(cfg: ReplayConfig) -> str:
@@ -177,6 +179,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"fusion:={cfg.fusion}",
             "-p", f"device:={cfg.device}",
             "-p", f"fit:={str(cfg.fit).lower()}",
+            "-p", f"backend:={cfg.backend}",
             "-p", "publish_tf:=false",
             "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
             "-p", "status_period_s:=5.0"]

@@ -20,6 +20,7 @@ BENCHES = {
     "smoothing": "vvhand_core.benchmarks.smoothing",
     "model": "vvhand_core.benchmarks.model",
     "fit": "vvhand_core.benchmarks.fit",
+    "latency": "vvhand_ros.bench_latency",
 }
 
 

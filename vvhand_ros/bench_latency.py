@@ -1,0 +1,75 @@
+"""Latency a robot feels: depth frames at camera rate through hand_pose_node (loopback).
+
+`vvhand bench latency`: a person-scene bag with ground truth (`vvhand synth-bag --scenes
+2`) at --fps frames/s is published onto a hand_pose_node child process at its own timing
+(`vvhand replay --mode live --rate 1`), once per backend. The node keeps only the newest
+frame (docs/ros.md, "Behaviour under load"), so at a rate above what it can process it
+drops frames rather than queue them. Per backend: frames answered and dropped, output
+rate, end-to-end latency (publish -> HandPose received) p50 / p95 / max, the node's own
+processing time p50 / p95 and the accuracy of the answered frames. Appends a table to
+docs/results.md (or $VVHAND_RESULTS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HEADER = ["backend", "frames in", "answered", "dropped", "output frames/s", "end-to-end p50 ms",
+          "p95 ms", "max ms", "processing p50 ms", "p95 ms", "mean error mm (answered)"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `vvhand bench latency`."""
+    parser.add_argument("--fps", type=float, default=30.0, help="input frame rate")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the input")
+    parser.add_argument("--backends", default="torch,onnxruntime",
+                        help="comma-separated node backends")
+    parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the bag's motion")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+
+
+def row(backend: str, report) -> list[object]:
+    """One table row from a live replay report."""
+    lat = report.latency_ms
+    e2e = [r.end_to_end_ms for r in report.records if r.answered]
+    acc = report.accuracy or {}
+    return [backend, report.frames, report.answered, report.dropped, report.fps,
+            lat["end_to_end_p50"], lat["end_to_end_p95"], float(np.nanmax(e2e)) if e2e
+            else float("nan"), lat["processing_p50"], lat["processing_p95"],
+            acc.get("mean_error_mm", float("nan"))]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the bag, replay it live once per backend, print and append the table."""
+    from vvhand_core.benchmarks.results import append_section, markdown_table
+    from vvhand_ros.replay import ReplayConfig, run_replay
+    from vvhand_ros.synth_bag import write_synthetic_bag
+
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    frames = max(1, int(round(args.fps * args.seconds)))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp:
+        bag = Path(tmp) / "bag"
+        write_synthetic_bag(bag, frames, seed=args.seed, fps=args.fps, scene_version=2)
+        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            cfg = ReplayConfig(bag=bag, mode="live", model=args.model, backend=backend,
+                               rate=1.0, out_dir=Path(tmp) / backend)
+            report, _, _ = run_replay(cfg, progress=False)
+            rows.append(row(backend, report))
+    table = markdown_table(HEADER, rows)
+    body = (f"{frames} depth frames (640x480, person scenes) at {args.fps:g} frames/s into "
+            "hand_pose_node (student-3, default parameters but smoothing off, reliable QoS "
+            "on loopback); the node answers the newest frame and drops the rest.\n\n"
+            f"{table}\n")
+    print(body)
+    if not args.no_write:
+        cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
+               f"--backends {args.backends}" + (f" --model {args.model}" if args.model else ""))
+        print(f"appended to {append_section('Node latency at camera rate', cmd, body)}")
+    return 0
