@@ -1,9 +1,8 @@
 """Model fit after the network (issue 16): joint error before / after, CPU time, residual.
 
-Frames 0..F-1 of both synthetic test splits (v1 ``SynthConfig(seed=3)``, v2 person scenes
-``SynthConfig(scene_version=2, seed=5)``). Rows per split: the network alone vs the
-network + fit (student-N, confidence fusion; the crop centred on the ground truth's mean,
-"oracle", or on the pipeline's default localiser without tracking, "localised"; frames
+Frames 0..F-1 of both synthetic test splits (:mod:`.splits`). Rows per split: the network
+alone vs the network + fit (student-N, confidence fusion; the crop centred on the ground
+truth's mean, "oracle", or on the pipeline's default localiser without tracking, "localised"; frames
 where no hand was found are left out and counted), and the fit started from the ground
 truth plus Gaussian noise (``vvhand_core.fit.bench.noisy_joints``). Columns: mean /
 median joint error (mm) before and after, the change of the mean, the fit's CPU time per
@@ -26,14 +25,12 @@ import torch
 
 from vvhand_core.assets import default_model_path
 from vvhand_core.benchmarks.results import append_section, markdown_table
-from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+from vvhand_core.benchmarks.splits import SPLITS, split_frames, student_pipeline
 from vvhand_core.fit import FitConfig
 from vvhand_core.fit import bench as fit_bench
 from vvhand_core.fit.picture import FitFrame, write_fit_sheet
-from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+from vvhand_core.pipeline import VirtualViewPipeline
 
-SPLITS = (("v1 test (seed 3)", {"seed": 3}),
-          ("v2 scenes (seed 5)", {"scene_version": 2, "seed": 5}))
 HEADER = ["split", "start", "frames", "mean before", "median before", "mean after",
           "median after", "mean change", "ms CPU / frame", "Spearman(residual, error)",
           "side right", "both sides", "network kept"]
@@ -115,13 +112,10 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or str(default_model_path())
     pipe = None
     if not args.no_network:
-        pipe = VirtualViewPipeline.from_checkpoint(model, PipelineConfig(
-            selector="student", num_views=args.num_views, device="cpu", renderer="torch",
-            track=False))
+        pipe = student_pipeline(model, args.num_views)
     rows, sheet = [], []
     for split, synth in SPLITS:
-        gen = SyntheticHandGenerator(SynthConfig(**synth))
-        frames = [gen.frame(i) for i in range(args.frames)]
+        frames = split_frames(synth, args.frames)
         if pipe is not None:
             rows += network_rows(pipe, split, frames, cfg, args.num_views, sheet)
         for noise in noise_levels(args.noise_mm):

@@ -1,9 +1,6 @@
 """A model's accuracy on both synthetic test splits: oracle vs localised centre, per side.
 
-Splits: the synthetic test split (v1 scenes, ``SynthConfig(seed=3)``: a right hand in front
-of a wall or table) and the new-scenes split (v2 person scenes, ``SynthConfig(
-scene_version=2, seed=5)``: arm, torso behind the hand, second hand, objects, left and
-right hands, sensor models); frames 0..F-1 of each. The pipeline runs student-N
+Splits: both synthetic test splits, frames 0..F-1 (:mod:`.splits`). The pipeline runs student-N
 (confidence fusion) with the crop centred on the ground-truth joint mean ("oracle") and
 on the localiser's centre ("localised", tracking off: every frame on its own). Reported per
 split and centre: mean / median / p90 3D joint error over the frames with a hand found,
@@ -19,16 +16,12 @@ import argparse
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from vvhand_core.assets import default_model_path
 from vvhand_core.benchmarks.results import append_section, markdown_table
+from vvhand_core.benchmarks.splits import SPLITS, split_frames, student_pipeline
 from vvhand_core.contact_sheet import Panel, write_contact_sheet
-from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
-from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
-
-SPLITS = (("synthetic test (v1, seed 3)", {"seed": 3}),
-          ("new scenes (v2, seed 5)", {"scene_version": 2, "seed": 5}))
+from vvhand_core.pipeline import VirtualViewPipeline
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,14 +98,10 @@ def row(split: str, centre: str, s: SplitScore) -> list[object]:
 def run(args: argparse.Namespace) -> int:
     """Measure both splits with both centres, print, append to docs/results.md."""
     model = args.model or str(default_model_path())
-    pipe = VirtualViewPipeline.from_checkpoint(model, PipelineConfig(
-        selector="student", num_views=args.num_views, device="cpu", renderer="torch",
-        track=False))
+    pipe = student_pipeline(model, args.num_views)
     rows = []
     for name, synth in SPLITS:
-        gen = SyntheticHandGenerator(SynthConfig(**synth))
-        frames = [gen.frame(i) for i in tqdm(range(args.frames), desc=f"frames {name}",
-                                              leave=False)]
+        frames = split_frames(synth, args.frames, name)
         for centre, oracle in (("oracle", True), ("localised", False)):
             score = score_split(pipe, frames, oracle)
             rows.append(row(name, centre, score))

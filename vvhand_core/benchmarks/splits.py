@@ -1,0 +1,32 @@
+"""What the accuracy benchmarks share: the two synthetic test splits and the student pipeline.
+
+Splits: the synthetic test split (v1 scenes, ``SynthConfig(seed=3)``: a right hand in front
+of a wall or table) and the new-scenes split (v2 person scenes, ``SynthConfig(
+scene_version=2, seed=5)``: arm, torso behind the hand, second hand, objects, left and
+right hands, sensor models); a benchmark uses frames 0..F-1 of each.
+"""
+
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+
+SPLITS: tuple[tuple[str, dict], ...] = (
+    ("synthetic test (v1, seed 3)", {"seed": 3}),
+    ("new scenes (v2, seed 5)", {"scene_version": 2, "seed": 5}),
+)
+
+
+def split_frames(synth: dict, num_frames: int, label: str = "") -> list:
+    """Frames 0..num_frames-1 of the split made by ``SynthConfig(**synth)``."""
+    gen = SyntheticHandGenerator(SynthConfig(**synth))
+    return [gen.frame(i) for i in tqdm(range(num_frames), desc=f"frames {label}".strip(),
+                                       leave=False, disable=not label)]
+
+
+def student_pipeline(model: str, num_views: int) -> VirtualViewPipeline:
+    """Student-N with confidence fusion on the CPU (torch renderer), frames independent."""
+    return VirtualViewPipeline.from_checkpoint(model, PipelineConfig(
+        selector="student", num_views=num_views, device="cpu", renderer="torch", track=False))
