@@ -24,6 +24,7 @@ median of the first ``calibration_frames`` frames' estimates and then held.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 
@@ -140,16 +141,14 @@ class FitResult:
         return bool(self.fallback)
 
 
-_SHAPES: dict[tuple, ShapeArrays] = {}
+@functools.lru_cache(maxsize=16)
+def _shape_arrays(hand_shape: HandShape | None, forearm_mm: float) -> ShapeArrays:
+    """The fitted hand's arrays (a pure function of its arguments, so memoised)."""
+    return ShapeArrays.from_shape(hand_shape, forearm_mm)
 
 
 def _shape(cfg: FitConfig) -> ShapeArrays:
-    key = (cfg.hand_shape, cfg.forearm_mm)
-    if key not in _SHAPES:
-        if len(_SHAPES) > 16:
-            _SHAPES.clear()
-        _SHAPES[key] = ShapeArrays.from_shape(cfg.hand_shape, cfg.forearm_mm)
-    return _SHAPES[key]
+    return _shape_arrays(cfg.hand_shape, cfg.forearm_mm)
 
 
 def choose_sides(joints_mm: np.ndarray, previous: FitState | None, mode: str,
