@@ -21,6 +21,7 @@ BENCHES = {
     "model": "vvhand_core.benchmarks.model",
     "fit": "vvhand_core.benchmarks.fit",
     "latency": "vvhand_ros.bench_latency",
+    "pareto": "vvhand_core.benchmarks.pareto",
 }
 
 
