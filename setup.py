@@ -11,7 +11,8 @@ setup(
     version="0.1.0",
     description="3D hand pose from one depth image by virtual-view selection (ROS 2 + library)",
     packages=find_packages(include=["vvhand_core", "vvhand_core.*", "vvhand_ros", "vvhand_ros.*"]),
-    package_data={"vvhand_core": ["assets/*.pt", "assets/*.md", "assets/*.yaml", "assets/*.json"]},
+    package_data={"vvhand_core": ["assets/*.pt", "assets/*.md", "assets/*.yaml", "assets/*.json",
+                                  "assets/*.onnx"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy",

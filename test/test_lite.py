@@ -202,7 +202,8 @@ from vvhand_core.lite.pipeline import LiteConfig, LitePipeline
 data = np.load(sys.argv[2])
 intr = types.SimpleNamespace(**{k: data[k].item() for k in
                                 ("fx", "fy", "cx", "cy", "width", "height")})
-pipe = LitePipeline.from_onnx(sys.argv[1], LiteConfig(track=False, num_threads=1))
+pipe = LitePipeline.from_onnx(sys.argv[1], LiteConfig(track=False, localiser="geometric",
+                                                       num_threads=1))
 out = {"modes": {}}
 for selector, n in json.loads(sys.argv[3]):
     pipe.configure(selector=selector, num_views=n)
@@ -241,7 +242,7 @@ def test_lite_pipeline_without_torch(export_dir, frames, tmp_path):
                          localiser="geometric")
     torch_pipe = VirtualViewPipeline.from_onnx(export_dir, cfg)
     lite = LitePipeline.from_onnx(export_dir, cfg)  # a PipelineConfig is taken by name
-    assert lite.config == LiteConfig(track=False)
+    assert lite.config == LiteConfig(track=False, localiser="geometric")
     refs, worst = {}, {}
     for selector, n in MODES:
         torch_pipe.configure(selector=selector, num_views=n)
@@ -256,8 +257,9 @@ def test_lite_pipeline_without_torch(export_dir, frames, tmp_path):
     for args in ((blank, intr), (depth[:1], intr, np.array([[0.0, 0.0, np.nan]]))):
         a, b = torch_pipe.run_batch(*args)[0], lite.run_batch(*args)[0]
         assert not a.valid and not b.valid and a.message == b.message
-    with pytest.raises(ValueError, match="only the geometric localiser"):
-        LiteConfig.from_pipeline_config(PipelineConfig())
+    assert LiteConfig.from_pipeline_config(PipelineConfig()).localiser == "detector"
+    with pytest.raises(ValueError, match="localiser must be one of"):
+        lite.configure(localiser="oracle")
     for bad in ({"num_views": 26}, {"selector": "oracle"}, {"threads": 2}):
         with pytest.raises(ValueError):
             lite.configure(**bad)

@@ -2,7 +2,8 @@
 
 The node runs as a child process whose first step makes every ``import torch`` raise
 ImportError (as on a robot where only numpy, scipy, onnxruntime and ROS are installed), on
-a directory written by `vvhand export-onnx`; the frames' joints must equal the torch-free
+a directory written by `vvhand export-onnx`, with the default localiser (the learned
+detector, from its shipped ONNX files); the frames' joints must equal the torch-free
 LitePipeline's in this process, and what needs torch is refused at start-up by name.
 """
 
@@ -61,11 +62,11 @@ def start_torch_free(env, model, *params):
 
 
 def test_node_runs_without_torch(export_dir, hand_frame, rclpy_context, ros_env):
-    ref = LitePipeline.from_onnx(export_dir, LiteConfig(num_threads=1)).run(
-        hand_frame.depth_mm, hand_frame.intrinsics)
+    lite = LitePipeline.from_onnx(export_dir, LiteConfig(num_threads=1))
+    assert lite.config.localiser == "detector"  # the default, as the node's
+    ref = lite.run(hand_frame.depth_mm, hand_frame.intrinsics)
     assert ref.valid
-    proc = start_torch_free(ros_env, export_dir, "backend:=onnxruntime",
-                            "localiser:=geometric", "smoothing:=false")
+    proc = start_torch_free(ros_env, export_dir, "backend:=onnxruntime", "smoothing:=false")
     h = Harness(rclpy_context)
     try:
         h.wait_ready(proc)
@@ -83,7 +84,8 @@ def test_node_runs_without_torch(export_dir, hand_frame, rclpy_context, ros_env)
 
 @pytest.mark.parametrize("params,expected", [
     ((), "set backend to onnxruntime"),
-    (("backend:=onnxruntime",), "learned hand detector needs torch"),
+    (("backend:=onnxruntime", f"detector_weights:={REPO / 'no_export.pt'}"),
+     "have no ONNX export"),
     (("backend:=onnxruntime", "localiser:=geometric", "fit:=true"),
      "hand-model fit needs torch"),
 ])

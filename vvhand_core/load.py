@@ -6,7 +6,8 @@ it returns :class:`~vvhand_core.pipeline.VirtualViewPipeline` (a checkpoint, or 
 directory with backend "onnxruntime"); without torch (an onnxruntime-only install, see
 docs/architecture.md, "Network backends") :class:`~vvhand_core.lite.pipeline.LitePipeline`
 on a directory written by ``vvhand export-onnx``, with what it lacks refused by name: a
-checkpoint file, backend "torch", the learned detector, the hand-model fit. This module
+checkpoint file, backend "torch", detector weights without their ONNX export (``vvhand
+detector export-onnx``; the packaged detector has it), the hand-model fit. This module
 imports torch only when it is there.
 """
 
@@ -54,9 +55,16 @@ def _load_lite(path: Path, options: dict, num_threads: int):
     if not path.is_dir():
         raise ValueError(f"{NO_TORCH}: the model must be a directory written by `vvhand "
                          f"export-onnx` on a machine with torch, got {path}")
-    if options.get("localiser", "geometric") != "geometric":
-        raise ValueError(f"{NO_TORCH}: the learned hand detector needs torch; set localiser "
-                         "to geometric")
+    weights = options.get("detector_weights") or ""
+    if options.get("localiser", "detector") == "detector" and weights:
+        from vvhand_core.detector.localiser import is_packaged
+        from vvhand_core.detector.shipped import description_path
+
+        if not is_packaged(weights) and not description_path(weights).is_file():
+            raise ValueError(f"{NO_TORCH}: detector weights {weights} have no ONNX export "
+                             f"({description_path(weights).name}); export them with `vvhand "
+                             "detector export-onnx --weights ...` on a machine with torch, "
+                             "or leave detector_weights empty (the packaged detector)")
     if options.get("fit") is not None:
         raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch; set fit to false")
     cfg = LiteConfig.from_pipeline_config(SimpleNamespace(**options), num_threads)

@@ -223,11 +223,12 @@ LOCALISERS = ("detector", "geometric")
 
 
 def make_localiser(kind: str, min_depth_mm: float, max_depth_mm: float, cube_mm: float,
-                   use_tracking: bool, detector_weights: str = ""):
+                   use_tracking: bool, detector_weights: str = "", num_threads: int = 0):
     """A localiser (``locate(depth_mm, intr)``, ``reset()``) of the named kind.
 
     "detector": the learned hand detector (``vvhand_core.detector``, the default, weights
-    from ``detector_weights`` or the packaged file); "geometric": :class:`HandLocaliser`,
+    from ``detector_weights`` or the packaged file; ``num_threads``: its onnxruntime
+    threads, 0 = ``detector.runtime.session_threads``); "geometric": :class:`HandLocaliser`,
     the nearest sizeable object (no weights; it crops the forearm when that is nearest).
     """
     if kind == "geometric":
@@ -238,7 +239,7 @@ def make_localiser(kind: str, min_depth_mm: float, max_depth_mm: float, cube_mm:
 
         return DetectorLocaliser(DetectorLocaliserConfig(
             weights=detector_weights, min_depth_mm=min_depth_mm, max_depth_mm=max_depth_mm,
-            use_tracking=use_tracking))
+            use_tracking=use_tracking, num_threads=num_threads))
     raise ValueError(f"localiser must be one of {LOCALISERS}, got {kind!r}")
 
 

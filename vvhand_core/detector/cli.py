@@ -1,8 +1,12 @@
-"""`vvhand detector train|eval`: train the hand detector, score localisers into results.md.
+"""`vvhand detector train|eval|export-onnx`: train the hand detector, score localisers.
 
 train: renders synthetic training scenes (seeds distinct from every test split), trains
 the detector on random crops and writes the weights with a record of the run (sources,
-steps, wall time, loss curve, and the scores of ``eval`` on both test splits).
+steps, wall time, loss curve, and the scores of ``eval`` on both test splits), and their
+ONNX export next to them (as export-onnx).
+export-onnx: the two networks of detector weights (default: the packaged ones) as ONNX
+files + a description with their sha256 next to the weights (``detector.shipped``), what
+the localiser loads with onnxruntime, without torch.
 eval: the geometric localiser and the detector on the synthetic test split (v1 scenes,
 seed 3) and the new-scenes split (v2, seed 5): within 30 mm, no hand, errors, CPU time
 per frame on one thread; a table appended to docs/results.md (``--no-results``: print
@@ -33,6 +37,7 @@ from vvhand_core.detector.localiser import (
 from vvhand_core.detector.net import DetectorConfig
 from vvhand_core.detector.refine import RefineNet, train_refiner
 from vvhand_core.detector.runtime import RUNTIMES
+from vvhand_core.detector.shipped import write_exported
 from vvhand_core.detector.train import DetectorTrainConfig, config_dict, train_detector
 from vvhand_core.localise import HandLocaliser, LocaliseConfig
 
@@ -122,6 +127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="where the detector's networks run; both: torch and onnxruntime "
                         "on the same frames, interleaved, with their time ratio")
     e.add_argument("--no-results", action="store_true", help="print only")
+    x = sub.add_parser("export-onnx", help="write the detector's networks as ONNX files "
+                                           "next to its weights (the packaged ones: "
+                                           "regenerates the shipped files)")
+    x.add_argument("--weights", default="", help="detector weights (default: packaged)")
+    x.add_argument("--no-verify", action="store_true",
+                   help="skip comparing onnxruntime with torch (needs onnxruntime)")
 
 
 def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
@@ -154,6 +165,23 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig):
                  "loss_curve": curve}
 
 
+def _save(out: str, net, meta: dict, refiner) -> Path:
+    """Write the weights and their ONNX export (the localiser loads that with onnxruntime)."""
+    path = save_detector(out, net, meta, refiner)
+    write_exported(path, verify=False)
+    return path
+
+
+def _export(args: argparse.Namespace) -> int:
+    meta = write_exported(args.weights or default_weights_path(), verify=not args.no_verify)
+    for name, entry in meta["networks"].items():
+        print(f"{name}: {entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256']})")
+    for name, diff in meta.get("verification", {}).get("max_abs_diff_on_random_inputs",
+                                                        {}).items():
+        print(f"{name}: max |onnxruntime - torch| on random inputs {diff:.2e}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -180,14 +208,14 @@ def _train(args: argparse.Namespace) -> int:
         meta["refiner"] = {"steps": args.refine_steps,
                            "train_s": round(time.perf_counter() - t1, 1),
                            "loss_curve": [round(x, 4) for x in losses[::every]]}
-    out = save_detector(args.out, net, meta, refiner)
+    out = _save(args.out, net, meta, refiner)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
     if args.eval_frames > 0:
         rows = evaluate_all(str(out), args.eval_frames)
         print(markdown_table(["split", "localiser", *HEADER], rows))
         meta["eval"] = [[str(x) if not isinstance(x, float) else round(x, 2) for x in r]
                         for r in rows]
-        save_detector(out, net, meta, refiner)
+        _save(out, net, meta, refiner)
     Path(out).with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return 0
 
@@ -196,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch."""
     if args.action == "train":
         return _train(args)
+    if args.action == "export-onnx":
+        return _export(args)
     runtimes = ("torch", "onnxruntime") if args.runtime == "both" else (args.runtime,)
     rows = evaluate_all(args.weights, args.frames, runtimes)
     table = markdown_table(["split", "localiser", *HEADER], rows)

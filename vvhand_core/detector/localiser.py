@@ -17,31 +17,46 @@ centre (the refiner on a patch around it, or the local surface depth + the predi
 "No hand" is ``None``, never an exception. The weights come from a small file written by
 ``vvhand detector train`` (default: the packaged ``assets/hand_detector.pt``). The two
 networks run with torch or onnxruntime (``runtime``, see ``detector.runtime``); the rest
-is the same numpy code for both.
+is the same numpy code for both (``detector.ops``). With onnxruntime, weights whose ONNX
+export lies next to them (``detector.shipped``; the packaged detector's does) load from
+it without torch: this module imports torch only to read a ``.pt`` file (runtime "torch",
+or weights without an export, which are exported in memory).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vvhand_core.camera import Intrinsics
-from vvhand_core.detector.net import (
+from vvhand_core.detector.ops import (
     DZ_SCALE_MM,
     DetectorConfig,
-    HandDetectorNet,
+    apply_offsets,
     canonical_depth,
     canonical_index,
     encode_input,
     find_peaks,
-    fold_batchnorm,
+    patch_at,
     surface_depth_mm,
 )
-from vvhand_core.detector.refine import RefineNet, apply_offsets, patch_at
-from vvhand_core.detector.runtime import check_runtime, make_runner
+from vvhand_core.detector.runtime import (
+    OrtRunner,
+    check_runtime,
+    make_runner,
+    onnxruntime_error,
+)
+from vvhand_core.detector.shipped import description_path, load_exported
+
+if TYPE_CHECKING:
+    import torch
+
+    from vvhand_core.detector.net import HandDetectorNet
+    from vvhand_core.detector.refine import RefineNet
 
 FORMAT = "vvhand-hand-detector"
 VERSION = 1
@@ -50,6 +65,18 @@ VERSION = 1
 def default_weights_path() -> Path:
     """The packaged detector weights."""
     return Path(__file__).resolve().parents[1] / "assets" / "hand_detector.pt"
+
+
+def is_packaged(weights: str | os.PathLike) -> bool:
+    """Whether ``weights`` ("" = the default) are the packaged detector's."""
+    return not str(weights) or Path(weights).resolve() == default_weights_path()
+
+
+def fold_batchnorm(net):
+    """``detector.net.fold_batchnorm`` (imports torch)."""
+    from vvhand_core.detector.net import fold_batchnorm as fold
+
+    return fold(net)
 
 
 @dataclass
@@ -66,6 +93,7 @@ class DetectorLocaliserConfig:
     use_tracking: bool = True
     max_peaks: int = 5
     runtime: str = "auto"  # "auto" (onnxruntime if installed, else torch) | "torch" | "onnxruntime"
+    num_threads: int = 0  # onnxruntime's intra-op threads (0: detector.runtime.session_threads)
 
     def __post_init__(self) -> None:
         """Validate."""
@@ -86,6 +114,8 @@ def _cpu_state(module: torch.nn.Module) -> dict:
 def save_detector(path: str | Path, net: HandDetectorNet, meta: dict,
                   refiner: RefineNet | None = None) -> Path:
     """Write weights (+ the refiner's) + config + metadata (loads with weights_only=True)."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(),
@@ -99,11 +129,21 @@ def save_detector(path: str | Path, net: HandDetectorNet, meta: dict,
 def load_detector(path: str | Path) -> tuple[HandDetectorNet, RefineNet | None, dict]:
     """The networks (eval mode, CPU; refiner None when the file has none) and metadata.
 
-    ValueError naming the file when it is missing, unreadable or does not fit.
+    ValueError naming the file when it is missing, unreadable or does not fit, or when
+    torch (needed to read it) is not installed.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"hand detector {path}: file not found")
+    try:
+        import torch
+
+        from vvhand_core.detector.net import HandDetectorNet
+        from vvhand_core.detector.refine import RefineNet
+    except ImportError as exc:
+        raise ValueError(f"hand detector {path}: reading a .pt file needs torch ({exc}); "
+                         "without torch only detectors exported with `vvhand detector "
+                         "export-onnx` run (the packaged one is)") from None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one clear error
@@ -134,20 +174,48 @@ class DetectorLocaliser:
         ``refiner`` (loaded with the weights when the file has one) refines each
         candidate from a patch around it; without one the heat-map's dz is used. Both
         run with ``cfg.runtime`` (``self.runtime``: the one chosen; ValueError when
-        "onnxruntime" cannot run).
+        "onnxruntime" cannot run). With onnxruntime, weights with an ONNX export next
+        to them (the packaged ones) load from it, without torch (``self.net`` and
+        ``self.refiner`` are None then; DetectorOnnxError naming a broken file).
         """
-        self.cfg = cfg or DetectorLocaliserConfig()
-        if net is None:
-            net, refiner, _ = load_detector(self.cfg.weights or default_weights_path())
-            net = fold_batchnorm(net)  # private copies, used for inference only
-            refiner = None if refiner is None else fold_batchnorm(refiner)
-        self.net = net.eval()
-        self.refiner = None if refiner is None else refiner.eval()
-        self.runner = make_runner(self.cfg.runtime, self.net, self.refiner)
+        self.cfg = cfg = cfg or DetectorLocaliserConfig()
+        weights = Path(cfg.weights or default_weights_path())
+        if net is None and self._use_export(weights):
+            exported = load_exported(weights)
+            self.config: DetectorConfig = exported.config
+            self.net = self.refiner = None
+            self.runner = OrtRunner(exported.models, cfg.num_threads)
+            self.has_refiner = "refine" in exported.models
+        else:
+            if net is None:
+                net, refiner, _ = load_detector(weights)
+                net = fold_batchnorm(net)  # private copies, used for inference only
+                refiner = None if refiner is None else fold_batchnorm(refiner)
+            self.config = net.config
+            self.net = net.eval()
+            self.refiner = None if refiner is None else refiner.eval()
+            self.runner = make_runner(cfg.runtime, self.net, self.refiner, cfg.num_threads)
+            self.has_refiner = self.refiner is not None
         self.runtime: str = self.runner.name
         self.prior: np.ndarray | None = None
         # canonical_index per (camera, focal length, image shape): a few cameras at most
         self._index: dict[tuple, tuple[np.ndarray, Intrinsics]] = {}
+
+    def _use_export(self, weights: Path) -> bool:
+        """Whether to run the ONNX export next to ``weights`` (runtime onnxruntime / auto).
+
+        The packaged weights always have one (a broken one raises, never falls back);
+        other weights when their description exists. "onnxruntime" without onnxruntime:
+        ValueError saying how to install it.
+        """
+        if self.cfg.runtime == "torch":
+            return False
+        missing = onnxruntime_error()
+        if missing is not None:
+            if self.cfg.runtime == "onnxruntime":
+                raise ValueError(f"detector runtime 'onnxruntime': {missing}")
+            return False
+        return is_packaged(weights) or description_path(weights).is_file()
 
     def reset(self) -> None:
         """Forget the tracking prior."""
@@ -158,7 +226,7 @@ class DetectorLocaliser:
         """(score, centre (3,) camera mm) of every peak scoring >= threshold, best first."""
         cfg = self.cfg
         depth_mm = np.asarray(depth_mm)
-        canon, cam = canonical_depth(depth_mm, intr, self.net.config.focal_px,
+        canon, cam = canonical_depth(depth_mm, intr, self.config.focal_px,
                                      self._canonical_index(intr, depth_mm.shape))
         x = encode_input(canon, cfg.min_depth_mm, cfg.max_depth_mm)
         peaks = find_peaks(self.runner.heat(x[None]), threshold, cfg.max_peaks)
@@ -174,7 +242,7 @@ class DetectorLocaliser:
 
     def _canonical_index(self, intr: Intrinsics, shape: tuple[int, ...]
                          ) -> tuple[np.ndarray, Intrinsics]:
-        focal = self.net.config.focal_px
+        focal = self.config.focal_px
         key = (intr, focal, shape)
         index = self._index.get(key)
         if index is None:
@@ -194,13 +262,13 @@ class DetectorLocaliser:
         patches, where = [], []
         for k, p in enumerate(peaks):
             u0, v0 = int(round(p.u)), int(round(p.v))
-            got = None if self.refiner is None else patch_at(canon, u0, v0, cfg.min_depth_mm,
+            got = None if not self.has_refiner else patch_at(canon, u0, v0, cfg.min_depth_mm,
                                                              cfg.max_depth_mm)
             if got is not None:
                 patches.append(got[0])
                 where.append((k, u0, v0, got[1]))
             z_s = None if got is not None else surface_depth_mm(
-                canon, p.u, p.v, self.net.config, cfg.min_depth_mm, cfg.max_depth_mm)
+                canon, p.u, p.v, self.config, cfg.min_depth_mm, cfg.max_depth_mm)
             lifted.append(None if z_s is None else (p.u, p.v, z_s + p.dz * DZ_SCALE_MM))
         if patches:
             offsets = self.runner.refine(np.stack(patches))

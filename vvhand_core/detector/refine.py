@@ -6,7 +6,8 @@ centred on a candidate (pixel (u0, v0), rounded) and regresses the offset to the
 centre: du, dv in units of ``UV_SCALE_PX`` canonical pixels and dz in ``DZ_SCALE_MM``
 relative to ``z_ref``, the 20th percentile of the valid depth in the patch's central
 17 x 17 pixels. Input channels: valid mask, (z - z_ref) / 100 mm clipped to [-3, 3],
-and z_ref / 1000 mm (the hand's apparent size depends on it).
+and z_ref / 1000 mm (the hand's apparent size depends on it). ``patch_at`` and
+``apply_offsets`` live in the torch-free :mod:`vvhand_core.detector.ops` (re-exported here).
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import torch
 from torch import Tensor, nn
 
 from vvhand_core.detector.data import Examples
-from vvhand_core.detector.net import DZ_SCALE_MM as NET_DZ_SCALE_MM
-from vvhand_core.detector.net import DetectorConfig, percentile_linear, surface_depth_mm
-
-PATCH = 48
-UV_SCALE_PX = 8.0
-DZ_SCALE_MM = 100.0
-REF_RADIUS = 8
-REF_PERCENTILE = 20.0
+from vvhand_core.detector.ops import DZ_SCALE_MM as NET_DZ_SCALE_MM
+from vvhand_core.detector.ops import (  # noqa: F401 - re-exported: the refiner's conventions
+    PATCH,
+    REF_PERCENTILE,
+    REF_RADIUS,
+    UV_SCALE_PX,
+    DetectorConfig,
+    apply_offsets,
+    patch_at,
+    surface_depth_mm,
+)
+from vvhand_core.detector.ops import REFINE_DZ_SCALE_MM as DZ_SCALE_MM
 
 
 class RefineNet(nn.Module):
@@ -44,44 +49,6 @@ class RefineNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Offsets (B, 3)."""
         return self.head(self.features(x).flatten(1))
-
-
-def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
-             max_depth_mm: float) -> tuple[np.ndarray, float] | None:
-    """Refiner input (3, PATCH, PATCH) centred on integer pixel (u0, v0), and z_ref (mm).
-
-    Outside the image counts as invalid. None when the central window has no valid depth.
-    """
-    h, w = depth_mm.shape
-    half = PATCH // 2
-    out = np.zeros((PATCH, PATCH), np.float32)
-    y0, x0 = v0 - half, u0 - half
-    ys, xs = max(y0, 0), max(x0, 0)
-    ye, xe = min(y0 + PATCH, h), min(x0 + PATCH, w)
-    if ys < ye and xs < xe:
-        out[ys - y0:ye - y0, xs - x0:xe - x0] = depth_mm[ys:ye, xs:xe]
-    valid = (out >= min_depth_mm) & (out <= max_depth_mm)
-    core = slice(half - REF_RADIUS, half + REF_RADIUS + 1)
-    vals = out[core, core][valid[core, core]]
-    if vals.size == 0:
-        return None
-    z_ref = percentile_linear(vals, REF_PERCENTILE)
-    x = np.empty((3, PATCH, PATCH), np.float32)  # written in place, float32 throughout
-    x[0] = valid
-    rel = x[1]
-    np.subtract(out, z_ref, out=rel)
-    np.divide(rel, 100.0, out=rel)
-    np.clip(rel, -3.0, 3.0, out=rel)
-    rel[~valid] = 0.0
-    x[2] = z_ref / 1000.0
-    return x, z_ref
-
-
-def apply_offsets(u0: int, v0: int, z_ref: float, offsets: Tensor | np.ndarray
-                  ) -> tuple[float, float, float]:
-    """Canonical (u, v) and depth z (mm) of the centre from a patch's predicted offsets (3,)."""
-    du, dv, dz = (float(x) for x in offsets)
-    return u0 + du * UV_SCALE_PX, v0 + dv * UV_SCALE_PX, z_ref + dz * DZ_SCALE_MM
 
 
 def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,

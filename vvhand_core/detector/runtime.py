@@ -5,31 +5,35 @@
     heat(x (1, 3, H, W) float32)            -> (2, ceil(H/4), ceil(W/4)) heat logit, dz
     refine(patches (B, 3, PATCH, PATCH))    -> (B, 3) offsets (du, dv, dz)
 
-:class:`TorchRunner` runs the modules; :class:`OrtRunner` runs them exported to ONNX in
-memory at construction (``onnx_export.export_module``: opset 17, dynamic H and W for the
-heat-map network, dynamic batch for the refiner; about a second) with onnxruntime, one
-session each with ``torch.get_num_threads()`` intra-op threads (one inter-op thread).
-On one CPU thread onnxruntime runs these small convolutions ~2x faster than torch; the
-outputs agree to ~1e-5. Everything around the networks is the same code for both.
+:class:`TorchRunner` runs the modules; :class:`OrtRunner` runs ONNX models with
+onnxruntime: the files exported next to the weights (``detector.shipped``: the packaged
+detector ships them, loaded in milliseconds, no torch needed) or, for weights without
+them, the modules exported in memory at construction (:meth:`OrtRunner.from_modules`,
+``shipped.export_detector``: opset 17, dynamic H and W for the heat-map network, dynamic
+batch for the refiner; about a second, needs torch). One session each, with
+``num_threads`` intra-op threads (0: torch's thread count where torch is loaded, else
+onnxruntime's default) and one inter-op thread. On one CPU thread onnxruntime runs these
+small convolutions ~2x faster than torch; the outputs agree to ~1e-5. Everything around
+the networks is the same numpy code for both (``detector.ops``).
 
 Runtime names (``DetectorLocaliserConfig.runtime``): "onnxruntime", "torch", or "auto":
-onnxruntime when it can be imported (and the export works), else torch.
+onnxruntime when it can be imported, else torch. This module imports torch only inside
+what needs it.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
-import torch
-from torch import nn
 
 from vvhand_core import onnx_model
-from vvhand_core.detector.refine import PATCH
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
 
-__all__ = ["RUNTIMES", "OrtRunner", "TorchRunner", "check_runtime", "make_runner"]
+__all__ = ["RUNTIMES", "OrtRunner", "TorchRunner", "check_runtime", "make_runner",
+           "onnxruntime_error", "session_threads"]
 
 
 def check_runtime(runtime: str) -> None:
@@ -38,49 +42,72 @@ def check_runtime(runtime: str) -> None:
         raise ValueError(f"detector runtime must be one of {RUNTIMES}, got {runtime!r}")
 
 
+def onnxruntime_error() -> str | None:
+    """Why onnxruntime cannot be imported (the message says how to install it), or None."""
+    try:
+        onnx_model.import_onnxruntime()
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+def session_threads(num_threads: int = 0) -> int:
+    """Intra-op threads of the sessions.
+
+    ``num_threads`` if > 0, else torch's thread count where torch is loaded (as before),
+    else 0 (onnxruntime's default).
+    """
+    if num_threads > 0:
+        return int(num_threads)
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else 0
+
+
 class TorchRunner:
     """The torch modules (eval mode, CPU; refiner may be None)."""
 
     name = "torch"
 
-    def __init__(self, net: nn.Module, refiner: nn.Module | None) -> None:
+    def __init__(self, net, refiner) -> None:
+        import torch
+
+        self._torch = torch
         self.net, self.refiner = net, refiner
 
     def heat(self, x: np.ndarray) -> np.ndarray:
         """(1, 3, H, W) -> (2, H4, W4)."""
-        with torch.inference_mode():
-            return self.net(torch.from_numpy(x))[0].numpy()
+        with self._torch.inference_mode():
+            return self.net(self._torch.from_numpy(x))[0].numpy()
 
     def refine(self, patches: np.ndarray) -> np.ndarray:
         """(B, 3, PATCH, PATCH) -> (B, 3)."""
-        with torch.inference_mode():
-            return self.refiner(torch.from_numpy(patches)).numpy()
+        with self._torch.inference_mode():
+            return self.refiner(self._torch.from_numpy(patches)).numpy()
 
 
 class OrtRunner:
-    """onnxruntime sessions of the modules, exported in memory (refiner may be None)."""
+    """onnxruntime sessions of the ONNX models {"heat": bytes, "refine": bytes (optional)}."""
 
     name = "onnxruntime"
 
-    def __init__(self, net: nn.Module, refiner: nn.Module | None,
-                 num_threads: int | None = None) -> None:
-        from vvhand_core.onnx_export import export_module
-
+    def __init__(self, models: dict[str, bytes], num_threads: int = 0) -> None:
         ort = onnx_model.import_onnxruntime()
-        options = onnx_model.session_options(
-            torch.get_num_threads() if num_threads is None else num_threads)
+        options = onnx_model.session_options(session_threads(num_threads))
 
-        def session(module: nn.Module, example: torch.Tensor, names: tuple[str, str],
-                    dynamic: dict[int, str]):
-            data = export_module(module.eval(), example, [names[0]], [names[1]],
-                                 {names[0]: dynamic, names[1]: dynamic})
+        def session(data: bytes | None):
+            if data is None:
+                return None
             return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
-        with torch.no_grad():
-            self._heat = session(net, torch.zeros(1, 3, 64, 80), ("x", "heat"),
-                                 {2: "height", 3: "width"})
-            self._refine = None if refiner is None else session(
-                refiner, torch.zeros(2, 3, PATCH, PATCH), ("patches", "offsets"), {0: "batch"})
+        self._heat = session(models["heat"])
+        self._refine = session(models.get("refine"))
+
+    @classmethod
+    def from_modules(cls, net, refiner, num_threads: int = 0) -> OrtRunner:
+        """Sessions of torch modules exported in memory (refiner may be None; needs torch)."""
+        from vvhand_core.detector.shipped import export_detector
+
+        return cls(export_detector(net, refiner), num_threads)
 
     def heat(self, x: np.ndarray) -> np.ndarray:
         """(1, 3, H, W) -> (2, H4, W4)."""
@@ -91,9 +118,9 @@ class OrtRunner:
         return self._refine.run(None, {"patches": patches})[0]
 
 
-def make_runner(runtime: str, net: nn.Module, refiner: nn.Module | None
+def make_runner(runtime: str, net, refiner, num_threads: int = 0
                 ) -> TorchRunner | OrtRunner:
-    """The runner of ``runtime`` (see the module doc).
+    """The runner of ``runtime`` for torch modules (see the module doc).
 
     ValueError for an unknown name, or for "onnxruntime" when onnxruntime is missing or
     the export fails; "auto" falls back to torch then (with a warning if the export failed).
@@ -101,14 +128,13 @@ def make_runner(runtime: str, net: nn.Module, refiner: nn.Module | None
     check_runtime(runtime)
     if runtime == "torch":
         return TorchRunner(net, refiner)
-    try:
-        onnx_model.import_onnxruntime()
-    except ImportError as exc:
+    missing = onnxruntime_error()
+    if missing is not None:
         if runtime == "auto":
             return TorchRunner(net, refiner)
-        raise ValueError(f"detector runtime 'onnxruntime': {exc}") from None
+        raise ValueError(f"detector runtime 'onnxruntime': {missing}")
     try:
-        return OrtRunner(net, refiner)
+        return OrtRunner.from_modules(net, refiner, num_threads)
     except Exception as exc:  # noqa: BLE001 - exporter and onnxruntime raise their own types
         reason = f"the detector could not be exported / loaded ({type(exc).__name__}: {exc})"
         if runtime == "onnxruntime":

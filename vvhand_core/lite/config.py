@@ -12,15 +12,18 @@ from vvhand_core.lite.geometry import grid_subset_indices
 from vvhand_core.side import SideConfig
 
 SELECTORS = ("student", "teacher", "uniform")
+LOCALISERS = ("detector", "geometric")  # as vvhand_core.localise.LOCALISERS
 
 
 @dataclass
 class LiteConfig:
     """How :class:`~vvhand_core.lite.pipeline.LitePipeline` runs (PipelineConfig's subset).
 
-    selector, num_views, fusion, cube_mm, min_depth_mm, max_depth_mm, track, side: as in
-    :class:`vvhand_core.pipeline_config.PipelineConfig`; localiser: "geometric" only;
-    num_threads: onnxruntime's intra-op threads (0 = its default).
+    selector, num_views, fusion, cube_mm, min_depth_mm, max_depth_mm, track, localiser,
+    detector_weights, side: as in :class:`vvhand_core.pipeline_config.PipelineConfig`
+    (the learned detector runs from its ONNX export: the packaged one, or weights exported
+    with ``vvhand detector export-onnx``); num_threads: onnxruntime's intra-op threads
+    (0 = its default), the detector's too.
     """
 
     selector: str = "student"
@@ -30,7 +33,8 @@ class LiteConfig:
     min_depth_mm: float = 200.0
     max_depth_mm: float = 1200.0
     track: bool = True
-    localiser: str = "geometric"
+    localiser: str = "detector"
+    detector_weights: str = ""
     side: SideConfig = field(default_factory=SideConfig)
     num_threads: int = 0
 
@@ -38,11 +42,8 @@ class LiteConfig:
     def from_pipeline_config(cls, cfg: object, num_threads: int = 0) -> LiteConfig:
         """The LiteConfig of a ``PipelineConfig`` (device, renderer and backend ignored).
 
-        ValueError for what only the torch pipeline has: the learned detector, the fit.
+        ValueError for what only the torch pipeline has: the hand-model fit.
         """
-        if getattr(cfg, "localiser", "geometric") != "geometric":
-            raise ValueError("LitePipeline has only the geometric localiser, got "
-                             f"localiser={cfg.localiser!r}")
         if getattr(cfg, "fit", None) is not None:
             raise ValueError("LitePipeline has no hand-model fit (fit must be None)")
         names = [f.name for f in dataclasses.fields(cls) if f.name != "num_threads"]
@@ -57,9 +58,8 @@ def check_lite_config(cfg: LiteConfig, num_candidates: int) -> None:
         raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
     if cfg.fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
-    if cfg.localiser != "geometric":
-        raise ValueError(f"localiser must be 'geometric' (the learned detector needs torch), "
-                         f"got {cfg.localiser!r}")
+    if cfg.localiser not in LOCALISERS:
+        raise ValueError(f"localiser must be one of {LOCALISERS}, got {cfg.localiser!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise ValueError(f"num_views must be an integer, got {n!r}")
     if cfg.selector == "uniform":

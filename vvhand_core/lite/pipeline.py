@@ -3,20 +3,23 @@
 The same steps as :class:`vvhand_core.pipeline.VirtualViewPipeline` with backend
 "onnxruntime", for inference:
 
-    localise (geometric, numpy/scipy) -> crop + normalise -> student (onnxruntime)
+    localise (learned detector: numpy + onnxruntime; or geometric: numpy/scipy)
+      -> crop + normalise -> student (onnxruntime)
       -> render the top-N views (numpy z-buffer) -> A2J (onnxruntime) -> crop uvd
       -> camera mm -> M_i^-1 -> softmax fusion -> joint spread, side
 
 with the numpy twins of :mod:`vvhand_core.lite` and the sessions of
 :class:`vvhand_core.onnx_model.OnnxNetworks` (a directory written by ``vvhand
 export-onnx``). Selectors "student", "teacher" and "uniform" and both fusions work as in
-the torch pipeline; the learned detector and the hand-model fit do not exist here.
+the torch pipeline; the hand-model fit does not exist here. The learned detector runs
+from its ONNX export (``vvhand_core.detector.shipped``: the packaged detector ships it).
 Results are :class:`~vvhand_core.lite.result.HandPoseResult`, the torch pipeline's type.
 
 Intrinsics are anything with ``fx, fy, cx, cy, width, height`` (e.g.
-:class:`vvhand_core.camera.Intrinsics`). The geometric localiser
-(:mod:`vvhand_core.localise`) is imported when a frame is first localised; given hand
-centres skip it.
+:class:`vvhand_core.camera.Intrinsics`; the detector caches per camera, so it must be
+hashable). The localiser (:func:`vvhand_core.localise.make_localiser`): the detector is
+loaded with the pipeline (a broken export fails there), the geometric one is made when a
+frame is first localised; given hand centres skip it.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class LitePipeline:
         check_lite_config(self.config, self.num_candidates)
         self._grid_deg = geo.view_grid(self.num_candidates)  # (M, 2)
         self._localiser = None
+        if self.config.localiser == "detector":
+            self._make_localiser()  # load it now: a broken detector fails here, not later
 
     @classmethod
     def from_onnx(cls, path: str | Path, config: object | None = None) -> LitePipeline:
@@ -89,11 +94,22 @@ class LitePipeline:
             raise ValueError(f"unknown lite pipeline option(s) {unknown}; known: {sorted(names)}")
         cfg = dataclasses.replace(self.config, **changes)
         check_lite_config(cfg, self.num_candidates)
-        if (cfg.min_depth_mm, cfg.max_depth_mm, cfg.cube_mm, cfg.track) != (
-                self.config.min_depth_mm, self.config.max_depth_mm, self.config.cube_mm,
-                self.config.track):
+        localiser = ("min_depth_mm", "max_depth_mm", "cube_mm", "track", "localiser",
+                     "detector_weights")
+        if any(getattr(cfg, k) != getattr(self.config, k) for k in localiser):
             self._localiser = None
         self.config = cfg
+
+    def _make_localiser(self):
+        """The localiser of the config (made on first use; kept until the config changes)."""
+        if self._localiser is None:
+            from vvhand_core.localise import make_localiser
+
+            cfg = self.config
+            self._localiser = make_localiser(cfg.localiser, cfg.min_depth_mm, cfg.max_depth_mm,
+                                             cfg.cube_mm, cfg.track, cfg.detector_weights,
+                                             cfg.num_threads)
+        return self._localiser
 
     def reset_tracking(self) -> None:
         """Forget the previous frame's hand centre."""
@@ -137,13 +153,13 @@ class LitePipeline:
                 ) -> tuple[list[np.ndarray | None], list[str]]:
         """As ``localise.locate_frames``; the localiser is made (imported) on first use."""
         if centres_in is None:
-            from vvhand_core.localise import locate_frames, make_localiser
+            from vvhand_core.camera import Intrinsics
+            from vvhand_core.localise import locate_frames
 
-            cfg = self.config
-            if self._localiser is None:
-                self._localiser = make_localiser("geometric", cfg.min_depth_mm,
-                                                 cfg.max_depth_mm, cfg.cube_mm, cfg.track)
-            return locate_frames(self._localiser, depth, intr)
+            if not isinstance(intr, Intrinsics):  # the detector caches per (hashable) camera
+                intr = Intrinsics(float(intr.fx), float(intr.fy), float(intr.cx),
+                                  float(intr.cy), int(intr.width), int(intr.height))
+            return locate_frames(self._make_localiser(), depth, intr)
         centres: list[np.ndarray | None] = []
         messages = [""] * len(depth)
         for i, c in enumerate(np.asarray(centres_in, np.float64)):
