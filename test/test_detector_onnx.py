@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from no_torch import BLOCK_TORCH
 
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.detector.localiser import (
@@ -113,16 +114,9 @@ def test_broken_files_give_one_clear_error(exported):
         load_exported(exported)
 
 
-NO_TORCH = r"""
-import importlib.abc, json, sys
+NO_TORCH = BLOCK_TORCH + r"""
+import json, sys
 
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError(f"torch imported: {name}")
-        return None
-
-sys.meta_path.insert(0, NoTorch())
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
 

@@ -29,6 +29,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from no_torch import BLOCK_TORCH
 
 from vvhand_core import cli
 from vvhand_core.checkpoint import load_checkpoint, save_checkpoint, save_random_checkpoint
@@ -186,17 +187,10 @@ def test_mapping_back_and_fusion_match(frames):
 
 
 # ------------------------------------------------------------------ whole pipeline
-NO_TORCH = r"""
-import importlib.abc, json, sys, types
+NO_TORCH = BLOCK_TORCH + r"""
+import json, sys, types
 import numpy as np
 
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError(f"torch imported: {name}")
-        return None
-
-sys.meta_path.insert(0, NoTorch())
 from vvhand_core.lite.pipeline import LiteConfig, LitePipeline
 
 data = np.load(sys.argv[2])

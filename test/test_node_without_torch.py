@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from no_torch import BLOCK_TORCH
 
 from ros_helpers import REPO, spin_until, stop
 
@@ -27,16 +28,9 @@ from vvhand_core import cli  # noqa: E402
 from vvhand_core.lite.pipeline import LiteConfig, LitePipeline  # noqa: E402
 
 # the node's entry point behind an import hook that refuses torch
-BOOT = r"""
-import importlib.abc, runpy, sys
+BOOT = BLOCK_TORCH + r"""
+import runpy, sys
 
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError(f"No module named {name!r} (this install has no torch)")
-        return None
-
-sys.meta_path.insert(0, NoTorch())
 sys.argv[0] = "hand_pose_node"
 try:
     runpy.run_module("vvhand_ros.node", run_name="__main__")

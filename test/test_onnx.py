@@ -30,6 +30,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from no_torch import BLOCK_TORCH
 
 from vvhand_core import cli
 from vvhand_core.checkpoint import load_checkpoint, save_checkpoint, save_random_checkpoint
@@ -268,17 +269,10 @@ def test_bench_pipeline_reports_both_backends(tmp_path, monkeypatch):
 
 
 # The ONNX runner imports and runs in a process where torch cannot be imported.
-NO_TORCH = r"""
-import importlib.abc, json, sys
+NO_TORCH = BLOCK_TORCH + r"""
+import json, sys
 import numpy as np
 
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError(f"torch imported: {name}")
-        return None
-
-sys.meta_path.insert(0, NoTorch())
 from vvhand_core.onnx_model import OnnxNetworks
 nets = OnnxNetworks.load(sys.argv[1], num_threads=1)
 x = np.load(sys.argv[2])
