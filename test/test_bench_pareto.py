@@ -39,3 +39,16 @@ def test_pareto_bench_writes_a_row_per_candidate(tmp_path, monkeypatch):
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert len(cells) == len(pareto.HEADER) and float(cells[-2]) > 0  # frames/s
     assert any(r.rstrip("| ").endswith("yes") for r in rows)  # a front always exists
+
+
+def test_pareto_bench_can_time_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
+    a = save_random_checkpoint(tmp_path / "a.pt", width=0.125, seed=1)
+    parser = argparse.ArgumentParser()
+    pareto.add_arguments(parser)
+    assert pareto.run(parser.parse_args(["--models", f"only={a}", "--frames", "0",
+                                         "--timed-frames", "2", "--threads", "1",
+                                         "--no-write"])) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| only"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5:9] == ["-"] * 4 and float(cells[9]) > 0

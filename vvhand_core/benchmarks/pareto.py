@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `vvhand bench pareto`."""
     parser.add_argument("--models", required=True,
                         help="comma-separated LABEL=CHECKPOINT (e.g. 'leg1=training/...pt')")
-    parser.add_argument("--frames", type=int, default=100, help="frames per split")
+    parser.add_argument("--frames", type=int, default=100,
+                        help="frames per split (0: time only, no accuracy)")
     parser.add_argument("--timed-frames", type=int, default=30,
                         help="new-scenes frames timed per candidate (interleaved)")
     parser.add_argument("--num-views", type=int, default=3, help="N views (student-N)")
@@ -89,22 +90,27 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     pipes = [student_pipeline(path, args.num_views) for _, path in models]
     errors: list[list[float]] = [[] for _ in models]
-    new_scenes = []
+    new_scenes = split_frames(SPLITS[-1][1], max(args.frames, args.timed_frames))
     for name, synth in SPLITS:
+        if args.frames <= 0:
+            for err in errors:
+                err += [float("nan"), float("nan")]
+            continue
         frames = split_frames(synth, args.frames, name)
-        new_scenes = frames
         for k, pipe in enumerate(pipes):
             for oracle in (True, False):
                 e = score_split(pipe, frames, oracle).errors_mm
                 errors[k].append(float(np.nanmean(e)) if np.isfinite(e).any() else float("nan"))
     fps = timed_fps(pipes, new_scenes[:args.timed_frames])
-    flags = pareto_flags([e[-1] for e in errors], fps)
+    flags = (pareto_flags([e[-1] for e in errors], fps) if args.frames > 0
+             else [False] * len(models))
     rows = []
     for (label, _), pipe, err, f, best in zip(models, pipes, errors, fps, flags):
         a2j = pipe.a2j.config
         params = sum(p.numel() for n in (pipe.a2j, pipe.student) for p in n.parameters())
         rows.append([label, a2j.crop_size, a2j.width, pipe.student.config.width,
-                     f"{params / 1e6:.2f}", *[f"{e:.2f}" for e in err], f"{f:.1f}",
+                     f"{params / 1e6:.2f}", *[f"{e:.2f}" if e == e else "-" for e in err],
+                     f"{f:.1f}",
                      "yes" if best else ""])
     table = markdown_table(HEADER, rows)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
