@@ -36,7 +36,7 @@ from vvhand_core import cli
 from vvhand_core.checkpoint import load_checkpoint, save_checkpoint, save_random_checkpoint
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.localise import oracle_centre
-from vvhand_core.onnx_model import METADATA_FILE, OnnxModelError, file_sha256
+from vvhand_core.onnx_model import METADATA_FILE, OnnxModelError, OnnxNetworks, file_sha256
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 from vvhand_core.skeletons import HANDS2019_21
 from vvhand_core.views import view_grid
@@ -113,8 +113,31 @@ def test_export_writes_networks_and_metadata(model):
         assert props["source_sha256"] == file_sha256(ckpt)
         assert props["inputs"] == entry["inputs"]
     diffs = meta["verification"]["max_abs_diff_on_random_inputs"]
-    assert set(diffs) == {"student_logits", "a2j_uvd", "a2j_teacher_input", "teacher_logits"}
+    assert set(diffs) == {"student_logits", "a2j_uvd", "a2j_uvd_only", "a2j_teacher_input",
+                          "teacher_logits"}
     assert max(diffs.values()) < 1e-3
+    assert nets["a2j_uvd"]["outputs"] == {"uvd": ["views", 21, 3]}
+
+
+def test_uvd_only_graph_is_used_and_optional(model, frames, tmp_path):
+    """Student mode runs A2J without the teacher's input; an export without it still loads."""
+    _, out = model
+    depth, intr, centres = frames
+    nets = OnnxNetworks.load(out, num_threads=1)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 176, 176)).astype(np.float32)
+    full, feats = nets.a2j(x, features=True)
+    only, none = nets.a2j(x)
+    assert none is None and feats is not None and np.abs(full - only).max() <= 1e-4
+    old = tmp_path / "old_export"
+    shutil.copytree(out, old)
+    (old / "a2j_uvd.onnx").unlink()
+    meta = json.loads((old / METADATA_FILE).read_text())
+    del meta["networks"]["a2j_uvd"]
+    (old / METADATA_FILE).write_text(json.dumps(meta))
+    assert "a2j_uvd" not in OnnxNetworks.load(old, num_threads=1).sessions
+    a = VirtualViewPipeline.from_onnx(out, config("onnxruntime")).run_batch(depth, intr, centres)
+    b = VirtualViewPipeline.from_onnx(old, config("onnxruntime")).run_batch(depth, intr, centres)
+    assert _compare(a, b) <= 1e-4
 
 
 def _compare(a, b):
@@ -166,9 +189,10 @@ def test_a_different_network_breaks_the_tolerance(model, frames, tmp_path):
                      "--no-check"]) == 0
     swapped = tmp_path / "swapped"
     shutil.copytree(out, swapped)
-    shutil.copy(other / "a2j.onnx", swapped / "a2j.onnx")
     meta = json.loads((swapped / METADATA_FILE).read_text())
-    meta["networks"]["a2j"]["sha256"] = file_sha256(swapped / "a2j.onnx")
+    for name in ("a2j", "a2j_uvd"):
+        shutil.copy(other / f"{name}.onnx", swapped / f"{name}.onnx")
+        meta["networks"][name]["sha256"] = file_sha256(swapped / f"{name}.onnx")
     (swapped / METADATA_FILE).write_text(json.dumps(meta))
     ref = VirtualViewPipeline.from_checkpoint(ckpt, config("torch")).run_batch(depth, intr,
                                                                                 centres)

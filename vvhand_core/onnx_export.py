@@ -31,6 +31,7 @@ from vvhand_core.onnx_model import (
     METADATA_FILE,
     METADATA_KEY,
     NETWORKS,
+    OPTIONAL_NETWORKS,
     VERSION,
     OnnxNetworks,
     file_sha256,
@@ -39,7 +40,7 @@ from vvhand_core.skeletons import Skeleton
 from vvhand_core.views import view_grid
 
 OPSET = 17
-FILES = {name: f"{name}.onnx" for name in NETWORKS}
+FILES = {name: f"{name}.onnx" for name in (*NETWORKS, *OPTIONAL_NETWORKS)}
 
 __all__ = ["OPSET", "describe", "export_module", "export_networks", "export_onnx",
            "onnx_networks_from_torch"]
@@ -58,6 +59,18 @@ class _A2JGraph(nn.Module):
         return self.a2j.decode(out)[0], out.teacher_input()
 
 
+class _A2JUvdGraph(nn.Module):
+    """A2J + its anchor decoding without the teacher's input: views -> uvd (N, J, 3)."""
+
+    def __init__(self, a2j: A2J) -> None:
+        super().__init__()
+        self.a2j = a2j
+
+    def forward(self, views: Tensor) -> Tensor:
+        """See the class doc."""
+        return self.a2j.decode(self.a2j(views))[0]
+
+
 def _shapes(a2j: A2J, student: Student) -> dict[str, dict[str, dict[str, list]]]:
     """Input/output shapes per network; strings name the dynamic axes."""
     s, c, j = a2j.config.crop_size, a2j.config.in_channels, a2j.num_joints
@@ -68,6 +81,8 @@ def _shapes(a2j: A2J, student: Student) -> dict[str, dict[str, dict[str, list]]]
                     "outputs": {"logits": ["batch", student.config.num_views]}},
         "a2j": {"inputs": {"views": ["views", c, s, s]},
                 "outputs": {"uvd": ["views", j, 3], "teacher_input": ["views", *feat]}},
+        "a2j_uvd": {"inputs": {"views": ["views", c, s, s]},
+                    "outputs": {"uvd": ["views", j, 3]}},
         "teacher": {"inputs": {"features": ["batch", "views", *feat]},
                     "outputs": {"logits": ["batch", "views"]}},
     }
@@ -94,7 +109,7 @@ def describe(a2j: A2J, student: Student, skeleton: Skeleton, model_config: dict[
                                "(0) -> +1 (vvhand_core.crop.normalise)",
         "uvd": "u, v crop pixels, d_n normalised depth (vvhand_core.jointspace)",
         "networks": {name: {"file": FILES[name], "sha256": "", **shapes[name]}
-                     for name in NETWORKS},
+                     for name in (*NETWORKS, *OPTIONAL_NETWORKS)},
         "source": dict(source or {}),
         "exporter": {"torch": torch.__version__, "opset": OPSET, "python":
                      platform.python_version(), "exporter": "torch.onnx.export(dynamo=False)"},
@@ -147,6 +162,8 @@ def export_networks(a2j: A2J, student: Student, teacher: Teacher) -> dict[str, b
         "teacher": _export_one(teacher, features, "teacher",
                                {"features": {0: "batch", 1: "views"},
                                 "logits": {0: "batch", 1: "views"}}),
+        "a2j_uvd": _export_one(_A2JUvdGraph(a2j), views, "a2j_uvd",
+                               {"views": {0: "views"}, "uvd": {0: "views"}}),
     }
 
 
@@ -202,7 +219,9 @@ def verify(models: OnnxNetworks, loaded: LoadedModels, seed: int = 0) -> dict[st
         f = feats.reshape(1, 3, *feats.shape[1:])
         logits_t = teacher(f)
     ort_uvd, ort_feats = models.a2j(x.numpy(), features=True)
+    uvd_only = models.a2j(x.numpy())[0]
     return {
+        "a2j_uvd_only": float(np.abs(uvd_only - uvd.numpy()).max()),
         "student_logits": float(np.abs(models.student(x.numpy()) - logits_s.numpy()).max()),
         "a2j_uvd": float(np.abs(ort_uvd - uvd.numpy()).max()),
         "a2j_teacher_input": float(np.abs(ort_feats - feats.numpy()).max()),
@@ -212,7 +231,7 @@ def verify(models: OnnxNetworks, loaded: LoadedModels, seed: int = 0) -> dict[st
 
 def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 check: bool = True) -> dict[str, Any]:
-    """Write student.onnx, a2j.onnx, teacher.onnx and vvhand_onnx.json into ``out_dir``.
+    """Write student.onnx, a2j.onnx (+ a2j_uvd.onnx), teacher.onnx, vvhand_onnx.json.
 
     ``check``: load the written directory with onnxruntime and record each network's max
     |onnxruntime - torch| on random inputs under "verification". Returns the description.
@@ -247,7 +266,7 @@ def export_onnx(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         from vvhand_core.onnx_model import import_onnxruntime
 
         import_onnxruntime()
-        models = {n: (out / FILES[n]).read_bytes() for n in NETWORKS}
+        models = {n: (out / FILES[n]).read_bytes() for n in meta["networks"]}
         nets = OnnxNetworks.from_bytes(models, meta, num_threads=1, source=str(out))
         meta["verification"] = {
             "max_abs_diff_on_random_inputs": verify(nets, loaded),

@@ -41,11 +41,15 @@ VERSION = 1
 METADATA_FILE = "vvhand_onnx.json"
 METADATA_KEY = "vvhand"  # key of the description in each ONNX file's metadata_props
 NETWORKS = ("student", "a2j", "teacher")
+# used when described: A2J without the teacher's input (onnxruntime runs every node of a
+# graph whatever outputs are asked for; the teacher's input is ~20 % of A2J's node time)
+OPTIONAL_NETWORKS = ("a2j_uvd",)
 # network -> (input names, output names); the order is the graph's
 IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "student": (("crop",), ("logits",)),
     "a2j": (("views",), ("uvd", "teacher_input")),
     "teacher": (("features",), ("logits",)),
+    "a2j_uvd": (("views",), ("uvd",)),
 }
 ORT_HINT = "pip install onnxruntime (the pinned version is in requirements/base.txt)"
 
@@ -140,7 +144,7 @@ class OnnxNetworks:
                                        f"{type(exc).__name__}: {exc}") from None
         check_metadata(path, metadata)
         models: dict[str, bytes] = {}
-        for name in NETWORKS:
+        for name in _networks(metadata):
             entry = metadata["networks"][name]
             file = path / entry["file"]
             if not file.is_file():
@@ -163,7 +167,7 @@ class OnnxNetworks:
         options = session_options(num_threads)
         providers = providers or ["CPUExecutionProvider"]
         sessions = {}
-        for name in NETWORKS:
+        for name in _networks(metadata):
             try:
                 sessions[name] = ort.InferenceSession(models[name], options, providers=providers)
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
@@ -210,6 +214,8 @@ class OnnxNetworks:
 
         The teacher's input (N, J, 64, H_c, W_c) only when ``features``, else None.
         """
+        if not features and "a2j_uvd" in self.sessions:
+            return self.sessions["a2j_uvd"].run(["uvd"], {"views": _f32(views)})[0], None
         names = ["uvd", "teacher_input"] if features else ["uvd"]
         out = self.sessions["a2j"].run(names, {"views": _f32(views)})
         return out[0], (out[1] if features else None)
@@ -217,6 +223,11 @@ class OnnxNetworks:
     def teacher(self, features: np.ndarray) -> np.ndarray:
         """Teacher input (B, V, J, 64, H_c, W_c) -> view logits (B, V)."""
         return self.sessions["teacher"].run(["logits"], {"features": _f32(features)})[0]
+
+
+def _networks(metadata: dict[str, Any]) -> tuple[str, ...]:
+    """The networks to load: the required ones and the optional ones the export has."""
+    return NETWORKS + tuple(n for n in OPTIONAL_NETWORKS if n in metadata["networks"])
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
