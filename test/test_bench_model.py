@@ -26,6 +26,12 @@ def test_score_split_matches_a_direct_run():
     assert np.all(s.centre_errors_mm > 20) and s.span_mm.shape == (4, 2)
     row = bench.row("x", "oracle", s)
     assert row[2] == 4 and row[3] == "0.0%"
+    groups = bench.joint_groups(list(pipe.skeleton.joint_names))
+    assert list(groups) == ["wrist", "thumb", "index", "middle", "ring", "pinky", "tips"]
+    assert sorted(sum((groups[g] for g in list(groups)[:6]), [])) == list(range(21))
+    np.testing.assert_allclose(s.joint_errors_mm.mean(axis=1), s.errors_mm)
+    g = bench.group_row("v", "oracle", s, groups)
+    assert float(g[2]) == round(float(s.joint_errors_mm[:, groups["wrist"]].mean()), 1)
 
 
 def test_bench_model_writes_both_splits(tmp_path, monkeypatch, capsys):

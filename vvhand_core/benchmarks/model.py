@@ -44,6 +44,7 @@ class SplitScore:
     centre_errors_mm: np.ndarray  # (F,) every joint at the ground-truth centre
     span_mm: np.ndarray        # (F, 2) thumb-pinky tip distance: predicted, ground truth
     pred_mm: list              # (J, 3) per frame, None where no hand was found
+    joint_errors_mm: np.ndarray  # (F, J) per joint; NaN rows where no hand was found
 
 
 def score_split(pipe: VirtualViewPipeline, frames: list, oracle: bool) -> SplitScore:
@@ -51,7 +52,8 @@ def score_split(pipe: VirtualViewPipeline, frames: list, oracle: bool) -> SplitS
     names = list(pipe.skeleton.joint_names)
     tips = names.index("thumb_tip"), names.index("pinky_tip")
     err, told, span, centre_err, preds = [], [], [], [], []
-    for f in frames:
+    per_joint = np.full((len(frames), len(names)), np.nan)
+    for i, f in enumerate(frames):
         gt = f.joints_mm.astype(np.float64)
         r = pipe.run(f.depth_mm, f.intrinsics, centre_mm=gt.mean(axis=0) if oracle else None)
         centre_err.append(np.linalg.norm(gt - gt.mean(axis=0), axis=-1).mean())
@@ -63,12 +65,13 @@ def score_split(pipe: VirtualViewPipeline, frames: list, oracle: bool) -> SplitS
             preds.append(None)
             continue
         j = r.joints_mm.astype(np.float64)
-        err.append(np.linalg.norm(j - gt, axis=-1).mean())
+        per_joint[i] = np.linalg.norm(j - gt, axis=-1)
+        err.append(per_joint[i].mean())
         told.append(r.side)
         preds.append(j)
         span.append((np.linalg.norm(j[tips[0]] - j[tips[1]]), gt_span))
     return SplitScore(np.array(err), [f.meta.get("side", "right") for f in frames], told,
-                      np.array(centre_err), np.array(span), preds)
+                      np.array(centre_err), np.array(span), preds, per_joint)
 
 
 def _mean(x: np.ndarray) -> float:
@@ -95,16 +98,35 @@ def row(split: str, centre: str, s: SplitScore) -> list[object]:
             f"{s.centre_errors_mm.mean():.1f}"]
 
 
+def joint_groups(joint_names: list[str]) -> dict[str, list[int]]:
+    """Joint indices per group: the wrist, each finger (by name prefix), and the tips."""
+    groups: dict[str, list[int]] = {}
+    for k, name in enumerate(joint_names):
+        groups.setdefault(name.split("_")[0], []).append(k)
+    groups["tips"] = [k for k, n in enumerate(joint_names) if n.endswith("_tip")]
+    return groups
+
+
+def group_row(split: str, centre: str, s: SplitScore, groups: dict[str, list[int]]) -> list:
+    """Mean error (mm) per joint group over the frames where a hand was found."""
+    ok = np.isfinite(s.joint_errors_mm).all(axis=1)
+    e = s.joint_errors_mm[ok]
+    return [split, centre, *[f"{e[:, idx].mean():.1f}" if len(e) else "-"
+                             for idx in groups.values()]]
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure both splits with both centres, print, append to docs/results.md."""
     model = args.model or str(default_model_path())
     pipe = student_pipeline(model, args.num_views)
-    rows = []
+    rows, by_group = [], []
+    groups = joint_groups(list(pipe.skeleton.joint_names))
     for name, synth in SPLITS:
         frames = split_frames(synth, args.frames, name)
         for centre, oracle in (("oracle", True), ("localised", False)):
             score = score_split(pipe, frames, oracle)
             rows.append(row(name, centre, score))
+            by_group.append(group_row(name, centre, score, groups))
         if args.sheet and synth.get("scene_version") == 2:
             panels = [Panel(f.depth_mm, f.intrinsics, p, f.joints_mm,
                             f"#{i} {f.meta.get('side')}, told {t}")
@@ -120,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
             f"frames per split, localiser {pipe.config.localiser} without tracking. Errors "
             f"are mean 3D joint errors over the frames where a hand was found."
             + (f" Contact sheet (new scenes, localised): `{args.sheet}`." if args.sheet else "")
-            + f"\n\n{table}\n")
+            + f"\n\n{table}\n\nMean error per joint group (mm):\n\n"
+            + markdown_table(["split", "centre", *groups], by_group) + "\n")
     print(body)
     if not args.no_write:
         cmd = f"vvhand bench model --frames {args.frames} --num-views {args.num_views}" + (
