@@ -13,8 +13,9 @@ import torch
 from torch import Tensor
 
 from vvhand_core.jointspace import apply_transform
+from vvhand_core.lite import fusion as _np_fusion
 
-FUSIONS = ("confidence", "average")
+FUSIONS = _np_fusion.FUSIONS  # defined once, in the torch-free twin
 
 
 def select_top_n(logits: Tensor, n: int) -> Tensor:

@@ -10,18 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from vvhand_core.checkpoint import resolve_device
 from vvhand_core.fit.fit import FitConfig
-from vvhand_core.fusion import FUSIONS
+from vvhand_core.lite.config import SELECTORS, check_lite_config  # noqa: F401
 from vvhand_core.lite.result import STAGES, HandPoseResult  # noqa: F401 (re-exported)
-from vvhand_core.localise import LOCALISERS
 from vvhand_core.side import SideConfig
-from vvhand_core.views import GRID_SHAPES, grid_subset_indices
-
-SELECTORS = ("student", "teacher", "uniform")
 
 
 @dataclass
@@ -63,22 +58,7 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
     The backend's own check (``backends.check_backend``) comes first: with "onnxruntime"
     all three networks are there.
     """
-    m, n = num_candidates, cfg.num_views
-    if cfg.selector not in SELECTORS:
-        raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
-    if cfg.localiser not in LOCALISERS:
-        raise ValueError(f"localiser must be one of {LOCALISERS}, got {cfg.localiser!r}")
-    if cfg.fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"num_views must be an integer, got {n!r}")
-    if cfg.selector == "uniform":
-        sizes = sorted(g for g in GRID_SHAPES if g <= m)
-        if n not in sizes:
-            raise ValueError(f"uniform num_views must be one of {sizes}, got {n}")
-        grid_subset_indices(n, m)  # raises when the N-grid is not inside the M-grid
-    elif not 1 <= n <= m:
-        raise ValueError(f"num_views must be in 1..{m} (the candidate views), got {n}")
+    check_lite_config(cfg, num_candidates)  # the checks both pipelines share
     ort = cfg.backend == "onnxruntime"
     if cfg.selector == "student" and not (has_student or ort):
         raise ValueError("selector 'student' needs a student network")
@@ -89,11 +69,6 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
                          "teacher network")
     if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
         raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
-    if not cfg.cube_mm > 0:
-        raise ValueError(f"cube_mm must be > 0, got {cfg.cube_mm}")
-    if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
-        raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
-                         f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
     resolve_device(cfg.device)
 
 

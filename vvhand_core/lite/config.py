@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vvhand_core.lite.fusion import FUSIONS
-from vvhand_core.lite.geometry import grid_subset_indices
+from vvhand_core.lite.geometry import GRID_SHAPES, grid_subset_indices
+from vvhand_core.localise import LOCALISERS
 from vvhand_core.side import SideConfig
 
-SELECTORS = ("student", "teacher", "uniform")
-LOCALISERS = ("detector", "geometric")  # as vvhand_core.localise.LOCALISERS
+SELECTORS = ("student", "teacher", "uniform")  # defined once here (pipeline_config uses it)
 
 
 @dataclass
@@ -52,17 +52,24 @@ class LiteConfig:
 
 
 def check_lite_config(cfg: LiteConfig, num_candidates: int) -> None:
-    """ValueError naming the first problem of ``cfg`` for a model with M = num_candidates."""
+    """ValueError naming the first problem of ``cfg`` for a model with M = num_candidates.
+
+    The checks both pipelines share (``pipeline_config.check_config`` calls this first):
+    selector, localiser, fusion, num_views for the selector and M, cube and depth range.
+    """
     m, n = num_candidates, cfg.num_views
     if cfg.selector not in SELECTORS:
         raise ValueError(f"selector must be one of {SELECTORS}, got {cfg.selector!r}")
-    if cfg.fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
     if cfg.localiser not in LOCALISERS:
         raise ValueError(f"localiser must be one of {LOCALISERS}, got {cfg.localiser!r}")
+    if cfg.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise ValueError(f"num_views must be an integer, got {n!r}")
     if cfg.selector == "uniform":
+        sizes = sorted(g for g in GRID_SHAPES if g <= m)
+        if n not in sizes:
+            raise ValueError(f"uniform num_views must be one of {sizes}, got {n}")
         grid_subset_indices(n, m)  # ValueError when the N-grid is not in the M-grid
     elif not 1 <= n <= m:
         raise ValueError(f"num_views must be in 1..{m} (the candidate views), got {n}")
