@@ -129,6 +129,13 @@ def write_contact_sheet(panels: list[Panel], skeleton: Skeleton, path: str | Pat
             draw_panel(ax, panels[row[c]], skeleton)
             if c == 0 and name:
                 ax.set_ylabel(name)
+    return save_sheet(fig, path, title)
+
+
+def save_sheet(fig, path: str | Path, title: str = "") -> Path:
+    """Title, lay out, write (100 dpi, parent folders made) and close a sheet's figure."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

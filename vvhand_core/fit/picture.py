@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.camera import Intrinsics
-from vvhand_core.contact_sheet import Panel, draw_panel
+from vvhand_core.contact_sheet import Panel, draw_panel, save_sheet
 from vvhand_core.data.synthetic.hand_model import HandGeometry, HandShape, pose_hand
 from vvhand_core.data.synthetic.raycast import splat_geometry
 from vvhand_core.fit.fit import FitConfig, FitResult
@@ -92,11 +92,4 @@ def write_fit_sheet(frames: list[FitFrame], path: str | Path, title: str = "",
                            colors="tab:orange", linewidths=1.0)
             row[1].set_xlim(*xlim)
             row[1].set_ylim(*ylim)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_sheet(fig, path, title)
