@@ -198,6 +198,17 @@ def test_side_comes_from_the_fused_joints(pipe, frame):
     pipe.configure(side=SideConfig(margin=0.5))  # every probability but 0.5 decides
     r2 = pipe.run(frame, INTR)
     assert r2.side == ("right" if r2.right_probability > 0.5 else "left")
+
+
+def test_joint_spread_is_the_views_spread_under_the_fusion_weights(pipe, frame):
+    from vvhand_core.confidence import joint_spread_mm
+
+    pipe.configure(selector="student", num_views=3)
+    r = pipe.run(frame, INTR)
+    assert r.valid and r.joints_views_mm.shape == (3, 21, 3)
+    np.testing.assert_allclose(r.joint_spread_mm,
+                               joint_spread_mm(r.joints_views_mm, r.joints_mm, r.weights),
+                               rtol=1e-5, atol=1e-4)
     pipe.configure(side=SideConfig())
 
 

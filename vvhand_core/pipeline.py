@@ -32,7 +32,6 @@ import torch
 from vvhand_core.backends import Networks, check_backend, load_onnx_dir, make_networks
 from vvhand_core.camera import Intrinsics
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
-from vvhand_core.confidence import joint_spread_mm
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.fit.stage import FitStage, check_fit_skeleton
 from vvhand_core.fusion import (
@@ -56,7 +55,6 @@ from vvhand_core.pipeline_config import (
     check_config,
 )
 from vvhand_core.render import make_renderer
-from vvhand_core.side import hand_side
 from vvhand_core.skeletons import Skeleton
 from vvhand_core.views import (
     GRID_SHAPES,
@@ -282,14 +280,9 @@ class VirtualViewPipeline:
                 results[i] = self._invalid("empty crop: no depth inside the hand cube",
                                            centres[i])
                 continue
-            results[i] = HandPoseResult(
-                valid=True, message="", joints_mm=joints_np[n].astype(np.float32),
-                centre_mm=centres[i].astype(np.float32), cube_mm=float(cfg.cube_mm),
-                num_candidates=self.num_candidates, selected_views=idx_np[n].astype(np.int64),
-                weights=w_np[n], logits=logits_np[n], score=float(score_np[n]),
-                joints_views_mm=views_np[n].astype(np.float32),
-                joint_spread_mm=joint_spread_mm(views_np[n], joints_np[n], w_np[n]),
-                **hand_side(joints_np[n], self.skeleton, cfg.side))
+            results[i] = HandPoseResult.estimate(
+                centres[i], cfg.cube_mm, self.num_candidates, joints_np[n], views_np[n],
+                idx_np[n], w_np[n], logits_np[n], score_np[n], self.skeleton, cfg.side)
         if self._fit is not None:
             for i in range(b):
                 self._fit.apply(results[i], depth[i], intr, sequence=cfg.track)

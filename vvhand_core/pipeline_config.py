@@ -1,21 +1,18 @@
-"""The pipeline's configuration and its stage timer; its per-frame result, re-exported.
+"""The pipeline's configuration; its per-frame result and stage timer, re-exported.
 
 Kept apart from :mod:`vvhand_core.pipeline` (which re-exports them) so that the pipeline
-module holds only the running code. ``HandPoseResult`` and ``STAGES`` live in the
-torch-free :mod:`vvhand_core.lite.result` (the lite pipeline returns the same type).
+module holds only the running code. ``HandPoseResult``, ``STAGES`` and ``StageTimer`` live
+in the torch-free :mod:`vvhand_core.lite.result` (the lite pipeline uses them too).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-
-import torch
 
 from vvhand_core.checkpoint import resolve_device
 from vvhand_core.fit.fit import FitConfig
 from vvhand_core.lite.config import SELECTORS, check_lite_config  # noqa: F401
-from vvhand_core.lite.result import STAGES, HandPoseResult  # noqa: F401 (re-exported)
+from vvhand_core.lite.result import STAGES, HandPoseResult, StageTimer  # noqa: F401 (re-exported)
 from vvhand_core.side import SideConfig
 
 
@@ -70,26 +67,3 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
     if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
         raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
     resolve_device(cfg.device)
-
-
-class StageTimer:
-    """Wall-clock per stage, synchronising CUDA before each reading."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.ms = dict.fromkeys(STAGES, 0.0)
-        self._t = self._start = self._now()
-
-    def _now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = self._now()
-        self.ms[stage] += (now - self._t) * 1e3
-        self._t = now
-
-    def finish(self) -> dict[str, float]:
-        self.ms["total"] = (self._now() - self._start) * 1e3
-        return self.ms

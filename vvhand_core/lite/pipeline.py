@@ -25,35 +25,16 @@ frame is first localised; given hand centres skip it.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
 
-from vvhand_core.confidence import joint_spread_mm
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
 from vvhand_core.lite.config import SELECTORS, LiteConfig, check_lite_config
 from vvhand_core.lite.render import render_views
-from vvhand_core.lite.result import STAGES, HandPoseResult
+from vvhand_core.lite.result import HandPoseResult, StageTimer
 from vvhand_core.onnx_model import OnnxNetworks
-from vvhand_core.side import hand_side
-
-
-class _Timer:
-    """Wall-clock per stage (keys :data:`STAGES`), as ``pipeline_config.StageTimer`` on CPU."""
-
-    def __init__(self) -> None:
-        self.ms = dict.fromkeys(STAGES, 0.0)
-        self._t = self._start = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.ms[stage], self._t = self.ms[stage] + (now - self._t) * 1e3, now
-
-    def finish(self) -> dict[str, float]:
-        self.ms["total"] = (time.perf_counter() - self._start) * 1e3
-        return self.ms
 
 
 class LitePipeline:
@@ -138,7 +119,7 @@ class LitePipeline:
                              f"{intrinsics.width}x{intrinsics.height}")
         if centres_mm is not None and np.shape(centres_mm) != (b, 3):
             raise ValueError(f"centres_mm must be ({b}, 3), got {np.shape(centres_mm)}")
-        timer = _Timer()
+        timer = StageTimer()
         results = self._run(depth, intrinsics, centres_mm, timer)
         per_frame = {k: v / b for k, v in timer.finish().items()}
         for r in results:
@@ -160,17 +141,12 @@ class LitePipeline:
                 intr = Intrinsics(float(intr.fx), float(intr.fy), float(intr.cx),
                                   float(intr.cy), int(intr.width), int(intr.height))
             return locate_frames(self._make_localiser(), depth, intr)
-        centres: list[np.ndarray | None] = []
-        messages = [""] * len(depth)
-        for i, c in enumerate(np.asarray(centres_in, np.float64)):
-            ok = bool(np.isfinite(c).all() and c[2] > 0)
-            if not ok:
-                messages[i] = f"invalid hand centre {centres_in[i]}"
-            centres.append(c if ok else None)
-        return centres, messages
+        from vvhand_core.localise import locate_frames
+
+        return locate_frames(None, depth, intr, centres_in)  # given centres: no localiser
 
     def _run(self, depth: np.ndarray, intr: object, centres_in: np.ndarray | None,
-             timer: _Timer) -> list[HandPoseResult]:
+             timer: StageTimer) -> list[HandPoseResult]:
         cfg = self.config
         b = depth.shape[0]
         floating = np.issubdtype(depth.dtype, np.floating)
@@ -197,14 +173,9 @@ class LitePipeline:
                 results[i] = self._invalid("empty crop: no depth inside the hand cube",
                                            centres[i])
                 continue
-            results[i] = HandPoseResult(
-                valid=True, message="", joints_mm=joints[n].astype(np.float32),
-                centre_mm=centres[i].astype(np.float32), cube_mm=float(cfg.cube_mm),
-                num_candidates=self.num_candidates, selected_views=idx[n].astype(np.int64),
-                weights=weights[n].astype(np.float32), logits=logits[n].astype(np.float32),
-                score=float(score[n]), joints_views_mm=views[n].astype(np.float32),
-                joint_spread_mm=joint_spread_mm(views[n], joints[n], weights[n]),
-                **hand_side(joints[n], self.skeleton, cfg.side))
+            results[i] = HandPoseResult.estimate(
+                centres[i], cfg.cube_mm, self.num_candidates, joints[n], views[n], idx[n],
+                weights[n], logits[n], score[n], self.skeleton, cfg.side)
         return results
 
     def _a2j(self, views_mm: np.ndarray, zc: np.ndarray, features: bool = False
@@ -217,7 +188,7 @@ class LitePipeline:
         return uvd.reshape(n, v, *uvd.shape[1:]), feats
 
     def _estimate(self, crop_mm: np.ndarray, t: np.ndarray, k: np.ndarray,
-                  centre: np.ndarray, timer: _Timer):
+                  centre: np.ndarray, timer: StageTimer):
         cfg, m, n_sel = self.config, self.num_candidates, self.config.num_views
         nl, zc = crop_mm.shape[0], centre[:, 2]
         mats_all = geo.view_matrices(self._grid_deg, centre)  # (L, M, 4, 4)

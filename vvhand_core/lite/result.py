@@ -7,6 +7,8 @@ and importable with only numpy installed.
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,29 @@ class HandPoseResult:
     network_joints_mm: np.ndarray | None = None
 
     @classmethod
+    def estimate(cls, centre_mm: np.ndarray, cube_mm: float, num_candidates: int,
+                 joints_mm: np.ndarray, views_mm: np.ndarray, selected: np.ndarray,
+                 weights: np.ndarray, logits: np.ndarray, score: float, skeleton,
+                 side_config) -> HandPoseResult:
+        """A frame's estimate: fused joints (J, 3) mm, the N views' joints (N, J, 3) mm.
+
+        Also the selection (views, weights, logits, score); adds each joint's spread
+        (``vvhand_core.confidence``) and the side (``vvhand_core.side``).
+        """
+        from vvhand_core.confidence import joint_spread_mm
+        from vvhand_core.side import hand_side
+
+        weights = np.asarray(weights, np.float32)
+        return cls(
+            valid=True, message="", joints_mm=np.asarray(joints_mm, np.float32),
+            centre_mm=np.asarray(centre_mm, np.float32), cube_mm=float(cube_mm),
+            num_candidates=num_candidates, selected_views=np.asarray(selected, np.int64),
+            weights=weights, logits=np.asarray(logits, np.float32), score=float(score),
+            joints_views_mm=np.asarray(views_mm, np.float32),
+            joint_spread_mm=joint_spread_mm(views_mm, joints_mm, weights),
+            **hand_side(joints_mm, skeleton, side_config))
+
+    @classmethod
     def invalid(cls, message: str, num_joints: int, num_candidates: int, cube_mm: float,
                 centre_mm: np.ndarray | None = None) -> HandPoseResult:
         """A frame without an estimate (zeros; ``message`` says why)."""
@@ -65,4 +90,31 @@ class HandPoseResult:
             logits=np.zeros(num_candidates, np.float32), score=0.0)
 
 
-__all__ = ["STAGES", "HandPoseResult"]
+class StageTimer:
+    """Wall-clock per stage (keys :data:`STAGES`); ``device`` on CUDA: synchronised first.
+
+    ``device``: anything with a ``type`` ("cuda" synchronises torch before each reading),
+    or None (CPU). torch is touched only on CUDA.
+    """
+
+    def __init__(self, device=None) -> None:
+        self.cuda = getattr(device, "type", "cpu") == "cuda"
+        self.ms = dict.fromkeys(STAGES, 0.0)
+        self._t = self._start = self._now()
+
+    def _now(self) -> float:
+        if self.cuda:
+            sys.modules["torch"].cuda.synchronize()
+        return time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = self._now()
+        self.ms[stage] += (now - self._t) * 1e3
+        self._t = now
+
+    def finish(self) -> dict[str, float]:
+        self.ms["total"] = (self._now() - self._start) * 1e3
+        return self.ms
+
+
+__all__ = ["STAGES", "HandPoseResult", "StageTimer"]
