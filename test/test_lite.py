@@ -30,9 +30,9 @@ import numpy as np
 import pytest
 import torch
 from no_torch import BLOCK_TORCH
+from random_model import random_model
 
 from vvhand_core import cli
-from vvhand_core.checkpoint import load_checkpoint, save_checkpoint, save_random_checkpoint
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.fusion import (
@@ -61,26 +61,11 @@ MODES = (("student", 3), ("teacher", 3), ("uniform", 9))
 TOL_SCORES = {"student": 1e-4, "uniform": 1e-4, "teacher": 3e-3}
 
 
-def _random_model(path, seed):
-    """A small random checkpoint whose A2J heads spread the joints (as test_onnx's)."""
-    m = load_checkpoint(save_random_checkpoint(path, width=0.125, seed=seed))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for head in (m.a2j.response_head, m.a2j.offset_head, m.a2j.depth_head):
-            convs = [c for c in head.body if isinstance(c, torch.nn.Conv2d)] + [head.out]
-            for conv in convs:
-                fan_in = conv.weight[0].numel()
-                std = (2.0 / fan_in) ** 0.5 if conv is not head.out else fan_in ** -0.5
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * std)
-    return save_checkpoint(path, m.a2j, m.student, m.teacher, m.skeleton, m.model_config,
-                           m.meta)
-
-
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("lite")
     out = d / "export"
-    assert cli.main(["export-onnx", str(_random_model(d / "m.pt", seed=5)), str(out)]) == 0
+    assert cli.main(["export-onnx", str(random_model(d / "m.pt", seed=5)), str(out)]) == 0
     return out
 
 

@@ -31,9 +31,10 @@ import numpy as np
 import pytest
 import torch
 from no_torch import BLOCK_TORCH
+from random_model import random_model
 
 from vvhand_core import cli
-from vvhand_core.checkpoint import load_checkpoint, save_checkpoint, save_random_checkpoint
+from vvhand_core.checkpoint import load_checkpoint
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.localise import oracle_centre
 from vvhand_core.onnx_model import METADATA_FILE, OnnxModelError, OnnxNetworks, file_sha256
@@ -47,20 +48,6 @@ ort = pytest.importorskip("onnxruntime", reason="the onnxruntime backend needs o
 TOL_MM = 0.01  # max |joints onnxruntime - joints torch| (see the module doc)
 TOL_LOGIT = 1e-4
 MODES = (("student", 3), ("teacher", 3), ("uniform", 9))
-
-
-def random_model(path, seed):
-    """A small random checkpoint whose A2J heads keep their inputs' scale (module doc)."""
-    m = load_checkpoint(save_random_checkpoint(path, width=0.125, seed=seed))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for head in (m.a2j.response_head, m.a2j.offset_head, m.a2j.depth_head):
-            for conv in [*[c for c in head.body if isinstance(c, torch.nn.Conv2d)], head.out]:
-                fan_in = conv.weight[0].numel()
-                std = (2.0 / fan_in) ** 0.5 if conv is not head.out else fan_in ** -0.5
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * std)
-    return save_checkpoint(path, m.a2j, m.student, m.teacher, m.skeleton, m.model_config,
-                           m.meta)
 
 
 @pytest.fixture(scope="module")
