@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             for err in errors:
                 err += [float("nan"), float("nan")]
             continue
-        frames = split_frames(synth, args.frames, name)
+        frames = (new_scenes[:args.frames] if synth is SPLITS[-1][1]  # made once, above
+                  else split_frames(synth, args.frames, name))
         for k, pipe in enumerate(pipes):
             for oracle in (True, False):
                 e = score_split(pipe, frames, oracle).errors_mm
