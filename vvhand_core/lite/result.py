@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vvhand_core.confidence import joint_spread_mm
+from vvhand_core.side import hand_side
+
 if TYPE_CHECKING:
     from vvhand_core.fit.fit import FitResult
 
@@ -64,9 +67,6 @@ class HandPoseResult:
         Also the selection (views, weights, logits, score); adds each joint's spread
         (``vvhand_core.confidence``) and the side (``vvhand_core.side``).
         """
-        from vvhand_core.confidence import joint_spread_mm
-        from vvhand_core.side import hand_side
-
         weights = np.asarray(weights, np.float32)
         return cls(
             valid=True, message="", joints_mm=np.asarray(joints_mm, np.float32),
