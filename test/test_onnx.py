@@ -276,7 +276,20 @@ def test_bench_pipeline_reports_both_backends(tmp_path, monkeypatch):
     text = (tmp_path / "results.md").read_text()
     assert "| resnet18 | student-3 | torch |" in text
     assert "| resnet18 | student-3 | onnxruntime |" in text
+    assert "| resnet18 | student-3 | lite |" in text
     assert "resnet18 student-3: onnxruntime " in text and "onnxruntime / torch = " in text
+    assert "resnet18 student-3: lite " in text and "lite / torch = " in text
+
+
+def test_sessions_do_not_spin():
+    """Pool threads that busy-wait after a run take the 2 cores from the stages between the
+    networks (docs/results.md, "Pipeline speed"): the sessions are made without spinning."""
+    from vvhand_core.onnx_model import session_options
+
+    so = session_options(2)
+    assert so.intra_op_num_threads == 2
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert so.get_session_config_entry("session.inter_op.allow_spinning") == "0"
 
 
 # The ONNX runner imports and runs in a process where torch cannot be imported.

@@ -183,6 +183,11 @@ def test_live_replay_matches_offline(tmp_path, bag, checkpoint, ros_env, monkeyp
         if a.valid:
             np.testing.assert_allclose(a.joints_mm, b.joints_mm, atol=0.05)
     assert np.isfinite(live.latency_ms["end_to_end_p50"]) and live.fps > 0
+    # throughput counts the serving time only: node start-up and model load are left out
+    for report in (live, offline):
+        assert all(np.isfinite(r.answered_at_s) for r in report.records if r.answered)
+        assert 0 < report.serving_s < report.wall_s
+        assert report.fps == pytest.approx(report.answered / report.serving_s)
     assert png.is_file()
 
 

@@ -97,7 +97,11 @@ def file_sha256(path: str | os.PathLike) -> str:
 def session_options(num_threads: int = 0):
     """Session options: ``num_threads`` intra-op threads (0 = onnxruntime's default).
 
-    One inter-op thread, sequential execution, full graph optimisation, errors only.
+    One inter-op thread, sequential execution, full graph optimisation, errors only, and
+    no spinning: onnxruntime's pool threads busy-wait after each run by default, which on a
+    small CPU takes the cores from the numpy and torch stages that run between the networks
+    (rendering, fusion) and from the other networks' pools (3-4x slower frames with spinning
+    on this 2-core machine; docs/results.md, "Pipeline speed").
     """
     ort = import_onnxruntime()
     so = ort.SessionOptions()
@@ -106,6 +110,8 @@ def session_options(num_threads: int = 0):
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return so
 
 

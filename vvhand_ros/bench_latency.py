@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(HEADER, rows)
     body = (f"{frames} depth frames (640x480, person scenes) at {args.fps:g} frames/s into "
             "hand_pose_node (student-3, default parameters but smoothing off, reliable QoS "
-            "on loopback); the node answers the newest frame and drops the rest.\n\n"
+            "on loopback); the node answers the newest frame and drops the rest. Output frames/s: "
+            "answers per second from the first frame sent to the last answer (start-up and "
+            "model load not counted).\n\n"
             f"{table}\n")
     print(body)
     if not args.no_write:

@@ -7,20 +7,19 @@ live:    the bag's depth and camera_info messages are published onto topics in r
          order (original timing, or as fast as the node keeps up), a hand_pose_node (started
          here as a child process, or one already running) pairs and processes them, and its
          HandPose output is recorded and matched to the input by header stamp. Frames
-         published but never answered count as dropped.
+         published but never answered count as dropped (vvhand_ros.replay_live).
 The depth transport follows the bag: sensor_msgs/Image on the depth topic is raw,
 CompressedImage on it or on ``<depth topic>/compressedDepth`` is compressedDepth.
 Both report accuracy against the bag's ground truth (vvhand.evaluate metrics, shared with
-training validation and `vvhand eval`), per-frame latency percentiles and throughput, and
-write ``replay.json`` and ``replay.png``.
+training validation and `vvhand eval`), per-frame latency percentiles and throughput
+(answered frames per second of serving: from the first frame sent, or processed, to the
+last answer; model load and node start-up are not counted), and write ``replay.json`` and
+``replay.png``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,12 +34,9 @@ from vvhand_ros.bag import (
     DEFAULT_GT_TOPIC,
     DEFAULT_INFO_TOPIC,
     BagError,
-    DepthTopic,
     depth_topic_of,
     read_frames,
     read_ground_truth,
-    read_messages,
-    stamp_to_ns,
 )
 from vvhand_ros.depth_input import ConversionError, DepthInput
 from vvhand_ros.replay_sheet import skeleton_for, write_replay_sheet
@@ -85,7 +81,8 @@ class FrameRecord:
     skeleton: str = ""                    # the estimate's joint set (e.g. "hands2019_21")
     processing_ms: float = float("nan")   # in the pipeline / node, receipt -> estimate
     end_to_end_ms: float = float("nan")   # live: publish -> HandPose received
-    message: str = ""
+    answered_at_s: float = float("nan")   # answer time after the first frame was sent (live)
+    message: str = ""                     # or its processing began (offline)
 
 
 @dataclass
@@ -98,8 +95,9 @@ class ReplayReport:
     answered: int
     dropped: int
     valid: int
-    wall_s: float
-    fps: float
+    wall_s: float                         # the whole run, model load and node start-up included
+    fps: float                            # answered frames / serving_s
+    serving_s: float                      # first frame sent (or processed) -> last answer
     latency_ms: dict[str, float]
     accuracy: dict | None
     config: dict = field(default_factory=dict)
@@ -141,6 +139,7 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
     records: list[FrameRecord] = []
     frames = read_frames(cfg.bag, cfg.depth_topic, cfg.info_topic,
                          slop_ns=round(cfg.sync_slop_s * 1e9))
+    t_first = None
     for frame in tqdm(frames, desc="replay (offline)", unit="frame", disable=not progress):
         if cfg.max_frames and frame.index >= cfg.max_frames:
             continue
@@ -155,8 +154,10 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
             rec.message = f"rejected: {exc}"
             continue
         t0 = time.perf_counter()
+        t_first = t0 if t_first is None else t_first
         result = pipe.run(depth, intr)
         rec.processing_ms = 1000.0 * (time.perf_counter() - t0)
+        rec.answered_at_s = time.perf_counter() - t_first
         rec.answered, rec.valid, rec.message = True, bool(result.valid), result.message
         if result.valid:
             rec.joints_mm = np.asarray(result.joints_mm, np.float64).tolist()
@@ -164,140 +165,11 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
     return sorted(records, key=lambda r: r.index)
 
 
-def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
-    reliable = [f"qos_overrides.{topic}.subscription.reliability:=reliable"
-                for topic in (depth.topic, cfg.info_topic)]  # replay scores every frame
-    args = [sys.executable, "-m", "vvhand_ros.node", "--ros-args",
-            "-r", f"depth/image:={depth.base}",
-            "-r", f"depth/camera_info:={cfg.info_topic}",
-            "-p", f"depth_transport:={depth.transport}",
-            "-p", f"camera_model:={cfg.camera_model}",
-            "-p", f"sync_slop_s:={float(cfg.sync_slop_s)}",
-            "-p", f"model_path:={model_path(cfg)}",
-            "-p", f"selector:={cfg.selector}",
-            "-p", f"num_views:={cfg.num_views}",
-            "-p", f"fusion:={cfg.fusion}",
-            "-p", f"device:={cfg.device}",
-            "-p", f"fit:={str(cfg.fit).lower()}",
-            "-p", f"backend:={cfg.backend}",
-            "-p", "publish_tf:=false",
-            "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
-            "-p", "status_period_s:=5.0"]
-    for override in reliable:
-        args += ["-p", override]
-    if cfg.node_namespace:
-        args += ["-r", f"__ns:={cfg.node_namespace}"]
-    return args
-
-
-def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
-    """Publish the bag onto topics, record the node's HandPose answers, match by stamp."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-    from tqdm import tqdm
-
-    from vvhand.msg import HandPose
-
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    depth = depth_topic_of(cfg.bag, cfg.depth_topic)
-    messages = list(read_messages(cfg.bag, cfg.depth_topic, cfg.info_topic))
-    if cfg.max_frames:  # the first max_frames images and every camera_info up to the last
-        images = [i for i, m in enumerate(messages) if m.is_image]
-        if len(images) > cfg.max_frames:
-            last = images[cfg.max_frames - 1]
-            messages = messages[: last + 1] + [m for m in messages[last + 1:] if not m.is_image]
-    frames = [m for m in messages if m.is_image]
-    records = {m.stamp_ns: FrameRecord(i, m.stamp_ns) for i, m in enumerate(frames)}
-    sent_at: dict[int, float] = {}
-
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("vvhand_replay", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    image_type = Image if depth.transport == "raw" else CompressedImage
-    pub_img = node.create_publisher(image_type, depth.topic, qos)
-    pub_info = node.create_publisher(CameraInfo, cfg.info_topic, qos)
-    ns = cfg.node_namespace.rstrip("/")
-    answer_topic = f"{ns}/hand_pose_node/hand_pose"
-
-    def on_answer(msg: HandPose) -> None:
-        rec = records.get(stamp_to_ns(msg.header.stamp))
-        if rec is None or rec.answered:
-            return
-        rec.answered, rec.valid = True, bool(msg.valid)
-        rec.processing_ms = 1000.0 * float(msg.processing_time)
-        rec.end_to_end_ms = 1000.0 * (time.monotonic() - sent_at.get(rec.stamp_ns, np.nan))
-        if msg.valid:
-            rec.joints_mm = [[p.x * 1000.0, p.y * 1000.0, p.z * 1000.0] for p in msg.joints]
-            rec.skeleton = msg.skeleton
-
-    def spin_until(done, deadline: float) -> None:
-        while not done() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=max(0.0, min(0.01, deadline - time.monotonic())))
-
-    node.create_subscription(HandPose, answer_topic, on_answer, QoSProfile(depth=100))
-    child = None
-    try:
-        if cfg.start_node:
-            child = subprocess.Popen(_node_command(cfg, depth), env=dict(os.environ),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + cfg.startup_timeout_s
-        while (pub_img.get_subscription_count() == 0 or pub_info.get_subscription_count() == 0
-               or node.count_publishers(answer_topic) == 0):
-            if child is not None and child.poll() is not None:
-                raise RuntimeError(f"hand_pose_node exited during start-up:\n{child.stdout.read()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no hand_pose_node answered on {answer_topic} within "
-                                   f"{cfg.startup_timeout_s:.0f} s")
-            executor.spin_once(timeout_sec=0.1)
-        # recording order, no head start for camera_info: the node pairs by stamp
-        t_first = messages[0].log_time_ns if messages else 0
-        t_start = time.monotonic()
-        newest_info = -1
-        previous = None  # the last image sent
-        bar = tqdm(total=len(frames), desc="replay (live)", unit="frame", disable=not progress)
-        for m in messages:
-            if cfg.rate > 0:  # original timing (scaled)
-                due = t_start + (m.log_time_ns - t_first) / 1e9 / cfg.rate
-                spin_until(lambda: False, due)
-            if not m.is_image:
-                pub_info.publish(m.raw)
-                newest_info = max(newest_info, m.stamp_ns)
-                continue
-            if cfg.rate <= 0 and previous is not None and newest_info >= previous:
-                # as fast as the node keeps up: the previous frame (now paired) is answered
-                rec = records[previous]
-                spin_until(lambda rec=rec: rec.answered,
-                           time.monotonic() + cfg.answer_timeout_s)
-            sent_at[m.stamp_ns] = time.monotonic()
-            pub_img.publish(m.raw)
-            previous = m.stamp_ns
-            bar.update(1)
-        bar.close()
-        # answers still in flight
-        spin_until(lambda: all(r.answered for r in records.values()),
-                   time.monotonic() + cfg.answer_timeout_s)
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        context.try_shutdown()
-        if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    return sorted(records.values(), key=lambda r: r.index)
-
-
 def summarize(cfg: ReplayConfig, records: list[FrameRecord], wall_s: float,
               gt: dict[int, np.ndarray]) -> ReplayReport:
     """Accuracy on frames with ground truth and a valid estimate, latency, throughput."""
     answered = [r for r in records if r.answered]
+    serving_s = max((r.answered_at_s for r in answered), default=float("nan"))
     proc = np.array([r.processing_ms for r in answered], np.float64)
     e2e = np.array([r.end_to_end_ms for r in answered], np.float64)
     latency = {}
@@ -324,7 +196,8 @@ def summarize(cfg: ReplayConfig, records: list[FrameRecord], wall_s: float,
     return ReplayReport(
         bag=str(cfg.bag), mode=cfg.mode, frames=len(records), answered=len(answered),
         dropped=len(records) - len(answered), valid=sum(r.valid for r in records),
-        wall_s=wall_s, fps=len(answered) / wall_s if wall_s > 0 else float("nan"),
+        wall_s=wall_s, serving_s=serving_s,
+        fps=len(answered) / serving_s if serving_s > 0 else float("nan"),
         latency_ms=latency, accuracy=accuracy,
         config={k: str(v) for k, v in asdict(cfg).items()}, records=records,
     )
@@ -376,6 +249,8 @@ def run_replay(cfg: ReplayConfig, progress: bool = True) -> tuple[ReplayReport, 
     if cfg.mode == "offline":
         records = replay_offline(cfg, progress=progress)
     else:
+        from vvhand_ros.replay_live import replay_live
+
         records = replay_live(cfg, progress=progress)
     report = summarize(cfg, records, time.perf_counter() - t0, gt)
     out = Path(cfg.out_dir or (Path(cfg.bag).parent / f"{Path(cfg.bag).name}_replay"))
@@ -394,7 +269,8 @@ def format_report(report: ReplayReport) -> str:
     lines = [
         f"bag {report.bag} ({report.mode}): {report.frames} frames, {report.answered} answered, "
         f"{report.dropped} dropped, {report.valid} with a hand",
-        f"throughput {report.fps:.2f} frames/s over {report.wall_s:.1f} s",
+        f"throughput {report.fps:.2f} frames/s over {report.serving_s:.1f} s of serving "
+        f"({report.wall_s:.1f} s in all, with start-up)",
         f"processing latency p50 {lat['processing_p50']:.1f} ms, p95 "
         f"{lat['processing_p95']:.1f} ms",
     ]
@@ -415,4 +291,4 @@ def format_report(report: ReplayReport) -> str:
 
 
 __all__ = ["BagError", "FrameRecord", "ReplayConfig", "ReplayReport", "format_report",
-           "plot_report", "replay_live", "replay_offline", "run_replay", "summarize"]
+           "plot_report", "replay_offline", "run_replay", "summarize"]

@@ -6,8 +6,10 @@ architecture (speed does not depend on the weights), for each backbone and mode,
 appends the table to docs/results.md. Modes are ``<selector>-<N>``: uniform-25,
 teacher-3, student-1/3/9/15 by default; the throughput ratio student-3 / uniform-25 is
 reported per backbone. The ``--onnx-modes`` (student-3 by default) also run with the
-pipeline's onnxruntime backend (the same networks exported to ONNX in memory), interleaved
-with the others, and the onnxruntime / torch throughput ratio is reported.
+pipeline's onnxruntime backend (the same networks exported to ONNX in memory) and with
+the torch-free :class:`~vvhand_core.lite.pipeline.LitePipeline` on those sessions (backend
+"lite": numpy renderer; what an onnxruntime-only install runs), interleaved with the others,
+and the onnxruntime / torch throughput ratios are reported.
 """
 
 from __future__ import annotations
@@ -136,7 +138,11 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
                                PipelineConfig(device=args.device, renderer=args.renderer,
                                               fusion=args.fusion, track=False),
                                cfg.num_candidates)
-    runs = [(mode, "torch") for mode in modes] + [(m, "onnxruntime") for m in onnx_modes]
+    runs = [(mode, "torch") for mode in modes] + [(m, b) for b in ("onnxruntime", "lite")
+                                                   for m in onnx_modes]
+    pipes = {"torch": pipe, "onnxruntime": pipe}
+    if onnx_modes:
+        pipes["lite"] = _lite_twin(pipe, frames[0], intr)
     parsed = {mode: _parse_mode(mode) for mode, _ in runs}
     stage_ms = {run: dict.fromkeys(STAGES, 0.0) for run in runs}
     wall = dict.fromkeys(runs, 0.0)
@@ -147,9 +153,10 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
         frame = frames[i % len(frames)]
         for run in runs:
             selector, n = parsed[run[0]]
-            pipe.configure(selector=selector, num_views=n, backend=run[1])
+            changes = {} if run[1] == "lite" else {"backend": run[1]}
+            pipes[run[1]].configure(selector=selector, num_views=n, **changes)
             start = time.perf_counter()
-            res = pipe.run(frame, intr)
+            res = pipes[run[1]].run(frame, intr)
             elapsed = time.perf_counter() - start
             if i < args.warmup:
                 continue
@@ -166,6 +173,16 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
         print(f"{backbone} {mode} ({backend}): {fps:.2f} frames/s, total "
               f"{mean['total']:.1f} ms/frame", file=sys.stderr)
     return rows
+
+
+def _lite_twin(pipe: VirtualViewPipeline, frame: np.ndarray, intr: Intrinsics):
+    """The LitePipeline on ``pipe``'s onnxruntime sessions (made by one onnxruntime run)."""
+    from vvhand_core.lite.config import LiteConfig
+    from vvhand_core.lite.pipeline import LitePipeline
+
+    pipe.configure(backend="onnxruntime")
+    pipe.run(frame, intr)
+    return LitePipeline(pipe.onnx, LiteConfig.from_pipeline_config(pipe.config))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -201,16 +218,15 @@ def run(args: argparse.Namespace) -> int:
     for backbone in backbones:
         fps = {r["mode"]: r["fps"] for r in rows
                if r["backbone"] == backbone and r["backend"] == "torch"}
-        ort = {r["mode"]: r["fps"] for r in rows
-               if r["backbone"] == backbone and r["backend"] == "onnxruntime"}
         if "student-3" in fps and "uniform-25" in fps:
             lines.append(f"- {backbone}: throughput student-3 / uniform-25 = "
                          f"{fps['student-3'] / fps['uniform-25']:.2f}x")
-        for mode in ort:
-            if mode in fps:
-                lines.append(f"- {backbone} {mode}: onnxruntime {ort[mode]:.2f} frames/s, "
-                             f"torch {fps[mode]:.2f} frames/s (onnxruntime / torch = "
-                             f"{ort[mode] / fps[mode]:.2f}x)")
+        for backend in ("onnxruntime", "lite"):
+            for r in rows:
+                if r["backbone"] == backbone and r["backend"] == backend and r["mode"] in fps:
+                    lines.append(f"- {backbone} {r['mode']}: {backend} {r['fps']:.2f} "
+                                 f"frames/s, torch {fps[r['mode']]:.2f} frames/s ({backend} / "
+                                 f"torch = {r['fps'] / fps[r['mode']]:.2f}x)")
     if onnx_note:
         lines.append(onnx_note)
     device = resolve_device(args.device)
