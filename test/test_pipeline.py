@@ -266,3 +266,37 @@ def test_bench_pipeline_times_a_checkpoint(tmp_path, monkeypatch):
     text = (tmp_path / "results.md").read_text()
     assert "| model default_model.pt | student-3 | torch |" in text
     assert "the networks of" in text and "--model default" in text
+
+
+FIRST_FRAME = r"""
+import sys
+import numpy as np
+from vvhand_core.camera import Intrinsics
+from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+
+frame = np.load(sys.argv[2])
+pipe = VirtualViewPipeline.from_checkpoint(sys.argv[1], PipelineConfig(device="cpu"))
+fx, fy, cx, cy, w, h = frame["intrinsics"].tolist()
+result = pipe.run(frame["depth_mm"], Intrinsics(fx, fy, cx, cy, int(w), int(h)),
+                  centre_mm=frame["centre_mm"])
+assert result.valid, result.message
+print("sympy" in sys.modules)
+"""
+
+
+def test_first_frame_imports_nothing_heavy(checkpoint, hand_frame, tmp_path):
+    """torch.broadcast_shapes imported sympy on its first call: ~1 s on a node's first frame.
+
+    The pipeline's own work must not pull in such modules (sympy is torch's, for its
+    compiler; nothing of ours needs it)."""
+    import subprocess
+    import sys
+
+    intr = hand_frame.intrinsics
+    path = tmp_path / "frame.npz"
+    np.savez(path, depth_mm=hand_frame.depth_mm, centre_mm=hand_frame.joints_mm.mean(0),
+             intrinsics=[intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height])
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(checkpoint), str(path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -12,6 +12,7 @@ identity view is index V // 2. Angles are (azimuth_deg, elevation_deg) in that o
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from vvhand_core.lite import geometry as _np_views
@@ -50,7 +51,9 @@ def rigid_about(rot: torch.Tensor, centre_mm: torch.Tensor) -> torch.Tensor:
 
     The translation is C - R C, which is exactly 0 when R is exactly the identity.
     """
-    shape = torch.broadcast_shapes(rot.shape[:-2], centre_mm.shape[:-1])
+    # numpy's broadcast of the shapes: torch.broadcast_shapes imports sympy on its first
+    # call (~1 s on this CPU, which landed on a node's first frame)
+    shape = torch.Size(np.broadcast_shapes(tuple(rot.shape[:-2]), tuple(centre_mm.shape[:-1])))
     rot = rot.expand(shape + (3, 3))
     c = centre_mm.to(rot.dtype).expand(shape + (3,))
     t = c - (rot * c[..., None, :]).sum(-1)
