@@ -17,6 +17,7 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, checkpoin
     for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
         monkeypatch.setenv(k, ros_env[k])
     monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
     from vvhand_ros import bench_latency
 
     assert cli.BENCHES["latency"] == "vvhand_ros.bench_latency"
@@ -27,8 +28,31 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, checkpoin
     assert bench_latency.run(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "Node latency at camera rate" in text and "--fps 20 --seconds 1" in text
+    assert "--dds large-images" in text and "'Large images' (shared memory)" in text
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in __import__("os").environ  # restored
     line = next(x for x in text.splitlines() if x.startswith("| torch"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     frames, answered, dropped = int(cells[1]), int(cells[2]), int(cells[3])
     assert frames == 20 and answered + dropped == frames and answered >= 1
     assert np.isfinite(float(cells[5])) and float(cells[5]) > 0  # end-to-end p50 ms
+
+
+def test_dds_environment_sets_and_restores_the_profile(monkeypatch, tmp_path):
+    import os
+    from pathlib import Path
+
+    from vvhand_ros.reliability_harness import dds_environment
+
+    key = "FASTDDS_DEFAULT_PROFILES_FILE"
+    monkeypatch.delenv(key, raising=False)
+    with dds_environment("large-images") as what:
+        profile = Path(os.environ[key])
+        assert "shm_large" in profile.read_text() and "shared memory" in what
+    assert key not in os.environ and not profile.exists()
+    with dds_environment("default") as what:
+        assert key not in os.environ and what == "Fast DDS defaults"
+    mine = tmp_path / "mine.xml"
+    monkeypatch.setenv(key, str(mine))  # the user's own profile wins
+    with dds_environment("large-images") as what:
+        assert os.environ[key] == str(mine) and str(mine) in what
+    assert os.environ[key] == str(mine)

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated node backends")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--seed", type=int, default=7, help="seed of the bag's motion")
+    parser.add_argument("--dds", choices=("large-images", "default"), default="large-images",
+                        help="large-images: the Fast DDS profile of docs/ros.md ('Large "
+                             "images': 640x480 frames through shared memory) for the "
+                             "publisher and the node, unless FASTDDS_DEFAULT_PROFILES_FILE "
+                             "is set; default: Fast DDS's defaults (UDP fragments)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -48,13 +53,15 @@ def row(backend: str, report) -> list[object]:
 def run(args: argparse.Namespace) -> int:
     """Write the bag, replay it live once per backend, print and append the table."""
     from vvhand_core.benchmarks.results import append_section, markdown_table
+    from vvhand_ros.reliability_harness import dds_environment
     from vvhand_ros.replay import ReplayConfig, run_replay
     from vvhand_ros.synth_bag import write_synthetic_bag
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     frames = max(1, int(round(args.fps * args.seconds)))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp, \
+            dds_environment(args.dds) as dds:
         bag = Path(tmp) / "bag"
         write_synthetic_bag(bag, frames, seed=args.seed, fps=args.fps, scene_version=2)
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
@@ -65,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(HEADER, rows)
     body = (f"{frames} depth frames (640x480, person scenes) at {args.fps:g} frames/s into "
             "hand_pose_node (student-3, default parameters but smoothing off, reliable QoS "
-            "on loopback); the node answers the newest frame and drops the rest. Output frames/s: "
-            "answers per second from the first frame sent to the last answer (start-up and "
-            "model load not counted).\n\n"
+            f"on loopback, DDS: {dds}); the node answers the newest frame and drops the "
+            "rest. Output frames/s: answers per second from the first frame sent to the "
+            "last answer (start-up and model load not counted).\n\n"
             f"{table}\n")
     print(body)
     if not args.no_write:
         cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
-               f"--backends {args.backends}" + (f" --model {args.model}" if args.model else ""))
+               f"--backends {args.backends} --dds {args.dds}"
+               + (f" --model {args.model}" if args.model else ""))
         print(f"appended to {append_section('Node latency at camera rate', cmd, body)}")
     return 0

@@ -308,26 +308,19 @@ def run(args: argparse.Namespace) -> int:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never beyond this machine
     os.environ.pop("ROS_STATIC_PEERS", None)
     os.environ["ROS_DOMAIN_ID"] = str(args.domain)
-    import tempfile
+    import contextlib
 
     import rclpy
 
     from vvhand_core.benchmarks.results import append_section
     from vvhand_core.data.synthetic.generator import sample_sequence
     from vvhand_ros.reliability_fuzz import FuzzSource
-    from vvhand_ros.reliability_harness import LARGE_IMAGES_PROFILE, Peer
+    from vvhand_ros.reliability_harness import Peer, dds_environment
     from vvhand_ros.reliability_report import markdown, problems
     from vvhand_ros.synth_bag import live_camera_config
 
-    tmp = tempfile.TemporaryDirectory(prefix="vvhand_reliability_")
-    dds = "Fast DDS defaults"
-    if os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
-        dds = f"FASTDDS_DEFAULT_PROFILES_FILE={os.environ['FASTDDS_DEFAULT_PROFILES_FILE']}"
-    elif args.dds == "large-images":
-        profile = Path(tmp.name) / "fastdds_large_images.xml"
-        profile.write_text(LARGE_IMAGES_PROFILE)
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-        dds = "the Fast DDS profile of docs/ros.md, 'Large images' (shared memory)"
+    stack = contextlib.ExitStack()  # the DDS environment, restored at the end
+    dds = stack.enter_context(dds_environment(args.dds))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     frames = list(sample_sequence(live_camera_config(args.seed), 12))
     fuzz = FuzzSource(frames[0].depth_mm, frames[0].intrinsics, args.seed)
@@ -364,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
                 child.kill()
         peer.close()
         context.try_shutdown()
-        tmp.cleanup()
+        stack.close()
     results["tracebacks"] = sum("Traceback" in out for out in bench.outputs)
     results["seconds"] = time.monotonic() - t0
     results["load_end"] = os.getloadavg()[0]

@@ -11,11 +11,15 @@ caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST before rclpy is initialised.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import rclpy
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -72,6 +76,33 @@ LARGE_IMAGES_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
   </profiles>
 </dds>
 """
+
+
+@contextlib.contextmanager
+def dds_environment(choice: str):
+    """Apply a bench's ``--dds`` to this process's environment (and children started inside).
+
+    Restores the environment on exit; yields what is used, in words.
+
+    "large-images": the profile above (written to a temporary file), unless
+    FASTDDS_DEFAULT_PROFILES_FILE is already set (then that file); "default": Fast DDS's
+    defaults (large images travel as UDP fragments; docs/ros.md, "Large images").
+    """
+    key = "FASTDDS_DEFAULT_PROFILES_FILE"
+    if os.environ.get(key):
+        yield f"{key}={os.environ[key]}"
+        return
+    if choice != "large-images":
+        yield "Fast DDS defaults"
+        return
+    with tempfile.TemporaryDirectory(prefix="vvhand_dds_") as tmp:
+        profile = Path(tmp) / "fastdds_large_images.xml"
+        profile.write_text(LARGE_IMAGES_PROFILE)
+        os.environ[key] = str(profile)
+        try:
+            yield "the Fast DDS profile of docs/ros.md, 'Large images' (shared memory)"
+        finally:
+            os.environ.pop(key, None)
 
 
 def stamp_ns(stamp) -> int:
