@@ -180,6 +180,7 @@ def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, 
         out = stop(proc)
         h.node.destroy_node()
     assert "parameters changed" in out
+    assert "networks run in onnxruntime" in out  # backend: auto on the CPU
 
 
 def test_bad_model_path_fails_startup_with_one_message(ros_env, tmp_path):
@@ -377,7 +378,8 @@ def test_burst_faster_than_processing(rclpy_context, ros_env, checkpoint, hand_f
     assert status["dropped"] >= 1, (status, sent)  # the node itself replaced frames
     assert len(answered) <= sent - sent // 4, (len(answered), status, sent)  # no queue
     assert len(answered) + status["dropped"] <= sent, (len(answered), status, sent)
-    assert answered == sorted(answered) and answered[-1] >= i - 1, (answered, i)
+    assert answered == sorted(answered), answered
+    assert answered[-1] >= i - 1, (answered[-5:], i, status)
     assert rss1 - rss0 < 50e6, (rss0, rss1)
 
 

@@ -61,8 +61,11 @@ def frames():
 
 
 def start(env, checkpoint, *params, module="vvhand_ros.node", ns=""):
+    # backend torch: the outputs are compared with an in-process torch pipeline (the random
+    # test model's side probability and fit start are sensitive to onnxruntime's rounding)
     args = [sys.executable, "-m", module, "--ros-args", "-p", f"model_path:={checkpoint}",
-            "-p", "device:=cpu", "-p", "localiser:=geometric", "-p", "status_period_s:=0.5",
+            "-p", "device:=cpu", "-p", "backend:=torch", "-p", "localiser:=geometric",
+            "-p", "status_period_s:=0.5",
             "-r", "depth/image:=/depth/image", "-r", "depth/camera_info:=/depth/camera_info"]
     if ns:
         args += ["-r", f"__ns:={ns}"]

@@ -60,7 +60,7 @@ def test_node_runs_without_torch(export_dir, hand_frame, rclpy_context, ros_env)
     assert lite.config.localiser == "detector"  # the default, as the node's
     ref = lite.run(hand_frame.depth_mm, hand_frame.intrinsics)
     assert ref.valid
-    proc = start_torch_free(ros_env, export_dir, "backend:=onnxruntime", "smoothing:=false")
+    proc = start_torch_free(ros_env, export_dir, "smoothing:=false")  # backend: auto
     h = Harness(rclpy_context)
     try:
         h.wait_ready(proc)
@@ -74,10 +74,11 @@ def test_node_runs_without_torch(export_dir, hand_frame, rclpy_context, ros_env)
     joints = np.array([[p.x, p.y, p.z] for p in pose.joints]) * 1000.0
     assert np.abs(joints - ref.joints_mm).max() <= 0.01
     assert "TORCH_ABSENT" in log and "Traceback" not in log
+    assert "networks run in onnxruntime" in log
 
 
 @pytest.mark.parametrize("params,expected", [
-    ((), "set backend to onnxruntime"),
+    (("backend:=torch",), "set backend to onnxruntime"),
     (("backend:=onnxruntime", f"detector_weights:={REPO / 'no_export.pt'}"),
      "have no ONNX export"),
     (("backend:=onnxruntime", "localiser:=geometric", "fit:=true"),

@@ -9,10 +9,16 @@ on a directory written by ``vvhand export-onnx``, with what it lacks refused by 
 checkpoint file, backend "torch", detector weights without their ONNX export (``vvhand
 detector export-onnx``; the packaged detector has it), the hand-model fit. This module
 imports torch only when it is there.
+
+Backend "auto" (the node's default) is resolved here by :func:`resolve_backend`:
+onnxruntime on the CPU, where it runs student-3 about 2.5x as fast as torch
+(docs/results.md, "Pipeline speed"), torch on a GPU or where onnxruntime (or, for a
+checkpoint, the ``onnx`` exporter) is missing.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,13 +34,42 @@ def torch_available() -> bool:
     return True
 
 
+def resolve_backend(backend: str, device: str, model_path: str | Path) -> str:
+    """The backend to run for ``backend`` "auto" (module doc); any other value unchanged.
+
+    An export directory (or no torch) needs onnxruntime; a CUDA device (``device`` "auto"
+    with CUDA present, or "cuda...") keeps torch; on the CPU onnxruntime when it is
+    installed and the model can reach it (a checkpoint needs the ``onnx`` exporter).
+    """
+    if backend != "auto":
+        return backend
+    if Path(model_path).is_dir() or not torch_available():
+        return "onnxruntime"
+    from vvhand_core.onnx_model import onnxruntime_available
+
+    if not onnxruntime_available() or importlib.util.find_spec("onnx") is None:
+        return "torch"
+    if device.startswith("cuda"):
+        return "torch"
+    if device == "auto":
+        import torch
+
+        return "torch" if torch.cuda.is_available() else "onnxruntime"
+    return "onnxruntime"
+
+
 def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
     """The pipeline for ``model_path`` configured by ``options`` (module doc).
 
     num_threads > 0: the networks' CPU threads (torch's, which onnxruntime follows; the
     lite pipeline's onnxruntime sessions). Raises CheckpointError / OnnxModelError for a
     bad model, ValueError for options this install cannot run (the message says which).
+    ``options["backend"]`` "auto" is resolved (:func:`resolve_backend`); the pipeline's
+    config says which backend runs.
     """
+    backend = resolve_backend(options.get("backend", "torch"), options.get("device", "auto"),
+                              model_path)
+    options = {**options, "backend": backend}
     if not torch_available():
         return _load_lite(Path(model_path), options, num_threads)
     import torch

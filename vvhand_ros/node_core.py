@@ -123,8 +123,10 @@ class HandPoseCore:
         """The torch pipeline, or without torch the lite one (vvhand_core.load)."""
         path = self.get_parameter("model_path").value or str(default_model_path())
         self.get_logger().info(f"loading model {path}")
-        return load_pipeline(path, self._pipeline_options(),
-                             int(self.get_parameter("num_threads").value))
+        pipeline = load_pipeline(path, self._pipeline_options(),
+                                 int(self.get_parameter("num_threads").value))
+        self.get_logger().info(f"networks run in {pipeline.config.backend}")
+        return pipeline
 
     def _free(self) -> None:
         """Drop the model (lifecycle cleanup)."""

@@ -38,6 +38,11 @@ class LiteConfig:
     side: SideConfig = field(default_factory=SideConfig)
     num_threads: int = 0
 
+    @property
+    def backend(self) -> str:
+        """Where the networks run: always onnxruntime (as ``PipelineConfig.backend``)."""
+        return "onnxruntime"
+
     @classmethod
     def from_pipeline_config(cls, cfg: object, num_threads: int = 0) -> LiteConfig:
         """The LiteConfig of a ``PipelineConfig`` (device, renderer and backend ignored).
