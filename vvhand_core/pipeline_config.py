@@ -7,44 +7,30 @@ in the torch-free :mod:`vvhand_core.lite.result` (the lite pipeline uses them to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vvhand_core.checkpoint import resolve_device
 from vvhand_core.fit.fit import FitConfig
-from vvhand_core.lite.config import SELECTORS, check_lite_config  # noqa: F401
+from vvhand_core.lite.config import SELECTORS, FrameConfig, check_lite_config  # noqa: F401
 from vvhand_core.lite.result import STAGES, HandPoseResult, StageTimer  # noqa: F401 (re-exported)
-from vvhand_core.side import SideConfig
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(FrameConfig):
     """How the pipeline runs; change between calls with :meth:`VirtualViewPipeline.configure`.
 
-    selector: "student" (student scores M views, render only the top N), "teacher"
-    (render all M, A2J on all, teacher scores them, fuse the top N) or "uniform" (the N
-    views of the N-grid, N in 1/3/9/15/25/81). fusion: "confidence" (softmax over the
-    selected views' logits; for uniform the teacher scores the N views) or "average".
-    localiser: "detector" (learned, default) or "geometric" (``localise.make_localiser``);
-    detector_weights: "" = the packaged detector. side: how the fused joints' chirality
-    becomes a side (``vvhand_core.side``). backend: where the networks run, "torch" or
-    "onnxruntime" (the same networks as ONNX models; ``vvhand_core.backends``). fit: None
-    (off, default) or how the articulated hand model is fitted to the depth after fusion
+    The fields both pipelines honour (selector, num_views, fusion, cube and depth range,
+    track, localiser, detector_weights, side) are :class:`~vvhand_core.lite.config.
+    FrameConfig`'s. device: torch device ("auto": CUDA when present); renderer: "auto" |
+    "torch" | "pycuda". backend: where the networks run, "torch" or "onnxruntime" (the
+    same networks as ONNX models; ``vvhand_core.backends``). fit: None (off, default) or
+    how the articulated hand model is fitted to the depth after fusion
     (``vvhand_core.fit.stage``; skeleton hands2019_21 only; in sequences when ``track``).
     """
 
-    selector: str = "student"
-    num_views: int = 3
-    fusion: str = "confidence"
     device: str = "auto"
     renderer: str = "auto"
-    cube_mm: float = 250.0
-    min_depth_mm: float = 200.0
-    max_depth_mm: float = 1200.0
-    track: bool = True
-    localiser: str = "detector"
-    detector_weights: str = ""
     backend: str = "torch"
-    side: SideConfig = field(default_factory=SideConfig)
     fit: FitConfig | None = None
 
 

@@ -16,14 +16,18 @@ SELECTORS = ("student", "teacher", "uniform")  # defined once here (pipeline_con
 
 
 @dataclass
-class LiteConfig:
-    """How :class:`~vvhand_core.lite.pipeline.LitePipeline` runs (PipelineConfig's subset).
+class FrameConfig:
+    """What both pipelines honour; ``PipelineConfig`` and :class:`LiteConfig` extend it.
 
-    selector, num_views, fusion, cube_mm, min_depth_mm, max_depth_mm, track, localiser,
-    detector_weights, side: as in :class:`vvhand_core.pipeline_config.PipelineConfig`
-    (the learned detector runs from its ONNX export: the packaged one, or weights exported
-    with ``vvhand detector export-onnx``); num_threads: onnxruntime's intra-op threads
-    (0 = its default), the detector's too.
+    selector: "student" (student scores M views, render only the top N), "teacher"
+    (render all M, A2J on all, teacher scores them, fuse the top N) or "uniform" (the N
+    views of the N-grid, N in 1/3/9/15/25/81). fusion: "confidence" (softmax over the
+    selected views' logits; for uniform the teacher scores the N views) or "average".
+    cube_mm: the hand cube's edge; min/max_depth_mm: the depth range searched for a hand;
+    track: localise from the previous frame's hand when there is one. localiser:
+    "detector" (learned, default) or "geometric" (``localise.make_localiser``);
+    detector_weights: "" = the packaged detector. side: how the fused joints' chirality
+    becomes a side (``vvhand_core.side``).
     """
 
     selector: str = "student"
@@ -36,6 +40,17 @@ class LiteConfig:
     localiser: str = "detector"
     detector_weights: str = ""
     side: SideConfig = field(default_factory=SideConfig)
+
+
+@dataclass
+class LiteConfig(FrameConfig):
+    """How :class:`~vvhand_core.lite.pipeline.LitePipeline` runs.
+
+    :class:`FrameConfig` (the learned detector runs from its ONNX export: the packaged one,
+    or weights exported with ``vvhand detector export-onnx``) and num_threads, onnxruntime's
+    intra-op threads (0 = its default), the detector's too.
+    """
+
     num_threads: int = 0
 
     @property
@@ -51,7 +66,7 @@ class LiteConfig:
         """
         if getattr(cfg, "fit", None) is not None:
             raise ValueError("LitePipeline has no hand-model fit (fit must be None)")
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "num_threads"]
+        names = [f.name for f in dataclasses.fields(FrameConfig)]
         return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)},
                    num_threads=num_threads)
 
@@ -85,4 +100,4 @@ def check_lite_config(cfg: LiteConfig, num_candidates: int) -> None:
                          f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
 
 
-__all__ = ["LiteConfig", "SELECTORS", "check_lite_config"]
+__all__ = ["FrameConfig", "LiteConfig", "SELECTORS", "check_lite_config"]
