@@ -38,3 +38,26 @@ def test_load_pipeline_resolves_auto(checkpoint):
     assert pipe.config.backend == "onnxruntime"
     pipe = load_pipeline(checkpoint, {"backend": "torch", "device": "cpu"}, num_threads=1)
     assert pipe.config.backend == "torch"
+
+
+@needs_ort
+def test_auto_follows_the_device_resolution(tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    import torch
+
+    ckpt = tmp_path / "m.pt"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_backend("auto", "auto", ckpt) == "torch"  # auto device: CUDA here
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_backend("auto", "auto", ckpt) == "onnxruntime"
+    assert resolve_backend("auto", "no-such-device", ckpt) == "torch"  # refused later
+
+
+def test_auto_without_the_onnx_exporter_is_torch(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    assert resolve_backend("auto", "cpu", tmp_path / "m.pt") == "torch"
+    assert resolve_backend("auto", "cpu", tmp_path) == "onnxruntime"  # an export: no exporter

@@ -37,9 +37,10 @@ def torch_available() -> bool:
 def resolve_backend(backend: str, device: str, model_path: str | Path) -> str:
     """The backend to run for ``backend`` "auto" (module doc); any other value unchanged.
 
-    An export directory (or no torch) needs onnxruntime; a CUDA device (``device`` "auto"
-    with CUDA present, or "cuda...") keeps torch; on the CPU onnxruntime when it is
-    installed and the model can reach it (a checkpoint needs the ``onnx`` exporter).
+    An export directory (or no torch) needs onnxruntime; a device other than the CPU
+    (``checkpoint.resolve_device``: "auto" is CUDA when present) keeps torch; on the CPU
+    onnxruntime when it is installed and the model can reach it (a checkpoint needs the
+    ``onnx`` exporter).
     """
     if backend != "auto":
         return backend
@@ -49,13 +50,13 @@ def resolve_backend(backend: str, device: str, model_path: str | Path) -> str:
 
     if not onnxruntime_available() or importlib.util.find_spec("onnx") is None:
         return "torch"
-    if device.startswith("cuda"):
-        return "torch"
-    if device == "auto":
-        import torch
+    from vvhand_core.checkpoint import resolve_device
 
-        return "torch" if torch.cuda.is_available() else "onnxruntime"
-    return "onnxruntime"
+    try:
+        on_cpu = resolve_device(device).type == "cpu"
+    except ValueError:  # a bad device: refused by name when the pipeline is made
+        return "torch"
+    return "onnxruntime" if on_cpu else "torch"
 
 
 def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):

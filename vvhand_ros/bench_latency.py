@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dds", choices=("large-images", "default"), default="large-images",
                         help="large-images: the Fast DDS profile of docs/ros.md ('Large "
                              "images': 640x480 frames through shared memory) for the "
-                             "publisher and the node, unless FASTDDS_DEFAULT_PROFILES_FILE "
-                             "is set; default: Fast DDS's defaults (UDP fragments)")
+                             "publisher and the node; default: Fast DDS's defaults (UDP "
+                             "fragments); a set FASTDDS_DEFAULT_PROFILES_FILE wins over both")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 

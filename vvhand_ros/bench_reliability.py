@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dds", choices=("large-images", "default"), default="large-images",
                         help="large-images: the Fast DDS profile of docs/ros.md ('Large "
                              "images': 640x480 frames through shared memory) for the bench "
-                             "and the nodes, unless FASTDDS_DEFAULT_PROFILES_FILE is set")
+                             "and the nodes; a set FASTDDS_DEFAULT_PROFILES_FILE wins")
     parser.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", 100)),
                         help="ROS_DOMAIN_ID of the bench (default: $ROS_DOMAIN_ID or 100)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -303,24 +303,15 @@ class Bench:
                 "frame_failed_logged": "frame failed" in out, "output_tail": out[-1500:]}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the phases, print the report, append it to docs/results.md."""
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never beyond this machine
-    os.environ.pop("ROS_STATIC_PEERS", None)
-    os.environ["ROS_DOMAIN_ID"] = str(args.domain)
-    import contextlib
-
+def _run_phases(args: argparse.Namespace, dds: str) -> dict:
+    """The bench's phases in this DDS environment; the results dict (without the verdict)."""
     import rclpy
 
-    from vvhand_core.benchmarks.results import append_section
     from vvhand_core.data.synthetic.generator import sample_sequence
     from vvhand_ros.reliability_fuzz import FuzzSource
-    from vvhand_ros.reliability_harness import Peer, dds_environment
-    from vvhand_ros.reliability_report import markdown, problems
+    from vvhand_ros.reliability_harness import Peer
     from vvhand_ros.synth_bag import live_camera_config
 
-    stack = contextlib.ExitStack()  # the DDS environment, restored at the end
-    dds = stack.enter_context(dds_environment(args.dds))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     frames = list(sample_sequence(live_camera_config(args.seed), 12))
     fuzz = FuzzSource(frames[0].depth_mm, frames[0].intrinsics, args.seed)
@@ -357,9 +348,22 @@ def run(args: argparse.Namespace) -> int:
                 child.kill()
         peer.close()
         context.try_shutdown()
-        stack.close()
     results["tracebacks"] = sum("Traceback" in out for out in bench.outputs)
     results["seconds"] = time.monotonic() - t0
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the phases, print the report, append it to docs/results.md."""
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never beyond this machine
+    os.environ.pop("ROS_STATIC_PEERS", None)
+    os.environ["ROS_DOMAIN_ID"] = str(args.domain)
+    from vvhand_core.benchmarks.results import append_section
+    from vvhand_ros.reliability_harness import dds_environment
+    from vvhand_ros.reliability_report import markdown, problems
+
+    with dds_environment(args.dds) as dds:  # restored however the run ends
+        results = _run_phases(args, dds)
     results["load_end"] = os.getloadavg()[0]
     text = markdown(results)
     print(text)

@@ -26,7 +26,8 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N", None),
     ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),
     ("backend", "auto", True,
-     "where the networks run: auto (onnxruntime on the CPU when installed, ~2.5x torch's "
+     "where the networks run: auto (onnxruntime on the CPU when it and onnx are installed, "
+     "~2.5x torch's "
      "speed; torch on a GPU) | torch | onnxruntime (model_path: a checkpoint, exported to "
      "ONNX in memory at start-up, or a directory written by `vvhand export-onnx`)", None),
     ("depth_transport", "raw", True,
@@ -94,7 +95,8 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "joint confidence = exp(-spread of the fused views / this) [mm]", (0.1, 1000.0)),
     ("publish_markers", True, False, "publish RViz markers on ~/markers", None),
     ("num_threads", 0, True,
-     "torch CPU threads for the networks; 0 = torch's default (one per core)", (0, 256)),
+     "CPU threads for the networks (torch's; onnxruntime's sessions follow); 0 = the "
+     "default (one per core)", (0, 256)),
     ("status_period_s", 10.0, True, "period of the status log line and /diagnostics [s]",
      (0.1, 3600.0)),
     ("diag_expected_rate_hz", 0.0, False,

@@ -84,9 +84,11 @@ def dds_environment(choice: str):
 
     Restores the environment on exit; yields what is used, in words.
 
-    "large-images": the profile above (written to a temporary file), unless
-    FASTDDS_DEFAULT_PROFILES_FILE is already set (then that file); "default": Fast DDS's
-    defaults (large images travel as UDP fragments; docs/ros.md, "Large images").
+    "large-images": the profile above (written to a temporary file); "default": Fast DDS's
+    defaults (large images travel as UDP fragments; docs/ros.md, "Large images"). A
+    FASTDDS_DEFAULT_PROFILES_FILE already set wins over either. Fast DDS reads the profile
+    when a process makes its first participant: it reaches the children started inside,
+    and this process only if it has not used DDS before.
     """
     key = "FASTDDS_DEFAULT_PROFILES_FILE"
     if os.environ.get(key):

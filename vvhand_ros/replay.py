@@ -28,6 +28,7 @@ import numpy as np
 
 from vvhand_core.evaluate import compute_metrics
 from vvhand_core.fit import FitConfig
+from vvhand_core.load import resolve_backend
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 from vvhand_ros.bag import (
     DEFAULT_DEPTH_TOPIC,
@@ -54,7 +55,7 @@ class ReplayConfig:
     fusion: str = "confidence"
     device: str = "auto"
     fit: bool = False                     # hand-model fit after the network (issue 16)
-    backend: str = "torch"                # where the networks run: torch | onnxruntime
+    backend: str = "auto"                 # auto (as the node) | torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
     camera_model: str = "auto"            # auto | rectified | raw (vvhand_ros.camera_model)
@@ -113,8 +114,9 @@ class ReplayReport:
 
 
 def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
+    backend = resolve_backend(cfg.backend, cfg.device, model_path(cfg))
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
-                          device=cfg.device, backend=cfg.backend,
+                          device=cfg.device, backend=backend,
                           fit=FitConfig() if cfg.fit else None)
 
 
@@ -169,7 +171,8 @@ def summarize(cfg: ReplayConfig, records: list[FrameRecord], wall_s: float,
               gt: dict[int, np.ndarray]) -> ReplayReport:
     """Accuracy on frames with ground truth and a valid estimate, latency, throughput."""
     answered = [r for r in records if r.answered]
-    serving_s = max((r.answered_at_s for r in answered), default=float("nan"))
+    at = np.array([r.answered_at_s for r in answered], np.float64)
+    serving_s = float(np.nanmax(at)) if np.isfinite(at).any() else float("nan")
     proc = np.array([r.processing_ms for r in answered], np.float64)
     e2e = np.array([r.end_to_end_ms for r in answered], np.float64)
     latency = {}

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-views", type=int, default=3)
     parser.add_argument("--fusion", choices=("confidence", "average"), default="confidence")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                        help="where the networks run (auto: onnxruntime on the CPU, as the node)")
     parser.add_argument("--fit", action="store_true",
                         help="fit the hand model to the depth after the network (issue 16)")
     parser.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC,
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ReplayConfig(
         bag=args.bag, mode=args.mode, model=args.model, selector=args.selector,
         num_views=args.num_views, fusion=args.fusion, device=args.device, fit=args.fit,
+        backend=args.backend,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
         camera_model=args.camera_model, sync_slop_s=args.sync_slop,
         rate=args.rate, out_dir=args.out, node_namespace=args.namespace,

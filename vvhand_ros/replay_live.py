@@ -88,7 +88,7 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
         rec.processing_ms = 1000.0 * float(msg.processing_time)
         now = time.monotonic()
         rec.end_to_end_ms = 1000.0 * (now - sent_at.get(rec.stamp_ns, np.nan))
-        rec.answered_at_s = now - min(sent_at.values(), default=np.nan)
+        rec.answered_at_s = now - next(iter(sent_at.values()), np.nan)  # first frame sent
         if msg.valid:
             rec.joints_mm = [[p.x * 1000.0, p.y * 1000.0, p.z * 1000.0] for p in msg.joints]
             rec.skeleton = msg.skeleton

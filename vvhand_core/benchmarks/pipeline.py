@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="width multiplier of A2J and student (1.0 = the paper's networks)")
     parser.add_argument("--fusion", default="confidence", choices=("confidence", "average"))
     parser.add_argument("--onnx-modes", default="student-3",
-                        help="modes also timed with the onnxruntime backend; '' = none "
+                        help="modes also timed with the onnxruntime backend and the lite "
+                             "pipeline; '' = none "
                              "(default: %(default)s; skipped when onnxruntime is missing)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--renderer", default="auto")
@@ -117,7 +118,7 @@ def _parse_mode(mode: str) -> tuple[str, int]:
 
 def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], intr: Intrinsics,
                    args: argparse.Namespace, onnx_modes: tuple[str, ...] = ()) -> list[dict]:
-    """Time each mode (and each of ``onnx_modes`` with onnxruntime).
+    """Time each mode (and each of ``onnx_modes`` with onnxruntime and the lite pipeline).
 
     One dict per run with backend, fps and the mean ms of every stage.
     """
@@ -182,7 +183,8 @@ def _lite_twin(pipe: VirtualViewPipeline, frame: np.ndarray, intr: Intrinsics):
 
     pipe.configure(backend="onnxruntime")
     pipe.run(frame, intr)
-    return LitePipeline(pipe.onnx, LiteConfig.from_pipeline_config(pipe.config))
+    return LitePipeline(pipe.onnx, LiteConfig.from_pipeline_config(pipe.config,
+                                                                   torch.get_num_threads()))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""LitePipeline's configuration: the fields of ``PipelineConfig`` it honours (no torch)."""
+"""LiteConfig, and FrameConfig: the fields both pipelines honour (no torch)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class LiteConfig(FrameConfig):
                    num_threads=num_threads)
 
 
-def check_lite_config(cfg: LiteConfig, num_candidates: int) -> None:
+def check_lite_config(cfg: FrameConfig, num_candidates: int) -> None:
     """ValueError naming the first problem of ``cfg`` for a model with M = num_candidates.
 
     The checks both pipelines share (``pipeline_config.check_config`` calls this first):

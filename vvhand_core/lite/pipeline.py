@@ -31,7 +31,7 @@ import numpy as np
 
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
-from vvhand_core.lite.config import SELECTORS, LiteConfig, check_lite_config
+from vvhand_core.lite.config import SELECTORS, FrameConfig, LiteConfig, check_lite_config
 from vvhand_core.lite.render import render_views
 from vvhand_core.lite.result import HandPoseResult, StageTimer
 from vvhand_core.onnx_model import OnnxNetworks
@@ -69,7 +69,7 @@ class LitePipeline:
         """
         if changes.pop("fit", None) is not None:
             raise ValueError("the hand-model fit needs torch (the lite pipeline has none)")
-        names = {f.name for f in dataclasses.fields(LiteConfig)} - {"num_threads"}
+        names = {f.name for f in dataclasses.fields(FrameConfig)}
         unknown = sorted(set(changes) - names)
         if unknown:
             raise ValueError(f"unknown lite pipeline option(s) {unknown}; known: {sorted(names)}")
