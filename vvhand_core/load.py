@@ -11,7 +11,7 @@ detector export-onnx``; the packaged detector has it), the hand-model fit. This 
 imports torch only when it is there.
 
 Backend "auto" (the node's default) is resolved here by :func:`resolve_backend`:
-onnxruntime on the CPU, where it runs student-3 about 2.5x as fast as torch
+onnxruntime on the CPU, where it runs student-3 1.6x as fast as torch (2.5x under load)
 (docs/results.md, "Pipeline speed"), torch on a GPU or where onnxruntime (or, for a
 checkpoint, the ``onnx`` exporter) is missing.
 """

@@ -27,7 +27,7 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),
     ("backend", "auto", True,
      "where the networks run: auto (onnxruntime on the CPU when it and onnx are installed, "
-     "~2.5x torch's "
+     "1.6x torch's "
      "speed; torch on a GPU) | torch | onnxruntime (model_path: a checkpoint, exported to "
      "ONNX in memory at start-up, or a directory written by `vvhand export-onnx`)", None),
     ("depth_transport", "raw", True,
