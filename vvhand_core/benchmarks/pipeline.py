@@ -143,7 +143,7 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
                                                    for m in onnx_modes]
     pipes = {"torch": pipe, "onnxruntime": pipe}
     if onnx_modes:
-        pipes["lite"] = _lite_twin(pipe, frames[0], intr)
+        pipes["lite"] = _lite_twin(pipe)
     parsed = {mode: _parse_mode(mode) for mode, _ in runs}
     stage_ms = {run: dict.fromkeys(STAGES, 0.0) for run in runs}
     wall = dict.fromkeys(runs, 0.0)
@@ -176,13 +176,12 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
     return rows
 
 
-def _lite_twin(pipe: VirtualViewPipeline, frame: np.ndarray, intr: Intrinsics):
-    """The LitePipeline on ``pipe``'s onnxruntime sessions (made by one onnxruntime run)."""
+def _lite_twin(pipe: VirtualViewPipeline):
+    """The LitePipeline on ``pipe``'s onnxruntime sessions (configuring the backend makes them)."""
     from vvhand_core.lite.config import LiteConfig
     from vvhand_core.lite.pipeline import LitePipeline
 
     pipe.configure(backend="onnxruntime")
-    pipe.run(frame, intr)
     return LitePipeline(pipe.onnx, LiteConfig.from_pipeline_config(pipe.config,
                                                                    torch.get_num_threads()))
 
