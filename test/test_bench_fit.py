@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from vvhand_core.benchmarks import cli
 from vvhand_core.benchmarks import fit as bench
 
@@ -40,3 +42,24 @@ def test_bench_fit_no_write_prints_only(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "ground truth + 10 mm" in out and "ground truth + 30 mm" in out
     assert bench.noise_levels("") == [] and bench.noise_levels("5, 7.5") == [5.0, 7.5]
+
+
+def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results.md"
+    monkeypatch.setenv("VVHAND_RESULTS", str(results))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--frames", "1", "--noise-mm", "30", "--no-network", "--tuning",
+                              "--weights", "joint_mm=15, free=1", "--sheet",
+                              str(tmp_path / "none.png")])
+    assert args.weights == {"joint_mm": 15.0, "free": 1.0}
+    assert bench.run(args) == 0
+    text = results.read_text()
+    assert "tuning splits" in text and "--tuning --weights joint_mm=15,free=1" in text
+    for split, _ in bench.TUNING_SPLITS:
+        assert f"| {split} | ground truth + 30 mm" in text
+    assert not any(f"| {split} |" in text for split, _ in bench.SPLITS)  # test splits unseen
+    for bad in ("joint_mm", "nonsense=1", "free=a"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--weights", bad])
+    assert "--weights wants name=value" in capsys.readouterr().err

@@ -12,11 +12,15 @@ often both sides were fitted, and how often the safeguard returned the network's
 Prints the table and appends it to docs/results.md (or $VVHAND_RESULTS); ``--sheet``
 draws the frames of the last split where the fit helped most, a median one and where it
 hurt most (network oracle start): network skeleton | fitted outline | model render.
+``--tuning`` measures on the tuning splits instead (frames the fit's defaults were chosen
+on, no table elsewhere reports them) and ``--weights`` overrides term weights, e.g.
+``--tuning --weights joint_mm=15,free=1,scale=0.1`` (the weights before the tuning).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -25,10 +29,11 @@ import torch
 
 from vvhand_core.assets import default_model_path
 from vvhand_core.benchmarks.results import append_section, markdown_table
-from vvhand_core.benchmarks.splits import SPLITS, split_frames, student_pipeline
+from vvhand_core.benchmarks.splits import SPLITS, TUNING_SPLITS, split_frames, student_pipeline
 from vvhand_core.fit import FitConfig
 from vvhand_core.fit import bench as fit_bench
 from vvhand_core.fit.picture import FitFrame, write_fit_sheet
+from vvhand_core.fit.terms import Weights
 from vvhand_core.pipeline import VirtualViewPipeline
 
 HEADER = ["split", "start", "frames", "mean before", "median before", "mean after",
@@ -46,8 +51,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--no-network", action="store_true", help="only the noise rows")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--tuning", action="store_true",
+                        help="the tuning splits (frames the defaults were chosen on) instead "
+                             "of the test splits")
+    parser.add_argument("--weights", default="", type=parse_weights,
+                        help="term weights overriding the defaults, e.g. joint_mm=15,free=1 "
+                             "(names: vvhand_core.fit.terms.Weights)")
     parser.add_argument("--sheet", default="docs/fit_sheet.png",
                         help="picture of the fit on 3 frames of the last split ('' = none)")
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """'joint_mm=15, free=1' -> {"joint_mm": 15.0, "free": 1.0} (argparse error otherwise)."""
+    names = {f.name for f in dataclasses.fields(Weights)}
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in names:
+            raise argparse.ArgumentTypeError(
+                f"--weights wants name=value with names in {sorted(names)}, got {item!r}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--weights: {item!r} is not a number") from None
+    return out
 
 
 def model_line(path: str | Path) -> str:
@@ -108,13 +135,13 @@ def noise_levels(text: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     """Measure both splits, print, append to docs/results.md."""
     torch.set_num_threads(1)  # CPU time per frame on one core
-    cfg = FitConfig()
+    cfg = FitConfig(weights=Weights(**args.weights))
     model = args.model or str(default_model_path())
     pipe = None
     if not args.no_network:
         pipe = student_pipeline(model, args.num_views)
     rows, sheet = [], []
-    for split, synth in SPLITS:
+    for split, synth in TUNING_SPLITS if args.tuning else SPLITS:
         frames = split_frames(synth, args.frames)
         if pipe is not None:
             rows += network_rows(pipe, split, frames, cfg, args.num_views, sheet)
@@ -124,18 +151,24 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(HEADER, rows)
     body = (f"{args.frames} frames per split; fit at the default budget ({cfg.ik_iterations} "
             f"IK + {cfg.iterations} depth LM iterations, {cfg.max_points} data points), "
-            f"CPU time of this process with one thread."
+            f"CPU time of this process with one thread"
+            + (f", weights {args.weights}" if args.weights else "") + "."
             + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
                f"tracking." if pipe is not None else "")
             + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
             f"the safeguard returned the network's joints.\n\n{table}\n")
     print(body)
-    if args.sheet and sheet:
+    if args.sheet and sheet and not args.tuning:  # the picture shows the test split
         print(f"picture: {write_fit_sheet(sheet, args.sheet, 'network vs + fit', cfg)}")
     if not args.no_write:
         cmd = (f"vvhand bench fit --frames {args.frames} --noise-mm {args.noise_mm}"
                + (f" --model {args.model}" if args.model else "")
-               + (" --no-network" if args.no_network else ""))
-        path = append_section("Model fit after the network (issue 16)", cmd, body)
+               + (" --no-network" if args.no_network else "")
+               + (" --tuning" if args.tuning else "")
+               + (f" --weights {','.join(f'{k}={v:g}' for k, v in args.weights.items())}"
+                  if args.weights else ""))
+        title = "Model fit after the network (issue 16)" + (", tuning splits" if args.tuning
+                                                            else "")
+        path = append_section(title, cmd, body)
         print(f"appended to {path}")
     return 0
