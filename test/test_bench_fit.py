@@ -27,6 +27,7 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
         for start in ("network, oracle centre", "network, localised", "ground truth + 20 mm"):
             assert f"| {split} | {start}" in text
     assert "vvhand bench fit --frames 2 --noise-mm 20" in text
+    assert text.count("(student-3 + mirror) |") == 2 * len(bench.SPLITS)
 
 
 def test_bench_fit_no_write_prints_only(tmp_path, monkeypatch, capsys):

@@ -175,6 +175,12 @@ def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, 
         h.send(hand_frame.depth_mm, header(3), hand_frame.intrinsics)
         assert spin_until(h.node, lambda: len(h.poses) > n_pose + 1, 30.0), stop(proc)
         assert sorted(h.poses[-1].selected_views) == list(range(25))
+        # the mirror pass at run time: both passes' views (the image's, then the mirror's)
+        assert set_params(mirror=True, num_views=3, selector="student") == [True] * 3
+        h.send(hand_frame.depth_mm, header(4), hand_frame.intrinsics)
+        assert spin_until(h.node, lambda: len(h.poses) > n_pose + 2, 30.0), stop(proc)
+        assert h.poses[-1].valid and len(h.poses[-1].selected_views) == 6
+        assert math.isclose(sum(h.poses[-1].view_weights), 1.0, rel_tol=1e-4)
         assert proc.poll() is None
     finally:
         out = stop(proc)

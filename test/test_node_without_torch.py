@@ -83,6 +83,8 @@ def test_node_runs_without_torch(export_dir, hand_frame, rclpy_context, ros_env)
      "have no ONNX export"),
     (("backend:=onnxruntime", "localiser:=geometric", "fit:=true"),
      "hand-model fit needs torch"),
+    (("backend:=onnxruntime", "localiser:=geometric", "mirror:=true"),
+     "mirror pass needs torch"),
 ])
 def test_what_needs_torch_is_refused_at_startup(export_dir, ros_env, params, expected):
     proc = start_torch_free(ros_env, export_dir, *params)

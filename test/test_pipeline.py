@@ -242,13 +242,19 @@ def test_bench_pipeline_smoke(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    args = parser.parse_args(["--backbones", "resnet18", "--modes", "student-1,uniform-3",
-                              "--frames", "1", "--warmup", "0", "--width", "0.125",
-                              "--device", "cpu", "--renderer", "torch"])
+    args = parser.parse_args(["--backbones", "resnet18", "--modes",
+                              "student-1,uniform-3,student-1+mirror", "--frames", "1",
+                              "--warmup", "0", "--width", "0.125", "--device", "cpu",
+                              "--renderer", "torch"])
     assert bench.run(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "Pipeline speed" in text and "| resnet18 | student-1 |" in text
     assert "| resnet18 | uniform-3 |" in text and "1/1" in text
+    assert "| resnet18 | student-1+mirror | torch |" in text
+    assert bench._parse_mode("teacher-9+mirror") == ("teacher", 9, True)
+    for bad in ("student", "student-3+flip"):
+        with pytest.raises(ValueError, match="expected <selector>-<N>"):
+            bench._parse_mode(bad)
 
 
 def test_bench_pipeline_times_a_checkpoint(tmp_path, monkeypatch):

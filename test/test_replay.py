@@ -125,7 +125,8 @@ def test_offline_replay_scores_every_frame(tmp_path, bag, checkpoint):
 
 
 def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
-    """--fit: the shipped model's joints refined by the fit on at least one frame."""
+    """--fit: the shipped model's joints refined by the fit on at least one frame (and
+    --mirror: the mirror pass changes them)."""
     common = dict(bag=bag, mode="offline", device="cpu", max_frames=4)
     plain, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "a", **common), progress=False)
     fitted, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "b", fit=True, **common),
@@ -136,6 +137,12 @@ def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
              for a, b in zip(fitted.records, plain.records, strict=True) if a.valid]
     assert moved and max(moved) > 0.1
     assert {r.skeleton for r in fitted.records if r.valid} == {"hands2019_21"}
+    mirrored, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "c", mirror=True, **common),
+                                progress=False)  # the mirror pass: another answer
+    assert mirrored.config["mirror"] == "True" and plain.config["mirror"] == "False"
+    assert [r.valid for r in mirrored.records] == [r.valid for r in plain.records]
+    assert max(np.abs(np.subtract(a.joints_mm, b.joints_mm)).max()
+               for a, b in zip(mirrored.records, plain.records, strict=True) if a.valid) > 0.1
 
 
 def test_replay_cli_offline(tmp_path, bag, checkpoint):

@@ -4,7 +4,8 @@ For one checkpoint, runs the same ``VirtualViewPipeline`` in every selection mod
 same frames and reports the mean 3D joint error and CPU/GPU frames/s of each:
 uniform 1/3/9/15/25 views, teacher-select 1/3/9/15 of 25, student-select 1/3/9/15 of 25,
 confidence vs average fusion over the 25 uniform views, and student-3 followed by the
-hand-model fit (``vvhand_core.fit``, "+ fit"). Frames are independent, so
+hand-model fit (``vvhand_core.fit``, "+ fit") and with the mirror pass (``PipelineConfig.
+mirror``, "+ mirror"). Frames are independent, so
 tracking is off; the hand centre comes from the localiser (as on a live camera) unless
 ``--oracle-centre`` gives the mean of the ground-truth joints (as published tables do).
 """
@@ -24,13 +25,15 @@ from vvhand_core.evaluate import compute_metrics
 from vvhand_core.fit import FitConfig
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 
-# (label, selector, num_views, fusion, hand-model fit after fusion)
-MODES: tuple[tuple[str, str, int, str, bool], ...] = (
-    *((f"uniform-{n}", "uniform", n, "confidence", False) for n in (1, 3, 9, 15, 25)),
-    *((f"teacher-{n}", "teacher", n, "confidence", False) for n in (1, 3, 9, 15)),
-    *((f"student-{n}", "student", n, "confidence", False) for n in (1, 3, 9, 15)),
-    ("uniform-25-average", "uniform", 25, "average", False),
-    ("student-3 + fit", "student", 3, "confidence", True),
+# (label, selector, num_views, fusion, hand-model fit after fusion, mirror pass)
+MODES: tuple[tuple[str, str, int, str, bool, bool], ...] = (
+    *((f"uniform-{n}", "uniform", n, "confidence", False, False) for n in (1, 3, 9, 15, 25)),
+    *((f"teacher-{n}", "teacher", n, "confidence", False, False) for n in (1, 3, 9, 15)),
+    *((f"student-{n}", "student", n, "confidence", False, False) for n in (1, 3, 9, 15)),
+    ("uniform-25-average", "uniform", 25, "average", False, False),
+    ("student-3 + fit", "student", 3, "confidence", True, False),
+    ("student-3 + mirror", "student", 3, "confidence", False, True),
+    ("student-3 + mirror + fit", "student", 3, "confidence", True, True),
 )
 TEST_SEED = 3  # the synthetic test split; training uses seeds 1 (train) and 2 (validation)
 
@@ -63,9 +66,9 @@ def evaluate_modes(pipeline: VirtualViewPipeline, frames: list, modes=MODES,
     A frame where no hand is found counts as missing (reported), not as an error of 0.
     """
     results = []
-    for label, selector, n, fusion, fit in modes:
+    for label, selector, n, fusion, fit, mirror in modes:
         pipeline.configure(selector=selector, num_views=n, fusion=fusion, track=False,
-                           fit=FitConfig() if fit else None)
+                           fit=FitConfig() if fit else None, mirror=mirror)
         pipeline.reset_tracking()
         preds, gts, no_hand, total_s = [], [], 0, 0.0
         for f in tqdm(frames, desc=label, unit="frame", disable=not progress, leave=False):

@@ -72,6 +72,19 @@ class Intrinsics:
             height=max(1, round(self.height * sy)),
         )
 
+    def mirrored(self) -> Intrinsics:
+        """Intrinsics of the image flipped left-right (column u -> width - 1 - u).
+
+        cx' = width - 1 - cx, so the flipped image with these intrinsics shows the point
+        (x, y, z) at (-x, y, z) (:data:`MIRROR_X`): the scene's mirror image, in which a
+        right hand is a left one.
+        """
+        return Intrinsics(fx=self.fx, fy=self.fy, cx=self.width - 1 - self.cx, cy=self.cy,
+                          width=self.width, height=self.height)
+
+
+MIRROR_X = (-1.0, 1.0, 1.0)  # camera points of the flipped image: (x, y, z) -> (-x, y, z)
+
 
 # --------------------------------------------------------------------------- torch
 
@@ -176,3 +189,19 @@ def xyz_to_uvd(xyz: np.ndarray, intr: Intrinsics | np.ndarray) -> np.ndarray:
     xyz = np.asarray(xyz, dtype=np.float64)
     uv = project_np(xyz, intr)
     return np.concatenate((uv, xyz[..., 2:3]), axis=-1)
+
+
+def with_mirror_t(depth_mm: torch.Tensor, k: torch.Tensor, centre_mm: torch.Tensor,
+                  width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch followed by its mirror images: depth (L, H, W), K (L, 4), centres (L, 3).
+
+    Returns (2L, H, W), (2L, 4), (2L, 3): the frames flipped left-right, with the
+    intrinsics of :meth:`Intrinsics.mirrored` and the centres at (-x, y, z), come second.
+    """
+    import torch
+
+    km = k.clone()
+    km[:, 2] = width - 1 - k[:, 2]
+    flip = torch.tensor(MIRROR_X, dtype=centre_mm.dtype, device=centre_mm.device)
+    return (torch.cat([depth_mm, depth_mm.flip(-1)]), torch.cat([k, km]),
+            torch.cat([centre_mm, centre_mm * flip]))

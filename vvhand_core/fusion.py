@@ -65,3 +65,21 @@ def fuse_joints(joints_view_mm: Tensor, inv_view_mats: Tensor, weights: Tensor) 
 def fuse_camera_joints(joints_mm: Tensor, weights: Tensor) -> Tensor:
     """Weighted average of joints already in the camera frame: (B, N, J, 3), (B, N) -> (B, J, 3)."""
     return torch.einsum("bn,bnjk->bjk", weights.to(joints_mm.dtype), joints_mm)
+
+
+def merge_mirror_pass(joints_mm: Tensor, views_mm: Tensor, idx: Tensor, weights: Tensor
+                      ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Fuse the image pass (first L frames) with the mirror pass (last L frames).
+
+    The mirror pass ran on the left-right flipped frames (``camera.Intrinsics.mirrored``):
+    its joints (L, J, 3) and views (L, N, J, 3) come back by x -> -x. Returns the fused
+    joints (the passes' mean, (L, J, 3)), the views of both passes (L, 2N, J, 3), their
+    grid indices (L, 2N) (the mirror pass's in the flipped frame) and weights (L, 2N),
+    each pass's halved, and the two passes' joints (L, 2, J, 3): image, mirror.
+    """
+    n = joints_mm.shape[0] // 2
+    flip = torch.tensor((-1.0, 1.0, 1.0), dtype=joints_mm.dtype, device=joints_mm.device)
+    passes = torch.stack([joints_mm[:n], joints_mm[n:] * flip], dim=1)
+    views = torch.cat([views_mm[:n], views_mm[n:] * flip], dim=1)
+    return (passes.mean(dim=1), views, torch.cat([idx[:n], idx[n:]], dim=1),
+            torch.cat([weights[:n], weights[n:]], dim=1) / 2, passes)

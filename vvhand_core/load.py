@@ -103,5 +103,7 @@ def _load_lite(path: Path, options: dict, num_threads: int):
                              "or leave detector_weights empty (the packaged detector)")
     if options.get("fit") is not None:
         raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch; set fit to false")
+    if options.get("mirror"):
+        raise ValueError(f"{NO_TORCH}: the mirror pass needs torch; set mirror to false")
     cfg = LiteConfig.from_pipeline_config(SimpleNamespace(**options), num_threads)
     return LitePipeline.from_onnx(path, cfg)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from vvhand_core.backends import Networks, check_backend, load_onnx_dir, make_networks
-from vvhand_core.camera import Intrinsics
+from vvhand_core.camera import Intrinsics, with_mirror_t
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.fit.stage import FitStage, check_fit_skeleton
@@ -38,6 +38,7 @@ from vvhand_core.fusion import (
     fuse_camera_joints,
     fusion_weights,
     gather_views,
+    merge_mirror_pass,
     select_top_n,
     selection_score,
     to_camera_frame,
@@ -53,11 +54,12 @@ from vvhand_core.pipeline_config import (
     PipelineConfig,
     StageTimer,
     check_config,
+    check_networks,
+    clean_depth,
 )
 from vvhand_core.render import make_renderer
 from vvhand_core.skeletons import Skeleton
 from vvhand_core.views import (
-    GRID_SHAPES,
     grid_subset_indices,
     invert_rigid,
     view_grid,
@@ -81,22 +83,7 @@ class VirtualViewPipeline:
     def __init__(self, a2j: A2J | None, student: Student | None, teacher: Teacher | None,
                  skeleton: Skeleton, config: PipelineConfig | None = None,
                  num_candidates: int = 25, *, onnx: OnnxNetworks | None = None) -> None:
-        if num_candidates not in GRID_SHAPES:
-            raise ValueError(f"num_candidates must be one of {sorted(GRID_SHAPES)}, "
-                             f"got {num_candidates}")
-        if a2j is None and onnx is None:
-            raise ValueError("the pipeline needs the A2J network or ONNX models (onnx=...)")
-        for what, j in (("A2J", None if a2j is None else a2j.num_joints),
-                        ("the ONNX A2J", None if onnx is None else onnx.num_joints)):
-            if j is not None and j != skeleton.num_joints:
-                raise ValueError(f"{what} predicts {j} joints, skeleton {skeleton.name!r} "
-                                 f"has {skeleton.num_joints}")
-        if student is not None and student.config.num_views != num_candidates:
-            raise ValueError(f"the student scores {student.config.num_views} views, "
-                             f"num_candidates is {num_candidates}")
-        if onnx is not None and onnx.num_candidates != num_candidates:
-            raise ValueError(f"the ONNX student scores {onnx.num_candidates} views, "
-                             f"num_candidates is {num_candidates}")
+        check_networks(a2j, student, onnx, skeleton, num_candidates)
         self.a2j, self.student, self.teacher, self.onnx = a2j, student, teacher, onnx
         self.skeleton = skeleton
         self.num_candidates = num_candidates
@@ -245,13 +232,7 @@ class VirtualViewPipeline:
     def _run(self, depth: np.ndarray, intr: Intrinsics, centres_in: np.ndarray | None,
              timer: StageTimer) -> list[HandPoseResult]:
         cfg, dev = self.config, self.device
-        b = depth.shape[0]
-        floating = np.issubdtype(depth.dtype, np.floating)
-        depth = depth.astype(np.float32, copy=False)
-        if not (depth.flags.writeable and depth.flags.c_contiguous):
-            depth = np.array(depth, dtype=np.float32, order="C")  # e.g. a read-only ROS buffer
-        if floating and not np.isfinite(depth).all():
-            depth = np.where(np.isfinite(depth), depth, np.float32(0))
+        b, depth = depth.shape[0], clean_depth(depth)
         centres, messages = locate_frames(self._localiser, depth, intr, centres_in)
         timer.lap("localise")
         live = [i for i in range(b) if centres[i] is not None]
@@ -263,6 +244,8 @@ class VirtualViewPipeline:
         k = k1.expand(len(live), 4)
         centre_t = torch.from_numpy(np.stack([centres[i] for i in live])).to(dev, torch.float32)
         depth_t = torch.from_numpy(depth[live] if len(live) < b else depth).to(dev)
+        if cfg.mirror:  # the mirror pass: the same frames flipped left-right, second
+            depth_t, k, centre_t = with_mirror_t(depth_t, k, centre_t, intr.width)
         crop, t = crop_depth(depth_t, centre_t, k, CropConfig(cfg.cube_mm, self.crop_size))
         zc = centre_t[:, 2]
         has_fg = (crop > 0).flatten(1).any(1).cpu()
@@ -271,6 +254,10 @@ class VirtualViewPipeline:
         # -------- choose views, render, A2J, fuse
         joints, views, idx, weights, logits, score = self._estimate(crop, crop_in, t, k,
                                                                     centre_t, timer)
+        passes = None
+        if cfg.mirror:
+            joints, views, idx, weights, passes = merge_mirror_pass(joints, views, idx, weights)
+            logits, score, passes = logits[: len(live)], score[: len(live)], passes.cpu().numpy()
         joints_np, views_np, idx_np = joints.cpu().numpy(), views.cpu().numpy(), idx.cpu().numpy()
         w_np, logits_np, score_np = (weights.float().cpu().numpy(), logits.float().cpu().numpy(),
                                      score.float().cpu().numpy())
@@ -283,6 +270,8 @@ class VirtualViewPipeline:
             results[i] = HandPoseResult.estimate(
                 centres[i], cfg.cube_mm, self.num_candidates, joints_np[n], views_np[n],
                 idx_np[n], w_np[n], logits_np[n], score_np[n], self.skeleton, cfg.side)
+            if passes is not None:
+                results[i].passes_joints_mm = passes[n]
         if self._fit is not None:
             for i in range(b):
                 self._fit.apply(results[i], depth[i], intr, sequence=cfg.track)

@@ -1,4 +1,4 @@
-"""The pipeline's configuration; its per-frame result and stage timer, re-exported.
+"""The pipeline's configuration and input checks; its per-frame result and stage timer.
 
 Kept apart from :mod:`vvhand_core.pipeline` (which re-exports them) so that the pipeline
 module holds only the running code. ``HandPoseResult``, ``STAGES`` and ``StageTimer`` live
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from vvhand_core.checkpoint import resolve_device
 from vvhand_core.fit.fit import FitConfig
 from vvhand_core.lite.config import SELECTORS, FrameConfig, check_lite_config  # noqa: F401
 from vvhand_core.lite.result import STAGES, HandPoseResult, StageTimer  # noqa: F401 (re-exported)
+from vvhand_core.views import GRID_SHAPES
 
 
 @dataclass
@@ -26,12 +29,17 @@ class PipelineConfig(FrameConfig):
     same networks as ONNX models; ``vvhand_core.backends``). fit: None (off, default) or
     how the articulated hand model is fitted to the depth after fusion
     (``vvhand_core.fit.stage``; skeleton hands2019_21 only; in sequences when ``track``).
+    mirror: also run the networks on the frame flipped left-right (the hand's mirror
+    image, of the other side) and average the two passes' joints (twice the networks'
+    time; ``HandPoseResult.passes_joints_mm``); the fit then starts from each pass when
+    their sides differ (``vvhand_core.fit.stage``).
     """
 
     device: str = "auto"
     renderer: str = "auto"
     backend: str = "torch"
     fit: FitConfig | None = None
+    mirror: bool = False
 
 
 def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
@@ -50,6 +58,42 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
     if needs_teacher and not (has_teacher or ort):
         raise ValueError(f"selector {cfg.selector!r} with fusion {cfg.fusion!r} needs a "
                          "teacher network")
+    if not isinstance(cfg.mirror, bool):
+        raise ValueError(f"mirror must be True or False, got {cfg.mirror!r}")
     if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
         raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
     resolve_device(cfg.device)
+
+
+def check_networks(a2j, student, onnx, skeleton, num_candidates: int) -> None:
+    """ValueError unless the networks (torch or ONNX) fit the skeleton and M candidates."""
+    if num_candidates not in GRID_SHAPES:
+        raise ValueError(f"num_candidates must be one of {sorted(GRID_SHAPES)}, "
+                         f"got {num_candidates}")
+    if a2j is None and onnx is None:
+        raise ValueError("the pipeline needs the A2J network or ONNX models (onnx=...)")
+    for what, j in (("A2J", None if a2j is None else a2j.num_joints),
+                    ("the ONNX A2J", None if onnx is None else onnx.num_joints)):
+        if j is not None and j != skeleton.num_joints:
+            raise ValueError(f"{what} predicts {j} joints, skeleton {skeleton.name!r} "
+                             f"has {skeleton.num_joints}")
+    if student is not None and student.config.num_views != num_candidates:
+        raise ValueError(f"the student scores {student.config.num_views} views, "
+                         f"num_candidates is {num_candidates}")
+    if onnx is not None and onnx.num_candidates != num_candidates:
+        raise ValueError(f"the ONNX student scores {onnx.num_candidates} views, "
+                         f"num_candidates is {num_candidates}")
+
+
+def clean_depth(depth: np.ndarray) -> np.ndarray:
+    """Depth (B, H, W) as a writable C-contiguous float32 array, non-finite values 0.
+
+    (A ROS image buffer is read-only; NaN marks missing depth in float images.)
+    """
+    floating = np.issubdtype(depth.dtype, np.floating)
+    depth = depth.astype(np.float32, copy=False)
+    if not (depth.flags.writeable and depth.flags.c_contiguous):
+        depth = np.array(depth, dtype=np.float32, order="C")
+    if floating and not np.isfinite(depth).all():
+        depth = np.where(np.isfinite(depth), depth, np.float32(0))
+    return depth

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--selector", default="student")
     parser.add_argument("--fit", action="store_true",
                         help="the node fits the hand model to the depth after the network")
+    parser.add_argument("--mirror", action="store_true",
+                        help="the node also runs the networks on the flipped image (mirror)")
     parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
                         help="the node's backend (auto: onnxruntime on the CPU)")
     parser.add_argument("--rate", type=float, default=0.0,
@@ -59,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     print("[2/3] starting hand_pose_node and replaying the bag live")
     cfg = ReplayConfig(bag=bag, mode="live", model=model, selector=args.selector,
                        num_views=args.num_views, rate=args.rate, fit=args.fit,
-                       backend=args.backend,
-                       out_dir=args.out / ("replay_fit" if args.fit else "replay"))
+                       mirror=args.mirror, backend=args.backend,
+                       out_dir=args.out / ("replay" + "_fit" * args.fit
+                                           + "_mirror" * args.mirror))
     report, json_path, png_path = run_replay(cfg)
     print("[3/3] result")
     print(format_report(report))

@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     DiagnosticArray = None
 
 PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_mm", "localiser", "min_depth_mm",
-                       "max_depth_mm")
+                       "max_depth_mm", "mirror")
 PROBLEMS = ("rejected", "failed", "unpaired", "tf_unavailable")
 
 
@@ -117,6 +117,7 @@ class HandPoseCore:
             localiser=gp("localiser").value,
             detector_weights=gp("detector_weights").value,
             fit=fit_config(gp("fit").value, gp("fit_iterations").value),
+            mirror=bool(gp("mirror").value),
         )
 
     def _load_pipeline(self) -> VirtualViewPipeline:

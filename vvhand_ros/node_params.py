@@ -62,6 +62,10 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("fit_iterations", 8, False,
      "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
      "kinematics); more = closer fit, slower", (1, 50)),
+    ("mirror", False, False,
+     "also run the networks on the depth image flipped left-right and average both answers "
+     "(twice the networks' time, a lower error; with fit, a hand whose side the network "
+     "cannot tell is fitted as both sides: docs/ros.md, 'Mirror pass')", None),
     ("min_depth_mm", 200.0, False, "nearest depth searched for a hand [mm]", (0.0, 10000.0)),
     ("max_depth_mm", 1200.0, False, "farthest depth searched for a hand [mm]", (0.0, 10000.0)),
     ("publish_tf", True, False,

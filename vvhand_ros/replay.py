@@ -55,6 +55,7 @@ class ReplayConfig:
     fusion: str = "confidence"
     device: str = "auto"
     fit: bool = False                     # hand-model fit after the network (issue 16)
+    mirror: bool = False                  # also the mirror pass (PipelineConfig.mirror)
     backend: str = "auto"                 # auto (as the node) | torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
@@ -117,7 +118,7 @@ def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
     backend = resolve_backend(cfg.backend, cfg.device, model_path(cfg))
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
                           device=cfg.device, backend=backend,
-                          fit=FitConfig() if cfg.fit else None)
+                          fit=FitConfig() if cfg.fit else None, mirror=cfg.mirror)
 
 
 def model_path(cfg: ReplayConfig) -> str:

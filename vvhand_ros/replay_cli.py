@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the networks run (auto: onnxruntime on the CPU, as the node)")
     parser.add_argument("--fit", action="store_true",
                         help="fit the hand model to the depth after the network (issue 16)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="also run the networks on the flipped image and average "
+                             "(PipelineConfig.mirror; twice the networks' time)")
     parser.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC,
                         help="depth image topic; a CompressedImage on it or on "
                         "<topic>/compressedDepth is decoded as compressedDepth")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ReplayConfig(
         bag=args.bag, mode=args.mode, model=args.model, selector=args.selector,
         num_views=args.num_views, fusion=args.fusion, device=args.device, fit=args.fit,
-        backend=args.backend,
+        mirror=args.mirror, backend=args.backend,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
         camera_model=args.camera_model, sync_slop_s=args.sync_slop,
         rate=args.rate, out_dir=args.out, node_namespace=args.namespace,

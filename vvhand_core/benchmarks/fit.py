@@ -2,9 +2,10 @@
 
 Frames 0..F-1 of both synthetic test splits (:mod:`.splits`). Rows per split: the network
 alone vs the network + fit (student-N, confidence fusion; the crop centred on the ground
-truth's mean, "oracle", or on the pipeline's default localiser without tracking, "localised"; frames
-where no hand was found are left out and counted), and the fit started from the ground
-truth plus Gaussian noise (``vvhand_core.fit.bench.noisy_joints``). Columns: mean /
+truth's mean, "oracle", or on the pipeline's default localiser without tracking,
+"localised"; frames where no hand was found are left out and counted; "+ mirror": with the
+mirror pass, ``PipelineConfig.mirror``), and the fit started from the ground truth plus
+Gaussian noise (``vvhand_core.fit.bench.noisy_joints``). Columns: mean /
 median joint error (mm) before and after, the change of the mean, the fit's CPU time per
 frame (this process, one thread: one core; the network's time not included), the rank
 correlation of the fit's residual with its error, how often the fitted side is right, how
@@ -95,24 +96,30 @@ def table_row(split: str, start: str, out: dict, skipped: int = 0) -> list[objec
 
 def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitConfig,
                  n: int, sheet: list | None = None) -> list[list[object]]:
-    """The network alone vs + fit, oracle and localised centre.
+    """The network alone vs + fit: oracle and localised centre, without and with mirror.
+
+    With the mirror pass the fit runs as in the pipeline (both sides where they differ).
 
     ``sheet``: replaced by the oracle rows' best, median and worst change (FitFrames).
     """
     rows = []
-    for start, oracle in (("network, oracle centre", True), ("network, localised", False)):
-        joints, confs = fit_bench.pipeline_estimates(pipe, frames, oracle_centre=oracle)
-        keep = [i for i, j in enumerate(joints) if j is not None]
-        if not keep:
-            rows.append([split, f"{start} (student-{n})", f"0 ({len(frames)} no hand)"]
-                        + ["-"] * (len(HEADER) - 3))
-            continue
-        out = fit_bench.run([frames[i] for i in keep], start_joints=[joints[i] for i in keep],
-                            confidences=[confs[i] for i in keep], config=cfg)
-        rows.append(table_row(split, f"{start} (student-{n})", out, len(frames) - len(keep)))
-        if oracle and sheet is not None:
-            sheet[:] = sheet_frames([frames[i] for i in keep], [joints[i] for i in keep],
-                                    out, split)
+    for mirror in (False, True):
+        pipe.configure(mirror=mirror)
+        for start, oracle in (("network, oracle centre", True), ("network, localised", False)):
+            label = f"{start} (student-{n}{' + mirror' if mirror else ''})"
+            results = fit_bench.pipeline_results(pipe, frames, oracle_centre=oracle)
+            keep = [i for i, r in enumerate(results) if r is not None]
+            if not keep:
+                rows.append([split, label, f"0 ({len(frames)} no hand)"]
+                            + ["-"] * (len(HEADER) - 3))
+                continue
+            out = fit_bench.run([frames[i] for i in keep], results=[results[i] for i in keep],
+                                config=cfg)
+            rows.append(table_row(split, label, out, len(frames) - len(keep)))
+            if oracle and not mirror and sheet is not None:
+                sheet[:] = sheet_frames([frames[i] for i in keep],
+                                        [results[i].joints_mm for i in keep], out, split)
+    pipe.configure(mirror=False)
     return rows
 
 

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", default="resnet18,resnet50",
                         help="comma-separated A2J backbones (default: %(default)s)")
     parser.add_argument("--modes", default=DEFAULT_MODES,
-                        help="comma-separated <selector>-<N> (default: %(default)s)")
+                        help="comma-separated <selector>-<N>[+mirror] (+mirror: with the mirror "
+                             "pass; default: %(default)s)")
     parser.add_argument("--frames", type=int, default=5, help="timed frames per mode")
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed rounds over all modes before timing")
@@ -109,11 +110,14 @@ def model_file(model: str) -> str:
     return str(default_model_path()) if model == "default" else model
 
 
-def _parse_mode(mode: str) -> tuple[str, int]:
-    selector, _, n = mode.strip().partition("-")
-    if not n.isdigit():
-        raise ValueError(f"bad mode {mode!r}: expected <selector>-<N>, e.g. student-3")
-    return selector, int(n)
+def _parse_mode(mode: str) -> tuple[str, int, bool]:
+    """'student-3' -> ("student", 3, False); '+mirror' after N adds the mirror pass."""
+    base, plus, extra = mode.strip().partition("+")
+    selector, _, n = base.partition("-")
+    if not n.isdigit() or (plus and extra != "mirror"):
+        raise ValueError(f"bad mode {mode!r}: expected <selector>-<N>[+mirror], e.g. "
+                         "student-3 or student-3+mirror")
+    return selector, int(n), bool(plus)
 
 
 def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], intr: Intrinsics,
@@ -139,8 +143,9 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
                                PipelineConfig(device=args.device, renderer=args.renderer,
                                               fusion=args.fusion, track=False),
                                cfg.num_candidates)
-    runs = [(mode, "torch") for mode in modes] + [(m, b) for b in ("onnxruntime", "lite")
-                                                   for m in onnx_modes]
+    runs = [(mode, "torch") for mode in modes] + [
+        (m, b) for b in ("onnxruntime", "lite") for m in onnx_modes
+        if b != "lite" or not _parse_mode(m)[2]]  # the lite pipeline has no mirror pass
     pipes = {"torch": pipe, "onnxruntime": pipe}
     if onnx_modes:
         pipes["lite"] = _lite_twin(pipe)
@@ -153,8 +158,8 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
     for i in range(args.warmup + args.frames):
         frame = frames[i % len(frames)]
         for run in runs:
-            selector, n = parsed[run[0]]
-            changes = {} if run[1] == "lite" else {"backend": run[1]}
+            selector, n, mirror = parsed[run[0]]
+            changes = {} if run[1] == "lite" else {"backend": run[1], "mirror": mirror}
             pipes[run[1]].configure(selector=selector, num_views=n, **changes)
             start = time.perf_counter()
             res = pipes[run[1]].run(frame, intr)

@@ -1,22 +1,26 @@
 """Benchmark of the model fit: joints before / after, time per frame, residual vs error.
 
 ``run(frames, noise_mm=...)`` starts every frame from its ground truth plus noise
-(:func:`noisy_joints`); ``run(frames, start_joints=..., confidences=...)`` from estimates
-(a network's, e.g. :func:`pipeline_estimates`). Errors: mean joint distance (mm) per frame
-to the ground truth; time: CPU seconds of this process per frame (one thread: one core)
+(:func:`noisy_joints`); ``run(frames, start_joints=..., confidences=...)`` from given
+estimates; ``run(frames, results=...)`` fits a pipeline's results (:func:`pipeline_results`)
+through the pipeline's own stage (``fit.stage.FitStage``: with the mirror pass, both
+passes' sides when they differ). Errors: mean joint distance (mm) per frame to the
+ground truth; time: CPU seconds of this process per frame (one thread: one core)
 and wall-clock; Spearman: rank correlation of the fit's residual with its error.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from vvhand_core.confidence import rank_correlation, spread_to_confidence
+from vvhand_core.confidence import rank_correlation
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.fit.fit import FitConfig, FitState, fit_hand
+from vvhand_core.fit.stage import FitStage
 
 
 def noisy_joints(joints_mm: np.ndarray, noise_mm: float, rng: np.random.Generator) -> np.ndarray:
@@ -36,15 +40,18 @@ def frame_error_mm(joints_mm: np.ndarray, gt_mm: np.ndarray) -> float:
 def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         start_joints: Sequence[np.ndarray] | None = None,
         confidences: Sequence[np.ndarray | None] | None = None,
-        config: FitConfig | None = None, seed: int = 0, sequence: bool = False) -> dict:
+        config: FitConfig | None = None, seed: int = 0, sequence: bool = False,
+        results: Sequence | None = None) -> dict:
     """Fit every frame; returns the table row (see module doc), per-frame arrays, the fits.
 
-    Exactly one of ``noise_mm`` (ground truth + noise, drawn from ``seed``) and
-    ``start_joints`` (estimates, one (21, 3) per frame) is given. ``sequence``: frames
-    are consecutive (the state is carried).
+    Exactly one of ``noise_mm`` (ground truth + noise, drawn from ``seed``),
+    ``start_joints`` (estimates, one (21, 3) per frame) and ``results`` (valid
+    ``HandPoseResult``s, one per frame) is given. ``sequence``: frames are consecutive
+    (the state is carried).
     """
-    if (noise_mm is None) == (start_joints is None):
-        raise ValueError("give exactly one of noise_mm and start_joints")
+    if sum(x is not None for x in (noise_mm, start_joints, results)) != 1:
+        raise ValueError("give exactly one of noise_mm, start_joints and results")
+    stage = FitStage(config or FitConfig()) if results is not None else None
     rng = np.random.default_rng(seed)
     before, after, residual, cpu_ms, wall_ms, sides_ok = [], [], [], [], [], []
     terms: list[dict[str, float]] = []
@@ -54,10 +61,16 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
     state: FitState | None = None
     for i, f in enumerate(frames):
         gt = np.asarray(f.joints_mm, dtype=np.float64)
-        start = noisy_joints(gt, noise_mm, rng) if start_joints is None else start_joints[i]
-        conf = None if confidences is None else confidences[i]
         c0, w0 = time.process_time(), time.perf_counter()
-        res = fit_hand(f.depth_mm, f.intrinsics, start, conf, state if sequence else None, config)
+        if stage is not None:
+            start, result = results[i].joints_mm, copy.copy(results[i])
+            stage.apply(result, f.depth_mm, f.intrinsics, sequence)
+            res = result.fit
+        else:
+            start = noisy_joints(gt, noise_mm, rng) if start_joints is None else start_joints[i]
+            conf = None if confidences is None else confidences[i]
+            res = fit_hand(f.depth_mm, f.intrinsics, start, conf, state if sequence else None,
+                           config)
         cpu_ms.append((time.process_time() - c0) * 1e3)
         wall_ms.append((time.perf_counter() - w0) * 1e3)
         state = res.state
@@ -87,22 +100,17 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
     }  # fmt: skip
 
 
-def pipeline_estimates(pipe, frames: Sequence[DepthFrame], oracle_centre: bool = True
-                       ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
-    """A pipeline's joints and per-joint confidences (from the views' spread) per frame.
+def pipeline_results(pipe, frames: Sequence[DepthFrame], oracle_centre: bool = True) -> list:
+    """The pipeline's result per frame; None where it found no hand.
 
-    ``oracle_centre``: the crop is centred on the ground truth's mean (else the pipeline
-    localises). Frames where the pipeline found no hand give None joints.
+    ``oracle_centre``: the crop is centred on the ground truth's mean (else localised).
     """
-    joints, confs = [], []
+    out = []
     for f in frames:
         centre = np.asarray(f.joints_mm, np.float64).mean(0) if oracle_centre else None
         r = pipe.run(f.depth_mm, f.intrinsics, centre_mm=centre)
-        joints.append(np.asarray(r.joints_mm, dtype=np.float64) if r.valid else None)
-        spread = r.joint_spread_mm
-        confs.append(None if spread is None or not np.isfinite(spread).all()
-                     else spread_to_confidence(spread))  # fmt: skip
-    return joints, confs
+        out.append(r if r.valid else None)
+    return out
 
 
 COLUMNS = ("frames", "before_mean_mm", "before_median_mm", "after_mean_mm", "after_median_mm",

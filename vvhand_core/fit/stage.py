@@ -14,16 +14,25 @@ the fused views' agreement (``vvhand_core.confidence``; all 1 with one view). In
 sequences (``sequence=True``, the pipeline's tracking) the previous frame's fit is carried:
 a pull toward its joints and the held side and shape; a frame without a hand, or network
 joints that moved more than ``jump_mm`` (mean) from the last fit, start a new sequence.
+
+With the mirror pass (``PipelineConfig.mirror``) the fit starts from the mean of both
+passes, unless their joints have opposite chirality (the network could not tell the
+hand's side): then each pass's joints are fitted as its own side (each with the
+confidence of its own views) and the fit explaining the depth better (smaller residual)
+wins; in a sequence, only the pass of the held side is fitted.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from vvhand_core.camera import Intrinsics
-from vvhand_core.confidence import spread_to_confidence
+from vvhand_core.confidence import joint_spread_mm, spread_to_confidence
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES
 from vvhand_core.fit.fit import FitConfig, FitState, fit_hand
+from vvhand_core.side import side_score
 from vvhand_core.skeletons import HANDS2019_21, Skeleton
 
 ANGLE_NAMES: tuple[str, ...] = PARAM_NAMES  # the 23 fitted joint angles, in order
@@ -56,15 +65,50 @@ class FitStage:
             self._state = None
             return
         network = np.asarray(result.joints_mm, np.float64)
-        spread = result.joint_spread_mm
-        confidence = (None if spread is None or not np.isfinite(spread).all()
-                      else spread_to_confidence(spread))
         previous = self._state if sequence else None
         if previous is not None and np.linalg.norm(
                 previous.joints_mm - network, axis=1).mean() > self.jump_mm:
             previous = None
-        fit = fit_hand(depth_mm, intrinsics, network, confidence, previous, self.config)
+        fits = [fit_hand(depth_mm, intrinsics, joints, confidence, previous, config)
+                for joints, confidence, config in self._starts(result, previous)]
+        fit = min(fits, key=lambda f: f.residual_mm)
+        fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
         self._state = fit.state if sequence else None
         result.network_joints_mm = network.astype(np.float32)
         result.joints_mm = np.asarray(fit.joints_mm, np.float32)
         result.fit = fit
+
+    def _starts(self, result, previous: FitState | None
+                ) -> list[tuple[np.ndarray, np.ndarray | None, FitConfig]]:
+        """(joints, confidence, config) of each fit to try (module doc)."""
+        fused = (np.asarray(result.joints_mm, np.float64), _confidence(result.joint_spread_mm))
+        passes = result.passes_joints_mm
+        if passes is None:
+            return [(*fused, self.config)]
+        sides = [_side(p) for p in passes]
+        if None in sides or sides[0] == sides[1]:
+            return [(*fused, self.config)]
+        n = len(result.weights) // 2  # each pass's views: image first, mirror second
+        starts = []
+        for k, side in enumerate(sides):
+            part = slice(k * n, (k + 1) * n)
+            spread = joint_spread_mm(result.joints_views_mm[part], passes[k],
+                                     result.weights[part])
+            starts.append((np.asarray(passes[k], np.float64), _confidence(spread),
+                           dataclasses.replace(self.config, side=side)))
+        if previous is not None:  # a sequence holds its side
+            starts = [s for s in starts if s[2].side == previous.side] or starts
+        return starts
+
+
+def _confidence(spread_mm: np.ndarray | None) -> np.ndarray | None:
+    """Per-joint confidence from the views' spread; None (all 1) without a finite spread."""
+    if spread_mm is None or not np.isfinite(spread_mm).all():
+        return None
+    return spread_to_confidence(spread_mm)
+
+
+def _side(joints_mm: np.ndarray) -> str | None:
+    """"right" or "left" from the joints' chirality (None when it cannot be told)."""
+    score = side_score(joints_mm, HANDS2019_21)
+    return None if not np.isfinite(score) or score == 0 else ("right" if score > 0 else "left")

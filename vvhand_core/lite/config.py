@@ -62,10 +62,12 @@ class LiteConfig(FrameConfig):
     def from_pipeline_config(cls, cfg: object, num_threads: int = 0) -> LiteConfig:
         """The LiteConfig of a ``PipelineConfig`` (device, renderer and backend ignored).
 
-        ValueError for what only the torch pipeline has: the hand-model fit.
+        ValueError for what only the torch pipeline has: the hand-model fit, the mirror pass.
         """
         if getattr(cfg, "fit", None) is not None:
             raise ValueError("LitePipeline has no hand-model fit (fit must be None)")
+        if getattr(cfg, "mirror", False):
+            raise ValueError("LitePipeline has no mirror pass (mirror must be False)")
         names = [f.name for f in dataclasses.fields(FrameConfig)]
         return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)},
                    num_threads=num_threads)

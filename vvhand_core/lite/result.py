@@ -56,6 +56,10 @@ class HandPoseResult:
     # joints_mm then replaces by the fitted ones (vvhand_core.fit.stage)
     fit: FitResult | None = None
     network_joints_mm: np.ndarray | None = None
+    # with PipelineConfig.mirror: the fused joints (2, J, 3) of the image pass and of the
+    # mirror pass; joints_mm is their mean, and the views, weights and selected views
+    # list both passes' N (the mirror pass's second; vvhand_core.fusion.merge_mirror_pass)
+    passes_joints_mm: np.ndarray | None = None
 
     @classmethod
     def estimate(cls, centre_mm: np.ndarray, cube_mm: float, num_candidates: int,
