@@ -242,6 +242,9 @@ def test_lite_pipeline_without_torch(export_dir, frames, tmp_path):
     for bad in ({"num_views": 26}, {"selector": "oracle"}, {"threads": 2}):
         with pytest.raises(ValueError):
             lite.configure(**bad)
+    with pytest.raises(ValueError, match="mirror pass needs torch"):
+        lite.configure(mirror=True)
+    lite.configure(mirror=False, fit=None)  # what it lacks, switched off: accepted
     np.savez(tmp_path / "frames.npz", depth=depth, fx=intr.fx, fy=intr.fy,
              cx=intr.cx, cy=intr.cy, width=intr.width, height=intr.height)
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(export_dir),

@@ -8,6 +8,7 @@ import torch
 
 from vvhand_core.camera import MIRROR_X, Intrinsics, project_t, with_mirror_t
 from vvhand_core.fit import FitConfig
+from vvhand_core.fit.fit import FitState
 from vvhand_core.fit.stage import FitStage
 from vvhand_core.fusion import merge_mirror_pass
 from vvhand_core.lite.config import LiteConfig
@@ -115,16 +116,19 @@ def test_fit_tries_both_passes_when_their_sides_differ(pipe, hand_frame):
         r.joints_mm = r.passes_joints_mm.mean(0)
         stage.apply(r, f.depth_mm, f.intrinsics)
         sides.append(r.fit.side)
+        assert r.fit.fell_back or r.side == r.fit.side  # the published side: the fit's
         error = np.linalg.norm(r.joints_mm - truth, axis=1).mean()
         assert error < 10.0, error  # the right hand's fit, not the mirrored start's
     assert sides == ["right", "right"]
-    # in a sequence the held side decides which pass is fitted: a left hand first (the
-    # configured side holds while the passes agree; without the held side the right
-    # pass would win the second frame, as above)
-    held = FitStage(FitConfig(iterations=4, side="left"))
-    for passes in ((wrong, wrong), (truth, wrong)):
+    # a fixed side, or the side a sequence holds, decides which pass is fitted (the
+    # right pass would win on the depth, as above)
+    for passes in ((truth, wrong), (wrong, truth)):
         r = pipe.run(f.depth_mm, f.intrinsics, truth.mean(0))
         r.passes_joints_mm = np.stack(passes).astype(np.float32)
         r.joints_mm = r.passes_joints_mm.mean(0)
-        held.apply(r, f.depth_mm, f.intrinsics, sequence=True)
-        assert r.fit.side == "left"
+        FitStage(FitConfig(iterations=4, side="left")).apply(r, f.depth_mm, f.intrinsics)
+        assert r.fit.side == "left" and r.fit.sides_fitted == ("left",)
+    held = FitState(joints_mm=wrong, side="left", scale_estimates=[1.0])
+    starts = FitStage(FitConfig())._starts(r, held)
+    assert [c.side for _, _, c in starts] == ["left"]
+    np.testing.assert_allclose(starts[0][0], wrong, atol=1e-3)

@@ -249,7 +249,7 @@ class VirtualViewPipeline:
         crop, t = crop_depth(depth_t, centre_t, k, CropConfig(cfg.cube_mm, self.crop_size))
         zc = centre_t[:, 2]
         has_fg = (crop > 0).flatten(1).any(1).cpu()
-        crop_in = normalise(crop, zc, cfg.cube_mm)[:, None]  # (L, 1, S, S)
+        crop_in = normalise(crop, zc, cfg.cube_mm)[:, None]  # (L, 1, S, S); 2L with mirror
         timer.lap("crop")
         # -------- choose views, render, A2J, fuse
         joints, views, idx, weights, logits, score = self._estimate(crop, crop_in, t, k,

@@ -19,7 +19,10 @@ With the mirror pass (``PipelineConfig.mirror``) the fit starts from the mean of
 passes, unless their joints have opposite chirality (the network could not tell the
 hand's side): then each pass's joints are fitted as its own side (each with the
 confidence of its own views) and the fit explaining the depth better (smaller residual)
-wins; in a sequence, only the pass of the held side is fitted.
+wins; in a sequence (or with a fixed ``FitConfig.side``) only the pass of that side is
+fitted, and the jump check compares the last fit with that pass. When the fit is used,
+``result.side`` becomes the fitted model's side (``right_probability`` stays the
+network's).
 """
 
 from __future__ import annotations
@@ -66,17 +69,20 @@ class FitStage:
             return
         network = np.asarray(result.joints_mm, np.float64)
         previous = self._state if sequence else None
-        if previous is not None and np.linalg.norm(
-                previous.joints_mm - network, axis=1).mean() > self.jump_mm:
-            previous = None
+        starts = self._starts(result, previous)
+        if previous is not None and np.linalg.norm(  # vs the held side's joints
+                previous.joints_mm - starts[0][0], axis=1).mean() > self.jump_mm:
+            previous, starts = None, self._starts(result, None)
         fits = [fit_hand(depth_mm, intrinsics, joints, confidence, previous, config)
-                for joints, confidence, config in self._starts(result, previous)]
+                for joints, confidence, config in starts]
         fit = min(fits, key=lambda f: f.residual_mm)
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
         self._state = fit.state if sequence else None
         result.network_joints_mm = network.astype(np.float32)
         result.joints_mm = np.asarray(fit.joints_mm, np.float32)
         result.fit = fit
+        if not fit.fell_back:  # the published joints are the fitted model's, of its side
+            result.side = fit.side
 
     def _starts(self, result, previous: FitState | None
                 ) -> list[tuple[np.ndarray, np.ndarray | None, FitConfig]]:
@@ -88,6 +94,7 @@ class FitStage:
         sides = [_side(p) for p in passes]
         if None in sides or sides[0] == sides[1]:
             return [(*fused, self.config)]
+        held = previous.side if previous is not None else self.config.side
         n = len(result.weights) // 2  # each pass's views: image first, mirror second
         starts = []
         for k, side in enumerate(sides):
@@ -96,8 +103,8 @@ class FitStage:
                                      result.weights[part])
             starts.append((np.asarray(passes[k], np.float64), _confidence(spread),
                            dataclasses.replace(self.config, side=side)))
-        if previous is not None:  # a sequence holds its side
-            starts = [s for s in starts if s[2].side == previous.side] or starts
+        if held in ("left", "right"):  # a sequence's held side, or a fixed one
+            starts = [s for s in starts if s[2].side == held]
         return starts
 
 

@@ -69,6 +69,8 @@ class LitePipeline:
         """
         if changes.pop("fit", None) is not None:
             raise ValueError("the hand-model fit needs torch (the lite pipeline has none)")
+        if changes.pop("mirror", False):
+            raise ValueError("the mirror pass needs torch (the lite pipeline has none)")
         names = {f.name for f in dataclasses.fields(FrameConfig)}
         unknown = sorted(set(changes) - names)
         if unknown:
