@@ -23,18 +23,23 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, checkpoin
     assert cli.BENCHES["latency"] == "vvhand_ros.bench_latency"
     parser = argparse.ArgumentParser()
     bench_latency.add_arguments(parser)
-    args = parser.parse_args(["--fps", "20", "--seconds", "1", "--backends", "torch",
+    args = parser.parse_args(["--fps", "20", "--seconds", "1", "--backends", "torch+mirror",
                               "--model", str(checkpoint)])
     assert bench_latency.run(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "Node latency at camera rate" in text and "--fps 20 --seconds 1" in text
     assert "--dds large-images" in text and "'Large images' (shared memory)" in text
     assert "FASTDDS_DEFAULT_PROFILES_FILE" not in __import__("os").environ  # restored
-    line = next(x for x in text.splitlines() if x.startswith("| torch"))
+    line = next(x for x in text.splitlines() if x.startswith("| torch+mirror |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     frames, answered, dropped = int(cells[1]), int(cells[2]), int(cells[3])
     assert frames == 20 and answered + dropped == frames and answered >= 1
     assert np.isfinite(float(cells[5])) and float(cells[5]) > 0  # end-to-end p50 ms
+    assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True, True)
+    assert bench_latency.parse_variant("torch") == ("torch", False, False)
+    for bad in ("torch+flip", "+fit"):
+        with pytest.raises(ValueError, match="<backend>"):
+            bench_latency.parse_variant(bad)
 
 
 def test_dds_environment_sets_and_restores_the_profile(monkeypatch, tmp_path):

@@ -6,8 +6,9 @@
 frame (docs/ros.md, "Behaviour under load"), so at a rate above what it can process it
 drops frames rather than queue them. Per backend: frames answered and dropped, output
 rate, end-to-end latency (publish -> HandPose received) p50 / p95 / max, the node's own
-processing time p50 / p95 and the accuracy of the answered frames. Appends a table to
-docs/results.md (or $VVHAND_RESULTS).
+processing time p50 / p95 and the accuracy of the answered frames. A backend entry may add
+the node's optional stages: ``onnxruntime+mirror+fit`` (parameters mirror, fit). Appends a
+table to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="input frame rate")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the input")
     parser.add_argument("--backends", default="torch,onnxruntime",
-                        help="comma-separated node backends")
+                        help="comma-separated node backends, each optionally with +mirror "
+                             "and / or +fit (e.g. onnxruntime+mirror+fit)")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--seed", type=int, default=7, help="seed of the bag's motion")
     parser.add_argument("--dds", choices=("large-images", "default"), default="large-images",
@@ -37,6 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "publisher and the node; default: Fast DDS's defaults (UDP "
                              "fragments); a set FASTDDS_DEFAULT_PROFILES_FILE wins over both")
     parser.add_argument("--no-write", action="store_true", help="print only")
+
+
+def parse_variant(entry: str) -> tuple[str, bool, bool]:
+    """'onnxruntime+mirror+fit' -> ("onnxruntime", mirror, fit); ValueError otherwise."""
+    backend, *stages = [x.strip() for x in entry.split("+")]
+    unknown = set(stages) - {"mirror", "fit"}
+    if not backend or unknown:
+        raise ValueError(f"bad --backends entry {entry!r}: <backend>[+mirror][+fit]")
+    return backend, "mirror" in stages, "fit" in stages
 
 
 def row(backend: str, report) -> list[object]:
@@ -64,11 +75,12 @@ def run(args: argparse.Namespace) -> int:
             dds_environment(args.dds) as dds:
         bag = Path(tmp) / "bag"
         write_synthetic_bag(bag, frames, seed=args.seed, fps=args.fps, scene_version=2)
-        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        for entry in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            backend, mirror, fit = parse_variant(entry)
             cfg = ReplayConfig(bag=bag, mode="live", model=args.model, backend=backend,
-                               rate=1.0, out_dir=Path(tmp) / backend)
+                               mirror=mirror, fit=fit, rate=1.0, out_dir=Path(tmp) / entry)
             report, _, _ = run_replay(cfg, progress=False)
-            rows.append(row(backend, report))
+            rows.append(row(entry, report))
     table = markdown_table(HEADER, rows)
     body = (f"{frames} depth frames (640x480, person scenes) at {args.fps:g} frames/s into "
             "hand_pose_node (student-3, default parameters but smoothing off, reliable QoS "
