@@ -27,6 +27,10 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("device", "auto", "auto | cpu | cuda | cuda:N"),
     ("num_views", "3", "N views rendered and fused"),
     ("selector", "student", "student | teacher | uniform"),
+    ("fit", "false", "fit the hand model to the depth after the network (joint angles, "
+     "residual; docs/ros.md 'Hand-model fit')"),
+    ("mirror", "false", "also run the networks on the flipped image (twice their time; "
+     "docs/ros.md 'Mirror pass')"),
     ("publish_tf", "true", "one TF frame per hand (its palm)"),
     ("publish_joint_tf", "false", "also one TF frame per joint"),
     ("tf_prefix", "", "prefix of the TF frame names; empty = <namespace>/<node name>/"),
@@ -47,6 +51,8 @@ NODE_PARAMETERS: dict[str, str] = {
     "device": "device",
     "num_views": "num_views",
     "selector": "selector",
+    "fit": "fit",
+    "mirror": "mirror",
     "depth_transport": "depth_transport",
     "camera_model": "camera_model",
     "publish_tf": "publish_tf",
