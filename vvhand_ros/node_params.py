@@ -57,7 +57,7 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "hand detector weights (.pt) for localiser=detector; empty = the shipped detector", None),
     ("fit", False, False,
      "fit the articulated hand model to the depth after the network: refined joints, joint "
-     "angles and a fit residual in ~/hands (docs/ros.md, 'Hand-model fit'); costs ~15 ms per "
+     "angles and a fit residual in ~/hands (docs/ros.md, 'Hand-model fit'); costs ~6-15 ms per "
      "frame on one CPU core", None),
     ("fit_iterations", 8, False,
      "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
