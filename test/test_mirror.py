@@ -31,12 +31,12 @@ def test_mirrored_intrinsics_show_the_mirror_image():
 
 def test_with_mirror_t_appends_the_flipped_frames():
     depth = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)
-    k = K.as_tensor().expand(2, 4)
     centre = torch.tensor([[10.0, 2.0, 400.0], [-5.0, 1.0, 600.0]])
-    d2, k2, c2 = with_mirror_t(depth, k, centre, K.width)
+    d2, k2, c2 = with_mirror_t(depth, centre, K)
     assert d2.shape == (4, 3, 4) and k2.shape == (4, 4) and c2.shape == (4, 3)
     torch.testing.assert_close(d2[2:], depth.flip(-1))
     torch.testing.assert_close(k2[2], K.mirrored().as_tensor())
+    torch.testing.assert_close(k2[:2], K.as_tensor().expand(2, 4))
     torch.testing.assert_close(c2[2:, 0], -centre[:, 0])
     torch.testing.assert_close(c2[:2], centre)
 

@@ -191,17 +191,18 @@ def xyz_to_uvd(xyz: np.ndarray, intr: Intrinsics | np.ndarray) -> np.ndarray:
     return np.concatenate((uv, xyz[..., 2:3]), axis=-1)
 
 
-def with_mirror_t(depth_mm: torch.Tensor, k: torch.Tensor, centre_mm: torch.Tensor,
-                  width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch followed by its mirror images: depth (L, H, W), K (L, 4), centres (L, 3).
+def with_mirror_t(depth_mm: torch.Tensor, centre_mm: torch.Tensor, intr: Intrinsics
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch of one camera followed by its mirror images: depth (L, H, W), centres (L, 3).
 
-    Returns (2L, H, W), (2L, 4), (2L, 3): the frames flipped left-right, with the
-    intrinsics of :meth:`Intrinsics.mirrored` and the centres at (-x, y, z), come second.
+    Returns depth (2L, H, W), K (2L, 4) and centres (2L, 3): the frames flipped left-right,
+    with the intrinsics of :meth:`Intrinsics.mirrored` and the centres at (-x, y, z), come
+    second.
     """
     import torch
 
-    km = k.clone()
-    km[:, 2] = width - 1 - k[:, 2]
+    n, dev = depth_mm.shape[0], depth_mm.device
+    k = torch.cat([intr.as_tensor(dev).expand(n, 4), intr.mirrored().as_tensor(dev).expand(n, 4)])
     flip = torch.tensor(MIRROR_X, dtype=centre_mm.dtype, device=centre_mm.device)
-    return (torch.cat([depth_mm, depth_mm.flip(-1)]), torch.cat([k, km]),
+    return (torch.cat([depth_mm, depth_mm.flip(-1)]), k,
             torch.cat([centre_mm, centre_mm * flip]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vvhand_core.camera import MIRROR_X
 from vvhand_core.jointspace import apply_transform
 from vvhand_core.lite import fusion as _np_fusion
 
@@ -78,7 +79,7 @@ def merge_mirror_pass(joints_mm: Tensor, views_mm: Tensor, idx: Tensor, weights:
     each pass's halved, and the two passes' joints (L, 2, J, 3): image, mirror.
     """
     n = joints_mm.shape[0] // 2
-    flip = torch.tensor((-1.0, 1.0, 1.0), dtype=joints_mm.dtype, device=joints_mm.device)
+    flip = torch.tensor(MIRROR_X, dtype=joints_mm.dtype, device=joints_mm.device)
     passes = torch.stack([joints_mm[:n], joints_mm[n:] * flip], dim=1)
     views = torch.cat([views_mm[:n], views_mm[n:] * flip], dim=1)
     return (passes.mean(dim=1), views, torch.cat([idx[:n], idx[n:]], dim=1),

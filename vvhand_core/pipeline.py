@@ -245,7 +245,7 @@ class VirtualViewPipeline:
         centre_t = torch.from_numpy(np.stack([centres[i] for i in live])).to(dev, torch.float32)
         depth_t = torch.from_numpy(depth[live] if len(live) < b else depth).to(dev)
         if cfg.mirror:  # the mirror pass: the same frames flipped left-right, second
-            depth_t, k, centre_t = with_mirror_t(depth_t, k, centre_t, intr.width)
+            depth_t, k, centre_t = with_mirror_t(depth_t, centre_t, intr)
         crop, t = crop_depth(depth_t, centre_t, k, CropConfig(cfg.cube_mm, self.crop_size))
         zc = centre_t[:, 2]
         has_fg = (crop > 0).flatten(1).any(1).cpu()
