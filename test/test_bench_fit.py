@@ -51,12 +51,15 @@ def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     args = parser.parse_args(["--frames", "1", "--noise-mm", "30", "--no-network", "--tuning",
-                              "--weights", "joint_mm=15, free=1", "--sheet",
-                              str(tmp_path / "none.png")])
+                              "--weights", "joint_mm=15, free=1", "--finger-lengths", "1,1",
+                              "--sheet", str(tmp_path / "none.png")])
     assert args.weights == {"joint_mm": 15.0, "free": 1.0}
+    assert bench.fit_config(args).finger_length_range == (1.0, 1.0)
     assert bench.run(args) == 0
     text = results.read_text()
-    assert "tuning splits" in text and "--tuning --weights joint_mm=15,free=1" in text
+    assert "tuning splits" in text
+    assert "--tuning --weights joint_mm=15,free=1 --finger-lengths 1,1" in text
+    assert "finger length factors within (1.0, 1.0)" in text
     for split, _ in bench.TUNING_SPLITS:
         assert f"| {split} | ground truth + 30 mm" in text
     assert not any(f"| {split} |" in text for split, _ in bench.SPLITS)  # test splits unseen
@@ -64,3 +67,6 @@ def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
         with pytest.raises(SystemExit):
             parser.parse_args(["--weights", bad])
     assert "--weights wants name=value" in capsys.readouterr().err
+    for bad in ("1.1,1.2", "0.9", "a,b"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--finger-lengths", bad])

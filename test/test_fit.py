@@ -17,6 +17,8 @@ from vvhand_core.fit.ik import solve_ik
 from vvhand_core.fit.observe import observe
 from vvhand_core.fit.problem import data_points
 from vvhand_core.fit.terms import (
+    LENGTHS,
+    NUM_FIT_PARAMS,
     Weights,
     data_term,
     free_space_cost,
@@ -52,6 +54,7 @@ def test_term_jacobians_match_finite_differences(v1_frames):
     ik, r0 = solve_ik(target, np.ones(21), SHAPE, False, Weights(), 4, (0.75, 1.3))
     x = ik.x.copy()
     x[:3] = [0.05, -0.02, 0.03]  # away from omega = 0 (left Jacobian)
+    x[LENGTHS] = [1.06, 0.93, 1.1, 0.9, 1.03]  # and from the mean finger lengths
     posed = model(x, r0, SHAPE, False)
     obs = observe(f.depth_mm, f.intrinsics, posed.joints.mean(0))
     pts, cand = data_points(obs, posed, 40.0, 192, 8)
@@ -66,14 +69,30 @@ def test_term_jacobians_match_finite_differences(v1_frames):
         r, jac = stack_terms(lin, [term(lin, True)], True)
         assert np.abs(r).sum() > 0
         fd = np.zeros_like(jac)
-        for k in range(30):
-            h = 1e-6 if k < 7 else 1e-4
+        for k in range(NUM_FIT_PARAMS):
+            h = 1e-6 if k < 7 or k >= 30 else 1e-4
             xp = x.copy()
             xp[k] += h
             lp = linearise(xp, r0, SHAPE, False)
             fd[:, k] = (stack_terms(lp, [term(lp, False)], False)[0] - r) / h
         tol = 1e-3 * (1.0 + np.abs(fd))
         assert (np.abs(jac - fd) > tol).mean() < 0.01
+
+
+def test_finger_lengths_are_estimated_from_the_depth(v2_frames):
+    """v2 hands vary their fingers' lengths: freeing the factors lowers the error of every
+    frame and moves them toward the truth (the fit never sees the true shape)."""
+    for i, f in enumerate(v2_frames):
+        start = bench.noisy_joints(f.joints_mm, 5.0, np.random.default_rng(i))
+        side = f.meta["side"]
+        free = fit_hand(f.depth_mm, f.intrinsics, start, config=FitConfig(side=side))
+        held = fit_hand(f.depth_mm, f.intrinsics, start,
+                        config=FitConfig(side=side, finger_length_range=(1.0, 1.0)))
+        np.testing.assert_array_equal(held.finger_lengths, np.ones(5))
+        assert _error(free.joints_mm, f) < _error(held.joints_mm, f)
+        true = np.array(f.meta["finger_length_scale"])
+        assert np.abs(free.finger_lengths - true).mean() < np.abs(1.0 - true).mean()
+        assert np.all((free.finger_lengths >= 0.85) & (free.finger_lengths <= 1.15))
 
 
 def test_ik_recovers_angles_from_exact_joints(v1_frames):
@@ -149,16 +168,20 @@ def test_both_sides_keeps_the_side_the_depth_shows(v2_frames):
         assert res.side == f.meta["side"]
 
 
-def test_sequence_calibrates_then_holds_the_scale():
+def test_sequence_calibrates_then_holds_the_shape():
     cfg = FitConfig(shape_mode="calibrate", calibration_frames=3, iterations=3, ik_iterations=2)
     frames = list(sample_sequence(SynthConfig(seed=11), 4))
-    state, scales = None, []
+    state, scales, lengths = None, [], []
     for f in frames:
         res = fit_hand(f.depth_mm, f.intrinsics, f.joints_mm, previous=state, config=cfg)
         state = res.state
         scales.append(res.scale)
+        lengths.append(res.finger_lengths)
     assert state.fixed_scale == pytest.approx(float(np.median(scales[:3])))
     assert scales[3] == pytest.approx(state.fixed_scale)
+    np.testing.assert_allclose(state.fixed_lengths, np.median(lengths[:3], axis=0))
+    np.testing.assert_allclose(lengths[3], state.fixed_lengths)
+    assert np.ptp(np.array(lengths[:3]), axis=0).max() > 0  # estimated per frame before
     assert state.side == "right"
 
 

@@ -10,7 +10,12 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
-from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, HandShape, pose_hand
+from vvhand_core.data.synthetic.hand_model import (
+    LIMITS_DEG,
+    HandShape,
+    pose_hand,
+    with_finger_lengths,
+)
 from vvhand_core.data.synthetic.person import sample_hand_shape
 from vvhand_core.fit import hand_np
 from vvhand_core.fit.kinematics import (
@@ -85,11 +90,7 @@ def _joints_from_meta(frame, pivot_free=True):
     m = frame.meta
     shape = HandShape()
     if "finger_length_scale" in m:  # scene version 2: per-finger lengths
-        lf = m["finger_length_scale"]
-        shape = replace(shape,
-                        lengths=tuple(tuple(x * lf[i + 1] for x in seg)
-                                      for i, seg in enumerate(shape.lengths)),
-                        thumb_lengths=tuple(x * lf[0] for x in shape.thumb_lengths))
+        shape = with_finger_lengths(shape, m["finger_length_scale"])
     rot, scale = _t(m["rotation"])[None], _t([m["scale"]])
     left = m["side"] == "left"
     sh = ShapeTensors.from_shape(shape)
@@ -129,3 +130,22 @@ def test_model_is_differentiable():
     fd = (((g2.joints ** 2).sum() + (g2.cap_p1 ** 2).sum()) - loss.detach()) / h
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     assert abs(float(fd) - float(grad[k])) < 1e-3 * max(1.0, abs(float(fd)))
+
+
+def test_finger_length_factors_equal_a_shape_with_those_lengths():
+    """The fit's per-finger length factors pose the generator's hand with scaled fingers."""
+    rng = np.random.default_rng(4)
+    base = hand_np.ShapeArrays.from_shape(HandShape())
+    for i in range(6):
+        lf = rng.uniform(0.85, 1.15, 5)
+        shape = with_finger_lengths(HandShape(), lf)
+        angles = rng.uniform(LIMITS_DEG[:, 0], LIMITS_DEG[:, 1])
+        rot, trans = Rotation.random(random_state=10 + i).as_matrix(), np.array([0, 0, 600.0])
+        ref = _numpy_model(angles, shape, 1.1, i % 2 == 1, rot, trans)
+        h = hand_np.pose(angles, rot, trans, 1.1, base, i % 2 == 1, finger_lengths=lf)
+        p0, p1, r = h.round_parts()
+        assert np.abs(h.joints - ref.joints).max() < TOL_MM
+        assert np.abs(p1[26:] - ref.capsules[:, 3:6]).max() < TOL_MM
+        assert np.abs(r[26:] - ref.capsules[:, 6]).max() < TOL_MM  # radii do not stretch
+        assert np.abs(h.joints - hand_np.pose(angles, rot, trans, 1.1, base, i % 2 == 1).joints
+                      ).max() > 1.0  # the factors do change the hand

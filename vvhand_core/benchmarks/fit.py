@@ -15,7 +15,8 @@ draws the frames of the last split where the fit helped most, a median one and w
 hurt most (network oracle start): network skeleton | fitted outline | model render.
 ``--tuning`` measures on the tuning splits instead (frames the fit's defaults were chosen
 on, no table elsewhere reports them) and ``--weights`` overrides term weights, e.g.
-``--tuning --weights joint_mm=15,free=1,scale=0.1`` (the weights before the tuning).
+``--tuning --weights joint_mm=15,free=1,scale=0.1`` (the weights before the tuning);
+``--finger-lengths 1,1`` holds the per-finger length factors at the mean shape's.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="", type=parse_weights,
                         help="term weights overriding the defaults, e.g. joint_mm=15,free=1 "
                              "(names: vvhand_core.fit.terms.Weights)")
+    parser.add_argument("--finger-lengths", default="", type=parse_range,
+                        help="LO,HI bounds of the per-finger length factors the fit estimates "
+                             "(FitConfig.finger_length_range; 1,1 holds them; default: "
+                             "FitConfig's)")
     parser.add_argument("--sheet", default="docs/fit_sheet.png",
                         help="picture of the fit on 3 frames of the last split ('' = none)")
 
@@ -76,6 +81,25 @@ def parse_weights(text: str) -> dict[str, float]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"--weights: {item!r} is not a number") from None
     return out
+
+
+def parse_range(text: str) -> tuple[float, float] | None:
+    """'0.9,1.1' -> (0.9, 1.1); '' -> None (the default); argparse error unless LO <= 1 <= HI."""
+    if not text.strip():
+        return None
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want LO,HI (two numbers), got {text!r}") from None
+    if not 0 < lo <= 1 <= hi:
+        raise argparse.ArgumentTypeError(f"want 0 < LO <= 1 <= HI, got {text!r}")
+    return lo, hi
+
+
+def fit_config(args: argparse.Namespace) -> FitConfig:
+    """The FitConfig of the options."""
+    extra = {} if args.finger_lengths is None else {"finger_length_range": args.finger_lengths}
+    return FitConfig(weights=Weights(**args.weights), **extra)
 
 
 def model_line(path: str | Path) -> str:
@@ -142,7 +166,7 @@ def noise_levels(text: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     """Measure both splits, print, append to docs/results.md."""
     torch.set_num_threads(1)  # CPU time per frame on one core
-    cfg = FitConfig(weights=Weights(**args.weights))
+    cfg = fit_config(args)
     model = args.model or str(default_model_path())
     pipe = None
     if not args.no_network:
@@ -159,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     body = (f"{args.frames} frames per split; fit at the default budget ({cfg.ik_iterations} "
             f"IK + {cfg.iterations} depth LM iterations, {cfg.max_points} data points), "
             f"CPU time of this process with one thread"
-            + (f", weights {args.weights}" if args.weights else "") + "."
+            + (f", weights {args.weights}" if args.weights else "")
+            + f", finger length factors within {cfg.finger_length_range}" + "."
             + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
                f"tracking." if pipe is not None else "")
             + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
@@ -173,7 +198,9 @@ def run(args: argparse.Namespace) -> int:
                + (" --no-network" if args.no_network else "")
                + (" --tuning" if args.tuning else "")
                + (f" --weights {','.join(f'{k}={v:g}' for k, v in args.weights.items())}"
-                  if args.weights else ""))
+                  if args.weights else "")
+               + (f" --finger-lengths {args.finger_lengths[0]:g},{args.finger_lengths[1]:g}"
+                  if args.finger_lengths else ""))
         title = "Model fit after the network (issue 16)" + (", tuning splits" if args.tuning
                                                             else "")
         path = append_section(title, cmd, body)

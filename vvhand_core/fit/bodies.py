@@ -11,7 +11,12 @@ Velocities (camera frame) of a point p on body b:
 
 * angle j (per degree): PARAM_MOVES[b, j] * (axis_j x (p - pivot_j)) * pi / 180;
 * rotation omega_k (R = exp(omega) R0): (Jl(omega) e_k) x (p - t), Jl the left Jacobian;
-* translation t_k: e_k;  scale s: (p - t) / s (radii grow by r / s).
+* translation t_k: e_k;  scale s: (p - t) / s (radii grow by r / s);
+* finger length factor l_f (the segment lengths of finger f, thumb first, times l_f about
+  the finger's root: the thumb's carpometacarpal joint, a long finger's MCP):
+  (a - root_f) / l_f for a point on one of the finger's bodies (``FINGER_OF_BODY``), a its
+  anchor: the point itself for joints and axis points; for a point on a part's surface
+  the nearest point of the part's axis (the radius does not stretch).
 
 A residual r that depends on a point p through a sensitivity g = dr/dp (for a data point
 seen by a moving model: g = -dr/dx) has the Jacobian row g . velocity(p):
@@ -49,6 +54,11 @@ PARAM_MOVES, JOINT_BODY, PART_BODY, SAMPLE_BODY = _tables()
 """(18, 23) float 0/1; body per joint (21,), per primitive (48: spheres, capsules,
 ellipsoids) and per free-space sample (92, ``HandPose.samples`` order)."""
 
+FINGER_OF_BODY = np.array([-1, -1, 0, 0, 0] + [1 + i for i in range(4) for _ in range(3)] + [-1])
+"""(18,) the finger (0 thumb .. 4 pinky) whose length factor stretches a body; -1: none."""
+FINGER_ROOT_JOINT = (1, 5, 9, 13, 17)  # HANDS2019_21: thumb CMC, index..pinky MCP
+NUM_PARAMS = 35  # omega 3, t 3, s, 23 angles, 5 finger length factors
+
 _DEG = math.pi / 180.0
 
 
@@ -82,14 +92,17 @@ _EYE3 = np.eye(3)
 
 def jacobian_rows(points: np.ndarray, bodies: np.ndarray, g: np.ndarray, axes: np.ndarray,
                   pivots: np.ndarray, jl: np.ndarray, t: np.ndarray, s: float,
-                  wrist_centre: np.ndarray, scale_extra: np.ndarray | None = None
-                  ) -> np.ndarray:
-    """Jacobian rows (N, 30) of N residuals.
+                  wrist_centre: np.ndarray, scale_extra: np.ndarray | None = None,
+                  roots: np.ndarray | None = None, lengths: np.ndarray | None = None,
+                  anchors: np.ndarray | None = None) -> np.ndarray:
+    """Jacobian rows (N, 35) of N residuals.
 
     Residual i depends on point i (N, 3, on body ``bodies[i]``) through g (N, 3);
     ``scale_extra`` (N,): its further derivative by the scale (radii). axes, pivots
     (23, 3); jl (3, 3) left Jacobian; t (3,) mm; s scale; wrist_centre (3,) the wrist
-    ellipsoid's centre (camera mm).
+    ellipsoid's centre (camera mm). roots (5, 3) the fingers' roots (camera mm) and
+    lengths (5,) their length factors (None: those columns are 0); anchors (N, 3): each
+    point's anchor (module doc; None: the points).
     """
     pg = np.concatenate([cross(points, g), g], axis=1)  # (N, 6): p x g, g
     # one product for rotation and angles: (p - t) x g = p x g - t x g, then Jl; angle j:
@@ -103,13 +116,20 @@ def jacobian_rows(points: np.ndarray, bodies: np.ndarray, g: np.ndarray, axes: n
     on_wrist = np.flatnonzero(bodies == 17)
     if len(on_wrist):  # the wrist ellipsoid turns about its own centre, not the wrist
         prod[on_wrist, 24:26] += g[on_wrist] @ cross(axes[21:], pivots[21:] - wrist_centre).T
-    out = np.empty((len(points), 30))
+    out = np.zeros((len(points), NUM_PARAMS))
     out[:, 0:3] = prod[:, :3]
     out[:, 3:6] = g
     out[:, 6] = np.einsum("ij,ij->i", g, points - t) / s
     if scale_extra is not None:
         out[:, 6] += scale_extra
-    out[:, 7:] = prod[:, 3:] * _MOVES_DEG.take(bodies, axis=0)
+    out[:, 7:30] = prod[:, 3:] * _MOVES_DEG.take(bodies, axis=0)
+    if roots is not None and lengths is not None:
+        finger = FINGER_OF_BODY.take(bodies)
+        on = np.flatnonzero(finger >= 0)
+        f = finger.take(on)
+        a = (points if anchors is None else anchors).take(on, axis=0)
+        out[on, 30 + f] = np.einsum("ij,ij->i", g.take(on, axis=0),
+                                    a - roots.take(f, axis=0)) / lengths.take(f)
     return out
 
 

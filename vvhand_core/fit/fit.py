@@ -18,15 +18,17 @@
    ``guard_move_mm``), the network's joints are returned (``FitResult.fallback`` says why).
 
 The fit never sees a frame's true hand shape: it uses the mean shape (``HandShape()``)
-times its own scale, estimated per frame or, with ``shape_mode="calibrate"``, as the
-median of the first ``calibration_frames`` frames' estimates and then held.
+times its own scale and its own finger length factors (one per finger, within
+``finger_length_range``, pulled toward 1), estimated per frame or, with
+``shape_mode="calibrate"``, as the median of the first ``calibration_frames`` frames'
+estimates and then held.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,7 +36,7 @@ from vvhand_core.camera import Intrinsics
 from vvhand_core.data.synthetic.hand_model import HandShape
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.problem import SideProblem, refine, residual_terms, start
-from vvhand_core.fit.terms import ANGLES, SCALE_INDEX, Weights, model, placement
+from vvhand_core.fit.terms import ANGLES, LENGTHS, SCALE_INDEX, Weights, model, placement
 from vvhand_core.side import right_probability, side_score
 from vvhand_core.skeletons import HANDS2019_21
 
@@ -49,7 +51,9 @@ class FitConfig:
     side: auto (the joints' chirality when P(side) >= ``side_margin``, else both; held in
     sequences), right, left, or both (fit both, keep the lower cost). shape_mode: frame
     (scale estimated every frame) or calibrate (median of the first
-    ``calibration_frames`` estimates, then held).
+    ``calibration_frames`` estimates, then held; scale and finger lengths alike).
+    finger_length_range: bounds of the per-finger length factors the depth fit estimates
+    ((1, 1): the fitted shape's lengths).
     candidates: the nearest primitives (at the start of the depth fit) that each data point
     may be matched to (46: all). hand_shape: the proportions fitted (times the scale);
     None = the mean hand, ``HandShape()`` (the honest choice: a frame's true shape is unknown).
@@ -70,6 +74,7 @@ class FitConfig:
     candidates: int = 8
     forearm_mm: float = 120.0
     scale_range: tuple[float, float] = (0.75, 1.3)
+    finger_length_range: tuple[float, float] = (0.85, 1.15)
     side: str = "auto"
     side_margin: float = 0.9
     both_sides_iterations: int = 4
@@ -91,16 +96,25 @@ class FitConfig:
             raise ValueError("ik_iterations >= 0, iterations >= 0 and max_points >= 1 needed")
         if self.both_sides_iterations < 1 or self.candidates < 1:
             raise ValueError("both_sides_iterations >= 1 and candidates >= 1 needed")
+        lo, hi = self.finger_length_range
+        if not 0 < lo <= 1 <= hi:
+            raise ValueError(f"finger_length_range must hold 1 within (0, inf), got {lo, hi}")
 
 
 @dataclass
 class FitState:
-    """What a sequence carries from frame to frame: the last fit and the shape estimate."""
+    """What a sequence carries from frame to frame: the last fit and the shape estimate.
+
+    length_estimates: the finger length factors (5,) per frame; fixed_lengths (5,) once
+    calibrated (``shape_mode="calibrate"``).
+    """
 
     joints_mm: np.ndarray
     side: str
     scale_estimates: list[float]
     fixed_scale: float | None = None
+    length_estimates: list[np.ndarray] = field(default_factory=list)
+    fixed_lengths: np.ndarray | None = None
 
 
 @dataclass
@@ -108,7 +122,9 @@ class FitResult:
     """One frame's fit (camera frame, mm, degrees).
 
     joints_mm (21, 3) HANDS2019_21; angles_deg (23,) ``PARAM_NAMES`` order; rotation (3, 3)
-    and translation_mm (3,) of the placement (``kinematics`` module doc); scale; side;
+    and translation_mm (3,) of the placement (``kinematics`` module doc); scale;
+    finger_lengths (5,) the finger length factors (thumb, index .. pinky) on the mean
+    shape's lengths; side;
     residual_mm: how badly the model explains the data (see ``residual_terms``: mean
     distance of the observed points to the model, free-space violation, distance to the
     network's joints; ``start_*``: the same at the IK start); iterations: LM model calls
@@ -124,6 +140,7 @@ class FitResult:
     rotation: np.ndarray
     translation_mm: np.ndarray
     scale: float
+    finger_lengths: np.ndarray
     side: str
     residual_mm: float
     residual_terms: dict[str, float]
@@ -197,6 +214,8 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     shape = _shape(cfg)
     prev_j = None if previous is None else previous.joints_mm
     fixed = None if previous is None else previous.fixed_scale
+    held = None if previous is None else previous.fixed_lengths
+    lengths = cfg.finger_length_range if held is None else (held, held)
     sides = choose_sides(target, previous, cfg.side, cfg.side_margin)
     problems: list[SideProblem] = []
     for side in sides:
@@ -205,7 +224,7 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     timings = {"start": (time.perf_counter() - t_start) * 1e3}
     t0 = time.perf_counter()
     args = (target, conf, shape, cfg.weights)
-    rest = (cfg.scale_range, prev_j, fixed)
+    rest = (cfg.scale_range, prev_j, fixed, lengths)
     if len(problems) > 1 and cfg.iterations > cfg.both_sides_iterations:
         for p in problems:  # a few iterations each, then the better side goes on
             refine(p, *args, cfg.both_sides_iterations, *rest)
@@ -240,13 +259,14 @@ def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConf
             fallback = _guard(terms, cfg)
         if fallback:
             x, joints, terms["data_mm"] = p.x_ik, target.copy(), at_start["data_mm"]
-    scale = float(x[SCALE_INDEX])
+    scale, lengths = float(x[SCALE_INDEX]), x[LENGTHS].copy()
     return FitResult(
         joints_mm=joints.astype(np.float32), angles_deg=x[ANGLES].copy(),
-        rotation=placement(x, p.r0), translation_mm=x[3:6].copy(), scale=scale, side=p.side,
+        rotation=placement(x, p.r0), translation_mm=x[3:6].copy(), scale=scale,
+        finger_lengths=lengths, side=p.side,
         residual_mm=terms.get("data_mm", terms["joints_mm"]), residual_terms=terms,
         iterations=p.calls, observed=p.obs is not None, cost=p.cost,
-        state=_next_state(previous, joints, p.side, scale, cfg), fallback=fallback,
+        state=_next_state(previous, joints, p.side, scale, lengths, cfg), fallback=fallback,
     )  # fmt: skip
 
 
@@ -260,11 +280,15 @@ def _guard(terms: dict[str, float], cfg: FitConfig) -> str:
 
 
 def _next_state(previous: FitState | None, joints: np.ndarray, side: str, scale: float,
-                cfg: FitConfig) -> FitState:
-    """The sequence state after this frame (calibrated scale held once enough frames)."""
+                lengths: np.ndarray, cfg: FitConfig) -> FitState:
+    """The sequence state after this frame (calibrated shape held once enough frames)."""
     est = ([] if previous is None else list(previous.scale_estimates)) + [scale]
+    est_l = ([] if previous is None else list(previous.length_estimates)) + [lengths]
     fixed = None if previous is None else previous.fixed_scale
-    if cfg.shape_mode == "calibrate" and fixed is None and len(est) >= cfg.calibration_frames:
-        fixed = float(np.median(est))
-    state = FitState(joints_mm=joints, side=side, scale_estimates=est, fixed_scale=fixed)
-    return replace(state) if cfg.shape_mode == "calibrate" else replace(state, fixed_scale=None)
+    fixed_l = None if previous is None else previous.fixed_lengths
+    if cfg.shape_mode != "calibrate":
+        fixed = fixed_l = None
+    elif fixed is None and len(est) >= cfg.calibration_frames:
+        fixed, fixed_l = float(np.median(est)), np.median(np.stack(est_l), axis=0)
+    return FitState(joints_mm=joints, side=side, scale_estimates=est, fixed_scale=fixed,
+                    length_estimates=est_l, fixed_lengths=fixed_l)

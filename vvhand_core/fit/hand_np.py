@@ -109,13 +109,20 @@ class HandPose:
 
 
 def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarray,
-         scale: float, shape: ShapeArrays, left: bool = False, axes: bool = False) -> HandPose:
+         scale: float, shape: ShapeArrays, left: bool = False, axes: bool = False,
+         finger_lengths: np.ndarray | None = None) -> HandPose:
     """One posed, mirrored (left), scaled and placed hand (``kinematics.pose``, unbatched).
 
     angles_deg (23,), rotation (3, 3), translation_mm (3,); with ``axes`` also each
-    angle's joint axis (camera frame).
+    angle's joint axis (camera frame). finger_lengths (5,): factors on the segment
+    lengths of the thumb, index, middle, ring and pinky (None: all 1), the same hand as
+    ``shape`` with its fingers' lengths so scaled (radii unchanged).
     """
     sh = shape
+    lengths, thumb_lengths = sh.lengths, sh.thumb_lengths
+    if finger_lengths is not None:
+        fl = np.asarray(finger_lengths, dtype=np.float64)
+        lengths, thumb_lengths = lengths * fl[1:, None], thumb_lengths * fl[0]
     # the angles, the long fingers' splays (negated) and cumulative flexions, the thumb's
     # cumulative flexions: radians from one product (_ANGLE_MAP)
     every = np.asarray(angles_deg, dtype=np.float64) @ _ANGLE_MAP + sh.angle_offset
@@ -126,15 +133,15 @@ def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarra
           @ sh.thumb_basis).reshape(4, 3)  # A y0, A b0, A f0, A abd_axis
     col2 = so * av[1] + co * av[2]
     pts = sh.template.copy()  # the constant points in place
-    pts[2:5] = sh.thumb_cmc + _TRI @ (sh.thumb_lengths[:, None] * (
+    pts[2:5] = sh.thumb_cmc + _TRI @ (thumb_lengths[:, None] * (
         cos[39:42, None] * av[0] + sin[39:42, None] * col2))
     # long fingers: segment direction Rz(phi) (0, cos c, sin c), phi = -every[23:27]
     cp, sp = cos[23:27, None], -sin[23:27, None]
     seg = np.empty((4, 3, 3))
-    lcc = sh.lengths * cos[27:39].reshape(4, 3)
+    lcc = lengths * cos[27:39].reshape(4, 3)
     seg[..., 0] = lcc * -sp
     seg[..., 1] = lcc * cp
-    seg[..., 2] = sh.lengths * sin[27:39].reshape(4, 3)
+    seg[..., 2] = lengths * sin[27:39].reshape(4, 3)
     pts[5:21].reshape(4, 4, 3)[:, 1:] = sh.mcp[:, None] + _TRI @ seg  # mcp rows in place
     cw, cd, sw, sd = cos[21:23].tolist() + sin[21:23].tolist()
     r_fore = np.array([[cd, -sd, 0.0], [cw * sd, cw * cd, sw], [-sw * sd, -sw * cd, cw]])

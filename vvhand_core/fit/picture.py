@@ -17,7 +17,12 @@ import numpy as np
 
 from vvhand_core.camera import Intrinsics
 from vvhand_core.contact_sheet import Panel, draw_panel, save_sheet
-from vvhand_core.data.synthetic.hand_model import HandGeometry, HandShape, pose_hand
+from vvhand_core.data.synthetic.hand_model import (
+    HandGeometry,
+    HandShape,
+    pose_hand,
+    with_finger_lengths,
+)
 from vvhand_core.data.synthetic.raycast import splat_geometry
 from vvhand_core.fit.fit import FitConfig, FitResult
 from vvhand_core.fit.kinematics import PIVOT_MM
@@ -27,11 +32,13 @@ from vvhand_core.skeletons import HANDS2019_21
 def fitted_geometry(fit: FitResult, config: FitConfig | None = None) -> HandGeometry:
     """The fitted hand's primitives in the camera frame (mm), as the fit modelled them.
 
-    The fit's hand: ``config.hand_shape`` (None: the mean hand) with a forearm of
-    ``config.forearm_mm``; mirrored for a left hand; scaled and placed by the fit.
+    The fit's hand: ``config.hand_shape`` (None: the mean hand) with the fit's finger
+    lengths and a forearm of ``config.forearm_mm``; mirrored for a left hand; scaled and
+    placed by the fit.
     """
     cfg = config or FitConfig()
-    shape = replace(cfg.hand_shape or HandShape(), forearm_length=cfg.forearm_mm)
+    shape = replace(with_finger_lengths(cfg.hand_shape or HandShape(), fit.finger_lengths),
+                    forearm_length=cfg.forearm_mm)
     local = pose_hand(np.asarray(fit.angles_deg, np.float64), shape)
     if fit.side == "left":
         local = local.mirrored()

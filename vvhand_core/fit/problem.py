@@ -32,6 +32,7 @@ from vvhand_core.fit.terms import (
     data_term,
     free_space_cost,
     free_term,
+    length_prior,
     linearise,
     model,
     point_pull,
@@ -47,7 +48,7 @@ PRETHIN = 3  # data_points: at most PRETHIN * max_points observed points are gat
 class SideProblem:
     """The fit of one side: parameters (``terms`` module doc) and what they are fitted to.
 
-    x (30,) current parameters, x_ik those of the IK start, r0 (3, 3) base rotation,
+    x (35,) current parameters, x_ik those of the IK start, r0 (3, 3) base rotation,
     cost: the last LM cost (IK's until the depth fit runs), obs / pts (N, 3) / cand (N, K):
     the observation, data points and their candidate parts (None: no depth near the
     joints), calls: model evaluations so far, depth_costs: the depth terms' cost at each
@@ -125,11 +126,17 @@ def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.n
 
 def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArrays,
            w: Weights, iterations: int, scale_range: tuple[float, float],
-           previous_joints: np.ndarray | None, fixed_scale: float | None) -> SideProblem:
-    """``iterations`` LM model calls on the depth terms from p.x (p updated and returned)."""
+           previous_joints: np.ndarray | None, fixed_scale: float | None,
+           length_range: tuple = (1.0, 1.0)) -> SideProblem:
+    """``iterations`` LM model calls on the depth terms from p.x (p updated and returned).
+
+    length_range: bounds of the finger length factors (scalars or (5,) each; equal bounds
+    hold them).
+    """
     if not p.observed or iterations <= 0:
         return p
-    lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale))
+    lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale),
+                    length_range)
     prev = None if previous_joints is None else np.asarray(previous_joints, np.float64)
     left, pts, cand, obs = p.left, p.pts, p.cand, p.obs
 
@@ -139,7 +146,7 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
         free = free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac)
         p.depth_costs[xx.tobytes()] = 0.5 * float(data[0] @ data[0] + free[0] @ free[0])
         parts = [point_pull(lin, target, conf, w.joints, w.joint_mm, jac), data, free,
-                 scale_prior(xx, 1.0, w, jac)]
+                 scale_prior(xx, 1.0, w, jac), length_prior(xx, w, jac)]
         if prev is not None and w.temporal > 0:
             parts.append(point_pull(lin, prev, _ONES21, w.temporal, w.temporal_mm, jac))
         return stack_terms(lin, parts, jac)

@@ -1,11 +1,13 @@
 """The fit's parameter vector and its residual terms, each with its analytic Jacobian.
 
-Parameters x (30,): [0:3] omega (rad, a rotation applied in the camera frame on top of a
+Parameters x (35,): [0:3] omega (rad, a rotation applied in the camera frame on top of a
 fixed R0: R = exp(omega) R0), [3:6] translation t (mm), [6] scale s, [7:30] the 23 angles
-(degrees). Each term returns weighted residuals r (m,) whose squares sum to its cost,
+(degrees), [30:35] finger length factors (thumb, index .. pinky; 1: the fitted shape's
+lengths; held at 1 unless their bounds allow more). Each term returns weighted residuals
+r (m,) whose squares sum to its cost,
 ``sqrt(weight / count) * psi(e / sigma)`` with the Cauchy-like ``psi`` of :func:`robust`
 (so a term's weight is its share of the cost per element whatever its element count),
-and their Jacobian (m, 30) by the chain rule: d r / d point (closed form; free space:
+and their Jacobian (m, 35) by the chain rule: d r / d point (closed form; free space:
 finite differences of the bilinear lookup) times the point's velocity
 (:mod:`vvhand_core.fit.bodies`). ``test/test_fit.py`` checks them against finite
 differences of the whole model.
@@ -20,7 +22,9 @@ import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG
 from vvhand_core.fit.bodies import (
+    FINGER_ROOT_JOINT,
     JOINT_BODY,
+    NUM_PARAMS,
     PART_BODY,
     SAMPLE_BODY,
     jacobian_rows,
@@ -29,26 +33,36 @@ from vvhand_core.fit.bodies import (
 )
 from vvhand_core.fit.hand_np import HandPose, ShapeArrays, pose
 from vvhand_core.fit.observe import Observation, lookup
-from vvhand_core.fit.surface import nearest_surface
+from vvhand_core.fit.surface import NUM_ROUND, nearest_surface
 
-NUM_FIT_PARAMS = 30
+NUM_FIT_PARAMS = NUM_PARAMS
 SCALE_INDEX = 6
 ANGLES = slice(7, 30)
+LENGTHS = slice(30, 35)
+_ROOTS = np.array(FINGER_ROOT_JOINT)
 
 
-def bounds(scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds (30,): rotation and translation free, scale, joint limits."""
+def bounds(scale_range: tuple[float, float], length_range: tuple[float, float] = (1.0, 1.0)
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds (35,) of the parameters.
+
+    Rotation and translation free, scale, joint limits, finger length factors
+    (``length_range``: scalars or (5,) each; default: held at 1).
+    """
     big = np.full(6, 1e9)
-    lo = np.concatenate([-big, [scale_range[0]], LIMITS_DEG[:, 0]])
-    hi = np.concatenate([big, [scale_range[1]], LIMITS_DEG[:, 1]])
+    fl_lo, fl_hi = (np.broadcast_to(np.asarray(v, np.float64), (5,)) for v in length_range)
+    lo = np.concatenate([-big, [scale_range[0]], LIMITS_DEG[:, 0], fl_lo])
+    hi = np.concatenate([big, [scale_range[1]], LIMITS_DEG[:, 1], fl_hi])
     return lo.astype(np.float64), hi.astype(np.float64)
 
 
-def pack(rotation_delta, translation_mm, scale: float, angles_deg) -> np.ndarray:
-    """Parameter vector (30,) from its parts."""
+def pack(rotation_delta, translation_mm, scale: float, angles_deg, finger_lengths=None
+         ) -> np.ndarray:
+    """Parameter vector (35,) from its parts (finger length factors default to 1)."""
+    fl = np.ones(5) if finger_lengths is None else np.asarray(finger_lengths, np.float64)
     return np.concatenate([np.asarray(rotation_delta, np.float64).reshape(3),
                            np.asarray(translation_mm, np.float64).reshape(3), [float(scale)],
-                           np.asarray(angles_deg, np.float64).reshape(23)])
+                           np.asarray(angles_deg, np.float64).reshape(23), fl.reshape(5)])
 
 
 def rotation_np(omega: np.ndarray) -> np.ndarray:
@@ -62,45 +76,53 @@ def rotation_np(omega: np.ndarray) -> np.ndarray:
 
 
 def placement(x: np.ndarray, r0: np.ndarray) -> np.ndarray:
-    """R = exp(omega) R0 (3, 3) of parameter vector x (30,)."""
+    """R = exp(omega) R0 (3, 3) of parameter vector x (35,)."""
     return rotation_np(x[0:3]) @ r0
 
 
 def model(x: np.ndarray, r0: np.ndarray, shape: ShapeArrays, left: bool,
           axes: bool = False) -> HandPose:
-    """The posed hand of parameter vector x (30,) with base rotation r0 (3, 3)."""
-    return pose(x[ANGLES], placement(x, r0), x[3:6], float(x[SCALE_INDEX]), shape, left, axes)
+    """The posed hand of parameter vector x (35,) with base rotation r0 (3, 3)."""
+    return pose(x[ANGLES], placement(x, r0), x[3:6], float(x[SCALE_INDEX]), shape, left, axes,
+                x[LENGTHS])
 
 
 @dataclass
 class Linearisation:
     """The model at one parameter vector, with what its Jacobians need (camera frame).
 
-    posed: the hand with its joint axes; jl (3, 3) left Jacobian of omega; t (3,); s.
+    posed: the hand with its joint axes; jl (3, 3) left Jacobian of omega; t (3,); s;
+    lengths (5,) the finger length factors.
     """
 
     posed: HandPose
     jl: np.ndarray
     t: np.ndarray
     s: float
+    lengths: np.ndarray
 
     @property
     def joints(self) -> np.ndarray:
         """(21, 3) mm."""
         return self.posed.joints
 
-    def rows(self, points, bodies, g, scale_extra=None) -> np.ndarray:
-        """Jacobian rows (N, 30) for sensitivities g (N, 3) of points on bodies."""
+    def rows(self, points, bodies, g, scale_extra=None, anchors=None) -> np.ndarray:
+        """Jacobian rows (N, 35) for sensitivities g (N, 3) of points on bodies.
+
+        anchors (N, 3): where each point's finger length velocity is taken (``bodies``
+        module doc; None: the points).
+        """
         p = self.posed
         return jacobian_rows(points, bodies, g, p.axes, p.pivots, self.jl, self.t, self.s,
-                             p.points[28], scale_extra)
+                             p.points[28], scale_extra, p.points[_ROOTS], self.lengths,
+                             anchors)
 
 
 def linearise(x: np.ndarray, r0: np.ndarray, shape: ShapeArrays, left: bool,
               axes: bool = True) -> Linearisation:
-    """The model at x (30,) with its joint axes (without ``axes``: no Jacobians)."""
+    """The model at x (35,) with its joint axes (without ``axes``: no Jacobians)."""
     return Linearisation(model(x, r0, shape, left, axes), left_jacobian(x[0:3]), x[3:6],
-                         float(x[SCALE_INDEX]))
+                         float(x[SCALE_INDEX]), x[LENGTHS])
 
 
 def robust(e: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -124,14 +146,18 @@ class Weights:
     joints: pull to the network's joints (sigma ``joint_mm``), data: observed points to
     the model surface (``data_mm``; Cauchy scale ``data_robust`` sigmas), free: model where
     the camera sees past it (``free_mm``, ``front_margin_mm`` of depth tolerated), scale:
-    prior on s (``scale_sigma``), temporal: pull to the previous frame's joints
-    (``temporal_mm``).
+    prior on s (``scale_sigma``), length: prior on the finger length factors
+    (``length_sigma``; they move only where ``FitConfig.finger_length_range`` lets them),
+    temporal: pull to the previous frame's joints (``temporal_mm``).
 
     Defaults chosen with the leg-3 model on tuning frames no other table reports
     (``benchmarks.splits.TUNING_SPLITS``; ``vvhand bench fit --tuning``, and ``--weights
     joint_mm=15,free=1,scale=0.1`` for the weights before, in docs/results.md): a weak
     scale prior (people's hands differ by +-20 %), a looser joint pull (sigma 25 mm) and
-    half the free-space weight.
+    half the free-space weight. The finger length prior (sigma 0.06, the spread of the
+    generator's +-10 % per-finger variation) with ``FitConfig.finger_length_range`` (0.85,
+    1.15) lowered the mean error on 16 of the 20 tuning rows against lengths held at the
+    mean hand's (``--finger-lengths 1,1``; docs/results.md, 2026-12-02 14:40 UTC).
     """
 
     joints: float = 0.3
@@ -146,23 +172,25 @@ class Weights:
     scale_sigma: float = 0.1
     temporal_mm: float = 10.0
     data_robust: float = 1.0
+    length: float = 0.01
+    length_sigma: float = 0.06
 
 
 def point_pull(lin: Linearisation, target: np.ndarray, conf: np.ndarray, weight: float,
                sigma_mm: float, jac: bool):
-    """Joints to targets (21, 3), joint j weighted by conf[j]: r (63,), J (63, 30)."""
+    """Joints to targets (21, 3), joint j weighted by conf[j]: r (63,), J (63, 35)."""
     w = np.sqrt(weight * conf / max(float(conf.sum()), 1e-9))[:, None]
     psi, dpsi = robust((lin.joints - target) / sigma_mm)
     r = (psi * w).reshape(-1)
     if not jac:
         return r, None
     g = (dpsi * (w / sigma_mm)).reshape(-1)[:, None] * _EYE_ROWS  # row (j, c): e_c dr/dp
-    return r, (np.repeat(lin.joints, 3, axis=0), _JOINT_BODY3, g, None)
+    return r, (np.repeat(lin.joints, 3, axis=0), _JOINT_BODY3, g, None, None)
 
 
 def data_term(lin: Linearisation, points: np.ndarray, weight: float, sigma_mm: float,
               robust_scale: float, jac: bool, candidates: np.ndarray | None = None):
-    """Observed points (N, 3) to the model's surface: r (N,), J (N, 30).
+    """Observed points (N, 3) to the model's surface: r (N,), J (N, 35).
 
     candidates: the round parts considered per point (``surface.nearest_surface``).
     """
@@ -174,7 +202,10 @@ def data_term(lin: Linearisation, points: np.ndarray, weight: float, sigma_mm: f
     dr_dd = dpsi * (k / sigma_mm)
     # the model moving by v is the point moving by -v: sensitivity -dr/dx
     g = -dr_dd[:, None] * grad
-    return psi * k, (points, PART_BODY[part], g, dr_dd * d / lin.s)
+    # a round part's axis point nearest to the data point: its finger length velocity
+    radius = lin.posed.shape.round_r.take(np.minimum(part, NUM_ROUND - 1)) * lin.s
+    anchors = points - grad * (d + radius)[:, None]
+    return psi * k, (points, PART_BODY[part], g, dr_dd * d / lin.s, anchors)
 
 
 _EYE_ROWS = np.tile(np.eye(3), (21, 1))
@@ -186,7 +217,7 @@ _PROBE = np.concatenate([np.zeros((1, 3)), np.eye(3)]) * _STEP_MM  # (4, 3)
 
 def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: float,
               margin_mm: float, jac: bool):
-    """Free space: r (2K,), J (2K, 30).
+    """Free space: r (2K,), J (2K, 35).
 
     Samples projecting past the near pixels, or in front of the observed depth by more
     than the margin.
@@ -207,11 +238,11 @@ def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: flo
     nk = centres.shape[0]
     g = np.concatenate([d_out * f[:nk, None], d_front * f[nk:, None]])
     extra = np.concatenate([np.zeros_like(radii), f[nk:] * active * radii / lin.s])
-    return psi * k, (np.concatenate([centres, centres]), _SAMPLE_BODY2, g, extra)
+    return psi * k, (np.concatenate([centres, centres]), _SAMPLE_BODY2, g, extra, None)
 
 
 def scale_prior(x: np.ndarray, prior: float, w: Weights, jac: bool):
-    """(s - prior) / sigma: r (1,), J (1, 30)."""
+    """(s - prior) / sigma: r (1,), J (1, 35)."""
     k = w.scale ** 0.5 / w.scale_sigma
     r = (x[SCALE_INDEX:SCALE_INDEX + 1] - prior) * k
     if not jac:
@@ -221,11 +252,23 @@ def scale_prior(x: np.ndarray, prior: float, w: Weights, jac: bool):
     return r, j
 
 
+def length_prior(x: np.ndarray, w: Weights, jac: bool):
+    """(l_f - 1) / sigma per finger: r (5,), J (5, 35)."""
+    k = w.length ** 0.5 / w.length_sigma
+    r = (x[LENGTHS] - 1.0) * k
+    if not jac:
+        return r, None
+    j = np.zeros((5, NUM_FIT_PARAMS))
+    j[np.arange(5), np.arange(30, 35)] = k
+    return r, j
+
+
 def stack_terms(lin: Linearisation, parts, jac: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """All terms' residuals (m,) and Jacobian (m, 30).
+    """All terms' residuals (m,) and Jacobian (m, 35).
 
     A term gives (r, J) or (r, its points' sensitivities (points, bodies, g, scale extra
-    or None)); the latter's rows are made in one :func:`jacobian_rows` call.
+    or None, anchors or None)); the latter's rows are made in one :func:`jacobian_rows`
+    call.
     """
     if not jac:
         return np.concatenate([p[0] for p in parts]), None
@@ -236,7 +279,8 @@ def stack_terms(lin: Linearisation, parts, jac: bool) -> tuple[np.ndarray, np.nd
         return r, np.concatenate([p[1] for p in direct])
     sens = [p[1] for p in chain]
     extra = np.concatenate([np.zeros(len(x[0])) if x[3] is None else x[3] for x in sens])
-    rows = lin.rows(*(np.concatenate([x[k] for x in sens]) for k in range(3)), extra)
+    anchors = np.concatenate([x[0] if x[4] is None else x[4] for x in sens])
+    rows = lin.rows(*(np.concatenate([x[k] for x in sens]) for k in range(3)), extra, anchors)
     return r, np.concatenate([rows] + [p[1] for p in direct])
 
 

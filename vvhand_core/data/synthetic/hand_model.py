@@ -95,6 +95,18 @@ class HandShape:
         return self.mcp_y[1] + sum(self.lengths[1])
 
 
+def with_finger_lengths(shape: HandShape, factors) -> HandShape:
+    """``shape`` with each finger's segment lengths times its factor; radii unchanged.
+
+    factors (5,): thumb, index, middle, ring, pinky.
+    """
+    f = [float(x) for x in factors]
+    return replace(shape,
+                   lengths=tuple(tuple(x * f[i + 1] for x in seg)
+                                 for i, seg in enumerate(shape.lengths)),
+                   thumb_lengths=tuple(x * f[0] for x in shape.thumb_lengths))
+
+
 def _rot(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     """Rotation matrix (3, 3) about a unit axis (Rodrigues)."""
     a = np.asarray(axis, dtype=np.float64)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vvhand_core.data.synthetic.hand_model import HandGeometry, HandShape
+from vvhand_core.data.synthetic.hand_model import HandGeometry, HandShape, with_finger_lengths
 from vvhand_core.data.synthetic.raycast import ray_depths
 
 HAND_SCALE_RANGE = (0.8, 1.2)  # overall hand size factor (1.0 = wrist to middle tip 187 mm)
@@ -47,11 +47,9 @@ def sample_hand_shape(rng: np.random.Generator) -> tuple[HandShape, dict]:
     wf = rng.uniform(1 - FINGER_VARIATION, 1 + FINGER_VARIATION, 5)
     base = HandShape()
     shape = replace(
-        base,
-        lengths=tuple(tuple(x * lf[i + 1] for x in seg) for i, seg in enumerate(base.lengths)),
+        with_finger_lengths(base, lf),
         radii=tuple(tuple(x * wf[i + 1] for x in seg) for i, seg in enumerate(base.radii)),
         metacarpal_radii=tuple(r * wf[i + 1] for i, r in enumerate(base.metacarpal_radii)),
-        thumb_lengths=tuple(x * lf[0] for x in base.thumb_lengths),
         thumb_radii=tuple(x * wf[0] for x in base.thumb_radii),
     )
     meta = {"finger_length_scale": [round(float(x), 4) for x in lf],
