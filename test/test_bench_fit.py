@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,7 +28,15 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
         for start in ("network, oracle centre", "network, localised", "ground truth + 20 mm"):
             assert f"| {split} | {start}" in text
     assert "vvhand bench fit --frames 2 --noise-mm 20" in text
-    assert text.count("(student-3 + mirror) |") == 2 * len(bench.SPLITS)
+    for start in ("oracle centre", "localised"):
+        assert text.count(f"network, {start} (student-3 + mirror) |") == len(bench.SPLITS)
+
+
+def test_hand_found_is_the_localised_centre_near_the_labelled_hand(hand_frame):
+    gt_centre = hand_frame.joints_mm.mean(0)
+    near = SimpleNamespace(centre_mm=gt_centre + [bench.FOUND_MM - 1.0, 0.0, 0.0])
+    far = SimpleNamespace(centre_mm=gt_centre + [0.0, 0.0, bench.FOUND_MM + 1.0])
+    assert bench.hand_found(near, hand_frame) and not bench.hand_found(far, hand_frame)
 
 
 def test_bench_fit_no_write_prints_only(tmp_path, monkeypatch, capsys):

@@ -3,7 +3,9 @@
 Frames 0..F-1 of both synthetic test splits (:mod:`.splits`). Rows per split: the network
 alone vs the network + fit (student-N, confidence fusion; the crop centred on the ground
 truth's mean, "oracle", or on the pipeline's default localiser without tracking,
-"localised"; frames where no hand was found are left out and counted; "+ mirror": with the
+"localised"; frames where no hand was found are left out and counted; "localised, hand
+found": only the frames whose localised centre lies within ``FOUND_MM`` of the labelled
+hand's joint mean, the fit's effect without the localiser's misses; "+ mirror": with the
 mirror pass, ``PipelineConfig.mirror``), and the fit started from the ground truth plus
 Gaussian noise (``vvhand_core.fit.bench.noisy_joints``). Columns: mean /
 median joint error (mm) before and after, the change of the mean, the fit's CPU time per
@@ -38,6 +40,7 @@ from vvhand_core.fit.picture import FitFrame, write_fit_sheet
 from vvhand_core.fit.terms import Weights
 from vvhand_core.pipeline import VirtualViewPipeline
 
+FOUND_MM = 60.0  # "hand found": the localised centre this near the labelled hand's
 HEADER = ["split", "start", "frames", "mean before", "median before", "mean after",
           "median after", "mean change", "ms CPU / frame", "Spearman(residual, error)",
           "side right", "both sides", "network kept"]
@@ -108,9 +111,10 @@ def model_line(path: str | Path) -> str:
     return f"`{path}` ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]})"
 
 
-def table_row(split: str, start: str, out: dict, skipped: int = 0) -> list[object]:
+def table_row(split: str, start: str, out: dict, skipped: int = 0,
+              left_out: str = "no hand") -> list[object]:
     """One table row from :func:`vvhand_core.fit.bench.run`'s result."""
-    frames = f"{out['frames']}" + (f" ({skipped} no hand)" if skipped else "")
+    frames = f"{out['frames']}" + (f" ({skipped} {left_out})" if skipped else "")
     change = out["after_mean_mm"] / out["before_mean_mm"] - 1.0
     return [split, start, frames, out["before_mean_mm"], out["before_median_mm"],
             out["after_mean_mm"], out["after_median_mm"], f"{change:+.1%}",
@@ -140,11 +144,23 @@ def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitCo
             out = fit_bench.run([frames[i] for i in keep], results=[results[i] for i in keep],
                                 config=cfg)
             rows.append(table_row(split, label, out, len(frames) - len(keep)))
+            found = [i for i in keep if hand_found(results[i], frames[i])]
+            if not oracle and found:  # the fit's share, without the localiser's misses
+                out = fit_bench.run([frames[i] for i in found],
+                                    results=[results[i] for i in found], config=cfg)
+                rows.append(table_row(split, label.replace("localised", "localised, hand found"),
+                                      out, len(frames) - len(found), "no hand or missed"))
             if oracle and not mirror and sheet is not None:
                 sheet[:] = sheet_frames([frames[i] for i in keep],
                                         [results[i].joints_mm for i in keep], out, split)
     pipe.configure(mirror=False)
     return rows
+
+
+def hand_found(result, frame) -> bool:
+    """Whether the localised crop is centred within ``FOUND_MM`` of the labelled hand."""
+    gt_centre = np.asarray(frame.joints_mm, np.float64).mean(0)
+    return float(np.linalg.norm(np.asarray(result.centre_mm) - gt_centre)) <= FOUND_MM
 
 
 def sheet_frames(frames: list, joints: list, out: dict, split: str) -> list[FitFrame]:
