@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hands import other_side
 
 from vvhand_core.data.synthetic.generator import (
     SynthConfig,
@@ -12,6 +13,7 @@ from vvhand_core.data.synthetic.generator import (
 )
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, HandShape
 from vvhand_core.fit import FitConfig, bench, fit_hand
+from vvhand_core.fit.fit import choose_sides
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.ik import solve_ik
 from vvhand_core.fit.observe import observe
@@ -183,6 +185,23 @@ def test_sequence_calibrates_then_holds_the_shape():
     np.testing.assert_allclose(lengths[3], state.fixed_lengths)
     assert np.ptp(np.array(lengths[:3]), axis=0).max() > 0  # estimated per frame before
     assert state.side == "right"
+
+
+def test_sequence_side_follows_the_network_after_a_wrong_start():
+    """A sequence that starts with joints of the wrong chirality does not hold that side:
+    once the network's joints turn (confidently) the other way, the fit follows within
+    three frames; a single unsure frame does not flip a clear side."""
+    frames = list(sample_sequence(SynthConfig(seed=11), 9))  # right hands
+    cfg = FitConfig(iterations=2, ik_iterations=2)
+    state, sides = None, []
+    for i, f in enumerate(frames):
+        joints = other_side(f.joints_mm) if i < 3 else f.joints_mm
+        res = fit_hand(f.depth_mm, f.intrinsics, joints, previous=state, config=cfg)
+        state = res.state
+        sides.append(res.side)
+    assert sides[:3] == ["left"] * 3 and sides[-3:] == ["right"] * 3, sides
+    assert state.side_evidence > 0
+    assert choose_sides(np.asarray(frames[0].joints_mm), state, "auto") == ["right"]
 
 
 def test_bad_input_is_refused(v1_frames):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from hands import other_side
 
 from vvhand_core.camera import MIRROR_X, Intrinsics, project_t, with_mirror_t
 from vvhand_core.fit import FitConfig
@@ -12,7 +15,6 @@ from vvhand_core.fit.fit import FitState
 from vvhand_core.fit.stage import FitStage
 from vvhand_core.fusion import merge_mirror_pass
 from vvhand_core.lite.config import LiteConfig
-from vvhand_core.palm import palm_frame
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 from vvhand_core.side import side_score
 from vvhand_core.skeletons import HANDS2019_21
@@ -95,18 +97,11 @@ def test_mirror_config_is_checked(pipe):
         LiteConfig.from_pipeline_config(PipelineConfig(mirror=True))
 
 
-def _other_side(joints_mm: np.ndarray) -> np.ndarray:
-    """The joints reflected through their palm plane: a hand of the other side."""
-    origin, rot = palm_frame(joints_mm, HANDS2019_21)
-    n = rot[:, 2]
-    return joints_mm - 2.0 * ((joints_mm - origin) @ n)[:, None] * n
-
-
 def test_fit_tries_both_passes_when_their_sides_differ(pipe, hand_frame):
     """Passes of opposite chirality: each is fitted as its side, the better fit wins."""
     f = hand_frame
     truth = np.asarray(f.joints_mm, np.float64)  # a right hand
-    wrong = _other_side(truth)
+    wrong = other_side(truth)
     assert side_score(truth, HANDS2019_21) > 0 > side_score(wrong, HANDS2019_21)
     stage = FitStage(FitConfig(iterations=4))
     sides = []
@@ -128,7 +123,9 @@ def test_fit_tries_both_passes_when_their_sides_differ(pipe, hand_frame):
         r.joints_mm = r.passes_joints_mm.mean(0)
         FitStage(FitConfig(iterations=4, side="left")).apply(r, f.depth_mm, f.intrinsics)
         assert r.fit.side == "left" and r.fit.sides_fitted == ("left",)
-    held = FitState(joints_mm=wrong, side="left", scale_estimates=[1.0])
+    held = FitState(joints_mm=wrong, side="left", scale_estimates=[1.0], side_evidence=-10.0)
     starts = FitStage(FitConfig())._starts(r, held)
     assert [c.side for _, _, c in starts] == ["left"]
     np.testing.assert_allclose(starts[0][0], wrong, atol=1e-3)
+    unsure = dataclasses.replace(held, side_evidence=-1.0)  # a sequence not yet sure
+    assert {c.side for _, _, c in FitStage(FitConfig())._starts(r, unsure)} == {"left", "right"}

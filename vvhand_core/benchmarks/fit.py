@@ -19,6 +19,10 @@ hurt most (network oracle start): network skeleton | fitted outline | model rend
 on, no table elsewhere reports them) and ``--weights`` overrides term weights, e.g.
 ``--tuning --weights joint_mm=15,free=1,scale=0.1`` (the weights before the tuning);
 ``--finger-lengths 1,1`` holds the per-finger length factors at the mean shape's.
+Sequences (``--sequences S --sequence-frames F``; person scenes, moving arm and hand,
+``sample_sequence``): the network (oracle centre) alone vs + fit per frame, + fit carrying
+the previous frame's fit (temporal pull, held side) and + fit with the shape (scale and
+finger lengths) calibrated on the first ``FitConfig.calibration_frames`` frames and held.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 from vvhand_core.assets import default_model_path
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.benchmarks.splits import SPLITS, TUNING_SPLITS, split_frames, student_pipeline
+from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
 from vvhand_core.fit import FitConfig
 from vvhand_core.fit import bench as fit_bench
 from vvhand_core.fit.picture import FitFrame, write_fit_sheet
@@ -66,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LO,HI bounds of the per-finger length factors the fit estimates "
                              "(FitConfig.finger_length_range; 1,1 holds them; default: "
                              "FitConfig's)")
+    parser.add_argument("--sequences", type=int, default=4,
+                        help="person-scene sequences for the sequence rows (0 = none)")
+    parser.add_argument("--sequence-frames", type=int, default=30, help="frames per sequence")
     parser.add_argument("--sheet", default="docs/fit_sheet.png",
                         help="picture of the fit on 3 frames of the last split ('' = none)")
 
@@ -163,6 +171,29 @@ def hand_found(result, frame) -> bool:
     return float(np.linalg.norm(np.asarray(result.centre_mm) - gt_centre)) <= FOUND_MM
 
 
+SEQUENCE_SEED = 5  # sample_sequence draws its own stream: no split frame is repeated
+SEQUENCE_MODES = (("fit per frame", False, "frame"), ("fit in sequence", True, "frame"),
+                  ("fit in sequence, shape calibrated", True, "calibrate"))
+
+
+def sequence_rows(pipe: VirtualViewPipeline, cfg: FitConfig, n: int, sequences: int,
+                  frames_each: int) -> list[list[object]]:
+    """The network (oracle centre) vs + fit on sequences, per frame and carried (module doc)."""
+    frames, starts = [], []
+    for k in range(sequences):
+        starts.append(len(frames))
+        frames += list(sample_sequence(
+            SynthConfig(scene_version=2, seed=SEQUENCE_SEED + 100 * k), frames_each))
+    results = fit_bench.pipeline_results(pipe, frames, oracle_centre=True)
+    label = f"sequences (v2, {sequences} x {frames_each} frames)"
+    rows = []
+    for name, sequence, shape_mode in SEQUENCE_MODES:
+        out = fit_bench.run(frames, results=results, sequence=sequence, sequence_starts=starts,
+                            config=dataclasses.replace(cfg, shape_mode=shape_mode))
+        rows.append(table_row(label, f"network, oracle centre (student-{n}), {name}", out))
+    return rows
+
+
 def sheet_frames(frames: list, joints: list, out: dict, split: str) -> list[FitFrame]:
     """The frames where the fit lowered the error most, a median one, and raised it most."""
     change = out["per_frame"]["after_mm"] - out["per_frame"]["before_mm"]
@@ -195,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
         for noise in noise_levels(args.noise_mm):
             out = fit_bench.run(frames, noise_mm=noise, config=cfg)
             rows.append(table_row(split, f"ground truth + {noise:g} mm", out))
+    if pipe is not None and args.sequences > 0 and not args.tuning:
+        rows += sequence_rows(pipe, cfg, args.num_views, args.sequences, args.sequence_frames)
     table = markdown_table(HEADER, rows)
     body = (f"{args.frames} frames per split; fit at the default budget ({cfg.ik_iterations} "
             f"IK + {cfg.iterations} depth LM iterations, {cfg.max_points} data points), "
@@ -212,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
         cmd = (f"vvhand bench fit --frames {args.frames} --noise-mm {args.noise_mm}"
                + (f" --model {args.model}" if args.model else "")
                + (" --no-network" if args.no_network else "")
+               + (f" --sequences {args.sequences} --sequence-frames {args.sequence_frames}"
+                  if args.sequences != 4 or args.sequence_frames != 30 else "")
                + (" --tuning" if args.tuning else "")
                + (f" --weights {','.join(f'{k}={v:g}' for k, v in args.weights.items())}"
                   if args.weights else "")

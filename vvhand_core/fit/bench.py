@@ -41,13 +41,13 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
         start_joints: Sequence[np.ndarray] | None = None,
         confidences: Sequence[np.ndarray | None] | None = None,
         config: FitConfig | None = None, seed: int = 0, sequence: bool = False,
-        results: Sequence | None = None) -> dict:
+        results: Sequence | None = None, sequence_starts: Sequence[int] = (0,)) -> dict:
     """Fit every frame; returns the table row (see module doc), per-frame arrays, the fits.
 
     Exactly one of ``noise_mm`` (ground truth + noise, drawn from ``seed``),
     ``start_joints`` (estimates, one (21, 3) per frame) and ``results`` (valid
     ``HandPoseResult``s, one per frame) is given. ``sequence``: frames are consecutive
-    (the state is carried).
+    (the state is carried), a new sequence beginning at each index in ``sequence_starts``.
     """
     if sum(x is not None for x in (noise_mm, start_joints, results)) != 1:
         raise ValueError("give exactly one of noise_mm, start_joints and results")
@@ -59,7 +59,12 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
     fallback: list[str] = []
     fits = []
     state: FitState | None = None
+    starts = set(sequence_starts)
     for i, f in enumerate(frames):
+        if i in starts:
+            state = None
+            if stage is not None:
+                stage.reset()
         gt = np.asarray(f.joints_mm, dtype=np.float64)
         c0, w0 = time.process_time(), time.perf_counter()
         if stage is not None:

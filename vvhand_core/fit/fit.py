@@ -2,8 +2,9 @@
 
 ``fit_hand(depth_mm, intrinsics, joints_mm, joint_confidence, previous, config)``:
 
-1. side: the chirality of the network's joints (:mod:`vvhand_core.side`), the side held
-   in a sequence, a fixed one, or both sides fitted and the lower cost kept;
+1. side: the chirality of the network's joints (:mod:`vvhand_core.side`; in a sequence
+   the evidence of the frames before, decayed, added as log-odds), a fixed one, or both
+   sides fitted and the lower cost kept when the evidence is not clear;
 2. inverse kinematics (:mod:`.ik`): placement, scale and angles from the joints;
 3. a fixed budget of Levenberg-Marquardt iterations on: observed points near the hand to
    the model's surface, free space (the model must not project where the camera sees past
@@ -27,6 +28,7 @@ estimates and then held.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -105,8 +107,10 @@ class FitConfig:
 class FitState:
     """What a sequence carries from frame to frame: the last fit and the shape estimate.
 
-    length_estimates: the finger length factors (5,) per frame; fixed_lengths (5,) once
-    calibrated (``shape_mode="calibrate"``).
+    side: the last fit's; side_evidence: log-odds that the hand is a right one, from the
+    network's chirality over the frames so far (``side_evidence``); length_estimates: the
+    finger length factors (5,) per frame; fixed_lengths (5,) once calibrated
+    (``shape_mode="calibrate"``).
     """
 
     joints_mm: np.ndarray
@@ -115,6 +119,7 @@ class FitState:
     fixed_scale: float | None = None
     length_estimates: list[np.ndarray] = field(default_factory=list)
     fixed_lengths: np.ndarray | None = None
+    side_evidence: float = 0.0
 
 
 @dataclass
@@ -168,23 +173,45 @@ def _shape(cfg: FitConfig) -> ShapeArrays:
     return _shape_arrays(cfg.hand_shape, cfg.forearm_mm)
 
 
+SIDE_DECAY = 0.7  # share of a sequence's side evidence carried to the next frame
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 0.01), 0.99)  # one frame's chirality counts at most log(99)
+    return math.log(p / (1.0 - p))
+
+
+def side_evidence(joints_mm: np.ndarray, previous: FitState | None) -> float:
+    """Log-odds that the hand is a right one.
+
+    The joints' chirality plus, in a sequence, ``SIDE_DECAY`` times the evidence before:
+    a held side follows the network within a few frames of a confident change, and one
+    unsure frame does not flip it.
+    """
+    evidence = _logit(right_probability(side_score(joints_mm, HANDS2019_21)))
+    return evidence + (0.0 if previous is None else SIDE_DECAY * previous.side_evidence)
+
+
+def confident_side(evidence: float, margin: float) -> str | None:
+    """The side whose probability reaches ``margin`` by the log-odds, else None."""
+    if abs(evidence) < _logit(margin):
+        return None
+    return "right" if evidence > 0 else "left"
+
+
 def choose_sides(joints_mm: np.ndarray, previous: FitState | None, mode: str,
                  margin: float = 0.9) -> list[str]:
     """Sides to fit.
 
-    Fixed, held from the sequence, both, or (auto) the side of the joints' chirality
-    when its probability reaches ``margin``, else both.
+    Fixed, both, or (auto) the side of :func:`side_evidence` (the joints' chirality, and
+    in a sequence the frames' before) when its probability reaches ``margin``, else both.
     """
     if mode in ("right", "left"):
         return [mode]
     if mode == "both":
         return ["right", "left"]
-    if previous is not None:
-        return [previous.side]
-    p_right = right_probability(side_score(joints_mm, HANDS2019_21))
-    if max(p_right, 1.0 - p_right) < margin:
-        return ["right", "left"]
-    return ["right" if p_right >= 0.5 else "left"]
+    side = confident_side(side_evidence(joints_mm, previous), margin)
+    return ["right", "left"] if side is None else [side]
 
 
 def _check_inputs(joints_mm, joint_confidence) -> tuple[np.ndarray, np.ndarray]:
@@ -212,11 +239,13 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     target, conf = _check_inputs(joints_mm, joint_confidence)
     t_start = time.perf_counter()
     shape = _shape(cfg)
-    prev_j = None if previous is None else previous.joints_mm
     fixed = None if previous is None else previous.fixed_scale
     held = None if previous is None else previous.fixed_lengths
     lengths = cfg.finger_length_range if held is None else (held, held)
     sides = choose_sides(target, previous, cfg.side, cfg.side_margin)
+    # the previous fit's joints pull only a fit of the same side (not a side being changed)
+    same_side = previous is not None and sides == [previous.side]
+    prev_j = previous.joints_mm if same_side else None
     problems: list[SideProblem] = []
     for side in sides:
         problems.append(start(depth_mm, intrinsics, target, conf, side, shape, cfg, prev_j,
@@ -266,7 +295,9 @@ def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConf
         finger_lengths=lengths, side=p.side,
         residual_mm=terms.get("data_mm", terms["joints_mm"]), residual_terms=terms,
         iterations=p.calls, observed=p.obs is not None, cost=p.cost,
-        state=_next_state(previous, joints, p.side, scale, lengths, cfg), fallback=fallback,
+        state=_next_state(previous, joints, p.side, scale, lengths, cfg,
+                          side_evidence(target, previous)),
+        fallback=fallback,
     )  # fmt: skip
 
 
@@ -280,7 +311,7 @@ def _guard(terms: dict[str, float], cfg: FitConfig) -> str:
 
 
 def _next_state(previous: FitState | None, joints: np.ndarray, side: str, scale: float,
-                lengths: np.ndarray, cfg: FitConfig) -> FitState:
+                lengths: np.ndarray, cfg: FitConfig, evidence: float) -> FitState:
     """The sequence state after this frame (calibrated shape held once enough frames)."""
     est = ([] if previous is None else list(previous.scale_estimates)) + [scale]
     est_l = ([] if previous is None else list(previous.length_estimates)) + [lengths]
@@ -291,4 +322,4 @@ def _next_state(previous: FitState | None, joints: np.ndarray, side: str, scale:
     elif fixed is None and len(est) >= cfg.calibration_frames:
         fixed, fixed_l = float(np.median(est)), np.median(np.stack(est_l), axis=0)
     return FitState(joints_mm=joints, side=side, scale_estimates=est, fixed_scale=fixed,
-                    length_estimates=est_l, fixed_lengths=fixed_l)
+                    length_estimates=est_l, fixed_lengths=fixed_l, side_evidence=evidence)

@@ -19,8 +19,9 @@ With the mirror pass (``PipelineConfig.mirror``) the fit starts from the mean of
 passes, unless their joints have opposite chirality (the network could not tell the
 hand's side): then each pass's joints are fitted as its own side (each with the
 confidence of its own views) and the fit explaining the depth better (smaller residual)
-wins; in a sequence (or with a fixed ``FitConfig.side``) only the pass of that side is
-fitted, and the jump check compares the last fit with that pass. When the fit is used,
+wins; with a fixed ``FitConfig.side``, or in a sequence whose side evidence so far is
+clear (``fit.side_evidence``), only the pass of that side is fitted, and the jump check
+compares the last fit with that pass. When the fit is used,
 ``result.side`` becomes the fitted model's side (``right_probability`` stays the
 network's).
 """
@@ -34,7 +35,7 @@ import numpy as np
 from vvhand_core.camera import Intrinsics
 from vvhand_core.confidence import joint_spread_mm, spread_to_confidence
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES
-from vvhand_core.fit.fit import FitConfig, FitState, fit_hand
+from vvhand_core.fit.fit import SIDE_DECAY, FitConfig, FitState, confident_side, fit_hand
 from vvhand_core.side import side_score
 from vvhand_core.skeletons import HANDS2019_21, Skeleton
 
@@ -94,7 +95,9 @@ class FitStage:
         sides = [_side(p) for p in passes]
         if None in sides or sides[0] == sides[1]:
             return [(*fused, self.config)]
-        held = previous.side if previous is not None else self.config.side
+        held = self.config.side
+        if held not in ("left", "right") and previous is not None:  # the sequence's side
+            held = confident_side(SIDE_DECAY * previous.side_evidence, self.config.side_margin)
         n = len(result.weights) // 2  # each pass's views: image first, mirror second
         starts = []
         for k, side in enumerate(sides):
