@@ -17,8 +17,8 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     assert parser.parse_args([]).sheet == "docs/fit_sheet.png"
-    args = parser.parse_args(["--frames", "2", "--noise-mm", "20",
-                              "--sheet", str(tmp_path / "sheet.png")])
+    args = parser.parse_args(["--frames", "2", "--noise-mm", "20", "--sequences", "1",
+                              "--sequence-frames", "3", "--sheet", str(tmp_path / "sheet.png")])
     assert args.model == "" and not args.no_write
     assert bench.run(args) == 0
     assert (tmp_path / "sheet.png").stat().st_size > 20_000  # 3 frames of the v2 split
@@ -27,7 +27,10 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
     for split, _ in bench.SPLITS:
         for start in ("network, oracle centre", "network, localised", "ground truth + 20 mm"):
             assert f"| {split} | {start}" in text
-    assert "vvhand bench fit --frames 2 --noise-mm 20" in text
+    assert "vvhand bench fit --frames 2 --noise-mm 20 --sequences 1 --sequence-frames 3" in text
+    for name, _, _ in bench.SEQUENCE_MODES:
+        row = f"| sequences (v2, 1 x 3 frames) | network, oracle centre (student-3), {name} | 3 |"
+        assert row in text
     for start in ("oracle centre", "localised"):
         assert text.count(f"network, {start} (student-3 + mirror) |") == len(bench.SPLITS)
 
