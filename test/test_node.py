@@ -1,5 +1,6 @@
-"""hand_pose_node over real DDS: outputs, runtime parameters, bad input, bursts and fuzz,
-compressedDepth input, camera_info paired by stamp, sensor-data QoS and its overrides.
+"""hand_pose_node over real DDS: outputs, runtime parameters, bad input, compressedDepth
+input, camera_info paired by stamp, sensor-data QoS and its overrides (bursts and fuzz:
+test_node_load.py).
 
 The node runs as a child process (``python -m vvhand_ros.node``) with an untrained,
 randomly initialised small checkpoint: these tests are about the node's behaviour, not
@@ -9,9 +10,6 @@ accuracy. This process publishes depth images and camera_info and listens to the
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -21,96 +19,14 @@ from ros_helpers import REPO, spin_until, stop
 pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
-from builtin_interfaces.msg import Time  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from geometry_msgs.msg import PoseArray  # noqa: E402
+from node_harness import Harness, header, start_node  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-from tf2_msgs.msg import TFMessage  # noqa: E402
-from visualization_msgs.msg import MarkerArray  # noqa: E402
 
-from vvhand.msg import HandPose  # noqa: E402
 from vvhand_ros.compressed_depth import depth_mm_to_compressed  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
-
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-# the standard QoS override parameters: reliable subscriptions, so that no test frame is lost
-RELIABLE_OVERRIDES = [f"qos_overrides.{topic}.subscription.reliability:=reliable" for topic in
-                      ("/depth/image", "/depth/image/compressedDepth", "/depth/camera_info")]
-
-
-def start_node(env, checkpoint, *params, qos_overrides=RELIABLE_OVERRIDES):
-    args = [sys.executable, "-m", "vvhand_ros.node", "--ros-args",
-            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu",
-            "-p", "status_period_s:=0.5", "-p", "num_threads:=1",  # see docs/ros.md: one
-            "--log-level", "hand_pose_node:=info"]  # thread on a shared CPU, no oversubscription
-    for p in [*qos_overrides, *params]:
-        args += ["-p", p]
-    return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-class Harness:
-    """Publishers of depth/camera_info and recorders of every node output."""
-
-    def __init__(self, context):
-        self.node = rclpy.create_node("node_test_harness", context=context)
-        self.pub_img = self.node.create_publisher(Image, "depth/image", RELIABLE)
-        self.pub_comp = self.node.create_publisher(CompressedImage, "depth/image/compressedDepth",
-                                                   RELIABLE)
-        self.pub_info = self.node.create_publisher(CameraInfo, "depth/camera_info", RELIABLE)
-        self.poses: list[HandPose] = []
-        self.joints: list[PoseArray] = []
-        self.markers: list[MarkerArray] = []
-        self.tf: list[TFMessage] = []
-        self.diag: list[DiagnosticArray] = []
-        sub = self.node.create_subscription
-        sub(HandPose, "/hand_pose_node/hand_pose", self._pose, 100)
-        sub(PoseArray, "/hand_pose_node/joints", self.joints.append, 100)
-        sub(MarkerArray, "/hand_pose_node/markers", self.markers.append, 100)
-        sub(TFMessage, "/tf", self.tf.append, 100)
-        sub(DiagnosticArray, "/diagnostics", self.diag.append, 100)
-        self.received_at: dict[tuple[int, int], float] = {}
-
-    def _pose(self, msg):
-        self.poses.append(msg)
-        self.received_at[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.monotonic()
-
-    def wait_ready(self, proc, timeout_s=60.0, pub=None):
-        pub = pub or self.pub_img
-        ok = spin_until(self.node, lambda: (pub.get_subscription_count() > 0
-                                            and self.pub_info.get_subscription_count() > 0)
-                        or proc.poll() is not None, timeout_s)
-        assert ok and proc.poll() is None, stop(proc)
-        spin_until(self.node, lambda: False, 0.5)
-
-    def spin(self, seconds):
-        spin_until(self.node, lambda: False, seconds)
-
-    def send(self, depth_mm, hdr, intr, encoding="16UC1"):
-        """camera_info and depth image of one stamp, as a driver publishes them."""
-        self.pub_info.publish(intrinsics_to_camera_info(intr, hdr))
-        self.pub_img.publish(depth_mm_to_image(depth_mm, hdr, encoding))
-
-    def subscription_reliability(self, topic):
-        """Reliability of the node's subscription to ``topic`` as DDS discovered it."""
-        spin_until(self.node, lambda: self.node.get_subscriptions_info_by_topic(topic), 10.0)
-        (info,) = self.node.get_subscriptions_info_by_topic(topic)
-        return info.qos_profile.reliability
-
-    def latest_status(self) -> dict[str, float]:
-        for arr in reversed(self.diag):
-            for st in arr.status:
-                if "hand_pose_node" in st.name:
-                    return {kv.key: float(kv.value) for kv in st.values}
-        return {}
-
-
-def header(i: int, frame_id: str = "cam_optical") -> Header:
-    return Header(stamp=Time(sec=100 + i, nanosec=i), frame_id=frame_id)
 
 
 def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, checkpoint,
@@ -332,135 +248,6 @@ def test_compressed_depth_paired_by_stamp_with_sensor_data_qos(rclpy_context, ro
                      "decoded", "RVL stream ends", "only 0 (INV_DEPTH) is defined"):
         assert fragment in out, (fragment, out)
     assert "Traceback" not in out
-
-
-@pytest.mark.slow
-def test_burst_faster_than_processing(rclpy_context, ros_env, checkpoint, hand_frame):
-    psutil = pytest.importorskip("psutil")
-    proc = start_node(ros_env, checkpoint)
-    h = Harness(rclpy_context)
-    try:
-        h.wait_ready(proc)
-        imgs = [depth_mm_to_image(hand_frame.depth_mm, header(i)) for i in range(1, 400)]
-        infos = [intrinsics_to_camera_info(hand_frame.intrinsics, header(i))
-                 for i in range(1, 400)]
-        # processing period, one frame at a time
-        for i in range(8):
-            n = len(h.poses)
-            h.pub_info.publish(infos[i])
-            h.pub_img.publish(imgs[i])
-            assert spin_until(h.node, lambda n=n: len(h.poses) > n, 30.0), stop(proc)
-        period_s = float(np.median([p.processing_time for p in h.poses[2:]]))
-        rss0 = psutil.Process(proc.pid).memory_info().rss
-        # burst: four times the processing rate measured one frame at a time (that estimate
-        # includes warm-up, so the real overload is at least about twice), for about 12 s
-        interval = period_s / 4.0
-        sent = 0
-        t_end = time.monotonic() + max(12.0, 40 * period_s)
-        first = len(h.poses)
-        i = 8
-        while time.monotonic() < t_end and i < len(imgs):
-            h.pub_info.publish(infos[i])
-            h.pub_img.publish(imgs[i])
-            sent += 1
-            i += 1
-            spin_until(h.node, lambda: False, interval, step_s=interval / 4)
-        # the newest frame is always answered, however slow this machine is right now
-        spin_until(h.node, lambda: h.poses[-1].header.stamp.sec == 100 + i, 30.0)
-        n_diag = len(h.diag)
-        spin_until(h.node, lambda: len(h.diag) >= n_diag + 2, 10.0)  # a status after the last
-        rss1 = psutil.Process(proc.pid).memory_info().rss
-        burst = h.poses[first:]
-        status = h.latest_status()
-        assert proc.poll() is None
-    finally:
-        stop(proc)
-        h.node.destroy_node()
-    # Counts and order only (timings on a shared CPU are a benchmark's business): a node that
-    # queued frames would answer every one of them, in order, long after the burst; ours keeps
-    # the newest frame only, says how many it replaced, and answers the last frame sent.
-    answered = [p.header.stamp.sec - 100 for p in burst]
-    assert sent >= 20 and len(burst) >= 5
-    assert status["dropped"] >= 1, (status, sent)  # the node itself replaced frames
-    assert len(answered) <= sent - sent // 4, (len(answered), status, sent)  # no queue
-    assert len(answered) + status["dropped"] <= sent, (len(answered), status, sent)
-    assert answered == sorted(answered), answered
-    assert answered[-1] >= i - 1, (answered[-5:], i, status)
-    assert rss1 - rss0 < 50e6, (rss0, rss1)
-
-
-@pytest.mark.slow
-def test_fuzzed_images_and_camera_info(rclpy_context, ros_env, checkpoint, hand_frame):
-    rng = np.random.default_rng(1234)
-    encodings = ["16UC1", "mono16", "32FC1", "rgb8", "bgr8", "8UC1", "", "16SC1", "32FC3",
-                 "mono8", "\u00e9\u00e9"]
-    proc = start_node(ros_env, checkpoint)
-    h = Harness(rclpy_context)
-    sent = 0
-    try:
-        h.wait_ready(proc)
-        for i in range(3000):
-            hh, ww = int(rng.integers(0, 48)), int(rng.integers(0, 48))
-            if rng.random() < 0.3:
-                k = rng.choice([0.0, -1.0, np.nan, np.inf, 1e-30, 500.0], size=9).tolist()
-                info = CameraInfo(header=header(i), width=int(rng.integers(0, 3)) * ww,
-                                  height=int(rng.integers(0, 3)) * hh, k=k)
-                h.pub_info.publish(info)
-            step = max(0, ww * int(rng.integers(0, 5)) + int(rng.integers(-3, 4)))
-            nbytes = max(0, step * hh + int(rng.integers(-8, 8)))
-            img = Image(header=header(i), height=hh, width=ww,
-                        encoding=str(rng.choice(encodings)),
-                        is_bigendian=int(rng.integers(0, 2)), step=step,
-                        data=rng.integers(0, 256, size=nbytes, dtype=np.uint8).tobytes())
-            h.pub_img.publish(img)
-            sent += 1
-            if i % 50 == 0:
-                h.spin(0.01)
-        h.spin(1.0)
-        assert proc.poll() is None, stop(proc)
-        n = len(h.poses)
-        h.send(hand_frame.depth_mm, header(5001), hand_frame.intrinsics)
-        assert spin_until(h.node, lambda: any(p.valid for p in h.poses[n:]), 30.0), stop(proc)
-        status = h.latest_status()
-    finally:
-        out = stop(proc)
-        h.node.destroy_node()
-    assert sent >= 3000
-    assert status["frames_in"] > 100 and status["failed"] == 0, (status, out[-2000:])
-    assert "Traceback" not in out
-
-
-def test_decode_fuzz_only_raises_conversion_error():
-    """The same malformed messages straight into the decoder: only ConversionError."""
-    from vvhand_ros.conversions import (
-        ConversionError,
-        camera_info_to_intrinsics,
-        image_to_depth_mm,
-    )
-
-    rng = np.random.default_rng(99)
-    raised = decoded = 0
-    for _ in range(5000):
-        hh, ww = int(rng.integers(0, 20)), int(rng.integers(0, 20))
-        step = max(0, ww * int(rng.integers(0, 5)) + int(rng.integers(-3, 4)))
-        nbytes = max(0, step * hh + int(rng.integers(-8, 8)))
-        img = Image(height=hh, width=ww, encoding=str(rng.choice(["16UC1", "32FC1", "mono16",
-                                                                  "rgb8", ""])),
-                    is_bigendian=int(rng.integers(0, 2)), step=step,
-                    data=rng.integers(0, 256, size=nbytes, dtype=np.uint8).tobytes())
-        try:
-            d = image_to_depth_mm(img)
-            assert d.shape == (hh, ww) and d.dtype == np.float32
-            assert np.all(np.isfinite(d)) and np.all(d >= 0)
-            decoded += 1
-        except ConversionError:
-            raised += 1
-        k = rng.choice([0.0, -1.0, np.nan, 500.0], size=9).tolist()
-        try:
-            camera_info_to_intrinsics(CameraInfo(width=ww, height=hh, k=k))
-        except ConversionError:
-            pass
-    assert raised > 100 and decoded > 100
 
 
 def test_yaml_and_docs_cover_every_declared_parameter(rclpy_context, checkpoint):
