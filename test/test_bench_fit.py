@@ -31,6 +31,7 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
     for name, _, _ in bench.SEQUENCE_MODES:
         row = f"| sequences (v2, 1 x 3 frames) | network, oracle centre (student-3), {name} | 3 |"
         assert row in text
+    assert "(student-3 + mirror), fit in sequence, shape calibrated | 3 |" in text
     for start in ("oracle centre", "localised"):
         assert text.count(f"network, {start} (student-3 + mirror) |") == len(bench.SPLITS)
 

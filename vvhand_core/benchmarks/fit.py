@@ -21,8 +21,9 @@ on, no table elsewhere reports them) and ``--weights`` overrides term weights, e
 ``--finger-lengths 1,1`` holds the per-finger length factors at the mean shape's.
 Sequences (``--sequences S --sequence-frames F``; person scenes, moving arm and hand,
 ``sample_sequence``): the network (oracle centre) alone vs + fit per frame, + fit carrying
-the previous frame's fit (temporal pull, held side) and + fit with the shape (scale and
-finger lengths) calibrated on the first ``FitConfig.calibration_frames`` frames and held.
+the previous frame's fit (temporal pull, the side's evidence) and + fit with the shape
+(scale and finger lengths) calibrated on the first ``FitConfig.calibration_frames`` frames
+and held; the carried rows also with the mirror pass.
 """
 
 from __future__ import annotations
@@ -184,13 +185,18 @@ def sequence_rows(pipe: VirtualViewPipeline, cfg: FitConfig, n: int, sequences: 
         starts.append(len(frames))
         frames += list(sample_sequence(
             SynthConfig(scene_version=2, seed=SEQUENCE_SEED + 100 * k), frames_each))
-    results = fit_bench.pipeline_results(pipe, frames, oracle_centre=True)
     label = f"sequences (v2, {sequences} x {frames_each} frames)"
     rows = []
-    for name, sequence, shape_mode in SEQUENCE_MODES:
-        out = fit_bench.run(frames, results=results, sequence=sequence, sequence_starts=starts,
-                            config=dataclasses.replace(cfg, shape_mode=shape_mode))
-        rows.append(table_row(label, f"network, oracle centre (student-{n}), {name}", out))
+    for mirror in (False, True):  # with the mirror pass: the node's fit:=true mirror:=true
+        pipe.configure(mirror=mirror)
+        results = fit_bench.pipeline_results(pipe, frames, oracle_centre=True)
+        for name, sequence, shape_mode in SEQUENCE_MODES[1:] if mirror else SEQUENCE_MODES:
+            out = fit_bench.run(frames, results=results, sequence=sequence,
+                                sequence_starts=starts,
+                                config=dataclasses.replace(cfg, shape_mode=shape_mode))
+            start = f"network, oracle centre (student-{n}{' + mirror' if mirror else ''})"
+            rows.append(table_row(label, f"{start}, {name}", out))
+    pipe.configure(mirror=False)
     return rows
 
 
