@@ -36,6 +36,13 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
         assert text.count(f"network, {start} (student-3 + mirror) |") == len(bench.SPLITS)
 
 
+def test_a_frame_without_a_hand_ends_its_sequence():
+    r = object()
+    keep, starts = bench.valid_runs([r, r, None, r, r, r, None], [0, 4])
+    assert keep == [0, 1, 3, 4, 5] and starts == [0, 2, 3]
+    assert bench.valid_runs([None, r], [0]) == ([1], [0])
+
+
 def test_hand_found_is_the_localised_centre_near_the_labelled_hand(hand_frame):
     gt_centre = hand_frame.joints_mm.mean(0)
     near = SimpleNamespace(centre_mm=gt_centre + [bench.FOUND_MM - 1.0, 0.0, 0.0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hands import other_side
@@ -13,7 +15,7 @@ from vvhand_core.data.synthetic.generator import (
 )
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, HandShape
 from vvhand_core.fit import FitConfig, bench, fit_hand
-from vvhand_core.fit.fit import choose_sides
+from vvhand_core.fit.fit import SIDE_DECAY, choose_sides, confident_side
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.ik import solve_ik
 from vvhand_core.fit.observe import observe
@@ -79,6 +81,8 @@ def test_term_jacobians_match_finite_differences(v1_frames):
             fd[:, k] = (stack_terms(lp, [term(lp, False)], False)[0] - r) / h
         tol = 1e-3 * (1.0 + np.abs(fd))
         assert (np.abs(jac - fd) > tol).mean() < 0.01
+        lengths = slice(30, NUM_FIT_PARAMS)  # few entries: checked on their own
+        assert (np.abs(jac[:, lengths] - fd[:, lengths]) > tol[:, lengths]).mean() < 0.002
 
 
 def test_finger_lengths_are_estimated_from_the_depth(v2_frames):
@@ -183,6 +187,7 @@ def test_sequence_calibrates_then_holds_the_shape():
     assert scales[3] == pytest.approx(state.fixed_scale)
     np.testing.assert_allclose(state.fixed_lengths, np.median(lengths[:3], axis=0))
     np.testing.assert_allclose(lengths[3], state.fixed_lengths)
+    assert "start_depth_cost" in res.residual_terms  # the safeguard still compares
     assert np.ptp(np.array(lengths[:3]), axis=0).max() > 0  # estimated per frame before
     assert state.side == "right"
 
@@ -202,6 +207,9 @@ def test_sequence_side_follows_the_network_after_a_wrong_start():
     assert sides[:3] == ["left"] * 3 and sides[-3:] == ["right"] * 3, sides
     assert state.side_evidence > 0
     assert choose_sides(np.asarray(frames[0].joints_mm), state, "auto") == ["right"]
+    # an unsure frame (P(right) 0.3) after a clear run keeps the side
+    assert confident_side(math.log(0.3 / 0.7) + SIDE_DECAY * state.side_evidence, 0.9) == "right"
+    assert confident_side(math.log(0.3 / 0.7), 0.9) is None  # alone it could not tell
 
 
 def test_bad_input_is_refused(v1_frames):

@@ -177,6 +177,22 @@ SEQUENCE_MODES = (("fit per frame", False, "frame"), ("fit in sequence", True, "
                   ("fit in sequence, shape calibrated", True, "calibrate"))
 
 
+def valid_runs(results: list, starts: list[int]) -> tuple[list[int], list[int]]:
+    """Indices of the valid results (not None) and where, among them, a sequence starts.
+
+    A frame without a hand ends its sequence, as in the pipeline: the next valid frame
+    starts a new one.
+    """
+    keep, kept_starts = [], []
+    for i, r in enumerate(results):
+        if r is None:
+            continue
+        if i in starts or i == 0 or results[i - 1] is None:
+            kept_starts.append(len(keep))
+        keep.append(i)
+    return keep, kept_starts
+
+
 def sequence_rows(pipe: VirtualViewPipeline, cfg: FitConfig, n: int, sequences: int,
                   frames_each: int) -> list[list[object]]:
     """The network (oracle centre) vs + fit on sequences, per frame and carried (module doc)."""
@@ -190,12 +206,13 @@ def sequence_rows(pipe: VirtualViewPipeline, cfg: FitConfig, n: int, sequences: 
     for mirror in (False, True):  # with the mirror pass: the node's fit:=true mirror:=true
         pipe.configure(mirror=mirror)
         results = fit_bench.pipeline_results(pipe, frames, oracle_centre=True)
+        keep, kept_starts = valid_runs(results, starts)
         for name, sequence, shape_mode in SEQUENCE_MODES[1:] if mirror else SEQUENCE_MODES:
-            out = fit_bench.run(frames, results=results, sequence=sequence,
-                                sequence_starts=starts,
+            out = fit_bench.run([frames[i] for i in keep], results=[results[i] for i in keep],
+                                sequence=sequence, sequence_starts=kept_starts,
                                 config=dataclasses.replace(cfg, shape_mode=shape_mode))
             start = f"network, oracle centre (student-{n}{' + mirror' if mirror else ''})"
-            rows.append(table_row(label, f"{start}, {name}", out))
+            rows.append(table_row(label, f"{start}, {name}", out, len(frames) - len(keep)))
     pipe.configure(mirror=False)
     return rows
 

@@ -20,7 +20,8 @@ Velocities (camera frame) of a point p on body b:
 
 A residual r that depends on a point p through a sensitivity g = dr/dp (for a data point
 seen by a moving model: g = -dr/dx) has the Jacobian row g . velocity(p):
-:func:`jacobian_rows`. Parameter order: ``vvhand_core.fit.terms`` (omega, t, s, angles).
+:func:`jacobian_rows`. Parameter order: ``vvhand_core.fit.terms`` (omega, t, s, angles,
+finger length factors).
 """
 
 from __future__ import annotations

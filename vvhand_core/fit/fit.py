@@ -50,8 +50,9 @@ SHAPE_MODES = ("frame", "calibrate")
 class FitConfig:
     """How the fit runs. Units: mm, degrees; budgets are iteration counts.
 
-    side: auto (the joints' chirality when P(side) >= ``side_margin``, else both; held in
-    sequences), right, left, or both (fit both, keep the lower cost). shape_mode: frame
+    side: auto (the joints' chirality, in sequences with the evidence of the frames before
+    (``side_evidence``), when P(side) >= ``side_margin``, else both), right, left, or both
+    (fit both, keep the lower cost). shape_mode: frame
     (scale estimated every frame) or calibrate (median of the first
     ``calibration_frames`` estimates, then held; scale and finger lengths alike).
     finger_length_range: bounds of the per-finger length factors the depth fit estimates
@@ -96,8 +97,9 @@ class FitConfig:
             raise ValueError(f"shape_mode must be one of {SHAPE_MODES}, got {self.shape_mode!r}")
         if self.ik_iterations < 0 or self.iterations < 0 or self.max_points < 1:
             raise ValueError("ik_iterations >= 0, iterations >= 0 and max_points >= 1 needed")
-        if self.both_sides_iterations < 1 or self.candidates < 1:
-            raise ValueError("both_sides_iterations >= 1 and candidates >= 1 needed")
+        if self.both_sides_iterations < 1 or self.candidates < 1 or self.calibration_frames < 1:
+            raise ValueError("both_sides_iterations, candidates and calibration_frames >= 1 "
+                             "needed")
         lo, hi = self.finger_length_range
         if not 0 < lo <= 1 <= hi:
             raise ValueError(f"finger_length_range must hold 1 within (0, inf), got {lo, hi}")
@@ -249,7 +251,7 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     problems: list[SideProblem] = []
     for side in sides:
         problems.append(start(depth_mm, intrinsics, target, conf, side, shape, cfg, prev_j,
-                              fixed, problems[0].obs if problems else None))
+                              fixed, problems[0].obs if problems else None, held))
     timings = {"start": (time.perf_counter() - t_start) * 1e3}
     t0 = time.perf_counter()
     args = (target, conf, shape, cfg.weights)
@@ -313,8 +315,10 @@ def _guard(terms: dict[str, float], cfg: FitConfig) -> str:
 def _next_state(previous: FitState | None, joints: np.ndarray, side: str, scale: float,
                 lengths: np.ndarray, cfg: FitConfig, evidence: float) -> FitState:
     """The sequence state after this frame (calibrated shape held once enough frames)."""
-    est = ([] if previous is None else list(previous.scale_estimates)) + [scale]
-    est_l = ([] if previous is None else list(previous.length_estimates)) + [lengths]
+    # only the first calibration_frames estimates are ever used: a long run keeps no more
+    n = cfg.calibration_frames
+    est = ([] if previous is None else list(previous.scale_estimates))[:n - 1] + [scale]
+    est_l = ([] if previous is None else list(previous.length_estimates))[:n - 1] + [lengths]
     fixed = None if previous is None else previous.fixed_scale
     fixed_l = None if previous is None else previous.fixed_lengths
     if cfg.shape_mode != "calibrate":

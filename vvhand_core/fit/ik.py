@@ -3,7 +3,8 @@
 Two steps. (1) Rigid: the wrist, the thumb's root and the four finger MCPs do not move
 with any angle, so a weighted similarity (Umeyama: rotation, scale, translation) of the
 model's six palm joints onto the targets' gives the hand's placement in closed form.
-(2) Articulated: Levenberg-Marquardt over all 30 parameters on the joint residuals
+(2) Articulated: Levenberg-Marquardt over the parameters (the finger length factors held:
+at 1, or at a sequence's calibrated values) on the joint residuals
 (robust, weighted by confidence), a prior on the scale and, in sequences, a pull toward
 the previous fit's joints, from the rest articulation; the angles stay within the limits.
 """
@@ -97,11 +98,13 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
 def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeArrays, left: bool,
              weights: Weights, iterations: int, scale_range: tuple[float, float],
              prior_scale: float = 1.0, previous_joints_mm: np.ndarray | None = None,
-             fixed_scale: float | None = None) -> tuple[LMResult, np.ndarray]:
+             fixed_scale: float | None = None, fixed_lengths: np.ndarray | None = None
+             ) -> tuple[LMResult, np.ndarray]:
     """Fit the model's joints to ``target_mm`` (21, 3); returns (LM result, R0 (3, 3)).
 
     The result's x holds omega relative to R0 (``terms`` module doc). ``fixed_scale``
-    holds the scale (sequences after calibration).
+    holds the scale and ``fixed_lengths`` (5,) the finger length factors (sequences after
+    calibration; None: 1).
     """
     rot, t, s = rigid_init(target_mm, conf, shape, left, scale_range)
     if fixed_scale is not None:
@@ -110,8 +113,10 @@ def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeArrays, left: 
     r0 = np.asarray(rot, dtype=np.float64)
     angles = rest_articulation()
     angles[:16] = finger_angles(target_mm, rot, t, s, left, shape).reshape(16)
-    x0 = pack(np.zeros(3), t, s, angles)
-    lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale))
+    lengths = np.ones(5) if fixed_lengths is None else np.asarray(fixed_lengths, np.float64)
+    x0 = pack(np.zeros(3), t, s, angles, lengths)
+    lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale),
+                    (lengths, lengths))
     tgt = np.asarray(target_mm, dtype=np.float64)
     cf = np.asarray(conf, dtype=np.float64)
     prev = None if previous_joints_mm is None else np.asarray(previous_joints_mm, np.float64)

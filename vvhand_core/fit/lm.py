@@ -86,7 +86,7 @@ def _solve_spd(a: np.ndarray, g: np.ndarray) -> np.ndarray:
     """-a^-1 g for the damped normal matrix a (symmetric positive definite).
 
     LAPACK's Cholesky solver directly (np.linalg.solve's checks cost more than the solve
-    at n = 30); a general solve if a is not numerically positive definite.
+    at n = 35); a general solve if a is not numerically positive definite.
     """
     _, step, info = dposv(a, g, lower=False, overwrite_a=False, overwrite_b=False)
     return -step if info == 0 else np.linalg.solve(a, -g)

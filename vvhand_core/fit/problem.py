@@ -105,16 +105,18 @@ def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: i
 
 def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.ndarray,
           side: str, shape: ShapeArrays, cfg, previous_joints: np.ndarray | None,
-          fixed_scale: float | None, obs: Observation | None = None) -> SideProblem:
+          fixed_scale: float | None, obs: Observation | None = None,
+          fixed_lengths: np.ndarray | None = None) -> SideProblem:
     """IK from the joints, then the observation around the IK model (``cfg``: FitConfig).
 
     ``obs``: an observation to reuse (the other side's: both sides' IK models sit on the
-    same joints, so their windows nearly coincide).
+    same joints, so their windows nearly coincide); fixed_scale / fixed_lengths: a
+    sequence's calibrated shape (None: estimated).
     """
     left = side == "left"
     ik, r0 = solve_ik(target, conf, shape, left, cfg.weights, cfg.ik_iterations,
                       cfg.scale_range, previous_joints_mm=previous_joints,
-                      fixed_scale=fixed_scale)
+                      fixed_scale=fixed_scale, fixed_lengths=fixed_lengths)
     posed = model(ik.x, r0, shape, left)
     if obs is None:
         obs = observe(depth_mm, intr, posed.joints.mean(0), cfg.radius_mm, cfg.window_px)

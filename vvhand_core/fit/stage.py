@@ -12,18 +12,21 @@ on one valid :class:`~vvhand_core.pipeline_config.HandPoseResult` and rewrites i
 The fit pulls toward the network's joints weighted by their confidence, which comes from
 the fused views' agreement (``vvhand_core.confidence``; all 1 with one view). In
 sequences (``sequence=True``, the pipeline's tracking) the previous frame's fit is carried:
-a pull toward its joints and the held side and shape; a frame without a hand, or network
-joints that moved more than ``jump_mm`` (mean) from the last fit, start a new sequence.
+the evidence of the hand's side (the network's chirality over the frames, ``fit.
+side_evidence``), the shape once calibrated, and a pull toward the last fit's joints when
+the same side is fitted; a frame without a hand, or network joints that moved more than
+``jump_mm`` (mean) from the last fit (the nearer pass with the mirror pass), start a new
+sequence.
 
 With the mirror pass (``PipelineConfig.mirror``) the fit starts from the mean of both
 passes, unless their joints have opposite chirality (the network could not tell the
 hand's side): then each pass's joints are fitted as its own side (each with the
 confidence of its own views) and the fit explaining the depth better (smaller residual)
 wins; with a fixed ``FitConfig.side``, or in a sequence whose side evidence so far is
-clear (``fit.side_evidence``), only the pass of that side is fitted, and the jump check
-compares the last fit with that pass. When the fit is used,
-``result.side`` becomes the fitted model's side (``right_probability`` stays the
-network's).
+clear, only the pass of that side is fitted. The side evidence a frame adds is the fused
+joints' chirality (near none when the passes disagree), never the side the depth chose.
+When the fit is used, ``result.side`` becomes the fitted model's side
+(``right_probability`` stays the network's).
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ import numpy as np
 from vvhand_core.camera import Intrinsics
 from vvhand_core.confidence import joint_spread_mm, spread_to_confidence
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES
-from vvhand_core.fit.fit import SIDE_DECAY, FitConfig, FitState, confident_side, fit_hand
+from vvhand_core.fit.fit import (
+    SIDE_DECAY,
+    FitConfig,
+    FitState,
+    confident_side,
+    fit_hand,
+    side_evidence,
+)
 from vvhand_core.side import side_score
 from vvhand_core.skeletons import HANDS2019_21, Skeleton
 
@@ -71,13 +81,15 @@ class FitStage:
         network = np.asarray(result.joints_mm, np.float64)
         previous = self._state if sequence else None
         starts = self._starts(result, previous)
-        if previous is not None and np.linalg.norm(  # vs the held side's joints
-                previous.joints_mm - starts[0][0], axis=1).mean() > self.jump_mm:
+        if previous is not None and min(np.linalg.norm(  # vs the nearer pass
+                previous.joints_mm - s[0], axis=1).mean() for s in starts) > self.jump_mm:
             previous, starts = None, self._starts(result, None)
         fits = [fit_hand(depth_mm, intrinsics, joints, confidence, previous, config)
                 for joints, confidence, config in starts]
         fit = min(fits, key=lambda f: f.residual_mm)
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
+        # the network's evidence of the side, not the winning pass's (which the depth chose)
+        fit.state.side_evidence = side_evidence(network, previous)
         self._state = fit.state if sequence else None
         result.network_joints_mm = network.astype(np.float32)
         result.joints_mm = np.asarray(fit.joints_mm, np.float32)
@@ -96,7 +108,7 @@ class FitStage:
         if None in sides or sides[0] == sides[1]:
             return [(*fused, self.config)]
         held = self.config.side
-        if held not in ("left", "right") and previous is not None:  # the sequence's side
+        if held == "auto" and previous is not None:  # the sequence's side, when clear
             held = confident_side(SIDE_DECAY * previous.side_evidence, self.config.side_margin)
         n = len(result.weights) // 2  # each pass's views: image first, mirror second
         starts = []
