@@ -22,7 +22,7 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("onnxruntime")
-from test_node import RELIABLE_OVERRIDES, Harness, header  # noqa: E402
+from node_harness import RELIABLE_OVERRIDES, Harness, header  # noqa: E402
 
 from vvhand_core import cli  # noqa: E402
 from vvhand_core.lite.pipeline import LiteConfig, LitePipeline  # noqa: E402

@@ -335,7 +335,7 @@ def test_node_runs_the_onnxruntime_backend(model, rclpy_context, ros_env):
     """hand_pose_node with backend:=onnxruntime and model_path:=<export dir> publishes the
     joints the in-process onnxruntime pipeline computes for the same frame."""
     pytest.importorskip("rclpy")
-    from test_node import Harness, header, start_node
+    from node_harness import Harness, header, start_node
 
     from ros_helpers import spin_until, stop
 
