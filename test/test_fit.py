@@ -15,7 +15,7 @@ from vvhand_core.data.synthetic.generator import (
 )
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, HandShape
 from vvhand_core.fit import FitConfig, bench, fit_hand
-from vvhand_core.fit.fit import SIDE_DECAY, choose_sides, confident_side
+from vvhand_core.fit.fit import SIDE_DECAY, choose_sides, confident_side, side_evidence
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.ik import solve_ik
 from vvhand_core.fit.observe import observe
@@ -206,7 +206,8 @@ def test_sequence_side_follows_the_network_after_a_wrong_start():
         sides.append(res.side)
     assert sides[:3] == ["left"] * 3 and sides[-3:] == ["right"] * 3, sides
     assert state.side_evidence > 0
-    assert choose_sides(np.asarray(frames[0].joints_mm), state, "auto") == ["right"]
+    assert choose_sides(side_evidence(np.asarray(frames[0].joints_mm), state), "auto") == [
+        "right"]
     # an unsure frame (P(right) 0.3) after a clear run keeps the side
     assert confident_side(math.log(0.3 / 0.7) + SIDE_DECAY * state.side_evidence, 0.9) == "right"
     assert confident_side(math.log(0.3 / 0.7), 0.9) is None  # alone it could not tell

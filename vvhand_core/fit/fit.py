@@ -201,18 +201,18 @@ def confident_side(evidence: float, margin: float) -> str | None:
     return "right" if evidence > 0 else "left"
 
 
-def choose_sides(joints_mm: np.ndarray, previous: FitState | None, mode: str,
-                 margin: float = 0.9) -> list[str]:
+def choose_sides(evidence: float, mode: str, margin: float = 0.9) -> list[str]:
     """Sides to fit.
 
-    Fixed, both, or (auto) the side of :func:`side_evidence` (the joints' chirality, and
-    in a sequence the frames' before) when its probability reaches ``margin``, else both.
+    Fixed, both, or (auto) the side of the :func:`side_evidence` ``evidence`` (the joints'
+    chirality, and in a sequence the frames' before) when its probability reaches
+    ``margin``, else both.
     """
     if mode in ("right", "left"):
         return [mode]
     if mode == "both":
         return ["right", "left"]
-    side = confident_side(side_evidence(joints_mm, previous), margin)
+    side = confident_side(evidence, margin)
     return ["right", "left"] if side is None else [side]
 
 
@@ -244,7 +244,8 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     fixed = None if previous is None else previous.fixed_scale
     held = None if previous is None else previous.fixed_lengths
     lengths = cfg.finger_length_range if held is None else (held, held)
-    sides = choose_sides(target, previous, cfg.side, cfg.side_margin)
+    evidence = side_evidence(target, previous)  # chooses the side, carried in the state
+    sides = choose_sides(evidence, cfg.side, cfg.side_margin)
     # the previous fit's joints pull only a fit of the same side (not a side being changed)
     same_side = previous is not None and sides == [previous.side]
     prev_j = previous.joints_mm if same_side else None
@@ -266,7 +267,7 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
             refine(p, *args, cfg.iterations, *rest)
         best = min(problems, key=lambda p: p.cost)
     timings["fit"] = (time.perf_counter() - t0) * 1e3
-    result = _result(best, target, shape, cfg, previous)
+    result = _result(best, target, shape, cfg, previous, evidence)
     result.iterations = sum(p.calls for p in problems)
     result.sides_fitted = tuple(sides)
     timings["total"] = (time.perf_counter() - t_start) * 1e3
@@ -275,8 +276,8 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
 
 
 def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConfig,
-            previous: FitState | None) -> FitResult:
-    """The result of the chosen side, after the safeguard."""
+            previous: FitState | None, evidence: float) -> FitResult:
+    """The result of the chosen side, after the safeguard (``evidence``: of the side)."""
     posed = model(p.x, p.r0, shape, p.left)
     terms = residual_terms(posed, target, p.obs, p.pts, p.cand)
     x, joints, fallback = p.x, posed.joints.copy(), ""
@@ -297,8 +298,7 @@ def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConf
         finger_lengths=lengths, side=p.side,
         residual_mm=terms.get("data_mm", terms["joints_mm"]), residual_terms=terms,
         iterations=p.calls, observed=p.obs is not None, cost=p.cost,
-        state=_next_state(previous, joints, p.side, scale, lengths, cfg,
-                          side_evidence(target, previous)),
+        state=_next_state(previous, joints, p.side, scale, lengths, cfg, evidence),
         fallback=fallback,
     )  # fmt: skip
 
