@@ -29,7 +29,8 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
             assert f"| {split} | {start}" in text
     assert "vvhand bench fit --frames 2 --noise-mm 20 --sequences 1 --sequence-frames 3" in text
     for name, _, _ in bench.SEQUENCE_MODES:
-        row = f"| sequences (v2, 1 x 3 frames) | network, oracle centre (student-3), {name} | 3 |"
+        row = (f"| sequences (v2, seed 5 + 100 k, 1 x 3 frames) | network, oracle centre "
+               f"(student-3), {name} | 3 |")
         assert row in text
     assert "(student-3 + mirror), fit in sequence, shape calibrated | 3 |" in text
     for start in ("oracle centre", "localised"):
@@ -90,3 +91,12 @@ def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
     for bad in ("1.1,1.2", "0.9", "a,b"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--finger-lengths", bad])
+
+
+def test_tuning_sequences_are_other_sequences():
+    pipe = bench.student_pipeline(str(bench.default_model_path()), 3)
+    test_rows = bench.sequence_rows(pipe, bench.FitConfig(), 3, 1, 2)
+    tuning_rows = bench.sequence_rows(pipe, bench.FitConfig(), 3, 1, 2, tuning=True)
+    assert tuning_rows[0][0] == "tuning sequences (v2, seed 7 + 100 k, 1 x 2 frames)"
+    assert test_rows[0][0] == "sequences (v2, seed 5 + 100 k, 1 x 2 frames)"
+    assert tuning_rows[0][3] != test_rows[0][3]  # other frames: another mean error before
