@@ -158,9 +158,12 @@ class Weights:
     generator's +-10 % per-finger variation) with ``FitConfig.finger_length_range`` (0.85,
     1.15) lowered the mean error on 16 of the 20 tuning rows against lengths held at the
     mean hand's (``--finger-lengths 1,1``; docs/results.md, 2026-12-02 14:40 UTC). The
-    temporal pull's sigma (25 mm, was 10) was chosen on 6 x 30 tuning frames of person-scene
-    sequences (seeds 7 + 100 k, not the bench's): 6.76 -> 6.16 mm mean after the fit
-    (per frame 7.93; sigma 15: 6.42, 40: 6.87; weight 0.1: 6.91, 1.0: 6.60).
+    temporal pull's sigma (25 mm, was 10) was chosen on 6 x 30 frames of tuning person-scene
+    sequences (seeds 7 + 100 k, not the bench's; leg-4 model, one-off runs: 6.16 mm after
+    the fit carried vs 6.76 at 10 mm, 6.42 at 15, 6.87 at 40). Rerunnable with the leg-5
+    model: ``vvhand bench fit --tuning --frames 60 --noise-mm '' --sequences 6
+    --sequence-frames 30`` with and without ``--weights temporal_mm=10``: 5.51 vs 6.42 mm
+    carried, 6.87 per frame (docs/results.md, 2026-12-02 16:42 and 16:43 UTC).
     """
 
     joints: float = 0.3
