@@ -100,3 +100,25 @@ def test_tuning_sequences_are_other_sequences():
     assert tuning_rows[0][0] == "tuning sequences (v2, seed 7 + 100 k, 1 x 2 frames)"
     assert test_rows[0][0] == "sequences (v2, seed 5 + 100 k, 1 x 2 frames)"
     assert tuning_rows[0][3] != test_rows[0][3]  # other frames: another mean error before
+
+
+def test_the_fit_is_timed_on_one_core(monkeypatch):
+    """numpy's BLAS and torch run one thread while the bench measures (CPU ms per frame)."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    seen = {}
+
+    def measure(args):
+        seen["blas"] = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        seen["torch"] = torch.get_num_threads()
+        return 0
+
+    monkeypatch.setattr(bench, "_measure", measure)
+    before = torch.get_num_threads()
+    try:
+        assert bench.run(argparse.Namespace()) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen["torch"] == 1
+    assert seen["blas"] and set(seen["blas"]) == {1}
