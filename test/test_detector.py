@@ -104,12 +104,17 @@ def _loc(**kw):
 
 
 def test_choice_rule_nearest_hand_and_tracking():
-    loc = _loc(threshold=0.3, relative_threshold=0.5, track_threshold=0.1)
+    loc = _loc(threshold=0.3, relative_threshold=0.5, hand_threshold=0.5,
+               track_threshold=0.1)
     far, near, weak = np.array([0, 0, 700.0]), np.array([150, 0, 500.0]), np.array([0, 0, 300.0])
     # the nearest of the strong candidates wins; a weak one (< 0.5 x best) does not
     assert loc.choose([(0.9, far), (0.6, near), (0.2, weak)]) is near
     assert loc.choose([(0.9, far), (0.4, near)]) is far
     assert loc.choose([(0.25, far)]) is None
+    # a nearer candidate below hand_threshold does not beat a confident hand
+    assert loc.choose([(0.9, far), (0.45, near)]) is far
+    assert loc.choose([(0.45, far), (0.4, near)]) is near  # no confident one: the nearest
+    assert _loc(hand_threshold=1.0).choose([(0.9, far), (0.45, near)]) is near  # rule off
     # with a prior, the candidate close to it wins even when weaker and farther
     loc.prior = far + np.array([20.0, 0, 0])
     assert loc.choose([(0.15, far), (0.9, near)]) is far

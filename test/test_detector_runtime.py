@@ -274,7 +274,7 @@ def test_eval_cli_times_both_runtimes_without_writing(tmp_path, monkeypatch, cap
     assert cli.run(parser.parse_args(["eval", "--frames", "2", "--no-results"])) == 0
     out = capsys.readouterr().out
     for name in ("detector (learned, torch)", "detector (learned, onnxruntime)",
-                 "geometric (nearest object)"):
+                 "detector, hand_threshold 1 (learned, torch)", "geometric (nearest object)"):
         assert out.count(name) == 2, name
     assert out.count("onnxruntime / torch = ") == 2
     assert not results.exists()

@@ -99,3 +99,30 @@ def test_fit_needs_the_21_joint_skeleton(pipe):
     with pytest.raises(ValueError, match="FitConfig"):
         pipe.configure(fit=True)
     assert pipe.config.fit is before
+
+
+def test_a_fit_residual_above_the_limit_is_no_hand_and_no_track(pipe, frames):
+    """FitConfig.max_residual_mm: the frame is reported as no hand, the tracks end."""
+    f = frames[0]
+    depth, intr = np.stack([f.depth_mm] * 2), f.intrinsics
+    pipe.configure(fit=FIT, track=True, localiser="geometric")
+    pipe.reset_tracking()
+    kept = pipe.run_batch(depth, intr)  # localised: the localiser tracks the hand
+    assert all(r.valid for r in kept) and pipe._localiser.prior is not None
+    residual = kept[0].fit.residual_mm
+    assert len(kept[1].fit.state.scale_estimates) == 2  # one sequence
+    pipe.configure(fit=FitConfig(iterations=4, max_residual_mm=residual / 2))
+    pipe.reset_tracking()
+    dropped = pipe.run_batch(depth, intr)
+    assert not any(r.valid for r in dropped)
+    message = dropped[0].message
+    assert "not taken for a hand" in message and f"{residual:.1f} mm" in message
+    assert dropped[0].fit is not None and dropped[0].fit.residual_mm > residual / 2  # kept
+    assert len(dropped[1].fit.state.scale_estimates) == 1  # the fit's sequence ended too
+    assert pipe._localiser.prior is None  # the next frame is searched from scratch
+    pipe.configure(fit=FitConfig(iterations=4, max_residual_mm=residual * 10))
+    pipe.reset_tracking()
+    assert all(r.valid for r in pipe.run_batch(depth, intr))
+    pipe.configure(track=False, localiser="detector", fit=None)
+    with pytest.raises(ValueError, match="max_residual_mm"):
+        FitConfig(max_residual_mm=-1.0)

@@ -61,10 +61,12 @@ def frames():
 
 
 def start(env, checkpoint, *params, module="vvhand_ros.node", ns=""):
-    # backend torch: the outputs are compared with an in-process torch pipeline (the random
-    # test model's side probability and fit start are sensitive to onnxruntime's rounding)
+    # backend torch and one thread (as this process, conftest): the outputs are compared
+    # with an in-process torch pipeline, and the random test model's side probability and
+    # fit start are sensitive to onnxruntime's rounding and to torch's thread count
     args = [sys.executable, "-m", module, "--ros-args", "-p", f"model_path:={checkpoint}",
             "-p", "device:=cpu", "-p", "backend:=torch", "-p", "localiser:=geometric",
+            "-p", "num_threads:=1",
             "-p", "status_period_s:=0.5",
             "-r", "depth/image:=/depth/image", "-r", "depth/camera_info:=/depth/camera_info"]
     if ns:
@@ -214,13 +216,18 @@ def test_hand_model_fit_outputs_and_runtime_switch(rclpy_context, ros_env, check
         checkpoint, PipelineConfig(device="cpu", localiser="geometric", fit=FitConfig()))
     expected = pipe.run(f0.depth_mm, f0.intrinsics)
     assert expected.valid and expected.fit is not None
-    proc = start(ros_env, checkpoint, "fit:=true")
+    # the untrained test model's fit explains the depth badly: no residual limit here
+    proc = start(ros_env, checkpoint, "fit:=true", "fit_max_residual_mm:=0.0")
     h = Harness(rclpy_context)
     try:
         h.wait_subscribed(proc)
         on = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 300.0)
         assert h.set_params(fit=False) == [True]
         off = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 310.0)
+        # a limit below this hand's residual: published as no hand (a phantom's treatment)
+        assert h.set_params(fit=True, fit_max_residual_mm=0.001) == [True, True]
+        phantom = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 320.0)
+        assert h.set_params(fit_max_residual_mm=-1.0) == [False]  # out of range: refused
     finally:
         out = stop(proc)
         h.node.destroy_node()
@@ -232,10 +239,14 @@ def test_hand_model_fit_outputs_and_runtime_switch(rclpy_context, ros_env, check
     assert np.allclose(hand.joint_angles, np.deg2rad(fit.angles_deg), atol=1e-4)
     assert hand.fit_residual == pytest.approx(fit.residual_mm / 1000.0, rel=1e-3)
     assert hand.hand_scale == pytest.approx(fit.scale, rel=1e-4)
+    assert np.allclose(hand.finger_length_factors, fit.finger_lengths, atol=1e-5)
+    assert len(hand.finger_length_factors) == 5
     assert np.allclose(joints_mm(hand), fit.joints_mm, atol=0.5)
     assert plain.fit_status == plain.FIT_OFF and list(off.joint_angle_names) == []
-    assert len(plain.joint_angles) == 0
+    assert len(plain.joint_angles) == 0 and len(plain.finger_length_factors) == 0
     assert np.allclose(joints_mm(plain), expected.network_joints_mm, atol=0.5)
+    assert expected.fit.residual_mm > 0.001 and phantom.hands == []
+    assert "not taken for a hand" in out
 
 
 def test_target_frame_without_tf2_ros_is_a_clear_startup_error(ros_env, checkpoint):

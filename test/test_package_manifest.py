@@ -22,9 +22,10 @@ MODULE_OF = {
     "python3-psutil": "psutil",
     "rosidl_default_runtime": "vvhand",  # what the generated vvhand.msg needs at run time
 }
-# installed with pip (no rosdep key on every distro; README "pip step") or optional extras
-# (pycuda renderer, ONNX network backend)
-PIP_ONLY = {"torch", "rosbags", "pycuda", "onnx", "onnxruntime"}
+# installed with pip (no rosdep key on every distro; README "pip step"), optional extras
+# (pycuda renderer, ONNX network backend) or benchmark-only (threadpoolctl: `vvhand bench
+# fit` times on one core; requirements/base.txt)
+PIP_ONLY = {"torch", "rosbags", "pycuda", "onnx", "onnxruntime", "threadpoolctl"}
 FIRST_PARTY = {"vvhand_core", "vvhand_ros"}
 
 

@@ -275,6 +275,12 @@ class VirtualViewPipeline:
         if self._fit is not None:
             for i in range(b):
                 self._fit.apply(results[i], depth[i], intr, sequence=cfg.track)
+                why = self._fit.rejection(results[i])
+                if why:  # a phantom hand: reported as none, and not tracked
+                    fit, results[i] = results[i].fit, self._invalid(why, centres[i])
+                    results[i].fit = fit
+                    if self._localiser is not None:
+                        self._localiser.reset()
             timer.lap("fit")
         return results
 

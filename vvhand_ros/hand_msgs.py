@@ -124,6 +124,7 @@ def _fill_fit(msg: Hand, fit) -> None:
     msg.joint_angles = [float(a) for a in np.deg2rad(np.asarray(fit.angles_deg, np.float64))]
     msg.fit_residual = float(fit.residual_mm) * MM_TO_M
     msg.hand_scale = float(fit.scale)
+    msg.finger_length_factors = [float(x) for x in np.asarray(fit.finger_lengths, np.float64)]
 
 
 def hand_array_msg(header: Header, skeleton: Skeleton, hands: list[Hand]) -> HandPoseArray:

@@ -30,7 +30,12 @@ from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess
 from vvhand_ros.frame_output import FrameOutput, settings_from
-from vvhand_ros.node_params import RUNTIME_PARAMETERS, check_num_views, fit_config
+from vvhand_ros.node_params import (
+    FIT_PARAMETERS,
+    RUNTIME_PARAMETERS,
+    check_num_views,
+    fit_config,
+)
 from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
 from vvhand_ros.pairing import Pair, StampPairer
 from vvhand_ros.target_frame import TransformUnavailable, make_target_frame
@@ -116,7 +121,7 @@ class HandPoseCore:
             max_depth_mm=float(gp("max_depth_mm").value),
             localiser=gp("localiser").value,
             detector_weights=gp("detector_weights").value,
-            fit=fit_config(gp("fit").value, gp("fit_iterations").value),
+            fit=fit_config(lambda name: gp(name).value),
             mirror=bool(gp("mirror").value),
         )
 
@@ -217,8 +222,8 @@ class HandPoseCore:
             return changes[name] if name in changes else self.get_parameter(name).value
 
         pipe_changes = {k: v for k, v in changes.items() if k in PIPELINE_PARAMETERS}
-        if {"fit", "fit_iterations"} & changes.keys():
-            pipe_changes["fit"] = fit_config(value("fit"), value("fit_iterations"))
+        if set(FIT_PARAMETERS) & changes.keys():
+            pipe_changes["fit"] = fit_config(value)
         with self._lock:
             try:
                 settings = settings_from(value)

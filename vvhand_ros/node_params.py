@@ -19,6 +19,10 @@ from rclpy.exceptions import (
 from vvhand_core.lite.geometry import GRID_SHAPES
 from vvhand_core.load import NO_TORCH
 
+# with fit: hands whose fit residual exceeds this are published as none (docs/ros.md,
+# "Phantom hands"); replay uses the same default so that it scores what the node publishes
+FIT_MAX_RESIDUAL_MM = 5.0
+
 # name, default, read only (needs a restart), description, (low, high) or None
 PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("model_path", "", True, "vvhand checkpoint (.pt); empty = the shipped default model", None),
@@ -62,6 +66,9 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("fit_iterations", 8, False,
      "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
      "kinematics); more = closer fit, slower", (1, 50)),
+    ("fit_max_residual_mm", FIT_MAX_RESIDUAL_MM, False,
+     "with fit: a hand whose fit residual is larger is reported as no hand and not tracked "
+     "(a phantom, or a bad estimate: docs/ros.md, 'Phantom hands'); 0 = off", (0.0, 100.0)),
     ("mirror", False, False,
      "also run the networks on the depth image flipped left-right and average both answers "
      "(twice the networks' time, a lower error; with fit, a hand whose side the network "
@@ -123,18 +130,23 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
 RUNTIME_PARAMETERS = tuple(name for name, _, read_only, _, _ in PARAMETERS if not read_only)
 
 
-def fit_config(enabled: bool, iterations: int):
-    """The pipeline's ``fit`` (a FitConfig or None) from the parameters fit, fit_iterations.
+FIT_PARAMETERS = ("fit", "fit_iterations", "fit_max_residual_mm")
 
-    ValueError when the fit is asked for where torch (which the fit needs) is missing.
+
+def fit_config(value):
+    """The pipeline's ``fit`` (a FitConfig or None) from the :data:`FIT_PARAMETERS`.
+
+    ``value(name)``: a parameter's value. ValueError when the fit is asked for where torch
+    (which the fit needs) is missing.
     """
-    if not enabled:
+    if not value("fit"):
         return None
     try:
         from vvhand_core.fit import FitConfig
     except ImportError:
         raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch") from None
-    return FitConfig(iterations=int(iterations))
+    return FitConfig(iterations=int(value("fit_iterations")),
+                     max_residual_mm=float(value("fit_max_residual_mm")))
 
 
 def declare_parameters(node) -> None:

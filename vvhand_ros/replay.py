@@ -40,6 +40,7 @@ from vvhand_ros.bag import (
     read_ground_truth,
 )
 from vvhand_ros.depth_input import ConversionError, DepthInput
+from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
 from vvhand_ros.replay_sheet import skeleton_for, write_replay_sheet
 
 
@@ -55,6 +56,7 @@ class ReplayConfig:
     fusion: str = "confidence"
     device: str = "auto"
     fit: bool = False                     # hand-model fit after the network (issue 16)
+    fit_max_residual_mm: float = FIT_MAX_RESIDUAL_MM  # with fit: larger = no hand (node's)
     mirror: bool = False                  # also the mirror pass (PipelineConfig.mirror)
     backend: str = "auto"                 # auto (as the node) | torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
@@ -118,7 +120,8 @@ def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
     backend = resolve_backend(cfg.backend, cfg.device, model_path(cfg))
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
                           device=cfg.device, backend=backend,
-                          fit=FitConfig() if cfg.fit else None, mirror=cfg.mirror)
+                          fit=FitConfig(max_residual_mm=cfg.fit_max_residual_mm)
+                          if cfg.fit else None, mirror=cfg.mirror)
 
 
 def model_path(cfg: ReplayConfig) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vvhand_core.checkpoint import CheckpointError
 from vvhand_ros.bag import DEFAULT_DEPTH_TOPIC, DEFAULT_GT_TOPIC, DEFAULT_INFO_TOPIC, BagError
+from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay
 
 
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the networks run (auto: onnxruntime on the CPU, as the node)")
     parser.add_argument("--fit", action="store_true",
                         help="fit the hand model to the depth after the network (issue 16)")
+    parser.add_argument("--fit-max-residual-mm", type=float, default=FIT_MAX_RESIDUAL_MM,
+                        help="with --fit: a hand whose fit residual is larger counts as no "
+                             "hand, as in the node (parameter fit_max_residual_mm; 0 = off)")
     parser.add_argument("--mirror", action="store_true",
                         help="also run the networks on the flipped image and average "
                              "(PipelineConfig.mirror; twice the networks' time)")
@@ -67,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ReplayConfig(
         bag=args.bag, mode=args.mode, model=args.model, selector=args.selector,
         num_views=args.num_views, fusion=args.fusion, device=args.device, fit=args.fit,
+        fit_max_residual_mm=args.fit_max_residual_mm,
         mirror=args.mirror, backend=args.backend,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
         camera_model=args.camera_model, sync_slop_s=args.sync_slop,

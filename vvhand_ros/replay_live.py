@@ -35,6 +35,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"fusion:={cfg.fusion}",
             "-p", f"device:={cfg.device}",
             "-p", f"fit:={str(cfg.fit).lower()}",
+            "-p", f"fit_max_residual_mm:={float(cfg.fit_max_residual_mm)}",
             "-p", f"mirror:={str(cfg.mirror).lower()}",
             "-p", f"backend:={cfg.backend}",
             "-p", "publish_tf:=false",

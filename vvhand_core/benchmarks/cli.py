@@ -20,6 +20,7 @@ BENCHES = {
     "smoothing": "vvhand_core.benchmarks.smoothing",
     "model": "vvhand_core.benchmarks.model",
     "fit": "vvhand_core.benchmarks.fit",
+    "no-hand": "vvhand_core.benchmarks.no_hand",
     "latency": "vvhand_ros.bench_latency",
     "pareto": "vvhand_core.benchmarks.pareto",
 }

@@ -58,13 +58,19 @@ def split_frames(synth: dict, n: int):
 def localisers(weights: str, runtimes: tuple[str, ...] = ("auto",)) -> dict:
     """Name -> locate callable of every localiser compared (tracking off).
 
-    One detector per runtime (``detector.runtime.RUNTIMES``), named by the one it runs.
+    One detector per runtime (``detector.runtime.RUNTIMES``), named by the one it runs,
+    and the first runtime's also with ``hand_threshold=1`` (the nearest strong candidate
+    wins however weak: the rule before confident hands were preferred).
     """
     out = {}
-    for runtime in runtimes:
+    for k, runtime in enumerate(runtimes):
         det = DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False,
                                                         runtime=runtime))
         out[f"detector (learned, {det.runtime})"] = det.locate
+        if k == 0:
+            plain = DetectorLocaliser(DetectorLocaliserConfig(
+                weights=weights, use_tracking=False, runtime=runtime, hand_threshold=1.0))
+            out[f"detector, hand_threshold 1 (learned, {plain.runtime})"] = plain.locate
     out["geometric (nearest object)"] = HandLocaliser(LocaliseConfig(use_tracking=False)).locate
     return out
 

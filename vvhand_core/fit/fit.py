@@ -65,7 +65,10 @@ class FitConfig:
     doc); guard_margin: how much worse (relative, the depth terms' part of the LM cost)
     the fit may explain the depth than the IK start at the network's joints does before
     it is refused; guard_move_mm: the largest mean distance of the fitted joints from the
-    network's that is believed.
+    network's that is believed. max_residual_mm: frames whose fit residual
+    (``FitResult.residual_mm``) is larger are reported as no hand by the pipeline
+    (``fit.stage``; 0 = never): with no hand in view the localiser can pick something
+    hand-like, which the hand model explains badly (docs/ros.md, "Phantom hands").
     """
 
     ik_iterations: int = 4
@@ -88,6 +91,7 @@ class FitConfig:
     guard: bool = True
     guard_margin: float = 0.0
     guard_move_mm: float = 45.0
+    max_residual_mm: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate the choices and budgets."""
@@ -100,6 +104,9 @@ class FitConfig:
         if self.both_sides_iterations < 1 or self.candidates < 1 or self.calibration_frames < 1:
             raise ValueError("both_sides_iterations, candidates and calibration_frames >= 1 "
                              "needed")
+        if not self.max_residual_mm >= 0:
+            raise ValueError(f"max_residual_mm must be >= 0 (0 = off), got "
+                             f"{self.max_residual_mm}")
         lo, hi = self.finger_length_range
         if not 0 < lo <= 1 <= hi:
             raise ValueError(f"finger_length_range must hold 1 within (0, inf), got {lo, hi}")

@@ -26,7 +26,9 @@ wins; with a fixed ``FitConfig.side``, or in a sequence whose side evidence so f
 clear, only the pass of that side is fitted. The side evidence a frame adds is the fused
 joints' chirality (near none when the passes disagree), never the side the depth chose.
 When the fit is used, ``result.side`` becomes the fitted model's side
-(``right_probability`` stays the network's).
+(``right_probability`` stays the network's). With ``FitConfig.max_residual_mm`` a fit
+whose residual is larger ends the sequence and :meth:`FitStage.rejection` says why the
+pipeline reports the frame as no hand.
 """
 
 from __future__ import annotations
@@ -90,12 +92,24 @@ class FitStage:
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
         # the network's evidence of the side, not the winning pass's (which the depth chose)
         fit.state.side_evidence = side_evidence(network, previous)
-        self._state = fit.state if sequence else None
+        self._state = fit.state if sequence and not self._rejects(fit) else None
         result.network_joints_mm = network.astype(np.float32)
         result.joints_mm = np.asarray(fit.joints_mm, np.float32)
         result.fit = fit
         if not fit.fell_back:  # the published joints are the fitted model's, of its side
             result.side = fit.side
+
+    def _rejects(self, fit) -> bool:
+        limit = self.config.max_residual_mm
+        return limit > 0 and fit.residual_mm > limit
+
+    def rejection(self, result) -> str:
+        """Why a fitted result is not taken for a hand ("" when it is)."""
+        fit = result.fit
+        if not result.valid or fit is None or not self._rejects(fit):
+            return ""
+        return (f"not taken for a hand: the fitted hand model explains the depth badly "
+                f"(residual {fit.residual_mm:.1f} mm > max {self.config.max_residual_mm:g})")
 
     def _starts(self, result, previous: FitState | None
                 ) -> list[tuple[np.ndarray, np.ndarray | None, FitConfig]]:

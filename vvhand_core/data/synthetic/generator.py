@@ -267,14 +267,18 @@ class SyntheticHandGenerator:
         self._tick("sample", t0)
         return self.render_state(state, rng, frame_id=index)
 
-    def scene(self, index: int) -> Scene:
-        """Version 2 only: frame ``index`` with its clean depth and label image."""
+    def scene(self, index: int, hands: bool = True) -> Scene:
+        """Version 2 only: frame ``index`` with its clean depth and label image.
+
+        ``hands=False``: the same scene with no hand in view (``scene_v2.without_hands``).
+        """
         if self.config.scene_version != 2:
             raise ValueError("scene() needs scene_version 2")
         if index < 0:
             raise ValueError(f"frame index must be >= 0, got {index}")
         rng = np.random.default_rng([self.config.seed, _STREAM_FRAME_V2, index])
-        return render_scene_v2(self.config, rng, frame_id=index, timings=self.timings)
+        return render_scene_v2(self.config, rng, frame_id=index, timings=self.timings,
+                               hands=hands)
 
 
 def sample_sequence(

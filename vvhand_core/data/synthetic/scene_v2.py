@@ -296,9 +296,32 @@ def render_spec(spec: SceneSpec, config, rng, frame_id=0, timings=None) -> Scene
     return Scene(frame, depth, labels)
 
 
-def render_scene_v2(config, rng: np.random.Generator, frame_id=0, timings=None) -> Scene:
-    """Frame of scene version 2 drawn from ``rng`` (``config``: a SynthConfig)."""
+def without_hands(spec: SceneSpec) -> SceneSpec:
+    """The scene with no hand in it.
+
+    The shown hand, its forearm and arm, and the second hand are taken out; the torso
+    (with the other arm hanging down), objects and background stay. The hand's joints stay
+    as the frame's label (none visible) for bookkeeping.
+    """
+    hand = spec.person.hand
+    hidden = replace(primitives(), joints=hand.joints, joint_radius=hand.joint_radius)
+    person = replace(spec.person, hand=hidden, arm=primitives())
+    return replace(spec, person=person, distractor=None, distractor_center_mm=None)
+
+
+def render_scene_v2(config, rng: np.random.Generator, frame_id=0, timings=None,
+                    hands: bool = True) -> Scene:
+    """Frame of scene version 2 drawn from ``rng`` (``config``: a SynthConfig).
+
+    ``hands=False``: the same scene :func:`without_hands` (its sensor noise drawn alike).
+    """
     t0 = time.process_time()
     spec = sample_scene_v2(config, rng)
+    if not hands:
+        spec = without_hands(spec)
     _tick(timings, "sample", t0)
-    return render_spec(spec, config, rng, frame_id, timings)
+    scene = render_spec(spec, config, rng, frame_id, timings)
+    if not hands:  # the joints label a hand that is not there: none of them is seen
+        meta = scene.frame.meta
+        meta["visible"], meta["hand_free"] = [False] * len(meta["visible"]), True
+    return scene
