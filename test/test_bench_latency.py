@@ -35,6 +35,7 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, checkpoin
     frames, answered, dropped = int(cells[1]), int(cells[2]), int(cells[3])
     assert frames == 20 and answered + dropped == frames and answered >= 1
     assert np.isfinite(float(cells[5])) and float(cells[5]) > 0  # end-to-end p50 ms
+    assert 0 <= int(cells[10]) <= answered  # answered with a hand (the error's frames)
     assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True, True)
     assert bench_latency.parse_variant("torch") == ("torch", False, False)
     for bad in ("torch+flip", "+fit"):

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 HEADER = ["backend", "frames in", "answered", "dropped", "output frames/s", "end-to-end p50 ms",
-          "p95 ms", "max ms", "processing p50 ms", "p95 ms", "mean error mm (answered)"]
+          "p95 ms", "max ms", "processing p50 ms", "p95 ms", "answered with a hand",
+          "mean error mm (those)"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +59,7 @@ def row(backend: str, report) -> list[object]:
     return [backend, report.frames, report.answered, report.dropped, report.fps,
             lat["end_to_end_p50"], lat["end_to_end_p95"], float(np.nanmax(e2e)) if e2e
             else float("nan"), lat["processing_p50"], lat["processing_p95"],
-            acc.get("mean_error_mm", float("nan"))]
+            acc.get("frames_scored", 0), acc.get("mean_error_mm", float("nan"))]
 
 
 def run(args: argparse.Namespace) -> int:
