@@ -33,10 +33,9 @@ def test_a_scene_without_hands_is_the_same_scene_minus_hands_and_arm():
 def test_kept_and_thresholds():
     assert bench.kept(np.array([1.0, 2.0, 3.0]), 2.0) == "2 / 3 (67%)"
     assert bench.kept(np.array([]), 2.0) == "0 / 0"
-    named = bench.thresholds(np.arange(101, dtype=float))
-    assert named[:3] == [("p90 of true hands", 90.0), ("p95 of true hands", 95.0),
-                         ("p99 of true hands", 99.0)]
-    assert [t for _, t in named[3:]] == list(bench.FIXED_MM)
+    named = bench.thresholds(np.arange(101, dtype=float), (3.0, 5.0))
+    assert named == [("p90 of true hands", 90.0), ("p95 of true hands", 95.0),
+                     ("p99 of true hands", 99.0), ("3 mm", 3.0), ("5 mm", 5.0)]
 
 
 def test_bench_no_hand_writes_tables_and_plot(tmp_path, monkeypatch, capsys):
@@ -50,6 +49,8 @@ def test_bench_no_hand_writes_tables_and_plot(tmp_path, monkeypatch, capsys):
     text = results.read_text()
     assert "vvhand bench no-hand --frames 3" in text
     assert "| without a hand (false positives) | 3 |" in text
-    assert "| with a hand | 3 |" in text and "false positives kept" in text
+    assert "| with a hand | 3 |" in text and text.count("false positives kept") == 2
+    assert "drop frames with fit residual above" in text
+    assert "drop frames with mean joint spread (views' disagreement) above" in text
     assert plot.stat().st_size > 10_000  # frames 0-2 hold true hands: a histogram
     assert "plot:" in capsys.readouterr().out

@@ -8,10 +8,12 @@ localiser, without tracking (every frame on its own), and with the hand-model fi
 
 Rows: hand-free frames where a hand is reported (false positives) and frames with a hand
 where one is reported, and reported on the labelled hand (its centre within
-``FOUND_MM``). Then, for thresholds on the fit residual (``Hand.fit_residual`` on the
-node's topic; the true hands' residual percentiles 90 / 95 / 99 and fixed values): the
-share of the true hands and of the false positives a consumer dropping frames above it
-keeps, and the mean joint error (after the fit) of the true hands kept and dropped.
+``FOUND_MM``). Then, per signal a consumer can read on the node's topic (:data:`SIGNALS`:
+the fit residual, ``Hand.fit_residual``; the mean of ``Hand.joint_spread``, the selected
+views' disagreement, which needs no fit) and threshold (the true hands' percentiles 90 /
+95 / 99 and fixed values): the share of the true hands and of the false positives a
+consumer dropping frames above it keeps, and the mean joint error (after the fit) of the
+true hands kept and dropped.
 ``--plot`` draws both residual histograms. Prints and appends to docs/results.md (or
 $VVHAND_RESULTS).
 """
@@ -33,7 +35,9 @@ from vvhand_core.fit import FitConfig
 from vvhand_core.fit.bench import frame_error_mm
 
 PERCENTILES = (90, 95, 99)
-FIXED_MM = (3.0, 5.0)
+# the signals a consumer can drop frames by (on the node's topic: Hand.fit_residual, and
+# the mean of Hand.joint_spread), with fixed thresholds (mm) besides the percentiles
+SIGNALS = {"fit residual": (3.0, 5.0), "mean joint spread (views' disagreement)": (10.0, 15.0)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,45 +56,55 @@ class Outcome:
     """What the pipeline reported on a set of frames."""
 
     frames: int
-    reported: int            # valid results
-    residual_mm: np.ndarray  # fit residuals: every reported phantom, or true hands found
-    error_mm: np.ndarray     # mean joint error of the true hands found (empty for phantoms)
+    reported: int                 # valid results
+    signals: dict[str, np.ndarray]  # SIGNALS' values (mm): every phantom, or true hands found
+    error_mm: np.ndarray          # mean joint error of the true hands found (empty: phantoms)
+
+    @property
+    def counted(self) -> int:
+        """Frames the signals hold (phantoms, or true hands reported on the hand)."""
+        return len(next(iter(self.signals.values())))
 
 
 def measure(pipe, synth: dict, frames: int) -> tuple[Outcome, Outcome]:
     """(hand-free frames: every reported hand; frames with a hand: reported on the hand)."""
     gen = SyntheticHandGenerator(SynthConfig(**synth))
-    free, true, err, n_free, n_true = [], [], [], 0, 0
+    values: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    err, reported = [], {False: 0, True: 0}
     for i in tqdm(range(frames), desc="scenes with and without hands", leave=False):
         for hands in (False, True):
             f = gen.scene(i, hands=hands).frame
             r = pipe.run(f.depth_mm, f.intrinsics)
             if not r.valid:
                 continue
-            if not hands:
-                n_free += 1
-                free.append(r.fit.residual_mm)
-                continue
-            n_true += 1
+            reported[hands] += 1
             centre = np.asarray(f.joints_mm, np.float64).mean(0)
-            if np.linalg.norm(np.asarray(r.centre_mm) - centre) <= FOUND_MM:
-                true.append(r.fit.residual_mm)
+            if hands and np.linalg.norm(np.asarray(r.centre_mm) - centre) > FOUND_MM:
+                continue
+            spread = np.nan if r.joint_spread_mm is None else float(np.mean(r.joint_spread_mm))
+            values[hands].append((r.fit.residual_mm, spread))  # spread: NaN with one view
+            if hands:
                 err.append(frame_error_mm(r.joints_mm, f.joints_mm))
-    return (Outcome(frames, n_free, np.array(free), np.array([])),
-            Outcome(frames, n_true, np.array(true), np.array(err)))
+
+    def outcome(hands: bool, errors: list[float]) -> Outcome:
+        v = np.array(values[hands], np.float64).reshape(-1, len(SIGNALS))
+        return Outcome(frames, reported[hands], dict(zip(SIGNALS, v.T, strict=True)),
+                       np.array(errors))
+
+    return outcome(False, []), outcome(True, err)
 
 
-def thresholds(true_mm: np.ndarray) -> list[tuple[str, float]]:
-    """Named residual thresholds: percentiles of the true hands' residuals, fixed values."""
+def thresholds(true_mm: np.ndarray, fixed_mm: tuple[float, ...]) -> list[tuple[str, float]]:
+    """Named thresholds: percentiles of the true hands' values, then fixed values."""
     named = [(f"p{p} of true hands", float(np.percentile(true_mm, p))) for p in PERCENTILES
              if len(true_mm)]
-    return named + [(f"{t:g} mm", t) for t in FIXED_MM]
+    return named + [(f"{t:g} mm", t) for t in fixed_mm]
 
 
-def kept(residual_mm: np.ndarray, limit_mm: float) -> str:
-    """'k / n (share)' of the residuals at or below the limit."""
-    n = len(residual_mm)
-    k = int((residual_mm <= limit_mm).sum())
+def kept(values_mm: np.ndarray, limit_mm: float) -> str:
+    """'k / n (share)' of the values at or below the limit."""
+    n = len(values_mm)
+    k = int((values_mm <= limit_mm).sum())
     return f"{k} / {n} ({k / n:.0%})" if n else "0 / 0"
 
 
@@ -99,24 +113,26 @@ def _mean(values: np.ndarray) -> str:
 
 
 def tables(free: Outcome, true: Outcome) -> str:
-    """The two markdown tables of the module doc."""
-    rates = markdown_table(
+    """The tables of the module doc: how often a hand is reported, then one per signal."""
+    n_true = true.counted
+    out = [markdown_table(
         ["frames", "scenes", "a hand reported", "rate"],
         [["without a hand (false positives)", free.frames, free.reported,
           f"{free.reported / free.frames:.1%}"],
          ["with a hand", true.frames, true.reported, f"{true.reported / true.frames:.1%}"],
-         [f"with a hand, reported on it (within {FOUND_MM:g} mm)", true.frames,
-          len(true.residual_mm), f"{len(true.residual_mm) / true.frames:.1%}"]])
-    rows = []
-    for name, limit in thresholds(true.residual_mm):
-        keep = true.residual_mm <= limit
-        rows.append([name, f"{limit:.2f}", kept(true.residual_mm, limit),
-                     _mean(true.error_mm[keep]), _mean(true.error_mm[~keep]),
-                     kept(free.residual_mm, limit)])
-    drop = markdown_table(["drop frames with fit residual above", "mm", "true hands kept",
-                           "their error mm", "error of those dropped mm",
-                           "false positives kept"], rows)
-    return f"{rates}\n\n{drop}\n"
+         [f"with a hand, reported on it (within {FOUND_MM:g} mm)", true.frames, n_true,
+          f"{n_true / true.frames:.1%}"]])]
+    for signal, fixed in SIGNALS.items():
+        t, f = true.signals[signal], free.signals[signal]
+        rows = []
+        for name, limit in thresholds(t, fixed):
+            keep = t <= limit
+            rows.append([name, f"{limit:.2f}", kept(t, limit), _mean(true.error_mm[keep]),
+                         _mean(true.error_mm[~keep]), kept(f, limit)])
+        out.append(markdown_table([f"drop frames with {signal} above", "mm",
+                                   "true hands kept", "their error mm",
+                                   "error of those dropped mm", "false positives kept"], rows))
+    return "\n\n".join(out) + "\n"
 
 
 def plot(free: Outcome, true: Outcome, path: str) -> str:
@@ -127,12 +143,13 @@ def plot(free: Outcome, true: Outcome, path: str) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
-    top = max([5.0, *true.residual_mm, *free.residual_mm])
+    key = next(iter(SIGNALS))  # the fit residual
+    t, f = true.signals[key], free.signals[key]
+    top = max([5.0, *t, *f])
     bins = np.linspace(0.0, min(top, 30.0), 40)
-    ax.hist(np.clip(true.residual_mm, 0, bins[-1]), bins, alpha=0.6, density=True,
-            label=f"hand ({len(true.residual_mm)})")
-    ax.hist(np.clip(free.residual_mm, 0, bins[-1]), bins, alpha=0.6, density=True,
-            label=f"no hand in view, one reported ({len(free.residual_mm)})")
+    ax.hist(np.clip(t, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"hand ({len(t)})")
+    ax.hist(np.clip(f, 0, bins[-1]), bins, alpha=0.6, density=True,
+            label=f"no hand in view, one reported ({len(f)})")
     ax.set_xlabel("fit residual [mm] (Hand.fit_residual x 1000)")
     ax.set_ylabel("density")
     ax.set_title("Person scenes: the fit residual of real and phantom hands")
@@ -155,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             f"tracking. Model {model_line(model)}.\n\n"
             + tables(free, true))
     print(body)
-    if args.plot and (len(free.residual_mm) or len(true.residual_mm)):
+    if args.plot and (free.reported or true.counted):
         print(f"plot: {plot(free, true, args.plot)}")
     if not args.no_write:
         path = append_section("Frames without a hand (false positives, fit residual)",
