@@ -65,6 +65,19 @@ def checkpoint(tmp_path_factory):
                                   width=0.125, seed=3)
 
 
+@pytest.fixture(scope="session")
+def lite_export_dir(tmp_path_factory):
+    """`vvhand export-onnx` of a random small model (seed 5): for the torch-free pipeline."""
+    from random_model import random_model
+
+    from vvhand_core import cli
+
+    d = tmp_path_factory.mktemp("lite")
+    out = d / "export"
+    assert cli.main(["export-onnx", str(random_model(d / "m.pt", seed=5)), str(out)]) == 0
+    return out
+
+
 @pytest.fixture(scope="module")
 def hand_frame():
     """Frame 0 of a synthetic hand without background (seed 11)."""

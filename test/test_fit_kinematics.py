@@ -68,8 +68,8 @@ def test_every_primitive_equals_the_generator_model():
                               g.joints)
         # the fit's numpy model (one hand): the same primitives and the torch model's axes
         sh = ShapeTensors.from_shape(shape)
-        h = hand_np.pose(angles, rot, trans, scale, hand_np.ShapeArrays.from_tensors(sh), left,
-                         axes=True)
+        arrays = hand_np.ShapeArrays.from_fields({k: v.numpy() for k, v in vars(sh).items()})
+        h = hand_np.pose(angles, rot, trans, scale, arrays, left, axes=True)
         p0, p1, r = h.round_parts()
         c, ell_rot, semi = h.ellipsoids()
         pairs = [(h.joints, ref.joints), (p0[:26], ref.spheres[:, :3]),

@@ -30,9 +30,7 @@ import numpy as np
 import pytest
 import torch
 from no_torch import BLOCK_TORCH
-from random_model import random_model
 
-from vvhand_core import cli
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.fusion import (
@@ -59,14 +57,6 @@ TOL_MM = 0.05  # max |joints lite - joints torch pipeline (onnxruntime backend)|
 MODES = (("student", 3), ("teacher", 3), ("uniform", 9))
 # max |logits|, |weights|, |score| lite - torch pipeline, per selector (module doc)
 TOL_SCORES = {"student": 1e-4, "uniform": 1e-4, "teacher": 3e-3}
-
-
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lite")
-    out = d / "export"
-    assert cli.main(["export-onnx", str(random_model(d / "m.pt", seed=5)), str(out)]) == 0
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +205,12 @@ def _compare(ref, got):
     return worst
 
 
-def test_lite_pipeline_without_torch(export_dir, frames, tmp_path):
+def test_lite_pipeline_without_torch(lite_export_dir, frames, tmp_path):
     depth, intr, _ = frames
     cfg = PipelineConfig(device="cpu", renderer="torch", track=False, backend="onnxruntime",
                          localiser="geometric")
-    torch_pipe = VirtualViewPipeline.from_onnx(export_dir, cfg)
-    lite = LitePipeline.from_onnx(export_dir, cfg)  # a PipelineConfig is taken by name
+    torch_pipe = VirtualViewPipeline.from_onnx(lite_export_dir, cfg)
+    lite = LitePipeline.from_onnx(lite_export_dir, cfg)  # a PipelineConfig is taken by name
     assert lite.config == LiteConfig(track=False, localiser="geometric")
     refs, worst = {}, {}
     for selector, n in MODES:
@@ -244,10 +234,10 @@ def test_lite_pipeline_without_torch(export_dir, frames, tmp_path):
             lite.configure(**bad)
     with pytest.raises(ValueError, match="mirror pass needs torch"):
         lite.configure(mirror=True)
-    lite.configure(mirror=False, fit=None)  # what it lacks, switched off: accepted
+    lite.configure(mirror=False)  # what it lacks, switched off: accepted
     np.savez(tmp_path / "frames.npz", depth=depth, fx=intr.fx, fy=intr.fy,
              cx=intr.cx, cy=intr.cy, width=intr.width, height=intr.height)
-    proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(export_dir),
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(lite_export_dir),
                            str(tmp_path / "frames.npz"), json.dumps(MODES)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

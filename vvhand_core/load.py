@@ -7,8 +7,8 @@ directory with backend "onnxruntime"); without torch (an onnxruntime-only instal
 docs/architecture.md, "Network backends") :class:`~vvhand_core.lite.pipeline.LitePipeline`
 on a directory written by ``vvhand export-onnx``, with what it lacks refused by name: a
 checkpoint file, backend "torch", detector weights without their ONNX export (``vvhand
-detector export-onnx``; the packaged detector has it), the hand-model fit. This module
-imports torch only when it is there.
+detector export-onnx``; the packaged detector has it), the mirror pass (the hand-model
+fit runs without torch). This module imports torch only when it is there.
 
 Backend "auto" (the node's default) is resolved here by :func:`resolve_backend`:
 onnxruntime on the CPU, where it runs student-3 1.6x as fast as torch (2.5x under load)
@@ -101,8 +101,6 @@ def _load_lite(path: Path, options: dict, num_threads: int):
                              f"({description_path(weights).name}); export them with `vvhand "
                              "detector export-onnx --weights ...` on a machine with torch, "
                              "or leave detector_weights empty (the packaged detector)")
-    if options.get("fit") is not None:
-        raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch; set fit to false")
     if options.get("mirror"):
         raise ValueError(f"{NO_TORCH}: the mirror pass needs torch; set mirror to false")
     cfg = LiteConfig.from_pipeline_config(SimpleNamespace(**options), num_threads)

@@ -273,14 +273,7 @@ class VirtualViewPipeline:
             if passes is not None:
                 results[i].passes_joints_mm = passes[n]
         if self._fit is not None:
-            for i in range(b):
-                self._fit.apply(results[i], depth[i], intr, sequence=cfg.track)
-                why = self._fit.rejection(results[i])
-                if why:  # a phantom hand: reported as none, and not tracked
-                    fit, results[i] = results[i].fit, self._invalid(why, centres[i])
-                    results[i].fit = fit
-                    if self._localiser is not None:
-                        self._localiser.reset()
+            self._fit.apply_all(results, depth, intr, cfg.track, self._invalid, self._localiser)
             timer.lap("fit")
         return results
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.checkpoint import resolve_device
-from vvhand_core.fit.fit import FitConfig
 from vvhand_core.lite.config import SELECTORS, FrameConfig, check_lite_config  # noqa: F401
 from vvhand_core.lite.result import STAGES, HandPoseResult, StageTimer  # noqa: F401 (re-exported)
 from vvhand_core.views import GRID_SHAPES
@@ -23,22 +22,19 @@ class PipelineConfig(FrameConfig):
     """How the pipeline runs; change between calls with :meth:`VirtualViewPipeline.configure`.
 
     The fields both pipelines honour (selector, num_views, fusion, cube and depth range,
-    track, localiser, detector_weights, side) are :class:`~vvhand_core.lite.config.
+    track, localiser, detector_weights, side, fit) are :class:`~vvhand_core.lite.config.
     FrameConfig`'s. device: torch device ("auto": CUDA when present); renderer: "auto" |
     "torch" | "pycuda". backend: where the networks run, "torch" or "onnxruntime" (the
-    same networks as ONNX models; ``vvhand_core.backends``). fit: None (off, default) or
-    how the articulated hand model is fitted to the depth after fusion
-    (``vvhand_core.fit.stage``; skeleton hands2019_21 only; in sequences when ``track``).
-    mirror: also run the networks on the frame flipped left-right (the hand's mirror
-    image, of the other side) and average the two passes' joints (twice the networks'
-    time; ``HandPoseResult.passes_joints_mm``); the fit then starts from each pass when
-    their sides differ (``vvhand_core.fit.stage``).
+    same networks as ONNX models; ``vvhand_core.backends``). mirror: also run the networks
+    on the frame flipped left-right (the hand's mirror image, of the other side) and
+    average the two passes' joints (twice the networks' time;
+    ``HandPoseResult.passes_joints_mm``); the fit then starts from each pass when their
+    sides differ (``vvhand_core.fit.stage``).
     """
 
     device: str = "auto"
     renderer: str = "auto"
     backend: str = "torch"
-    fit: FitConfig | None = None
     mirror: bool = False
 
 
@@ -60,8 +56,6 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
                          "teacher network")
     if not isinstance(cfg.mirror, bool):
         raise ValueError(f"mirror must be True or False, got {cfg.mirror!r}")
-    if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
-        raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
     resolve_device(cfg.device)
 
 

@@ -17,7 +17,6 @@ from rclpy.exceptions import (
 )
 
 from vvhand_core.lite.geometry import GRID_SHAPES
-from vvhand_core.load import NO_TORCH
 
 # with fit: hands whose fit residual exceeds this are published as none (docs/ros.md,
 # "Phantom hands"); replay uses the same default so that it scores what the node publishes
@@ -136,15 +135,12 @@ FIT_PARAMETERS = ("fit", "fit_iterations", "fit_max_residual_mm")
 def fit_config(value):
     """The pipeline's ``fit`` (a FitConfig or None) from the :data:`FIT_PARAMETERS`.
 
-    ``value(name)``: a parameter's value. ValueError when the fit is asked for where torch
-    (which the fit needs) is missing.
+    ``value(name)``: a parameter's value (the fit needs numpy and scipy only).
     """
     if not value("fit"):
         return None
-    try:
-        from vvhand_core.fit import FitConfig
-    except ImportError:
-        raise ValueError(f"{NO_TORCH}: the hand-model fit needs torch") from None
+    from vvhand_core.fit import FitConfig
+
     return FitConfig(iterations=int(value("fit_iterations")),
                      max_residual_mm=float(value("fit_max_residual_mm")))
 

@@ -1,4 +1,4 @@
-"""The hand model of :mod:`.kinematics` for one hand in numpy: the fit's inner loop.
+"""The hand model of :mod:`.kinematics` for one hand in numpy (no torch): the fit's inner loop.
 
 The torch model is batched and differentiable (and tested equal to the generator's); the
 fit poses one hand a dozen times per frame, where torch's per-operation overhead on
@@ -14,15 +14,13 @@ the torch model's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import HandShape
-from vvhand_core.fit.kinematics import IDX as _IDX_T
-from vvhand_core.fit.kinematics import PIVOT_MM, ShapeTensors
+from vvhand_core.fit.tables import IDX, PIVOT_MM, SHAPE_FIELDS, forearm_ends, shape_fields
 
-IDX = {k: v.numpy() for k, v in _IDX_T.items()}
 _SFRAC = IDX["sfrac"]
 _ABD_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
 _ABD_AXES = np.stack([np.zeros(4), np.zeros(4), -_ABD_SIGN], axis=1)
@@ -32,7 +30,10 @@ _EZ, _MINUS_EX = np.array([0.0, 0.0, 1.0]), np.array([-1.0, 0.0, 0.0])
 
 @dataclass(frozen=True)
 class ShapeArrays:
-    """:class:`.kinematics.ShapeTensors` as numpy arrays (the same fields, and a template)."""
+    """The fields of :class:`.kinematics.ShapeTensors` in numpy, and a template.
+
+    (``tables.shape_fields`` computes them; the torch model wraps the same arrays.)
+    """
 
     lengths: np.ndarray
     rest_splay_rad: np.ndarray
@@ -53,9 +54,8 @@ class ShapeArrays:
     angle_offset: np.ndarray  # (42,) rest splays where _ANGLE_MAP puts the abductions
 
     @staticmethod
-    def from_tensors(sh: ShapeTensors) -> ShapeArrays:
-        """The same shape, numpy."""
-        arrays = {f.name: getattr(sh, f.name).numpy() for f in fields(ShapeTensors)}
+    def from_fields(arrays: dict[str, np.ndarray]) -> ShapeArrays:
+        """The arrays of ``tables.shape_fields`` (or a ``ShapeTensors``' fields, as numpy)."""
         template = np.zeros((34, 3))
         const = arrays["const_points"]
         template[0], template[1], template[21:25], template[27:34] = \
@@ -63,14 +63,17 @@ class ShapeArrays:
         template[5:21:4] = arrays["mcp"]
         offset = np.zeros(42)  # added to the angles' product (_ANGLE_MAP)
         offset[23:27] = arrays["rest_splay_rad"]
-        return ShapeArrays(**arrays, template=template, angle_offset=offset)
+        return ShapeArrays(**{k: arrays[k] for k in SHAPE_FIELDS}, template=template,
+                           angle_offset=offset)
 
     @staticmethod
     def from_shape(shape: HandShape | None = None, forearm_mm: float | None = None
                    ) -> ShapeArrays:
         """Arrays of ``shape`` (default the mean hand), optionally another forearm length."""
-        sh = ShapeTensors.from_shape(shape)
-        return ShapeArrays.from_tensors(sh if forearm_mm is None else sh.with_forearm(forearm_mm))
+        arrays = shape_fields(shape)
+        if forearm_mm is not None:
+            arrays["forearm_ends"] = forearm_ends(forearm_mm)
+        return ShapeArrays.from_fields(arrays)
 
 
 @dataclass

@@ -15,8 +15,8 @@ import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import rest_articulation
 from vvhand_core.fit.hand_np import ShapeArrays
-from vvhand_core.fit.kinematics import PIVOT_MM
 from vvhand_core.fit.lm import LMResult, levenberg_marquardt
+from vvhand_core.fit.tables import PIVOT_MM
 from vvhand_core.fit.terms import (
     Weights,
     bounds,

@@ -31,12 +31,18 @@ import numpy as np
 import torch
 
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, NUM_PARAMS, HandShape
-
-PIVOT_MM = (0.0, 60.0, 0.0)  # hand-frame point that the placement rotates about
-NUM_SPHERES = 26  # thumb 4, per long finger 4 joints + 1 metacarpal base, forearm 2
-NUM_CAPSULES = 20  # thumb 3, per long finger 3 + 1 metacarpal, forearm 1
-NUM_ELLIPSOIDS = 2  # palm, wrist
-_ABD_SIGN = (1.0, 1.0, -1.0, -1.0)  # abd > 0 spreads away from the middle finger
+from vvhand_core.fit.tables import (  # noqa: F401  (the layout's names, re-exported)
+    ABD_SIGN,
+    NUM_CAPSULES,
+    NUM_ELLIPSOIDS,
+    NUM_POINTS,
+    NUM_SPHERES,
+    PALM_SAMPLE_OFFSETS,
+    PIVOT_MM,
+    forearm_ends,
+    shape_fields,
+)
+from vvhand_core.fit.tables import IDX as TABLE_IDX
 
 
 def _t(x, dtype=torch.float64) -> torch.Tensor:
@@ -70,65 +76,11 @@ class ShapeTensors:
     @staticmethod
     def from_shape(shape: HandShape | None = None) -> ShapeTensors:
         """Tensors of ``shape`` (default: the mean adult hand, ``HandShape()``)."""
-        s = shape or HandShape()
-        y0 = np.asarray(s.thumb_rest_dir, dtype=np.float64)
-        y0 = y0 / np.linalg.norm(y0)
-        across = np.array([-1.0, 0.0, 0.0])
-        f0 = across - y0 * (across @ y0)
-        f0 = f0 / np.linalg.norm(f0)
-        abd = np.cross(y0, [0.0, 0.0, 1.0])
-        radii, meta = np.asarray(s.radii), np.asarray(s.metacarpal_radii)
-        tr = np.asarray(s.thumb_radii)
-        finger_jr = np.concatenate([np.maximum(radii[:, :1], meta[:, None]), radii], axis=1)
-        thumb_jr = np.array([tr[0] + 1.0, tr[0], tr[1], tr[2]])
-        fr = [s.forearm_radius]
-        mcp_x = np.asarray(s.mcp_x, dtype=np.float64)
-        sph_r = np.concatenate([thumb_jr, np.concatenate([finger_jr, meta[:, None]],
-                                                         axis=1).reshape(20), fr, fr])
-        cap_r = np.concatenate([tr, np.concatenate([radii, meta[:, None]], axis=1).reshape(16), fr])
-        off = np.array(PALM_SAMPLE_OFFSETS)
-        pc, ps = np.asarray(s.palm_center), np.asarray(s.palm_semi_axes)
-        palm = pc + np.concatenate([off, np.zeros((5, 1))], axis=1) * ps
-        palm_r = ps[2] * np.sqrt(1.0 - (off ** 2).sum(axis=1))
-        const = np.concatenate([[[0.0, 0.0, 0.0]],
-                                np.stack([0.45 * mcp_x, np.full(4, 18.0), np.zeros(4)], axis=1),
-                                [s.palm_center, [0.0, 2.0, 0.0]], palm])
-        return ShapeTensors(
-            lengths=_t(s.lengths), rest_splay_rad=_t(np.deg2rad(s.rest_splay_deg)),
-            mcp=_t(np.stack([mcp_x, s.mcp_y, np.zeros(4)], axis=1)),
-            thumb_cmc=_t(s.thumb_cmc), thumb_lengths=_t(s.thumb_lengths),
-            thumb_abd_axis=_t(abd / np.linalg.norm(abd)),
-            thumb_basis=_t(_thumb_basis(y0, np.cross(y0, f0), f0, abd / np.linalg.norm(abd))),
-            joint_radius=_t(np.concatenate([[min(s.wrist_semi_axes)], thumb_jr,
-                                            finger_jr.reshape(16)])),
-            sph_r=_t(sph_r), cap_r=_t(cap_r),
-            ell_semi=_t([s.palm_semi_axes, s.wrist_semi_axes]),
-            round_r=_t(np.concatenate([sph_r, cap_r])),
-            sample_r=_t(np.concatenate([sph_r, np.repeat(cap_r, 3), palm_r,
-                                        [min(s.wrist_semi_axes)]])),
-            const_points=_t(const), forearm_ends=_t([[18.0], [s.forearm_length]]),
-        )  # fmt: skip
+        return ShapeTensors(**{k: _t(v) for k, v in shape_fields(shape).items()})
 
     def with_forearm(self, length_mm: float) -> ShapeTensors:
         """The same hand with another forearm length (hand-frame mm, before scaling)."""
-        return replace(self, forearm_ends=_t([[18.0], [float(length_mm)]]))
-
-
-def _thumb_basis(y0, b0, f0, ab) -> np.ndarray:
-    """(9, 12) linear map to A y0, A b0, A f0, A ab from (cf, cf ca, cf sa, sf, ..., sa).
-
-    A = Rz(f) R(ab, a) (Rodrigues: R = P + ca (I - P) + sa K), coefficients ordered
-    (cf, cf ca, cf sa, sf, sf ca, sf sa, 1, ca, sa).
-    """
-    k = np.array([[0.0, -ab[2], ab[1]], [ab[2], 0.0, -ab[0]], [-ab[1], ab[0], 0.0]])
-    p = np.outer(ab, ab)
-    rot = [p, np.eye(3) - p, k]  # times 1, ca, sa
-    zc = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # times cf
-    zs = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # times sf
-    z1 = np.diag([0.0, 0.0, 1.0])
-    mats = [z @ r for z in (zc, zs, z1) for r in rot]
-    vecs = np.stack([y0, b0, f0, ab])  # (4, 3)
-    return np.stack([(vecs @ m.T).reshape(12) for m in mats])
+        return replace(self, forearm_ends=_t(forearm_ends(length_mm)))
 
 
 @dataclass
@@ -187,7 +139,7 @@ def _fingers(a: torch.Tensor, sh: ShapeTensors):
     return chain, torch.stack([cp, sp, torch.zeros_like(cp)], dim=-1)
 
 
-_ABD_SIGN_T = _t(_ABD_SIGN)
+_ABD_SIGN_T = _t(ABD_SIGN)
 
 
 def _radians(angles_deg: torch.Tensor) -> torch.Tensor:
@@ -196,28 +148,7 @@ def _radians(angles_deg: torch.Tensor) -> torch.Tensor:
     return torch.deg2rad(angles_deg.to(torch.float64))
 
 
-def _index_tables():
-    """Where each primitive's points sit in the array of unique points (module doc)."""
-    fingers = range(4)
-    sph = [1, 2, 3, 4] + [j for i in fingers for j in (5 + 4 * i, 6 + 4 * i, 7 + 4 * i,
-                                                          8 + 4 * i, 21 + i)] + [25, 26]
-    cap0 = [1, 2, 3] + [j for i in fingers for j in (5 + 4 * i, 6 + 4 * i, 7 + 4 * i, 21 + i)]
-    cap1 = [2, 3, 4] + [j for i in fingers for j in (6 + 4 * i, 7 + 4 * i, 8 + 4 * i, 5 + 4 * i)]
-    pivots = [j for i in fingers for j in (5 + 4 * i, 5 + 4 * i, 6 + 4 * i, 7 + 4 * i)]
-    pivots += [1, 1, 1, 2, 3, 0, 0]
-    frac = (0.25, 0.5, 0.75)
-    s0 = sph + [a for a in cap0 + [25] for _ in frac] + list(range(29, 34)) + [28]
-    s1 = sph + [b for b in cap1 + [26] for _ in frac] + list(range(29, 34)) + [28]
-    sf = [0.0] * 26 + list(frac) * 20 + [0.0] * 6
-    return {k: torch.tensor(v) for k, v in (
-        ("sph", sph), ("cap0", cap0 + [25]), ("cap1", cap1 + [26]), ("pivots", pivots),
-        ("round0", sph + cap0 + [25]), ("round1", sph + cap1 + [26]), ("s0", s0), ("s1", s1),
-    )} | {"sfrac": _t(sf)[:, None]}  # fmt: skip
-
-
-IDX = _index_tables()
-NUM_POINTS = 34
-PALM_SAMPLE_OFFSETS = ((0.5, 0.5), (-0.5, 0.5), (0.5, -0.5), (-0.5, -0.5), (0.0, 0.0))
+IDX = {k: torch.from_numpy(v) for k, v in TABLE_IDX.items()}  # sfrac float64, rest int64
 
 
 def _local_points(a: torch.Tensor, shape: ShapeTensors, axes: bool):

@@ -25,7 +25,7 @@ from vvhand_core.data.synthetic.hand_model import (
 )
 from vvhand_core.data.synthetic.raycast import splat_geometry
 from vvhand_core.fit.fit import FitConfig, FitResult
-from vvhand_core.fit.kinematics import PIVOT_MM
+from vvhand_core.fit.tables import PIVOT_MM
 from vvhand_core.skeletons import HANDS2019_21
 
 

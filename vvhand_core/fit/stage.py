@@ -103,6 +103,22 @@ class FitStage:
         limit = self.config.max_residual_mm
         return limit > 0 and fit.residual_mm > limit
 
+    def apply_all(self, results: list, depth_mm: np.ndarray, intrinsics: Intrinsics,
+                  sequence: bool, invalid, localiser) -> None:
+        """Fit a batch of results in place (depth (B, H, W) mm), as both pipelines do.
+
+        A result the fit rejects (:meth:`rejection`) becomes ``invalid(message, centre)``
+        with its fit kept, and ``localiser`` (if any) forgets its track.
+        """
+        for i, r in enumerate(results):
+            self.apply(r, depth_mm[i], intrinsics, sequence)
+            why = self.rejection(r)
+            if why:  # a phantom hand: reported as none, and not tracked
+                fit, results[i] = r.fit, invalid(why, r.centre_mm)
+                results[i].fit = fit
+                if localiser is not None:
+                    localiser.reset()
+
     def rejection(self, result) -> str:
         """Why a fitted result is not taken for a hand ("" when it is)."""
         fit = result.fit

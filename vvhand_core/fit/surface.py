@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from vvhand_core.fit.hand_np import HandPose
-from vvhand_core.fit.kinematics import NUM_CAPSULES, NUM_SPHERES
+from vvhand_core.fit.tables import NUM_CAPSULES, NUM_SPHERES
 
 NUM_ROUND = NUM_SPHERES + NUM_CAPSULES  # spheres and capsules: "capsules" of the union
 _EPS = 1e-9

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vvhand_core.fit.fit import FitConfig
 from vvhand_core.lite.fusion import FUSIONS
 from vvhand_core.lite.geometry import GRID_SHAPES, grid_subset_indices
 from vvhand_core.localise import LOCALISERS
@@ -27,7 +28,9 @@ class FrameConfig:
     track: localise from the previous frame's hand when there is one. localiser:
     "detector" (learned, default) or "geometric" (``localise.make_localiser``);
     detector_weights: "" = the packaged detector. side: how the fused joints' chirality
-    becomes a side (``vvhand_core.side``).
+    becomes a side (``vvhand_core.side``). fit: None (off, default) or how the articulated
+    hand model is fitted to the depth after fusion (``vvhand_core.fit.stage``; numpy and
+    scipy only; skeleton hands2019_21 only; in sequences when ``track``).
     """
 
     selector: str = "student"
@@ -40,6 +43,7 @@ class FrameConfig:
     localiser: str = "detector"
     detector_weights: str = ""
     side: SideConfig = field(default_factory=SideConfig)
+    fit: FitConfig | None = None
 
 
 @dataclass
@@ -62,10 +66,8 @@ class LiteConfig(FrameConfig):
     def from_pipeline_config(cls, cfg: object, num_threads: int = 0) -> LiteConfig:
         """The LiteConfig of a ``PipelineConfig`` (device, renderer and backend ignored).
 
-        ValueError for what only the torch pipeline has: the hand-model fit, the mirror pass.
+        ValueError for what only the torch pipeline has: the mirror pass.
         """
-        if getattr(cfg, "fit", None) is not None:
-            raise ValueError("LitePipeline has no hand-model fit (fit must be None)")
         if getattr(cfg, "mirror", False):
             raise ValueError("LitePipeline has no mirror pass (mirror must be False)")
         names = [f.name for f in dataclasses.fields(FrameConfig)]
@@ -77,7 +79,8 @@ def check_lite_config(cfg: FrameConfig, num_candidates: int) -> None:
     """ValueError naming the first problem of ``cfg`` for a model with M = num_candidates.
 
     The checks both pipelines share (``pipeline_config.check_config`` calls this first):
-    selector, localiser, fusion, num_views for the selector and M, cube and depth range.
+    selector, localiser, fusion, num_views for the selector and M, cube and depth range,
+    the fit's type.
     """
     m, n = num_candidates, cfg.num_views
     if cfg.selector not in SELECTORS:
@@ -100,6 +103,8 @@ def check_lite_config(cfg: FrameConfig, num_candidates: int) -> None:
     if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
         raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
                          f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
+    if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
+        raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
 
 
 __all__ = ["FrameConfig", "LiteConfig", "SELECTORS", "check_lite_config"]

@@ -7,11 +7,13 @@ The same steps as :class:`vvhand_core.pipeline.VirtualViewPipeline` with backend
       -> crop + normalise -> student (onnxruntime)
       -> render the top-N views (numpy z-buffer) -> A2J (onnxruntime) -> crop uvd
       -> camera mm -> M_i^-1 -> softmax fusion -> joint spread, side
+      [-> hand-model fit (``config.fit``; :mod:`vvhand_core.fit`, numpy and scipy)]
 
 with the numpy twins of :mod:`vvhand_core.lite` and the sessions of
 :class:`vvhand_core.onnx_model.OnnxNetworks` (a directory written by ``vvhand
 export-onnx``). Selectors "student", "teacher" and "uniform" and both fusions work as in
-the torch pipeline; the hand-model fit does not exist here. The learned detector runs
+the torch pipeline, the hand-model fit too (the same stage, ``fit.stage.FitStage``); the
+mirror pass does not exist here. The learned detector runs
 from its ONNX export (``vvhand_core.detector.shipped``: the packaged detector ships it).
 Results are :class:`~vvhand_core.lite.result.HandPoseResult`, the torch pipeline's type.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vvhand_core.fit.stage import FitStage, check_fit_skeleton
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
 from vvhand_core.lite.config import SELECTORS, FrameConfig, LiteConfig, check_lite_config
@@ -47,6 +50,7 @@ class LitePipeline:
         check_lite_config(self.config, self.num_candidates)
         self._grid_deg = geo.view_grid(self.num_candidates)  # (M, 2)
         self._localiser = None
+        self._fit = self._fit_stage(self.config)
         if self.config.localiser == "detector":
             self._make_localiser()  # load it now: a broken detector fails here, not later
 
@@ -67,8 +71,6 @@ class LitePipeline:
 
         ``num_threads`` is fixed when the sessions are made (:meth:`from_onnx`).
         """
-        if changes.pop("fit", None) is not None:
-            raise ValueError("the hand-model fit needs torch (the lite pipeline has none)")
         if changes.pop("mirror", False):
             raise ValueError("the mirror pass needs torch (the lite pipeline has none)")
         names = {f.name for f in dataclasses.fields(FrameConfig)}
@@ -79,9 +81,17 @@ class LitePipeline:
         check_lite_config(cfg, self.num_candidates)
         localiser = ("min_depth_mm", "max_depth_mm", "cube_mm", "track", "localiser",
                      "detector_weights")
+        fit = self._fit if cfg.fit == self.config.fit else self._fit_stage(cfg)
         if any(getattr(cfg, k) != getattr(self.config, k) for k in localiser):
             self._localiser = None
-        self.config = cfg
+        self.config, self._fit = cfg, fit
+
+    def _fit_stage(self, cfg: FrameConfig) -> FitStage | None:
+        """The fit stage of ``cfg`` (None without a fit; ValueError for another skeleton)."""
+        if cfg.fit is None:
+            return None
+        check_fit_skeleton(self.skeleton)
+        return FitStage(cfg.fit)
 
     def _make_localiser(self):
         """The localiser of the config (made on first use; kept until the config changes)."""
@@ -95,9 +105,11 @@ class LitePipeline:
         return self._localiser
 
     def reset_tracking(self) -> None:
-        """Forget the previous frame's hand centre."""
+        """Forget the previous frame's hand centre (and hand-model fit)."""
         if self._localiser is not None:
             self._localiser.reset()
+        if self._fit is not None:
+            self._fit.reset()
 
     # ------------------------------------------------------------------ running
     def run(self, depth_mm: np.ndarray, intrinsics: object,
@@ -178,6 +190,9 @@ class LitePipeline:
             results[i] = HandPoseResult.estimate(
                 centres[i], cfg.cube_mm, self.num_candidates, joints[n], views[n], idx[n],
                 weights[n], logits[n], score[n], self.skeleton, cfg.side)
+        if self._fit is not None:
+            self._fit.apply_all(results, depth, intr, cfg.track, self._invalid, self._localiser)
+            timer.lap("fit")
         return results
 
     def _a2j(self, views_mm: np.ndarray, zc: np.ndarray, features: bool = False
