@@ -243,7 +243,8 @@ def test_bench_pipeline_smoke(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     args = parser.parse_args(["--backbones", "resnet18", "--modes",
-                              "student-1,uniform-3,student-1+mirror", "--frames", "1",
+                              "student-1,uniform-3,student-1+mirror,student-1+fit",
+                              "--frames", "1",
                               "--warmup", "0", "--width", "0.125", "--device", "cpu",
                               "--renderer", "torch"])
     assert bench.run(args) == 0
@@ -251,8 +252,13 @@ def test_bench_pipeline_smoke(tmp_path, monkeypatch, capsys):
     assert "Pipeline speed" in text and "| resnet18 | student-1 |" in text
     assert "| resnet18 | uniform-3 |" in text and "1/1" in text
     assert "| resnet18 | student-1+mirror | torch |" in text
-    assert bench._parse_mode("teacher-9+mirror") == ("teacher", 9, True)
-    for bad in ("student", "student-3+flip"):
+    column = 5 + list(bench.STAGES).index("fit")  # the fit's ms: only where it ran
+    rows = {x.split("|")[2].strip(): x.split("|") for x in text.splitlines()
+            if x.startswith("| resnet18 | student-1")}
+    assert float(rows["student-1+fit"][column]) > 0 == float(rows["student-1"][column])
+    assert bench._parse_mode("teacher-9+mirror") == ("teacher", 9, True, False)
+    assert bench._parse_mode("student-3+fit+mirror") == ("student", 3, True, True)
+    for bad in ("student", "student-3+flip", "student-3+fit+fit"):
         with pytest.raises(ValueError, match="expected <selector>-<N>"):
             bench._parse_mode(bad)
 

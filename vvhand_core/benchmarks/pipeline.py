@@ -3,8 +3,9 @@
 Runs :class:`VirtualViewPipeline` end to end (localise, crop, student, render, A2J,
 fusion) on synthetic depth frames with randomly initialised networks of the real
 architecture (speed does not depend on the weights), for each backbone and mode, and
-appends the table to docs/results.md. Modes are ``<selector>-<N>``: uniform-25,
-teacher-3, student-1/3/9/15 by default; the throughput ratio student-3 / uniform-25 is
+appends the table to docs/results.md. Modes are ``<selector>-<N>`` (``+mirror``: with
+the mirror pass, ``+fit``: with the hand-model fit): uniform-25, teacher-3,
+student-1/3/9/15 by default; the throughput ratio student-3 / uniform-25 is
 reported per backbone. The ``--onnx-modes`` (student-3 by default) also run with the
 pipeline's onnxruntime backend (the same networks exported to ONNX in memory) and with
 the torch-free :class:`~vvhand_core.lite.pipeline.LitePipeline` on those sessions (backend
@@ -26,6 +27,7 @@ import torch
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.camera import Intrinsics
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
+from vvhand_core.fit import FitConfig
 from vvhand_core.localise import HandLocaliser, LocaliseConfig
 from vvhand_core.models import A2JConfig, ModelConfig, StudentConfig, TeacherConfig, build_models
 from vvhand_core.pipeline import STAGES, PipelineConfig, VirtualViewPipeline
@@ -40,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", default="resnet18,resnet50",
                         help="comma-separated A2J backbones (default: %(default)s)")
     parser.add_argument("--modes", default=DEFAULT_MODES,
-                        help="comma-separated <selector>-<N>[+mirror] (+mirror: with the mirror "
-                             "pass; default: %(default)s)")
+                        help="comma-separated <selector>-<N>[+mirror][+fit] (+mirror: with the "
+                             "mirror pass; +fit: with the hand-model fit; default: %(default)s)")
     parser.add_argument("--frames", type=int, default=5, help="timed frames per mode")
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed rounds over all modes before timing")
@@ -110,14 +112,17 @@ def model_file(model: str) -> str:
     return str(default_model_path()) if model == "default" else model
 
 
-def _parse_mode(mode: str) -> tuple[str, int, bool]:
-    """'student-3' -> ("student", 3, False); '+mirror' after N adds the mirror pass."""
-    base, plus, extra = mode.strip().partition("+")
+def _parse_mode(mode: str) -> tuple[str, int, bool, bool]:
+    """'student-3' -> ("student", 3, False, False): selector, N, mirror pass, hand-model fit.
+
+    '+mirror' and / or '+fit' after N add the mirror pass and the fit (``FitConfig()``).
+    """
+    base, *extras = [x.strip() for x in mode.strip().split("+")]
     selector, _, n = base.partition("-")
-    if not n.isdigit() or (plus and extra != "mirror"):
-        raise ValueError(f"bad mode {mode!r}: expected <selector>-<N>[+mirror], e.g. "
-                         "student-3 or student-3+mirror")
-    return selector, int(n), bool(plus)
+    if not n.isdigit() or set(extras) - {"mirror", "fit"} or len(set(extras)) < len(extras):
+        raise ValueError(f"bad mode {mode!r}: expected <selector>-<N>[+mirror][+fit], e.g. "
+                         "student-3, student-3+mirror or student-3+fit")
+    return selector, int(n), "mirror" in extras, "fit" in extras
 
 
 def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], intr: Intrinsics,
@@ -158,8 +163,10 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
     for i in range(args.warmup + args.frames):
         frame = frames[i % len(frames)]
         for run in runs:
-            selector, n, mirror = parsed[run[0]]
-            changes = {} if run[1] == "lite" else {"backend": run[1], "mirror": mirror}
+            selector, n, mirror, fit = parsed[run[0]]
+            changes = {"fit": FitConfig() if fit else None}
+            if run[1] != "lite":
+                changes |= {"backend": run[1], "mirror": mirror}
             pipes[run[1]].configure(selector=selector, num_views=n, **changes)
             start = time.perf_counter()
             res = pipes[run[1]].run(frame, intr)
