@@ -34,7 +34,9 @@ def start_node(env, checkpoint, *params, qos_overrides=RELIABLE_OVERRIDES):
     args = [sys.executable, "-m", "vvhand_ros.node", "--ros-args",
             "-p", f"model_path:={checkpoint}", "-p", "device:=cpu",
             "-p", "status_period_s:=0.5", "-p", "num_threads:=1",  # see docs/ros.md: one
-            "--log-level", "hand_pose_node:=info"]  # thread on a shared CPU, no oversubscription
+            # thread on a shared CPU, no oversubscription; fit off: the untrained test
+            # model's joints explain no depth (the fit would publish them as no hand)
+            "-p", "fit:=false", "--log-level", "hand_pose_node:=info"]
     for p in [*qos_overrides, *params]:
         args += ["-p", p]
     return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE,

@@ -152,7 +152,7 @@ def test_camera_launch_files(standins, launch_file):
     assert params["camera_model"] == camera_model and params["depth_transport"] == "raw"
     assert params["selector"] == "student" and params["num_views"] == "3"
     assert params["model_path"] == "" and params["device"] == "auto"
-    assert params["fit"] == "false" and params["mirror"] == "false"
+    assert params["fit"] == "true" and params["mirror"] == "false"  # the node's defaults
     assert not any("qos" in p for p in params)  # sensor-data QoS unless params_file overrides
     for arg in ("depth_topic", "info_topic", "depth_transport", "camera_model", "model",
                 "device", "num_views", "selector", "namespace", "params_file", "rviz",

@@ -66,7 +66,7 @@ def start(env, checkpoint, *params, module="vvhand_ros.node", ns=""):
     # fit start are sensitive to onnxruntime's rounding and to torch's thread count
     args = [sys.executable, "-m", module, "--ros-args", "-p", f"model_path:={checkpoint}",
             "-p", "device:=cpu", "-p", "backend:=torch", "-p", "localiser:=geometric",
-            "-p", "num_threads:=1",
+            "-p", "num_threads:=1", "-p", "fit:=false",  # the fit: its own test
             "-p", "status_period_s:=0.5",
             "-r", "depth/image:=/depth/image", "-r", "depth/camera_info:=/depth/camera_info"]
     if ns:

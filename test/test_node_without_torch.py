@@ -50,7 +50,7 @@ def export_dir(tmp_path_factory, checkpoint):
 
 def start_torch_free(env, model, *params):
     args = [sys.executable, "-c", BOOT, "--ros-args", "-p", f"model_path:={model}",
-            "-p", "status_period_s:=0.5", "-p", "num_threads:=1"]
+            "-p", "status_period_s:=0.5", "-p", "num_threads:=1", "-p", "fit:=false"]
     for p in [*RELIABLE_OVERRIDES, *params]:
         args += ["-p", p]
     return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE,

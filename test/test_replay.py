@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from vvhand_core.checkpoint import save_random_checkpoint
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
+from vvhand_ros import replay_cli
 from vvhand_ros.bag import BagError, read_frames, read_ground_truth
 from vvhand_ros.depth_encoding import image_to_depth_mm
 from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
@@ -112,7 +114,7 @@ def test_sidecar_ground_truth(tmp_path):
 
 def test_offline_replay_scores_every_frame(tmp_path, bag, checkpoint):
     cfg = ReplayConfig(bag=bag, mode="offline", model=str(checkpoint), device="cpu",
-                       out_dir=tmp_path / "out")
+                       fit=False, out_dir=tmp_path / "out")  # the untrained model's joints
     report, json_path, png_path = run_replay(cfg, progress=False)
     assert report.frames == FRAMES and report.answered == FRAMES and report.dropped == 0
     acc = report.accuracy
@@ -129,8 +131,9 @@ def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
     """--fit: the shipped model's joints refined by the fit on at least one frame (and
     --mirror: the mirror pass changes them)."""
     common = dict(bag=bag, mode="offline", device="cpu", max_frames=4)
-    plain, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "a", **common), progress=False)
-    fitted, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "b", fit=True, **common),
+    plain, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "a", fit=False, **common),
+                             progress=False)
+    fitted, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "b", **common),  # the default
                               progress=False)
     assert fitted.config["fit"] == "True" and plain.config["fit"] == "False"
     assert [r.valid for r in fitted.records] == [r.valid for r in plain.records]
@@ -142,7 +145,8 @@ def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
     strict, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "d", fit=True,
                                            fit_max_residual_mm=1e-3, **common), progress=False)
     assert not any(r.valid for r in strict.records)  # every fit explains the depth worse
-    mirrored, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "c", mirror=True, **common),
+    mirrored, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "c", mirror=True, fit=False,
+                                             **common),
                                 progress=False)  # the mirror pass: another answer
     assert mirrored.config["mirror"] == "True" and plain.config["mirror"] == "False"
     assert [r.valid for r in mirrored.records] == [r.valid for r in plain.records]
@@ -153,14 +157,18 @@ def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
 def test_replay_cli_offline(tmp_path, bag, checkpoint):
     proc = subprocess.run(
         [sys.executable, "-m", "vvhand_core.cli", "replay", str(bag), "--model", str(checkpoint),
-         "--device", "cpu", "--out", str(tmp_path), "--json"],
+         "--device", "cpu", "--out", str(tmp_path), "--json", "--no-fit"],  # untrained model
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["frames"] == FRAMES and "records" not in summary
+    assert summary["config"]["fit"] == "False"
     # the contact sheet of worst / median / best frames lies beside the plot
     assert summary["contact_sheet"] == str(tmp_path / "contact_sheet.png")
     assert (tmp_path / "contact_sheet.png").stat().st_size > 5000
+    parser = argparse.ArgumentParser()
+    replay_cli.add_arguments(parser)
+    assert parser.parse_args(["bag"]).fit is True  # the node's default: the fit on
     bad = subprocess.run(
         [sys.executable, "-m", "vvhand_core.cli", "replay", str(tmp_path / "missing")],
         capture_output=True, text=True, timeout=300)
@@ -184,7 +192,7 @@ def test_live_replay_matches_offline(tmp_path, bag, checkpoint, ros_env, monkeyp
     pytest.importorskip("rclpy")
     for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
         monkeypatch.setenv(k, ros_env[k])
-    common = dict(bag=bag, model=str(checkpoint), device="cpu")
+    common = dict(bag=bag, model=str(checkpoint), device="cpu", fit=False)  # untrained model
     live, _, png = run_replay(ReplayConfig(mode="live", out_dir=tmp_path / "live", **common),
                               progress=False)
     offline, _, _ = run_replay(ReplayConfig(mode="offline", out_dir=tmp_path / "off", **common),
@@ -208,7 +216,7 @@ def test_offline_replay_of_a_compressed_bag_matches_the_raw_bag(tmp_path, bag, c
     comp = tmp_path / "comp"
     write_synthetic_bag(comp, FRAMES, seed=5, progress=False, depth_format="compressedDepth rvl",
                         info_after_image=True)
-    common = dict(model=str(checkpoint), device="cpu", mode="offline")
+    common = dict(model=str(checkpoint), device="cpu", mode="offline", fit=False)
     raw, _, _ = run_replay(ReplayConfig(bag=bag, out_dir=tmp_path / "a", **common),
                            progress=False)
     rvl, _, _ = run_replay(ReplayConfig(bag=comp, out_dir=tmp_path / "b", **common),
@@ -234,7 +242,7 @@ def test_live_replay_of_a_compressed_bag(tmp_path, checkpoint, ros_env, monkeypa
     comp = tmp_path / "comp"
     write_synthetic_bag(comp, 4, seed=7, progress=False, encoding="32FC1",
                         depth_format="compressedDepth png", info_after_image=True)
-    common = dict(bag=comp, model=str(checkpoint), device="cpu")
+    common = dict(bag=comp, model=str(checkpoint), device="cpu", fit=False)
     live, _, _ = run_replay(ReplayConfig(mode="live", out_dir=tmp_path / "live", **common),
                             progress=False)
     offline, _, _ = run_replay(ReplayConfig(mode="offline", out_dir=tmp_path / "off", **common),

@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
     parser.add_argument("--num-views", type=int, default=3)
     parser.add_argument("--selector", default="student")
-    parser.add_argument("--fit", action="store_true",
-                        help="the node fits the hand model to the depth after the network")
+    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=True,
+                        help="the node fits the hand model to the depth after the network "
+                             "(its default); --no-fit: the network's joints")
     parser.add_argument("--mirror", action="store_true",
                         help="the node also runs the networks on the flipped image (mirror)")
     parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",

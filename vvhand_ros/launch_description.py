@@ -27,8 +27,9 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("device", "auto", "auto | cpu | cuda | cuda:N"),
     ("num_views", "3", "N views rendered and fused"),
     ("selector", "student", "student | teacher | uniform"),
-    ("fit", "false", "fit the hand model to the depth after the network (joint angles, "
-     "residual; docs/ros.md 'Hand-model fit')"),
+    ("fit", "true", "fit the hand model to the depth after the network (joint angles, "
+     "residual, phantom hands dropped; docs/ros.md 'Hand-model fit'); false: the network's "
+     "joints"),
     ("mirror", "false", "also run the networks on the flipped image (twice their time; "
      "docs/ros.md 'Mirror pass')"),
     ("publish_tf", "true", "one TF frame per hand (its palm)"),

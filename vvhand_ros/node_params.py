@@ -58,10 +58,10 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "geometric (nearest sizeable object; crops the forearm when that is nearest)", None),
     ("detector_weights", "", True,
      "hand detector weights (.pt) for localiser=detector; empty = the shipped detector", None),
-    ("fit", False, False,
+    ("fit", True, False,
      "fit the articulated hand model to the depth after the network: refined joints, joint "
-     "angles and a fit residual in ~/hands (docs/ros.md, 'Hand-model fit'); costs ~6-15 ms per "
-     "frame on one CPU core", None),
+     "angles and a fit residual in ~/hands, phantom hands dropped (docs/ros.md, 'Hand-model "
+     "fit'); costs ~6-15 ms per frame on one CPU core; false: the network's joints", None),
     ("fit_iterations", 8, False,
      "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
      "kinematics); more = closer fit, slower", (1, 50)),

@@ -55,7 +55,7 @@ class ReplayConfig:
     num_views: int = 3
     fusion: str = "confidence"
     device: str = "auto"
-    fit: bool = False                     # hand-model fit after the network (issue 16)
+    fit: bool = True                      # hand-model fit after the network (the node's default)
     fit_max_residual_mm: float = FIT_MAX_RESIDUAL_MM  # with fit: larger = no hand (node's)
     mirror: bool = False                  # also the mirror pass (PipelineConfig.mirror)
     backend: str = "auto"                 # auto (as the node) | torch | onnxruntime

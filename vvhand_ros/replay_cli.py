@@ -37,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
                         help="where the networks run (auto: onnxruntime on the CPU, as the node)")
-    parser.add_argument("--fit", action="store_true",
-                        help="fit the hand model to the depth after the network (issue 16)")
+    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=True,
+                        help="fit the hand model to the depth after the network (issue 16; "
+                             "the node's default); --no-fit: the network's joints")
     parser.add_argument("--fit-max-residual-mm", type=float, default=FIT_MAX_RESIDUAL_MM,
-                        help="with --fit: a hand whose fit residual is larger counts as no "
+                        help="with the fit: a hand whose fit residual is larger counts as no "
                              "hand, as in the node (parameter fit_max_residual_mm; 0 = off)")
     parser.add_argument("--mirror", action="store_true",
                         help="also run the networks on the flipped image and average "
