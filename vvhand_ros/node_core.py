@@ -30,12 +30,7 @@ from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess
 from vvhand_ros.frame_output import FrameOutput, settings_from
-from vvhand_ros.node_params import (
-    FIT_PARAMETERS,
-    RUNTIME_PARAMETERS,
-    check_num_views,
-    fit_config,
-)
+from vvhand_ros.node_params import FIT_PARAMETERS, RUNTIME_PARAMETERS, check_num_views, fit_config
 from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
 from vvhand_ros.pairing import Pair, StampPairer
 from vvhand_ros.target_frame import TransformUnavailable, make_target_frame
