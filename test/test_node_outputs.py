@@ -2,43 +2,33 @@
 
 HandPoseArray with side, track id and per-joint confidence; palm PoseStamped and palm TF
 with namespaced frame names; per-joint TF opt-in; the One Euro filter and its reset;
-target_frame's start-up error; the lifecycle variant's transitions; /diagnostics rates,
-delay and levels. The node runs as a child process with an untrained small checkpoint and
-the geometric localiser (these tests are about the node, not accuracy); this process
-publishes depth + camera_info and listens.
+target_frame's start-up error; /diagnostics rates, delay and levels (the lifecycle
+variant: test_node_lifecycle.py). The node runs as a child process with an untrained small
+checkpoint and the geometric localiser (these tests are about the node, not accuracy);
+this process publishes depth + camera_info and listens (``outputs_harness``).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from ros_helpers import REPO, call_when_answering, spin_until, stop
+from ros_helpers import spin_until, stop
 
 pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
-from builtin_interfaces.msg import Time  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from geometry_msgs.msg import PoseStamped  # noqa: E402
-from lifecycle_msgs.msg import State, Transition  # noqa: E402
-from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-from tf2_msgs.msg import TFMessage  # noqa: E402
-
-from vvhand.msg import HandPoseArray  # noqa: E402
-from vvhand_core.data.synthetic.generator import (  # noqa: E402
-    SynthConfig,
-    sample_sequence,
+from outputs_harness import (  # noqa: E402
+    Harness,
+    joints_mm,
+    moving_frames,
+    stamp,
+    start,
 )
+from std_msgs.msg import Header  # noqa: E402
+
 from vvhand_core.fit import FitConfig  # noqa: E402
 from vvhand_core.fit.stage import ANGLE_NAMES  # noqa: E402
 from vvhand_core.palm import matrix_to_quaternion, palm_frame  # noqa: E402
@@ -47,99 +37,10 @@ from vvhand_core.skeletons import HANDS2019_21  # noqa: E402
 from vvhand_core.smoothing import OneEuroFilter  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-OVERRIDES = [f"qos_overrides.{t}.subscription.reliability:=reliable"
-             for t in ("/depth/image", "/depth/camera_info")]
-
 
 @pytest.fixture(scope="module")
 def frames():
-    """Frames 0 and 6 of a slowly moving hand (a few mm apart: one track) and a far one."""
-    seq = list(sample_sequence(SynthConfig(seed=11, background="none"), 7))
-    far = np.where(seq[0].depth_mm > 0, 5000.0, 0.0).astype(np.float32)
-    return seq[0], seq[6], far
-
-
-def start(env, checkpoint, *params, module="vvhand_ros.node", ns=""):
-    # backend torch and one thread (as this process, conftest): the outputs are compared
-    # with an in-process torch pipeline, and the random test model's side probability and
-    # fit start are sensitive to onnxruntime's rounding and to torch's thread count
-    args = [sys.executable, "-m", module, "--ros-args", "-p", f"model_path:={checkpoint}",
-            "-p", "device:=cpu", "-p", "backend:=torch", "-p", "localiser:=geometric",
-            "-p", "num_threads:=1", "-p", "fit:=false",  # the fit: its own test
-            "-p", "status_period_s:=0.5",
-            "-r", "depth/image:=/depth/image", "-r", "depth/camera_info:=/depth/camera_info"]
-    if ns:
-        args += ["-r", f"__ns:={ns}"]
-    for p in [*OVERRIDES, *params]:
-        args += ["-p", p]
-    return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def stamp(t_s: float) -> Time:
-    return Time(sec=int(t_s), nanosec=int(round((t_s % 1.0) * 1e9)))
-
-
-class Harness:
-    def __init__(self, context, node_name="/hand_pose_node"):
-        self.node = rclpy.create_node("outputs_test_harness", context=context)
-        self.pub_img = self.node.create_publisher(Image, "/depth/image", RELIABLE)
-        self.pub_info = self.node.create_publisher(CameraInfo, "/depth/camera_info", RELIABLE)
-        self.hands: list[HandPoseArray] = []
-        self.palms: list[PoseStamped] = []
-        self.tf: list[TFMessage] = []
-        self.diag: list[DiagnosticArray] = []
-        sub = self.node.create_subscription
-        sub(HandPoseArray, f"{node_name}/hands", self.hands.append, 100)
-        sub(PoseStamped, f"{node_name}/palm_pose", self.palms.append, 100)
-        sub(TFMessage, "/tf", self.tf.append, 100)
-        sub(DiagnosticArray, "/diagnostics", self.diag.append, 100)
-        self.name = node_name
-
-    def wait_subscribed(self, proc, timeout_s=60.0):
-        ok = spin_until(self.node, lambda: (self.pub_img.get_subscription_count() > 0
-                                            and self.pub_info.get_subscription_count() > 0)
-                        or proc.poll() is not None, timeout_s)
-        assert ok and proc.poll() is None, stop(proc)
-        spin_until(self.node, lambda: False, 0.3)
-
-    def send(self, depth_mm, intr, t_s, frame_id="cam_optical"):
-        hdr = Header(stamp=stamp(t_s), frame_id=frame_id)
-        self.pub_info.publish(intrinsics_to_camera_info(intr, hdr))
-        self.pub_img.publish(depth_mm_to_image(depth_mm, hdr))
-
-    def send_and_wait(self, proc, depth_mm, intr, t_s):
-        n = len(self.hands)
-        self.send(depth_mm, intr, t_s)
-        assert spin_until(self.node, lambda: len(self.hands) > n, 30.0), stop(proc)
-        return self.hands[-1]
-
-    def status(self):
-        """(level, message, values) of the newest hand_pose_node status."""
-        for arr in reversed(self.diag):
-            for st in arr.status:
-                if "hand_pose_node" in st.name:
-                    level = st.level[0] if isinstance(st.level, bytes) else int(st.level)
-                    return level, st.message, {kv.key: float(kv.value) for kv in st.values}
-        return None, "", {}
-
-    def set_params(self, **kw):
-        client = self.node.create_client(SetParameters, f"{self.name}/set_parameters")
-        assert client.wait_for_service(timeout_sec=10.0)
-        req = SetParameters.Request()
-        for name, value in kw.items():
-            pv = (ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-                  if isinstance(value, bool) else
-                  ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value)))
-            req.parameters.append(Parameter(name=name, value=pv))
-        fut = client.call_async(req)
-        assert spin_until(self.node, fut.done, 10.0)
-        return [r.successful for r in fut.result().results]
-
-
-def joints_mm(hand) -> np.ndarray:
-    return np.array([[p.x, p.y, p.z] for p in hand.joints]) * 1000.0
+    return moving_frames()
 
 
 def test_hands_palm_tf_confidence_and_filter(rclpy_context, ros_env, checkpoint, frames):
@@ -269,70 +170,6 @@ def test_target_frame_without_tf2_ros_is_a_clear_startup_error(ros_env, checkpoi
     assert "Traceback" not in out
 
 
-def test_lifecycle_transitions(rclpy_context, ros_env, checkpoint, frames):
-    f0 = frames[0]
-    proc = start(ros_env, checkpoint, module="vvhand_ros.lifecycle_node")
-    h = Harness(rclpy_context)
-    change = h.node.create_client(ChangeState, "/hand_pose_node/change_state")
-    get = h.node.create_client(GetState, "/hand_pose_node/get_state")
-
-    def call(client, req):
-        fut = client.call_async(req)
-        assert spin_until(h.node, fut.done, 60.0), stop(proc)
-        return fut.result()
-
-    def transition(tid):
-        return call(change, ChangeState.Request(transition=Transition(id=tid))).success
-
-    def state():
-        return call(get, GetState.Request()).current_state.id
-
-    def publishers(topic):
-        return h.node.count_publishers(topic)
-
-    try:
-        first = call_when_answering(h.node, get, GetState.Request())
-        assert first is not None, stop(proc)
-        assert first.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
-        # activating an unconfigured node is refused without side effects: safe to resend
-        refused = call_when_answering(h.node, change, ChangeState.Request(
-            transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
-        assert refused is not None and not refused.success, stop(proc)
-        assert publishers("/hand_pose_node/hands") == 0
-        assert h.pub_img.get_subscription_count() == 0
-        assert transition(Transition.TRANSITION_CONFIGURE)
-        assert state() == State.PRIMARY_STATE_INACTIVE
-        assert spin_until(h.node, lambda: publishers("/hand_pose_node/hands") == 1, 10.0)
-        assert h.pub_img.get_subscription_count() == 0  # inactive: not subscribed
-        assert transition(Transition.TRANSITION_ACTIVATE)
-        assert state() == State.PRIMARY_STATE_ACTIVE
-        h.wait_subscribed(proc)
-        assert h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 300.0).hands
-        assert transition(Transition.TRANSITION_DEACTIVATE)
-        assert state() == State.PRIMARY_STATE_INACTIVE
-        assert spin_until(h.node, lambda: h.pub_img.get_subscription_count() == 0, 10.0)
-        n = len(h.hands)
-        h.send(f0.depth_mm, f0.intrinsics, 301.0)
-        spin_until(h.node, lambda: False, 1.5)
-        assert len(h.hands) == n  # deactivated: nothing processed
-        assert transition(Transition.TRANSITION_CLEANUP)
-        assert state() == State.PRIMARY_STATE_UNCONFIGURED
-        assert spin_until(h.node, lambda: publishers("/hand_pose_node/hands") == 0, 10.0)
-        # configure again (the model is loaded anew), activate, serve
-        assert transition(Transition.TRANSITION_CONFIGURE)
-        assert transition(Transition.TRANSITION_ACTIVATE)
-        h.wait_subscribed(proc)
-        assert h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 302.0).hands
-        assert transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
-        assert state() == State.PRIMARY_STATE_FINALIZED
-        assert proc.poll() is None
-    finally:
-        out = stop(proc)
-        h.node.destroy_node()
-    assert out.count("loading model") == 2 and "cleaned up: model freed" in out, out
-    assert "Traceback" not in out, out
-
-
 def test_diagnostics_rate_delay_drops_and_levels(rclpy_context, ros_env, checkpoint, frames):
     f0 = frames[0]
     proc = start(ros_env, checkpoint, "diag_window_s:=2.0", "diag_delay_warn_s:=1.0",
@@ -402,31 +239,3 @@ def test_diagnostics_rate_delay_drops_and_levels(rclpy_context, ros_env, checkpo
     finally:
         stop(proc)
         h.node.destroy_node()
-
-
-def test_lifecycle_configure_failure_keeps_the_node_unconfigured(rclpy_context, ros_env,
-                                                                 tmp_path):
-    """A bad model file: configure returns FAILURE with one message; the node lives on."""
-    missing = tmp_path / "missing.pt"
-    proc = start(ros_env, missing, module="vvhand_ros.lifecycle_node")
-    h = Harness(rclpy_context)
-    change = h.node.create_client(ChangeState, "/hand_pose_node/change_state")
-    get = h.node.create_client(GetState, "/hand_pose_node/get_state")
-    try:
-        first = call_when_answering(h.node, get, GetState.Request())
-        assert first is not None, stop(proc)
-        # activating an unconfigured node is refused without side effects: safe to resend
-        refused = call_when_answering(h.node, change, ChangeState.Request(
-            transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
-        assert refused is not None and not refused.success, stop(proc)
-        fut = change.call_async(ChangeState.Request(
-            transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
-        assert spin_until(h.node, fut.done, 60.0) and not fut.result().success
-        fut = get.call_async(GetState.Request())
-        assert spin_until(h.node, fut.done, 10.0)
-        assert fut.result().current_state.id == State.PRIMARY_STATE_UNCONFIGURED
-        assert proc.poll() is None
-    finally:
-        out = stop(proc)
-        h.node.destroy_node()
-    assert "configure failed" in out and str(missing) in out and "Traceback" not in out
