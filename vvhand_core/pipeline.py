@@ -33,7 +33,7 @@ from vvhand_core.backends import Networks, check_backend, load_onnx_dir, make_ne
 from vvhand_core.camera import Intrinsics, with_mirror_t
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.crop import CropConfig, crop_depth, normalise
-from vvhand_core.fit.stage import FitStage, check_fit_skeleton
+from vvhand_core.fit.stage import FitStage, make_fit_stage
 from vvhand_core.fusion import (
     fuse_camera_joints,
     fusion_weights,
@@ -143,9 +143,9 @@ class VirtualViewPipeline:
         check_backend(cfg.backend, (self.a2j, self.student, self.teacher), self.onnx)
         check_config(cfg, self.num_candidates, self.student is not None,
                      self.teacher is not None)
-        if cfg.fit is not None:
-            check_fit_skeleton(self.skeleton)
         old = self.config
+        fit = (make_fit_stage(cfg.fit, self.skeleton) if force or cfg.fit != old.fit
+               else self._fit)
         device = resolve_device(cfg.device)
         renderer = self.renderer
         if force or (cfg.device, cfg.renderer) != (old.device, old.renderer):
@@ -176,9 +176,7 @@ class VirtualViewPipeline:
                 net.eval()
         self.config, self.device, self.renderer = cfg, device, renderer
         self.networks = networks
-        self._localiser, self._uniform_idx = localiser, uniform_idx
-        if force or cfg.fit != old.fit:
-            self._fit = None if cfg.fit is None else FitStage(cfg.fit)
+        self._localiser, self._uniform_idx, self._fit = localiser, uniform_idx, fit
         self._grid = view_grid(self.num_candidates).to(device)
 
     def reset_tracking(self) -> None:

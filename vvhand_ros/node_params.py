@@ -16,6 +16,7 @@ from rclpy.exceptions import (
     ParameterException,
 )
 
+from vvhand_core.fit import FitConfig
 from vvhand_core.lite.geometry import GRID_SHAPES
 
 # with fit: hands whose fit residual exceeds this are published as none (docs/ros.md,
@@ -139,8 +140,6 @@ def fit_config(value):
     """
     if not value("fit"):
         return None
-    from vvhand_core.fit import FitConfig
-
     return FitConfig(iterations=int(value("fit_iterations")),
                      max_residual_mm=float(value("fit_max_residual_mm")))
 

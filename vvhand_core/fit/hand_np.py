@@ -19,10 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import HandShape
-from vvhand_core.fit.tables import IDX, PIVOT_MM, SHAPE_FIELDS, forearm_ends, shape_fields
+from vvhand_core.fit.tables import (
+    ABD_SIGN,
+    IDX,
+    PIVOT_MM,
+    SHAPE_FIELDS,
+    forearm_ends,
+    shape_fields,
+)
 
 _SFRAC = IDX["sfrac"]
-_ABD_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
+_ABD_SIGN = np.array(ABD_SIGN)
 _ABD_AXES = np.stack([np.zeros(4), np.zeros(4), -_ABD_SIGN], axis=1)
 _MIRROR, _PIVOT = np.array([-1.0, 1.0, 1.0]), np.array(PIVOT_MM)
 _EZ, _MINUS_EX = np.array([0.0, 0.0, 1.0]), np.array([-1.0, 0.0, 0.0])

@@ -31,17 +31,7 @@ import numpy as np
 import torch
 
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, NUM_PARAMS, HandShape
-from vvhand_core.fit.tables import (  # noqa: F401  (the layout's names, re-exported)
-    ABD_SIGN,
-    NUM_CAPSULES,
-    NUM_ELLIPSOIDS,
-    NUM_POINTS,
-    NUM_SPHERES,
-    PALM_SAMPLE_OFFSETS,
-    PIVOT_MM,
-    forearm_ends,
-    shape_fields,
-)
+from vvhand_core.fit.tables import ABD_SIGN, PIVOT_MM, forearm_ends, shape_fields
 from vvhand_core.fit.tables import IDX as TABLE_IDX
 
 

@@ -62,6 +62,14 @@ def check_fit_skeleton(skeleton: Skeleton) -> None:
                          f"model predicts {skeleton.name!r}")
 
 
+def make_fit_stage(config: FitConfig | None, skeleton: Skeleton) -> FitStage | None:
+    """A pipeline's fit stage: None without a fit; ValueError for another skeleton."""
+    if config is None:
+        return None
+    check_fit_skeleton(skeleton)
+    return FitStage(config)
+
+
 class FitStage:
     """Fits the hand model after fusion, carrying the state of a sequence (module doc)."""
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vvhand_core.fit.stage import FitStage, check_fit_skeleton
+from vvhand_core.fit.stage import make_fit_stage
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
 from vvhand_core.lite.config import SELECTORS, FrameConfig, LiteConfig, check_lite_config
@@ -50,7 +50,7 @@ class LitePipeline:
         check_lite_config(self.config, self.num_candidates)
         self._grid_deg = geo.view_grid(self.num_candidates)  # (M, 2)
         self._localiser = None
-        self._fit = self._fit_stage(self.config)
+        self._fit = make_fit_stage(self.config.fit, self.skeleton)
         if self.config.localiser == "detector":
             self._make_localiser()  # load it now: a broken detector fails here, not later
 
@@ -81,17 +81,10 @@ class LitePipeline:
         check_lite_config(cfg, self.num_candidates)
         localiser = ("min_depth_mm", "max_depth_mm", "cube_mm", "track", "localiser",
                      "detector_weights")
-        fit = self._fit if cfg.fit == self.config.fit else self._fit_stage(cfg)
+        fit = self._fit if cfg.fit == self.config.fit else make_fit_stage(cfg.fit, self.skeleton)
         if any(getattr(cfg, k) != getattr(self.config, k) for k in localiser):
             self._localiser = None
         self.config, self._fit = cfg, fit
-
-    def _fit_stage(self, cfg: FrameConfig) -> FitStage | None:
-        """The fit stage of ``cfg`` (None without a fit; ValueError for another skeleton)."""
-        if cfg.fit is None:
-            return None
-        check_fit_skeleton(self.skeleton)
-        return FitStage(cfg.fit)
 
     def _make_localiser(self):
         """The localiser of the config (made on first use; kept until the config changes)."""
