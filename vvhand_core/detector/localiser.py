@@ -11,8 +11,9 @@ centre (the refiner on a patch around it, or the local surface depth + the predi
   the nearest hand for the same reason). When some of them score at least
   ``hand_threshold`` (confident hands), the nearest of those wins: a weaker object nearer
   to the camera (a cup, a tool, a shoulder) does not take the crop from a confident hand.
-  Chosen on the tuning splits (500 frames each, failures = no hand or > 60 mm off: 20 ->
-  15 of 2000 with 0.5); docs/results.md has the measurement.
+  Chosen on the tuning splits (a one-off sweep, 500 frames each, failures = no hand or
+  > 60 mm off: 20 -> 15 of 2000 with 0.5; assets/hand_detector.md); the test splits'
+  measurement is in docs/results.md (``vvhand detector eval``).
 * With tracking (``use_tracking``), the candidate nearest to the previous centre wins when
   it lies within ``track_radius_mm`` of it and scores at least ``track_threshold``
   (lower than ``threshold``: a hand seen a frame ago is believed on weaker evidence);
