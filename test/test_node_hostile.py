@@ -283,3 +283,31 @@ def test_images_lost_in_transport_show_in_diagnostics(rclpy_context, ros_env, ch
     assert values["stamp_rate_hz"] == pytest.approx(30.0, rel=0.05), values
     assert values["info_rate_hz"] > values["input_rate_hz"], values
     assert "lost before the node" in message and "Large images" in message, message
+
+
+def test_a_bag_that_loops_is_answered_on_every_loop(rclpy_context, ros_env, checkpoint,
+                                                    hand_frame):
+    """Stamps jump back at each loop (a looped bag, a clock reset): every frame of every
+    loop is answered, both arrival orders, with more frames per loop than the queue holds."""
+    child = Child(ros_env, checkpoint, "sync_queue_size:=3", "fit:=false")
+    h = Harness(rclpy_context)
+    answered = []
+    try:
+        h.wait_ready(child)
+        for loop in range(3):
+            for i in range(5):
+                hdr = Header(stamp=Time(sec=100, nanosec=i * 33_000_000), frame_id="cam")
+                info = intrinsics_to_camera_info(hand_frame.intrinsics, hdr)
+                image = depth_mm_to_image(hand_frame.depth_mm, hdr)
+                n = len(h.poses)
+                for msg in ((image, info) if loop % 2 else (info, image)):
+                    (h.pub_img if msg is image else h.pub_info).publish(msg)
+                if spin_until(h.node, lambda n=n: len(h.poses) > n, 30.0):
+                    answered.append((loop, h.poses[-1].header.stamp.nanosec))
+        values = h.status()[2]
+    finally:
+        rc, out = child.finish(signal.SIGINT)
+        h.node.destroy_node()
+    assert answered == [(loop, i * 33_000_000) for loop in range(3) for i in range(5)], (
+        answered, values, out)
+    assert rc == 0 and "Traceback" not in out, out

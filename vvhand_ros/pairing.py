@@ -11,6 +11,13 @@ Arrival order does not matter: an image waits for its camera_info (and a camera_
 its image) in queues of ``queue_size``. An image is given up on, as :class:`Unpaired` with a
 reason, once a newer camera_info shows that its own will not come (each topic arrives in
 stamp order), when its queue overflows, or at ``flush`` (end of a bag).
+
+Time that goes backwards (a bag that loops, a camera or clock reset) starts a new timeline:
+a message stamped more than ``slop_ns`` before the newest one of its own topic drops every
+camera_info and waiting image stamped after it (the waiting images as :class:`Unpaired`,
+kind TIME_JUMP), so pairing resumes at once instead of waiting for the stamps to pass the
+old ones. A single stray stamp far in the future is dropped the same way by the next
+message of its topic.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 NO_INFO = "no_info"                 # no camera_info has been seen at all
 NO_MATCH = "no_matching_info"       # camera_info exists, none with this image's stamp
+TIME_JUMP = "time_went_backwards"   # waiting image of a timeline that stamps left behind
 
 
 @dataclass
@@ -35,12 +43,16 @@ class Pair:
 
 @dataclass
 class Unpaired:
-    """A depth image given up on; ``kind`` is NO_INFO or NO_MATCH, ``reason`` says why."""
+    """A depth image given up on: ``kind`` is NO_INFO, NO_MATCH or TIME_JUMP, as below."""
 
     stamp_ns: int
     image: Any
     kind: str
     reason: str
+
+
+def _later(stamp: int, newest: int | None) -> int:
+    return stamp if newest is None else max(stamp, newest)
 
 
 def _fmt(ns: int) -> str:
@@ -59,7 +71,25 @@ class StampPairer:
         self._infos: list[tuple[int, int, Any]] = []   # (stamp, seq, info), sorted
         self._images: list[tuple[int, int, Any]] = []  # waiting images, sorted
         self._seq = 0
+        self._newest_image: int | None = None   # newest stamp of each topic's timeline
+        self._newest_info: int | None = None
         self._lock = threading.Lock()
+
+    def _backwards(self, stamp: int, newest: int | None) -> bool:
+        return newest is not None and stamp < newest - self.slop_ns
+
+    def _restart(self, stamp: int, topic: str, newest: int) -> list[Unpaired]:
+        """Time went backwards on ``topic``: drop what is stamped after ``stamp`` (+ slop)."""
+        limit = stamp + self.slop_ns
+        self._infos = [e for e in self._infos if e[0] <= limit]
+        out = [Unpaired(s, img, TIME_JUMP,
+                        f"time went backwards on the {topic} ({_fmt(newest)} -> {_fmt(stamp)}): "
+                        f"the depth image {_fmt(s)} belongs to the old timeline")
+               for s, _, img in self._images if s > limit]
+        self._images = [e for e in self._images if e[0] <= limit]
+        # the other topic's newest stamp is of the old timeline too
+        self._newest_image = self._newest_info = None
+        return out
 
     def _nearest_info(self, stamp: int):
         stamps = [s for s, _, _ in self._infos]
@@ -82,13 +112,16 @@ class StampPairer:
         """Offer a depth image; returns what got paired or given up on (maybe nothing)."""
         with self._lock:
             self._seq += 1
+            out: list[Pair | Unpaired] = []
+            if self._backwards(stamp_ns, self._newest_image):
+                out += self._restart(stamp_ns, "depth images", self._newest_image)
+            self._newest_image = _later(stamp_ns, self._newest_image)
             info = self._nearest_info(stamp_ns)
             if info is not None:
-                return [Pair(stamp_ns, image, info)]
+                return out + [Pair(stamp_ns, image, info)]
             if self._infos and self._infos[-1][0] > stamp_ns + self.slop_ns:
-                return [self._gone(stamp_ns, image)]
+                return out + [self._gone(stamp_ns, image)]
             insort(self._images, (stamp_ns, self._seq, image), key=lambda e: (e[0], e[1]))
-            out: list[Pair | Unpaired] = []
             while len(self._images) > self.queue_size:
                 s, _, img = self._images.pop(0)
                 out.append(self._overflow(s, img))
@@ -106,10 +139,13 @@ class StampPairer:
         """Offer a camera_info; returns the waiting images it pairs or rules out."""
         with self._lock:
             self._seq += 1
+            out: list[Pair | Unpaired] = []
+            if self._backwards(stamp_ns, self._newest_info):
+                out += self._restart(stamp_ns, "camera_info", self._newest_info)
+            self._newest_info = _later(stamp_ns, self._newest_info)
             insort(self._infos, (stamp_ns, self._seq, info), key=lambda e: (e[0], e[1]))
             if len(self._infos) > self.queue_size:
                 self._infos.pop(0)
-            out: list[Pair | Unpaired] = []
             waiting: list[tuple[int, int, Any]] = []
             for entry in self._images:
                 stamp, _, image = entry
