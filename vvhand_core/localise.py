@@ -25,6 +25,18 @@ Default rule: the nearest sizeable object in [min_depth, max_depth] is the hand.
 With ``use_tracking`` the previous centre is a prior: the object with the most area in
 the cube around it is refined first; when that fails the prior is dropped and the frame is
 searched from scratch. "No hand" is ``None``, never an exception.
+
+``locate_all(depth_mm, intrinsics)`` returns every hand
+(:class:`~vvhand_core.detector.tracks.HandCandidate` list): each of the
+``max_candidates`` nearest sizeable objects that passes steps 3-5 is a hand, scored by its
+rank, 1 / (1 + r) with r = 0 for the nearest (so the order by score is nearest first;
+there is no learned evidence here); detections closer than ``merge_radius_mm`` are one
+hand; at most ``max_hands``. With tracking each hand keeps its own prior
+(:class:`~vvhand_core.detector.tracks.HandTracks`): every live track's prior is refined
+first as above and scores 1 (a tracked hand is believed first, as in ``locate``); hands
+are matched to tracks greedily by distance within ``track_radius_mm``, and a track ends
+after ``track_max_misses`` frames unseen. ``locate`` and ``locate_all`` keep separate
+state; ``reset`` forgets both.
 """
 
 from __future__ import annotations
@@ -35,6 +47,13 @@ import numpy as np
 from scipy import ndimage
 
 from vvhand_core.camera import Intrinsics
+from vvhand_core.detector.tracks import (
+    MERGE_RADIUS_MM,
+    HandCandidate,
+    HandTracks,
+    merge_duplicates,
+    ordered,
+)
 
 
 @dataclass
@@ -54,15 +73,21 @@ class LocaliseConfig:
     iterations: int = 10
     max_candidates: int = 5
     use_tracking: bool = True
+    max_hands: int = 2  # locate_all: at most this many hands
+    merge_radius_mm: float = MERGE_RADIUS_MM  # locate_all: closer detections are one hand
+    track_radius_mm: float = 120.0  # locate_all: a hand within this of a track continues it
+    track_max_misses: int = 2  # locate_all: a track ends after this many frames unseen
 
     def __post_init__(self) -> None:
-        """Validate the parameters."""
+        """Validate the parameters (ValueError)."""
         if not 0 < self.min_depth_mm < self.max_depth_mm:
             raise ValueError("need 0 < min_depth_mm < max_depth_mm")
         if self.cube_mm <= 0 or self.stride < 1 or self.iterations < 1:
             raise ValueError("cube_mm > 0, stride >= 1 and iterations >= 1 are required")
         if not 0 < self.max_fill <= 1:
             raise ValueError("max_fill must be in (0, 1]")
+        if self.max_hands < 1 or self.merge_radius_mm < 0:
+            raise ValueError("max_hands >= 1 and merge_radius_mm >= 0 are required")
 
 
 @dataclass
@@ -78,16 +103,19 @@ class _Scene:
 
 
 class HandLocaliser:
-    """Finds the hand centre in depth frames; holds the tracking prior (its only state)."""
+    """Finds hand centres in depth frames; holds the tracking state (its only state)."""
 
     def __init__(self, cfg: LocaliseConfig | None = None) -> None:
-        """A localiser without a prior."""
-        self.cfg = cfg or LocaliseConfig()
-        self.prior: np.ndarray | None = None
+        """A localiser without a prior (ValueError from HandTracks on bad track settings)."""
+        self.cfg = cfg = cfg or LocaliseConfig()
+        self.prior: np.ndarray | None = None  # locate()'s single prior
+        self.tracks = HandTracks(cfg.track_radius_mm, 0.0, cfg.track_max_misses,
+                                 cfg.max_hands)  # locate_all()'s
 
     def reset(self) -> None:
-        """Forget the tracking prior (e.g. when the stream restarts)."""
+        """Forget the tracking prior and end every track (e.g. when the stream restarts)."""
         self.prior = None
+        self.tracks.reset()
 
     def locate(self, depth_mm: np.ndarray, intr: Intrinsics) -> np.ndarray | None:
         """Hand centre (3,) in camera mm from a depth image (H, W) in mm, or None."""
@@ -100,6 +128,23 @@ class HandLocaliser:
                 centre = self._detect(scene)
         self.prior = centre if self.cfg.use_tracking else None
         return centre
+
+    def locate_all(self, depth_mm: np.ndarray, intr: Intrinsics) -> list[HandCandidate]:
+        """Every hand (module docstring) in depth (H, W) mm; [] when there is none."""
+        cfg = self.cfg
+        scene = self._scene(np.asarray(depth_mm), intr)
+        found: list[tuple[float, np.ndarray]] = []
+        if scene is not None:
+            if cfg.use_tracking:
+                for track in self.tracks.tracks:
+                    c = self._track(scene, track.centre_mm)
+                    if c is not None:
+                        found.append((1.0, c))
+            found += [(1.0 / (1 + r), c) for r, c in enumerate(self._detect_all(scene))]
+        found = [found[k] for k in merge_duplicates(found, cfg.merge_radius_mm)]
+        if cfg.use_tracking:
+            return self.tracks.update(found, [True] * len(found))
+        return ordered([HandCandidate(c, s) for s, c in found])[:cfg.max_hands]
 
     # ------------------------------------------------------------------ steps
 
@@ -149,15 +194,23 @@ class HandLocaliser:
         return dep_s[pick]
 
     def _detect(self, scene: _Scene) -> np.ndarray | None:
+        """The nearest object that passes as a hand (refined), or None."""
+        return next(self._hands(scene), None)
+
+    def _detect_all(self, scene: _Scene) -> list[np.ndarray]:
+        """Every one of the ``max_candidates`` nearest objects that passes, nearest first."""
+        return list(self._hands(scene))
+
+    def _hands(self, scene: _Scene):
+        """Refined centres of the nearest sizeable objects that pass, nearest first (lazy)."""
         ids = np.flatnonzero(scene.big)
         if ids.size == 0:
-            return None
+            return
         near = self._near_depths(scene, ids)
         for i in np.argsort(near, kind="stable")[: self.cfg.max_candidates]:
             centre = self._refine(scene, int(ids[i]), float(near[i]), None)
             if centre is not None:
-                return centre
-        return None
+                yield centre
 
     def _track(self, scene: _Scene, prior: np.ndarray) -> np.ndarray | None:
         half = self.cfg.cube_mm / 2

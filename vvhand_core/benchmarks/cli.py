@@ -23,6 +23,7 @@ BENCHES = {
     "no-hand": "vvhand_core.benchmarks.no_hand",
     "latency": "vvhand_ros.bench_latency",
     "pareto": "vvhand_core.benchmarks.pareto",
+    "localiser": "vvhand_core.benchmarks.localiser",
 }
 
 

@@ -1,4 +1,4 @@
-"""Hand centre from the learned detector: the default localiser of the pipeline.
+"""Hand centres from the learned detector: the default localiser of the pipeline.
 
 ``DetectorLocaliser.locate(depth_mm, intrinsics)`` resamples the frame to the canonical
 camera (``detector.net``), runs the network once, lifts every heat-map peak to a 3D
@@ -19,10 +19,23 @@ centre (the refiner on a patch around it, or the local surface depth + the predi
   (lower than ``threshold``: a hand seen a frame ago is believed on weaker evidence);
   otherwise the frame is searched as without a prior.
 
-"No hand" is ``None``, never an exception. The weights come from a small file written by
-``vvhand detector train`` (default: the packaged ``assets/hand_detector.pt``). The two
-networks run with torch or onnxruntime (``runtime``, see ``detector.runtime``); the rest
-is the same numpy code for both (``detector.ops``). With onnxruntime, weights whose ONNX
+``locate_all(depth_mm, intrinsics)`` returns every hand instead
+(:class:`~vvhand_core.detector.tracks.HandCandidate` list, score descending, equal
+scores nearer first): the peaks are lifted as above, detections closer than
+``merge_radius_mm`` (3D) are one hand (the best kept), and a hand without a track needs a
+score of at least ``threshold`` and ``relative_threshold`` x the frame's best; at most
+``max_hands``. With tracking each hand keeps its own prior
+(:class:`~vvhand_core.detector.tracks.HandTracks`: greedy matching by distance within
+``track_radius_mm``, ``track_threshold`` for a tracked hand, a track ends after
+``track_max_misses`` frames without its hand). ``locate`` and ``locate_all`` keep
+separate state (one prior; the tracks): use one of them per stream. ``reset`` forgets
+both.
+
+"No hand" is ``None`` (``[]`` from ``locate_all``), never an exception. The weights come
+from a small file written by ``vvhand detector train`` (default: the packaged
+``assets/hand_detector.pt``). The two networks run with torch or onnxruntime
+(``runtime``, see ``detector.runtime``); the rest is the same numpy code for both
+(``detector.ops``). With onnxruntime, weights whose ONNX
 export lies next to them (``detector.shipped``; the packaged detector's does) load from
 it without torch: this module imports torch only to read a ``.pt`` file (runtime "torch",
 or weights without an export, which are exported in memory).
@@ -56,6 +69,14 @@ from vvhand_core.detector.runtime import (
     onnxruntime_error,
 )
 from vvhand_core.detector.shipped import description_path, load_exported
+from vvhand_core.detector.tracks import (
+    MERGE_RADIUS_MM,
+    HandCandidate,
+    HandTracks,
+    merge_duplicates,
+    ordered,
+    select_new,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -98,6 +119,9 @@ class DetectorLocaliserConfig:
     track_radius_mm: float = 120.0
     use_tracking: bool = True
     max_peaks: int = 5
+    max_hands: int = 2  # locate_all: at most this many hands
+    merge_radius_mm: float = MERGE_RADIUS_MM  # locate_all: closer detections are one hand
+    track_max_misses: int = 2  # locate_all: a track ends after this many frames unseen
     runtime: str = "auto"  # "auto" (onnxruntime if installed, else torch) | "torch" | "onnxruntime"
     num_threads: int = 0  # onnxruntime's intra-op threads (0: detector.runtime.session_threads)
 
@@ -111,6 +135,9 @@ class DetectorLocaliserConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.track_radius_mm <= 0 or self.max_peaks < 1:
             raise ValueError("track_radius_mm > 0 and max_peaks >= 1 are required")
+        if self.max_hands < 1 or self.merge_radius_mm < 0 or self.track_max_misses < 0:
+            raise ValueError("max_hands >= 1, merge_radius_mm >= 0 and track_max_misses >= 0 "
+                             "are required")
 
 
 def _cpu_state(module: torch.nn.Module) -> dict:
@@ -171,7 +198,7 @@ def load_detector(path: str | Path) -> tuple[HandDetectorNet, RefineNet | None, 
 
 
 class DetectorLocaliser:
-    """Finds the hand centre with the learned detector; holds the tracking prior."""
+    """Finds hand centres with the learned detector; holds the tracking state."""
 
     def __init__(self, cfg: DetectorLocaliserConfig | None = None,
                  net: HandDetectorNet | None = None, refiner: RefineNet | None = None) -> None:
@@ -203,7 +230,9 @@ class DetectorLocaliser:
             self.runner = make_runner(cfg.runtime, self.net, self.refiner, cfg.num_threads)
             self.has_refiner = self.refiner is not None
         self.runtime: str = self.runner.name
-        self.prior: np.ndarray | None = None
+        self.prior: np.ndarray | None = None  # locate()'s single prior
+        self.tracks = HandTracks(cfg.track_radius_mm, cfg.track_threshold,
+                                 cfg.track_max_misses, cfg.max_hands)  # locate_all()'s
         # canonical_index per (camera, focal length, image shape): a few cameras at most
         self._index: dict[tuple, tuple[np.ndarray, Intrinsics]] = {}
 
@@ -224,8 +253,9 @@ class DetectorLocaliser:
         return is_packaged(weights) or description_path(weights).is_file()
 
     def reset(self) -> None:
-        """Forget the tracking prior."""
+        """Forget the tracking prior and end every track."""
         self.prior = None
+        self.tracks.reset()
 
     def candidates(self, depth_mm: np.ndarray, intr: Intrinsics, threshold: float
                    ) -> list[tuple[float, np.ndarray]]:
@@ -306,3 +336,22 @@ class DetectorLocaliser:
         centre = self.choose(self.candidates(np.asarray(depth_mm), intr, low))
         self.prior = centre if cfg.use_tracking else None
         return centre
+
+    def strong(self, found: list[tuple[float, np.ndarray]]) -> list[bool]:
+        """Which detections may be a hand without a track (``threshold``, relative)."""
+        cfg = self.cfg
+        best = max((s for s, _ in found), default=0.0)
+        return [s >= cfg.threshold and s >= cfg.relative_threshold * best for s, _ in found]
+
+    def locate_all(self, depth_mm: np.ndarray, intr: Intrinsics) -> list[HandCandidate]:
+        """Every hand (module docstring) in depth (H, W) mm (0/NaN invalid); [] if none."""
+        cfg = self.cfg
+        tracked = cfg.use_tracking and bool(self.tracks.tracks)
+        low = min(cfg.threshold, cfg.track_threshold) if tracked else cfg.threshold
+        found = self.candidates(np.asarray(depth_mm), intr, low)
+        found = [found[k] for k in merge_duplicates(found, cfg.merge_radius_mm)]
+        strong = self.strong(found)
+        if cfg.use_tracking:
+            return self.tracks.update(found, strong)
+        return ordered([HandCandidate(found[k][1], float(found[k][0]))
+                        for k in select_new(found, strong, cfg.max_hands)])

@@ -1,0 +1,167 @@
+"""Multi-hand localisation: every labelled hand found within 30 mm, phantoms, CPU time.
+
+Each localiser's ``locate_all`` (tracking off: every frame on its own) on the fixed test
+splits (:data:`SPLITS`; ``--tuning``: :data:`TUNING_SPLITS` instead, the frames the
+thresholds are chosen on): frames 0..F-1 with their hands, and for scene versions 2 and 3
+the same scenes without hands (``generator.scene(i, hands=False)``). Scored by
+:mod:`vvhand_core.detector.evaluate_hands` (a hand found: a candidate within 30 mm of its
+joint mean, one candidate per hand, greedy by distance; extra: a candidate farther than
+60 mm from every hand of the scene, v2's unlabelled second hand included). Besides
+``locate_all``, the detector's single-hand rule (``locate``, what the pipeline runs) is
+scored as a one-candidate list. Times: the localiser alone on one thread (torch,
+onnxruntime and numpy's BLAS limited to one), CPU and wall ms per frame, the localisers
+interleaved frame by frame. Tables per split, per camera placement and per grasp type
+(where the frames say them); printed and appended to docs/results.md (or
+$VVHAND_RESULTS).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from vvhand_core.benchmarks.results import append_section, markdown_table
+from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+from vvhand_core.detector.evaluate_hands import (
+    HEADER,
+    by_grasp,
+    by_placement,
+    run_localisers,
+    summarise,
+)
+from vvhand_core.detector.tracks import HandCandidate
+
+SPLITS: dict[str, tuple[str, dict]] = {
+    "v1": ("synthetic test (v1, seed 3)", {"seed": 3}),
+    "v2": ("new scenes (v2, seed 5)", {"scene_version": 2, "seed": 5}),
+    "v3": ("hands with objects (v3, seed 9)", {"scene_version": 3, "seed": 9}),
+}
+TUNING_SPLITS: dict[str, tuple[str, dict]] = {
+    "v1": ("tuning (v1, seed 8)", {"seed": 8}),
+    "v2": ("tuning (v2, seed 7)", {"scene_version": 2, "seed": 7}),
+    "v3": ("tuning (v3, seed 7)", {"scene_version": 3, "seed": 7}),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `vvhand bench localiser`."""
+    parser.add_argument("--frames", type=int, default=300, help="frames per split")
+    parser.add_argument("--free-frames", type=int, default=-1,
+                        help="hand-free scenes per v2/v3 split (-1: as --frames, 0: none)")
+    parser.add_argument("--splits", default="v1,v2,v3",
+                        help="comma-separated among v1, v2, v3 (v3 is skipped with a "
+                             "message where this checkout cannot generate it)")
+    parser.add_argument("--tuning", action="store_true", help="the tuning splits instead")
+    parser.add_argument("--weights", default="", help="detector weights (default: packaged)")
+    parser.add_argument("--geometric", action="store_true",
+                        help="also the geometric localiser (slower)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+
+
+def _one(locate):
+    """A single-hand ``locate`` as a ``locate_all`` (a list of at most one hand)."""
+    def locate_all(depth_mm, intr):
+        c = locate(depth_mm, intr)
+        return [] if c is None else [HandCandidate(c, 1.0)]
+    return locate_all
+
+
+def localisers(weights: str, geometric: bool) -> dict:
+    """Name -> locate_all of each localiser compared (tracking off, one thread)."""
+    from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
+
+    det = DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False,
+                                                    num_threads=1))
+    out = {f"detector, every hand (locate_all, {det.runtime})": det.locate_all,
+           f"detector, one hand (locate, {det.runtime})": _one(det.locate)}
+    if geometric:
+        from vvhand_core.localise import HandLocaliser, LocaliseConfig
+
+        geo = HandLocaliser(LocaliseConfig(use_tracking=False))
+        out["geometric, every object (locate_all)"] = geo.locate_all
+    return out
+
+
+def split_frames(synth: dict, frames: int, free: int):
+    """Frames 0..frames-1 of the split, then its hand-free scenes 0..free-1 (v2, v3)."""
+    gen = SyntheticHandGenerator(SynthConfig(**synth))
+    yield from (gen.frame(i) for i in range(frames))
+    if synth.get("scene_version", 1) >= 2:
+        yield from (gen.scene(i, hands=False).frame for i in range(free))
+
+
+def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(markdown sections, messages): the tables of the module docstring, on one thread.
+
+    torch, onnxruntime and numpy's BLAS are limited to one thread (BLAS worker threads
+    left spinning by the scene generator would otherwise count as the localiser's CPU).
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        return _measure(args)
+
+
+def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    splits = TUNING_SPLITS if args.tuning else SPLITS
+    free = args.frames if args.free_frames < 0 else args.free_frames
+    locs = localisers(args.weights, args.geometric)
+    rows, placement_rows, grasp_rows, messages = [], [], [], []
+    for key in [k.strip() for k in args.splits.split(",") if k.strip()]:
+        if key not in splits:
+            raise ValueError(f"unknown split {key!r}: choose among {', '.join(splits)}")
+        name, synth = splits[key]
+        try:
+            SynthConfig(**synth)
+        except ValueError as exc:
+            messages.append(f"{name}: skipped ({exc})")
+            continue
+        n_free = free if synth.get("scene_version", 1) >= 2 else 0
+        with tqdm(total=args.frames + n_free, desc=name, leave=False) as bar:
+            out = run_localisers(locs, split_frames(synth, args.frames, n_free), bar.update)
+        for loc, outcomes in out.items():
+            rows.append([name, loc, *summarise(outcomes).row()])
+            placement_rows += [[name, loc, p, *s.row()]
+                               for p, s in by_placement(outcomes).items()]
+            grasp_rows += [[name, loc, g, n, f"{100 * f:.1f} %"]
+                           for g, (n, f) in by_grasp(outcomes).items()]
+    sections = [markdown_table(["split", "localiser", *HEADER], rows)]
+    if placement_rows:
+        sections.append("Per camera placement:\n\n" + markdown_table(
+            ["split", "localiser", "placement", *HEADER], placement_rows))
+    if grasp_rows:
+        sections.append("Per grasp type:\n\n" + markdown_table(
+            ["split", "localiser", "grasp", "labelled hands", "found within 30 mm"],
+            grasp_rows))
+    return sections, messages
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces a run."""
+    cmd = f"vvhand bench localiser --frames {args.frames} --splits {args.splits}"
+    if args.free_frames >= 0:
+        cmd += f" --free-frames {args.free_frames}"
+    for flag in ("tuning", "geometric"):
+        if getattr(args, flag):
+            cmd += f" --{flag}"
+    return cmd + (f" --weights {args.weights}" if args.weights else "")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure, print, append to results.md unless --no-write."""
+    sections, messages = measure(args)
+    body = "\n\n".join(sections)
+    if messages:
+        body += "\n\n" + "  \n".join(messages)
+    body += ("\n\nFound: a candidate within 30 mm of the hand's joint mean (one candidate "
+             "per hand, greedy by distance). Extra: a candidate farther than 60 mm from "
+             "every hand of the scene (v2's unlabelled second hand counts as a hand, not "
+             "as extra). Tracking off. Times: the localiser alone, one thread.")
+    print(body)
+    if not args.no_write:
+        append_section(f"Multi-hand localisation ({args.weights or 'packaged detector'})",
+                       command_line(args), body)
+    return 0
