@@ -82,6 +82,8 @@ BAD_PINHOLES = [  # (fx, fy, cx, cy): values that would only overflow downstream
     ((50.0, 1e30, 32.0, 24.0), "focal length"),
     ((50.0, 50.0, 1e12, 24.0), "principal point"),
     ((50.0, 50.0, 32.0, -1e12), "principal point"),
+    ((1.0, 1.0, 32.0, 24.0), "field of view"),       # 176 deg: blows up working images
+    ((50.0, 1e4, 32.0, 24.0), "field of view"),      # 0.3 deg vertically
 ]
 
 

@@ -217,8 +217,9 @@ def test_shutdown_mid_frame_is_not_a_failure(rclpy_context, ros_env, checkpoint,
 
 def test_hostile_input_is_rejected_with_few_lines(rclpy_context, ros_env, checkpoint,
                                                   hand_frame):
-    """100 distinct encoding names share one throttled line; implausible camera_info and an
-    empty frame_id are rejected; no numpy warning, no TF with an empty parent."""
+    """100 distinct encoding names share one throttled line; implausible camera_info (a
+    field of view no depth camera has among them) and an empty frame_id are rejected; no
+    numpy warning, no TF with an empty parent."""
     child = Child(ros_env, checkpoint)
     h = Harness(rclpy_context)
     try:
@@ -231,7 +232,9 @@ def test_hostile_input_is_rejected_with_few_lines(rclpy_context, ros_env, checkp
                           60.0), (h.status(), child.output)
         elapsed = time.monotonic() - t0
         cases = [small_info(header(200), fx=1e-30), small_info(header(201), fx=1e30),
-                 small_info(header(202), cx=1e12), small_info(header(203), cx=-1e12)]
+                 small_info(header(202), cx=1e12), small_info(header(203), cx=-1e12),
+                 # 179.6 deg: once a 76800x57600 detector image
+                 small_info(header(204), fx=1.0, cx=320.0, w=640, h=480)]
         for k, info in enumerate(cases, start=1):  # one at a time: the worker keeps the newest
             n = h.count("rejected", "processed")
             h.pub_info.publish(info)
@@ -250,9 +253,10 @@ def test_hostile_input_is_rejected_with_few_lines(rclpy_context, ros_env, checkp
         h.node.destroy_node()
     lines = [ln for ln in out.splitlines() if "unsupported depth encoding" in ln]
     assert 1 <= len(lines) <= 1 + int(elapsed / 5.0) + 1, lines
-    assert values["rejected"] == 100 - values["dropped"] - values["unpaired"] + 5, values
+    assert values["rejected"] == 100 - values["dropped"] - values["unpaired"] + 6, values
     assert values["processed"] == 0 and values["failed"] == 0, values
     assert "principal point" in out and "focal length" in out and "frame_id" in out, out
+    assert "field of view no depth camera has" in out, out
     assert "RuntimeWarning" not in out and "overflow" not in out, out
     assert all(t.header.frame_id for m in h.tf for t in m.transforms)
 

@@ -17,6 +17,7 @@ k4 k5 k6; further zero coefficients allowed) and ``equidistant`` (fisheye k1..k4
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ from vvhand_ros.depth_encoding import ConversionError, checked_pinhole
 CAMERA_MODELS = ("auto", "rectified", "raw")
 MAX_PIXELS = 4096 * 4096  # larger camera_infos are refused before a lookup is built
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+# full field of view of a depth camera, each axis [deg]: wide-angle ToF reaches ~120, long
+# focal structured light ~20; outside, a camera_info describes no depth camera
+FOV_RANGE_DEG = (5.0, 160.0)
 
 
 def resolve_rectified(camera_model: str, depth_topic: str) -> bool:
@@ -39,9 +43,28 @@ def resolve_rectified(camera_model: str, depth_topic: str) -> bool:
     return camera_model == "rectified"
 
 
+def field_of_view_deg(focal_px: float, size_px: int) -> float:
+    """Full angle [deg] that ``size_px`` pixels span at focal length ``focal_px`` [px]."""
+    return math.degrees(2.0 * math.atan(size_px / (2.0 * focal_px)))
+
+
 def _pinhole(m: list[float], width: int, height: int, name: str) -> Intrinsics:
+    """checked_pinhole, then a field of view in FOV_RANGE_DEG on both axes.
+
+    Focal lengths within FOCAL_RANGE_PX can still describe no depth camera at this image
+    size (fx = 10 px at 640 pixels is 176 deg); the pipeline's working images follow the
+    field of view, so such camera_infos are refused here with one reason.
+    """
     fx, fy, cx, cy = m
-    return checked_pinhole(fx, fy, cx, cy, width, height, name)
+    intr = checked_pinhole(fx, fy, cx, cy, width, height, name)
+    h_deg, v_deg = field_of_view_deg(fx, width), field_of_view_deg(fy, height)
+    lo, hi = FOV_RANGE_DEG
+    if not (lo <= h_deg <= hi and lo <= v_deg <= hi):
+        raise ConversionError(
+            f"camera_info {name} gives a field of view no depth camera has ({h_deg:.1f} x "
+            f"{v_deg:.1f} deg from fx={fx:g}, fy={fy:g} at {width}x{height}; expected "
+            f"{lo:g}..{hi:g} deg)")
+    return intr
 
 
 def distortion_of(info) -> np.ndarray:

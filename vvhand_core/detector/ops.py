@@ -29,6 +29,8 @@ UV_SCALE_PX = 8.0
 REFINE_DZ_SCALE_MM = 100.0
 REF_RADIUS = 8
 REF_PERCENTILE = 20.0
+# the canonical (working) image is at most this many times the input's size per axis
+MAX_UPSCALE = 2.0
 
 
 @dataclass
@@ -58,8 +60,17 @@ class DetectorConfig:
 
 
 def canonical_camera(intr: Intrinsics, focal_px: float) -> Intrinsics:
-    """The camera of the canonical image of a frame taken with ``intr``."""
-    return intr.scaled(focal_px / intr.fx, focal_px / intr.fy)
+    """The camera of the canonical image of a frame taken with ``intr``.
+
+    Focal lengths ``focal_px`` (the canonical image's size follows the field of view), but
+    never more than MAX_UPSCALE times the input image's own size per axis: a focal length
+    below ``focal_px / MAX_UPSCALE`` (a field of view no depth camera has at that image
+    size) scales both axes down alike, so the working image stays within MAX_UPSCALE**2
+    times the input's pixels (its hands then look smaller than the detector was trained on).
+    """
+    sx, sy = focal_px / intr.fx, focal_px / intr.fy
+    shrink = min(1.0, MAX_UPSCALE / max(sx, sy))
+    return intr.scaled(sx * shrink, sy * shrink)
 
 
 def canonical_index(intr: Intrinsics, focal_px: float, shape: tuple[int, ...]
