@@ -25,15 +25,18 @@ from vvhand_core.skeletons import HANDS2019_21
 
 NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 
-# DetectorLocaliser.locate with the packaged detector (sha256 c3c2ae13d9eb6b66...) at
-# commit 407d3a6, before locate_all existed: v2 seed 5 frames 0..9, each on its own; then
-# with tracking, a v2 sequence (seed 21, 12 frames, keyframes every 6) followed by the
-# same 10 frames (frame 4 is found through frame 3's prior). mm, rounded to 1e-3.
+# DetectorLocaliser.locate with the packaged detector (weights sha256 c3c2ae13d9eb6b66...)
+# computed with the localiser of commit 407d3a6, before locate_all existed: v2 seed 5
+# frames V2_INDICES, each on its own (158, 250, 276: the hand_threshold rule decides);
+# then with tracking, a v2 sequence (seed 21, 12 frames, keyframes every 6) followed by
+# the same frames (frame 4 is found through frame 3's prior). mm, rounded to 1e-3.
+V2_INDICES = [*range(10), 158, 250, 276]
 PINNED_INDEPENDENT = [
     [-409.189, 129.655, 882.495], [-341.031, -198.812, 817.448], None,
     [-288.8, -27.293, 453.354], [190.784, -69.779, 692.66], [-126.275, 256.745, 711.3],
     [303.943, 161.98, 764.72], [-145.67, -56.454, 479.118], [-32.434, -138.334, 448.667],
-    [-344.748, 338.567, 797.857]]
+    [-344.748, 338.567, 797.857], [195.664, -173.042, 597.989], [-193.754, 12.261, 823.205],
+    [326.624, 280.851, 824.615]]
 PINNED_SEQUENCE = [
     [22.897, -180.518, 354.133], [25.146, -173.157, 358.358], [27.807, -160.703, 370.498],
     [27.641, -150.143, 374.783], [29.003, -131.374, 387.025], [29.793, -116.908, 399.313],
@@ -46,7 +49,7 @@ PINNED_TRACKED = PINNED_SEQUENCE + PINNED_INDEPENDENT[:4] + [
 @pytest.fixture(scope="module")
 def v2_frames():
     gen = SyntheticHandGenerator(SynthConfig(scene_version=2, seed=5))
-    return [gen.frame(i) for i in range(10)]
+    return [gen.frame(i) for i in V2_INDICES]
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +73,10 @@ def test_locate_keeps_its_centres(v2_frames, packaged):
     seq = list(sample_sequence(SynthConfig(scene_version=2, seed=21), 12, keyframe_interval=6))
     tracked = DetectorLocaliser(DetectorLocaliserConfig(use_tracking=True))
     got = []
-    for f in seq + v2_frames:
+    for k, f in enumerate(seq + v2_frames):
         got.append(tracked.locate(f.depth_mm, f.intrinsics))
-        tracked.locate_all(f.depth_mm, f.intrinsics)  # its own tracks: no effect on locate
+        other = v2_frames[k % len(v2_frames)]  # locate_all's own tracks: no effect on locate
+        tracked.locate_all(other.depth_mm, other.intrinsics)
     assert all(_close(g, w) for g, w in zip(got, PINNED_TRACKED, strict=True)), got
 
 
@@ -164,6 +168,9 @@ def test_detector_locate_all_finds_both_hands_of_v2_scenes(packaged):
     single = DetectorLocaliser(DetectorLocaliserConfig(use_tracking=False, max_hands=1))
     f = gen.frame(13)
     assert len(single.locate_all(f.depth_mm, f.intrinsics)) == 1
+    merged = DetectorLocaliser(DetectorLocaliserConfig(use_tracking=False,
+                                                       merge_radius_mm=2000.0))
+    assert len(merged.locate_all(f.depth_mm, f.intrinsics)) == 1  # the two are "one hand"
     assert packaged.locate_all(np.zeros((480, 640), np.uint16), NYU) == []
 
 
@@ -214,3 +221,6 @@ def test_scoring_counts_every_labelled_hand():
     assert by_grasp([o, o2]) == {"pinch": (2, 0.5), "power": (2, 1.0)}
     assert list(by_placement([o, o2, o3])) == ["egocentric"]
     assert match_greedy(np.zeros((0, 3)), np.zeros((2, 3)), 30.0) == []
+    # one candidate finds one hand, even when two lie within 30 mm of it
+    close = _frame({"hands": [{"center_mm": h1}, {"center_mm": [40.0, 0.0, 500.0]}]})
+    assert score_frame([np.array([15.0, 0, 500])], close).found == [True, False]
