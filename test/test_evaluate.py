@@ -8,6 +8,7 @@ from PIL import Image
 from vvhand_core.camera import xyz_to_uvd
 from vvhand_core.cli import main as cli_main
 from vvhand_core.data.icvl import ICVL_EVAL_INTRINSICS
+from vvhand_core.data.msra import MSRA_INTRINSICS
 from vvhand_core.data.nyu import NYU_INTRINSICS
 from vvhand_core.evaluate import (
     compute_metrics,
@@ -21,7 +22,7 @@ from vvhand_core.evaluate import (
     success_rate,
     write_uvd_file,
 )
-from vvhand_core.skeletons import ICVL_16, NYU_14
+from vvhand_core.skeletons import ICVL_16, MSRA_21, NYU_14
 
 
 def _hand_case():
@@ -133,8 +134,16 @@ def test_evaluate_files_frame_mismatch_names_files(tmp_path):
     pred.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ValueError, match=r"pred\.txt.*gt\.txt"):
         evaluate_uvd_files(gt, [pred], "icvl")
-    with pytest.raises(ValueError, match="nyu, icvl"):
-        dataset_convention("msra")
+    with pytest.raises(ValueError, match="known: nyu, icvl, msra$"):
+        dataset_convention("bighand")
+    with pytest.raises(ValueError, match="hands2019"):  # registered, no community format
+        dataset_convention("hands2019")
+
+
+def test_conventions_come_from_the_registry():
+    assert dataset_convention("msra") == (MSRA_INTRINSICS, MSRA_21)
+    assert dataset_convention("icvl") == (ICVL_EVAL_INTRINSICS, ICVL_16)
+    assert dataset_convention("nyu") == (NYU_INTRINSICS, NYU_14)
 
 
 def test_cli_text_json_and_plot(tmp_path, capsys):
@@ -166,6 +175,18 @@ def test_plot_rejects_wrong_skeleton(tmp_path):
     m = compute_metrics(pred, gt)
     with pytest.raises(ValueError):
         plot_comparison([m], ICVL_16, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="3 names"):
+        plot_comparison([m], ("a", "b", "c"), tmp_path / "x.png")
+    assert plot_comparison([m], ("a", "b"), tmp_path / "x.png", ["p"]).stat().st_size > 0
+
+
+def test_metrics_name_a_subset_of_joints():
+    pred, gt = _hand_case()
+    m = compute_metrics(pred, gt, joint_names=("index_tip", "ring_tip"))
+    assert m.joint_names == ("index_tip", "ring_tip")
+    assert m.to_dict()["joint_names"] == ["index_tip", "ring_tip"]
+    with pytest.raises(ValueError, match="2 joints given but 3 joint names"):
+        compute_metrics(pred, gt, joint_names=("a", "b", "c"))
 
 
 def test_cli_refuses_overflow_directories_and_missing_plot_folders(tmp_path, capsys):

@@ -1,5 +1,7 @@
 """Loaders on tiny datasets written in the real on-disk formats in a temporary folder."""
 
+import struct
+
 import numpy as np
 import pytest
 import scipy.io
@@ -11,8 +13,9 @@ from vvhand_core.crop import crop_depth
 from vvhand_core.data.base import DatasetError, HandDataset, collate_frames
 from vvhand_core.data.hands2019 import BIGHAND_TO_SKELETON, HANDS2019_INTRINSICS, Hands2019Dataset
 from vvhand_core.data.icvl import ICVL_EVAL_INTRINSICS, ICVL_LABEL_INTRINSICS, ICVLDataset
+from vvhand_core.data.msra import MSRA_GESTURES, MSRA_INTRINSICS, MSRADataset, read_msra_bin
 from vvhand_core.data.nyu import NYU_EVAL_JOINTS, NYU_INTRINSICS, NYUDataset, nyu_depth_name
-from vvhand_core.skeletons import HANDS2019_21, ICVL_16, NYU_14
+from vvhand_core.skeletons import HANDS2019_21, ICVL_16, MSRA_21, NYU_14
 
 
 def _hand_blob(h, w, uv, depth_mm, radius_px):
@@ -213,6 +216,104 @@ def test_hands2019_unlabelled_and_errors(tmp_path):
         Hands2019Dataset(tmp_path / "training_images", bbox_file=tmp_path / "training_bbs.txt")
     with pytest.raises(ValueError):
         Hands2019Dataset(tmp_path / "training_images")
+
+
+# ----------------------------------------------------------------------------- MSRA 2015
+
+
+def _msra_bin(path, box, values):
+    """A *_depth.bin: 6 uint32 (320, 240, left, top, right, bottom) + float32 box rows."""
+    left, top, right, bottom = box
+    path.write_bytes(struct.pack("<6I", 320, 240, left, top, right, bottom)
+                     + np.asarray(values, "<f4").tobytes())
+
+
+def _make_msra(root, subject="P0", frames_in_first=2):
+    """Every gesture folder; gesture "1" holds frames, the others "0" frames."""
+    rng = np.random.default_rng(3)
+    stored = []
+    for g in MSRA_GESTURES:
+        folder = root / subject / g
+        folder.mkdir(parents=True)
+        n = frames_in_first if g == "1" else 0
+        rows = [np.stack([rng.uniform(-60, 60, 21), rng.uniform(-60, 60, 21),
+                          rng.uniform(-420, -300, 21)], axis=-1) for _ in range(n)]
+        (folder / "joint.txt").write_text(
+            f"{n}\n" + "".join(" ".join(f"{v:.6f}" for v in r.reshape(-1)) + "\n" for r in rows))
+        for i in range(n):
+            _msra_bin(folder / f"{i:06d}_depth.bin", (150, 100, 170, 112),
+                      np.arange(12 * 20, dtype=np.float32).reshape(12, 20) + 300 + i)
+        stored += rows
+    return stored
+
+
+def test_msra_reads_y_up_z_negative_labels_into_the_optical_frame(tmp_path):
+    stored = _make_msra(tmp_path)
+    # one hand-written line: x 10, y 20 (up), z -300 (towards the scene)
+    line = " ".join(["10 20 -300"] * 21)
+    (tmp_path / "P0" / "1" / "joint.txt").write_text(f"2\n{line}\n" + " ".join(
+        f"{v:.6f}" for v in stored[1].reshape(-1)) + "\n")
+    ds = MSRADataset(tmp_path)
+    assert isinstance(ds, HandDataset)
+    assert len(ds) == 2 and ds.skeleton is MSRA_21 and ds.subjects == ("P0",)
+    f = ds[0]
+    np.testing.assert_allclose(f.joints_mm, np.tile([10.0, -20.0, 300.0], (21, 1)))
+    np.testing.assert_allclose(ds[1].joints_mm, stored[1] * [1, -1, -1], atol=1e-5)
+    assert f.intrinsics == MSRA_INTRINSICS and f.depth_mm.dtype == np.float32
+    box = f.depth_mm[100:112, 150:170]
+    np.testing.assert_array_equal(box, np.arange(240).reshape(12, 20) + 300)
+    assert f.depth_mm.sum() == box.sum()  # zero outside the box
+    assert f.meta["frame_id"] == "P0/1/000000" and f.meta["bbox"] == (150, 100, 20, 12)
+    assert ds[1].depth_mm[100, 150] == 301
+
+
+def test_msra_frame_order_is_the_community_order(tmp_path):
+    _make_msra(tmp_path, "P1", frames_in_first=1)
+    _make_msra(tmp_path, "P0", frames_in_first=1)
+    folder = tmp_path / "P0" / "IP"
+    folder.joinpath("joint.txt").write_text("1\n" + " ".join(["1 2 -300"] * 21) + "\n")
+    _msra_bin(folder / "000000_depth.bin", (0, 0, 1, 1), [500.0])
+    ds = MSRADataset(tmp_path)
+    assert [ds[i].meta["frame_id"] for i in range(3)] == ["P0/1/000000", "P0/IP/000000",
+                                                          "P1/1/000000"]
+    assert len(MSRADataset(tmp_path, subjects=[1])) == 1
+    assert len(MSRADataset(tmp_path, subjects=["P0"])) == 2
+
+
+def test_msra_bad_files_are_named(tmp_path):
+    _make_msra(tmp_path)
+    ok = tmp_path / "P0" / "1" / "joint.txt"
+    with pytest.raises(DatasetError, match="no subject folder"):
+        MSRADataset(tmp_path / "P0")
+    with pytest.raises(DatasetError, match="P3"):
+        MSRADataset(tmp_path, subjects=["P3"])
+    text = ok.read_text()
+    ok.write_text(text.replace("2\n", "3\n", 1))
+    with pytest.raises(DatasetError, match="says 3 frames, found 2"):
+        MSRADataset(tmp_path)
+    lines = text.splitlines()
+    values = lines[1].split()
+    values[2] = values[2].lstrip("-")  # a converted file: the wrist's z positive
+    ok.write_text("\n".join([lines[0], " ".join(values), *lines[2:]]) + "\n")
+    with pytest.raises(DatasetError, match=r"joint\.txt:2.*z >= 0"):
+        MSRADataset(tmp_path)
+    ok.write_text(text)
+    (tmp_path / "P0" / "1" / "000001_depth.bin").unlink()
+    with pytest.raises(DatasetError, match="000001_depth.bin"):
+        MSRADataset(tmp_path)
+    ds = MSRADataset(tmp_path, on_missing="skip")
+    assert len(ds) == 1 and "1 skipped" in ds.summary()
+    _msra_bin(tmp_path / "P0" / "1" / "000001_depth.bin", (0, 0, 1, 1), [400.0])
+    (tmp_path / "P0" / "Y" / "joint.txt").unlink()
+    with pytest.raises(DatasetError, match=r"Y.joint\.txt"):
+        MSRADataset(tmp_path)
+    bad = tmp_path / "P0" / "1" / "000000_depth.bin"
+    bad.write_bytes(bad.read_bytes()[:-4])
+    with pytest.raises(DatasetError, match="bytes; the box needs"):
+        read_msra_bin(bad)
+    _msra_bin(bad, (10, 10, 400, 20), np.zeros(3900))
+    with pytest.raises(DatasetError, match="bad box"):
+        read_msra_bin(bad)
 
 
 def test_collate_rejects_mixed_sizes(tmp_path):

@@ -1,21 +1,26 @@
 import re
 
+import numpy as np
 import pytest
 
 from vvhand_core.skeletons import (
     HANDS2019_21,
     ICVL_16,
+    MSRA_21,
     NYU_14,
     Skeleton,
+    SkeletonMismatch,
     anatomical_name,
     correspondence,
     get_skeleton,
+    joint_map,
 )
 
-ALL = (HANDS2019_21, NYU_14, ICVL_16)
+ALL = (HANDS2019_21, NYU_14, ICVL_16, MSRA_21)
 
 
-@pytest.mark.parametrize("skel,count", [(HANDS2019_21, 21), (NYU_14, 14), (ICVL_16, 16)])
+@pytest.mark.parametrize("skel,count", [(HANDS2019_21, 21), (NYU_14, 14), (ICVL_16, 16),
+                                        (MSRA_21, 21)])
 def test_sizes_and_bones(skel, count):
     assert skel.num_joints == count
     bones = skel.bones()
@@ -88,3 +93,49 @@ def test_correspondence():
     names = {(ICVL_16.joint_names[a], NYU_14.joint_names[b]) for a, b in icvl}
     assert ("ring_tip", "ring_tip") in names and ("ring_mid", "ring_mid") in names
     assert anatomical_name(ICVL_16, 0) is None
+
+
+def test_msra_order_is_the_readmes():
+    # the readme: wrist, index/middle/ring/little mcp..tip, thumb mcp..tip ("little" = pinky)
+    expected = ["wrist"] + [f"{f}_{p}" for f in ("index", "middle", "ring", "pinky", "thumb")
+                            for p in ("mcp", "pip", "dip", "tip")]
+    assert list(MSRA_21.joint_names) == expected
+    assert MSRA_21.parents[MSRA_21.index("thumb_mcp")] == 0
+    assert MSRA_21.parents[MSRA_21.index("index_tip")] == MSRA_21.index("index_dip")
+
+
+def test_msra_corresponds_to_hands2019_joint_for_joint():
+    pairs = correspondence(MSRA_21, HANDS2019_21)
+    assert len(pairs) == 21
+    assert all(MSRA_21.joint_names[a] == HANDS2019_21.joint_names[b] for a, b in pairs)
+    # to NYU exactly as hands2019 does
+    by_name = {(HANDS2019_21.joint_names[a], NYU_14.joint_names[b])
+               for a, b in correspondence(HANDS2019_21, NYU_14)}
+    assert {(MSRA_21.joint_names[a], NYU_14.joint_names[b])
+            for a, b in correspondence(MSRA_21, NYU_14)} == by_name
+
+
+def test_joint_map_reorders_predictions_into_label_order():
+    rng = np.random.default_rng(0)
+    hands = rng.normal(size=(2, 21, 3))  # two frames in hands2019_21 order
+    msra = hands[:, [HANDS2019_21.index(n) for n in MSRA_21.joint_names]]
+    m = joint_map(HANDS2019_21, MSRA_21)
+    assert m.complete and m.joint_names == MSRA_21.joint_names
+    np.testing.assert_array_equal(m.predicted(hands), msra)
+    np.testing.assert_array_equal(m.labelled(msra), msra)
+    back = joint_map(MSRA_21, HANDS2019_21)
+    np.testing.assert_array_equal(back.predicted(msra), hands)
+
+
+def test_joint_map_refuses_missing_joints_or_scores_the_common_ones():
+    with pytest.raises(SkeletonMismatch, match="3 of the 14.*wrist_1, wrist_2, palm"):
+        joint_map(HANDS2019_21, NYU_14)
+    common = joint_map(HANDS2019_21, NYU_14, "common")
+    assert not common.complete and len(common.dst_index) == 11
+    assert list(common.dst_index) == sorted(common.dst_index)  # label (NYU file) order
+    for a, b in zip(common.src_index, common.dst_index):
+        assert anatomical_name(HANDS2019_21, a) == anatomical_name(NYU_14, b)
+    with pytest.raises(SkeletonMismatch, match="icvl_16"):  # a 14-joint model: 10 missing
+        joint_map(NYU_14, ICVL_16)
+    with pytest.raises(ValueError, match="joints must be"):
+        joint_map(HANDS2019_21, MSRA_21, "some")

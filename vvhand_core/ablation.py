@@ -24,6 +24,7 @@ from tqdm import tqdm
 from vvhand_core.evaluate import compute_metrics
 from vvhand_core.fit import FitConfig
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+from vvhand_core.skeletons import joint_map
 
 # (label, selector, num_views, fusion, hand-model fit after fusion, mirror pass)
 MODES: tuple[tuple[str, str, int, str, bool, bool], ...] = (
@@ -63,8 +64,11 @@ def evaluate_modes(pipeline: VirtualViewPipeline, frames: list, modes=MODES,
                    oracle_centre: bool = False, progress: bool = True) -> list[ModeResult]:
     """Run every mode on ``frames`` (DepthFrames with ground truth) and score it.
 
+    Predicted joints are matched to the labels through ``skeletons.joint_map`` (labels in
+    any skeleton whose every joint the model's skeleton has; SkeletonMismatch otherwise).
     A frame where no hand is found counts as missing (reported), not as an error of 0.
     """
+    maps = {f.skeleton.name: joint_map(pipeline.skeleton, f.skeleton) for f in frames}
     results = []
     for label, selector, n, fusion, fit, mirror in modes:
         pipeline.configure(selector=selector, num_views=n, fusion=fusion, track=False,
@@ -79,8 +83,9 @@ def evaluate_modes(pipeline: VirtualViewPipeline, frames: list, modes=MODES,
             if not r.valid:
                 no_hand += 1
                 continue
-            preds.append(r.joints_mm)
-            gts.append(f.joints_mm)
+            mapping = maps[f.skeleton.name]
+            preds.append(mapping.predicted(r.joints_mm))
+            gts.append(mapping.labelled(f.joints_mm))
         m = compute_metrics(np.array(preds), np.array(gts), name=label) if preds else None
         results.append(ModeResult(
             label, m.mean_error_mm if m else float("nan"),

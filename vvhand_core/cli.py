@@ -15,7 +15,8 @@ import sys
 # name -> (module, one-line help). "bench" has its own sub-commands.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("vvhand_core.data.synthetic.cli", "write a synthetic hand dataset to a folder"),
-    "eval": ("vvhand_core.evaluate_cli", "score predictions against ground truth (NYU/ICVL)"),
+    "eval": ("vvhand_core.evaluate_cli", "score predictions against ground truth (NYU/ICVL/MSRA)"),
+    "eval-model": ("vvhand_core.eval_model", "run a model on a data set and score it"),
     "train": ("vvhand_core.train.cli", "train stage1 (A2J + teacher) or stage2 (student)"),
     "ablation": ("vvhand_core.ablation", "Tables 3/5 on the synthetic test split -> results.md"),
     "detector": ("vvhand_core.detector.cli", "train the hand detector; score localisers"),

@@ -10,7 +10,8 @@ Metrics (the same code serves ``vvhand eval``, training validation and rosbag re
 Community result format: a text file with one line per test frame holding J x "u v d"
 (pixels and mm) in the dataset's convention. Both prediction and ground truth are lifted
 to xyz with the same intrinsics before measuring: NYU (588.03, 587.07, 320, 240), ICVL
-(240.99, 240.96, 160, 120) -- see :func:`dataset_convention`.
+(240.99, 240.96, 160, 120), MSRA (241.42, 241.42, 160, 120) -- the data set registry's
+(``vvhand_core.data.registry``), see :func:`dataset_convention`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from vvhand_core.camera import Intrinsics, uvd_to_xyz
 from vvhand_core.skeletons import Skeleton
 
 DEFAULT_THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)
-EVAL_DATASETS = ("nyu", "icvl")
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -113,13 +113,19 @@ def compute_metrics(
     name: str = "",
     skeleton: Skeleton | None = None,
     thresholds=DEFAULT_THRESHOLDS_MM,
+    joint_names: Sequence[str] | None = None,
 ) -> Metrics:
-    """All metrics of pred vs gt (F, J, 3) mm (numpy or torch) as a :class:`Metrics`."""
+    """All metrics of pred vs gt (F, J, 3) mm (numpy or torch) as a :class:`Metrics`.
+
+    The joints are named by ``joint_names`` or else ``skeleton`` (ValueError when their
+    count is not J).
+    """
     err = joint_errors(pred_mm, gt_mm)
-    if skeleton is not None and skeleton.num_joints != err.shape[1]:
-        raise ValueError(
-            f"{err.shape[1]} joints given but {skeleton.name} has {skeleton.num_joints}"
-        )
+    names = tuple(joint_names) if joint_names is not None else (
+        skeleton.joint_names if skeleton is not None else ())
+    if names and len(names) != err.shape[1]:
+        raise ValueError(f"{err.shape[1]} joints given but {len(names)} joint names "
+                         f"({skeleton.name if skeleton is not None else 'joint_names'})")
     t = np.asarray(thresholds, dtype=np.float64)
     worst = err.max(axis=1)
     return Metrics(
@@ -129,26 +135,31 @@ def compute_metrics(
         thresholds_mm=t,
         success_rate=(worst[None, :] <= t[:, None]).mean(axis=1),
         num_frames=int(err.shape[0]),
-        joint_names=skeleton.joint_names if skeleton is not None else (),
+        joint_names=names,
     )
 
 
 # ----------------------------------------------------------------------- file formats
 
 
+def eval_datasets() -> tuple[str, ...]:
+    """The registered data sets with a community result format ("nyu", "icvl", "msra")."""
+    from vvhand_core.data.registry import DATASETS
+
+    return tuple(name for name, spec in DATASETS.items() if spec.community_uvd)
+
+
 def dataset_convention(dataset: str) -> tuple[Intrinsics, Skeleton]:
-    """Evaluation intrinsics and joint set of a community result format ("nyu" or "icvl")."""
-    if dataset == "nyu":
-        from vvhand_core.data.nyu import NYU_INTRINSICS
-        from vvhand_core.skeletons import NYU_14
+    """Evaluation intrinsics and joint set of a community result format (:func:`eval_datasets`).
 
-        return NYU_INTRINSICS, NYU_14
-    if dataset == "icvl":
-        from vvhand_core.data.icvl import ICVL_EVAL_INTRINSICS
-        from vvhand_core.skeletons import ICVL_16
+    ValueError naming the known formats for any other name.
+    """
+    from vvhand_core.data.registry import DATASETS
 
-        return ICVL_EVAL_INTRINSICS, ICVL_16
-    raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(EVAL_DATASETS)}")
+    spec = DATASETS.get(dataset)
+    if spec is None or not spec.community_uvd:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(eval_datasets())}")
+    return spec.intrinsics, spec.skeleton
 
 
 def read_uvd_file(path: str | Path, num_joints: int) -> np.ndarray:
@@ -271,11 +282,14 @@ def comparison_table(results: Sequence[Metrics]) -> str:
 
 
 def plot_comparison(
-    results: Sequence[Metrics], skeleton: Skeleton, path: str | Path, labels=None
+    results: Sequence[Metrics], skeleton: Skeleton | Sequence[str], path: str | Path,
+    labels=None
 ) -> Path:
     """Two panels as in the paper's Figure 6: per-joint error bars and success curves.
 
-    Written with matplotlib's Agg canvas (no display, no global pyplot state).
+    ``skeleton``: the joints' skeleton or their names (ValueError when a result has another
+    joint count, or ``path``'s folder does not exist). Written with matplotlib's Agg canvas
+    (no display, no global pyplot state).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -286,14 +300,14 @@ def plot_comparison(
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     FigureCanvasAgg(fig)
     ax_bar, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1.0]})
-    names = [*skeleton.joint_names, "mean"]
+    joint_names = tuple(skeleton.joint_names if isinstance(skeleton, Skeleton) else skeleton)
+    names = [*joint_names, "mean"]
     x = np.arange(len(names))
     width = 0.8 / len(results)
     for i, (r, label) in enumerate(zip(results, labels)):
-        if len(r.per_joint_mm) != skeleton.num_joints:
-            raise ValueError(
-                f"{r.pred}: {len(r.per_joint_mm)} joints, {skeleton.name} has {skeleton.num_joints}"
-            )
+        if len(r.per_joint_mm) != len(joint_names):
+            raise ValueError(f"{r.pred}: {len(r.per_joint_mm)} joints, the plot has "
+                             f"{len(joint_names)} names")
         values = [*r.per_joint_mm, r.mean_error_mm]
         ax_bar.bar(x - 0.4 + (i + 0.5) * width, values, width, label=label)
         ax_curve.plot(r.thresholds_mm, 100.0 * r.success_rate, label=label, linewidth=1.8)

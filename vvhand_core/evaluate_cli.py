@@ -1,4 +1,4 @@
-"""`vvhand eval`: score prediction files in the community "u v d" format (NYU / ICVL).
+"""`vvhand eval`: score prediction files in the community "u v d" format (NYU / ICVL / MSRA).
 
     vvhand eval --dataset nyu --gt nyu_test_gt.txt --pred ours.txt --pred a2j.txt \
         --plot compare.png
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 from vvhand_core.evaluate import (
-    EVAL_DATASETS,
     comparison_table,
     dataset_convention,
+    eval_datasets,
     evaluate_uvd_files,
     format_metrics,
     plot_comparison,
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         required=True,
-        choices=EVAL_DATASETS,
+        choices=eval_datasets(),
         help="convention of the files (intrinsics and joint set)",
     )
     parser.add_argument("--gt", required=True, help="ground-truth file, one line per frame")

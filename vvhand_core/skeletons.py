@@ -1,6 +1,6 @@
 """Hand joint sets (skeletons): names, kinematic parents, drawing colours, correspondences.
 
-Three joint sets are defined, each once:
+Four joint sets are defined, each once:
 
 * ``hands2019_21`` (``HANDS2019_21``): the project's main skeleton and the ground truth of the
   synthetic generator. Order: ``wrist``, then for thumb, index, middle, ring, pinky in turn
@@ -15,6 +15,13 @@ Three joint sets are defined, each once:
   tip/mid, middle tip/mid, index tip/mid, thumb tip/mid/root, two wrist points
   (``wrist_1``, ``wrist_2`` = NYU's PALM_1, PALM_2) and the palm centre (``palm``, root).
 * ``icvl_16`` (``ICVL_16``): ``palm`` then root/mid/tip of thumb, index, middle, ring, pinky.
+* ``msra_21`` (``MSRA_21``): the MSRA 2015 order (the data set's readme): ``wrist``, then
+  mcp/pip/dip/tip of index, middle, ring, pinky (the readme's "little") and last the thumb.
+  The same 21 anatomical joints as ``hands2019_21`` in another order (both label the thumb
+  root as thumb_mcp: 4 thumb joints + wrist + 16 finger joints = 21).
+
+Predictions are compared with labels of another joint set only through :func:`joint_map`
+(built on :func:`correspondence`), never index by index.
 
 Joint names are lowercase snake_case; they become ROS TF frames ``hand_<joint_name>``.
 """
@@ -137,15 +144,27 @@ def _build_icvl() -> Skeleton:
     return _finger_chains("icvl_16", "palm", ("root", "mid", "tip"))
 
 
+def _build_msra() -> Skeleton:
+    parts = ("mcp", "pip", "dip", "tip")
+    names, parents = ["wrist"], [-1]
+    for finger in ("index", "middle", "ring", "pinky", "thumb"):
+        for k, part in enumerate(parts):
+            names.append(f"{finger}_{part}")
+            parents.append(0 if k == 0 else len(names) - 2)
+    colors = tuple(_color_of(n, parts) for n in names)
+    return Skeleton("msra_21", tuple(names), tuple(parents), colors)
+
+
 HANDS2019_21: Skeleton = _build_hands2019()
 NYU_14: Skeleton = _build_nyu()
 ICVL_16: Skeleton = _build_icvl()
+MSRA_21: Skeleton = _build_msra()
 
-_SKELETONS = MappingProxyType({s.name: s for s in (HANDS2019_21, NYU_14, ICVL_16)})
+_SKELETONS = MappingProxyType({s.name: s for s in (HANDS2019_21, NYU_14, ICVL_16, MSRA_21)})
 
 
 def get_skeleton(name: str) -> Skeleton:
-    """The skeleton called ``name`` ("hands2019_21", "nyu_14", "icvl_16")."""
+    """The skeleton called ``name`` ("hands2019_21", "nyu_14", "icvl_16", "msra_21")."""
     try:
         return _SKELETONS[name]
     except KeyError:
@@ -173,10 +192,11 @@ def skeleton_from_entry(entry: object) -> Skeleton:
 # NYU "mid" is F*_KNU2_B, the proximal end of the middle phalanx = PIP; NYU thumb mid/root are
 # the thumb's interphalangeal and metacarpophalangeal joints (hands2019 thumb_dip/thumb_pip).
 # ICVL "root"/"mid" of the four fingers are the MCP/PIP joints; ICVL thumb mid is the
-# thumb's interphalangeal joint.
+# thumb's interphalangeal joint. MSRA's names are hands2019_21's (see the module docstring).
 _ANATOMY = MappingProxyType(
     {
         "hands2019_21": MappingProxyType({n: n for n in HANDS2019_21.joint_names}),
+        "msra_21": MappingProxyType({n: n for n in MSRA_21.joint_names}),
         "nyu_14": MappingProxyType(
             {
                 **{f"{f}_tip": f"{f}_tip" for f in FINGERS},
@@ -223,3 +243,68 @@ def correspondence(src: Skeleton, dst: Skeleton) -> list[tuple[int, int]]:
         if a is not None and a in dst_by_anatomy:
             pairs.append((i, dst_by_anatomy[a]))
     return pairs
+
+
+JOINT_SETS = ("all", "common")
+
+
+class SkeletonMismatch(ValueError):
+    """Predictions of one skeleton cannot be scored against labels of another as asked."""
+
+
+@dataclass(frozen=True)
+class JointMap:
+    """Which predicted joint stands for which labelled joint, in label (``dst``) order.
+
+    ``src_index[k]`` (a joint of ``src``, the model's skeleton) and ``dst_index[k]`` (a joint
+    of ``dst``, the labels' skeleton) denote the same anatomical joint; ``dst_index`` is
+    increasing. ``complete``: every ``dst`` joint has a counterpart.
+    """
+
+    src: Skeleton
+    dst: Skeleton
+    src_index: tuple[int, ...]
+    dst_index: tuple[int, ...]
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """The ``dst`` names of the mapped joints, in order."""
+        return tuple(self.dst.joint_names[j] for j in self.dst_index)
+
+    @property
+    def complete(self) -> bool:
+        """Whether all of ``dst``'s joints are mapped."""
+        return len(self.dst_index) == self.dst.num_joints
+
+    def predicted(self, joints):
+        """Predictions (..., J_src, 3) -> the mapped joints (..., K, 3) in label order."""
+        return joints[..., list(self.src_index), :]
+
+    def labelled(self, joints):
+        """Labels (..., J_dst, 3) -> the mapped joints (..., K, 3)."""
+        return joints[..., list(self.dst_index), :]
+
+
+def joint_map(src: Skeleton, dst: Skeleton, joints: str = "all") -> JointMap:
+    """The :class:`JointMap` from ``src`` predictions to ``dst`` labels.
+
+    joints: "all" (every ``dst`` joint must have a counterpart in ``src``, as the community
+    metrics of a data set need) or "common" (the joints both denote). Raises
+    :class:`SkeletonMismatch` naming the ``dst`` joints without a counterpart ("all") or
+    when the skeletons share no joint; ValueError for an unknown ``joints``.
+    """
+    if joints not in JOINT_SETS:
+        raise ValueError(f"joints must be one of {JOINT_SETS}, got {joints!r}")
+    pairs = sorted(correspondence(src, dst), key=lambda p: p[1])
+    if not pairs:
+        raise SkeletonMismatch(f"skeletons {src.name!r} and {dst.name!r} share no joint")
+    mapped = JointMap(src, dst, tuple(a for a, _ in pairs), tuple(b for _, b in pairs))
+    if joints == "all" and not mapped.complete:
+        missing = [n for j, n in enumerate(dst.joint_names) if j not in mapped.dst_index]
+        raise SkeletonMismatch(
+            f"the model's skeleton {src.name!r} has no joint for {len(missing)} of the "
+            f"{dst.num_joints} {dst.name!r} joints ({', '.join(missing)}): the data set's "
+            f"metrics need all of them. Score the {len(pairs)} shared joints instead "
+            "(joints='common'; not comparable with published tables) or use a model "
+            f"trained on {dst.name!r}")
+    return mapped
