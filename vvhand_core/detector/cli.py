@@ -1,9 +1,11 @@
 """`vvhand detector train|eval|export-onnx`: train the hand detector, score localisers.
 
-train: renders synthetic training scenes (seeds distinct from every test split), trains
-the detector on random crops and writes the weights with a record of the run (sources,
-steps, wall time, loss curve, and the scores of ``eval`` on both test splits), and their
-ONNX export next to them (as export-onnx).
+train: renders synthetic training scenes (seeds distinct from every test split: v1, v2,
+v3 with its hands held and placed, and v3 scenes without hands as negatives), trains the
+detector on random crops (from scratch, or ``--finetune`` from trained weights) and writes
+the weights with a record of the run (sources, steps, wall time, loss curve, and the
+scores of ``eval`` on both test splits), and their ONNX export next to them (as
+export-onnx).
 export-onnx: the two networks of detector weights (default: the packaged ones) as ONNX
 files + a description with their sha256 next to the weights (``detector.shipped``), what
 the localiser loads with onnxruntime, without torch.
@@ -44,7 +46,9 @@ from vvhand_core.localise import HandLocaliser, LocaliseConfig
 # the fixed test splits: today's synthetic test split and the new person scenes
 TEST_SPLITS = {"synthetic test (v1, seed 3)": {"seed": 3},
                "new scenes (v2, seed 5)": {"scene_version": 2, "seed": 5}}
-TRAIN_SOURCES = {"v2": {"scene_version": 2, "seed": 1002}, "v1": {"seed": 1001}}
+TRAIN_SOURCES = {"v2": {"scene_version": 2, "seed": 1002}, "v1": {"seed": 1001},
+                 "v3": {"scene_version": 3, "seed": 1003},
+                 "v3 hand-free": {"scene_version": 3, "seed": 1003, "hand_free": True}}
 
 
 def split_frames(synth: dict, n: int):
@@ -109,12 +113,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t = sub.add_parser("train", help="train the hand detector on synthetic scenes")
     t.add_argument("--v2-frames", type=int, default=6000, help="person scenes to render")
     t.add_argument("--v1-frames", type=int, default=1500, help="hand-only scenes to render")
+    t.add_argument("--v3-frames", type=int, default=0,
+                   help="scenes version 3 to render (held objects, egocentric and overhead "
+                        "cameras, every hand labelled)")
+    t.add_argument("--v3-free-frames", type=int, default=0,
+                   help="scenes version 3 rendered without hands (negatives)")
     t.add_argument("--steps", type=int, default=DetectorTrainConfig.steps)
     t.add_argument("--batch-size", type=int, default=DetectorTrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=DetectorTrainConfig.lr)
     t.add_argument("--init", default="",
                    help="start from these detector weights: keep their heat-map network "
                         "(and its record), train only the refiner")
+    t.add_argument("--finetune", default="",
+                   help="start both networks from these detector weights and train them "
+                        "further (--steps, --lr, --refine-steps) on the sources given")
     t.add_argument("--refine-steps", type=int, default=1500,
                    help="steps of the refiner (patch -> centre offset; 0: none)")
     t.add_argument("--width", type=int, default=DetectorConfig.width)
@@ -143,7 +155,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
     """The training examples: rendered now, or loaded from ``--examples`` when it exists."""
-    sources = [(TRAIN_SOURCES["v2"], args.v2_frames), (TRAIN_SOURCES["v1"], args.v1_frames)]
+    sources = [(TRAIN_SOURCES["v2"], args.v2_frames), (TRAIN_SOURCES["v1"], args.v1_frames),
+               (TRAIN_SOURCES["v3"], args.v3_frames),
+               (TRAIN_SOURCES["v3 hand-free"], args.v3_free_frames)]
     sources = [(s, n) for s, n in sources if n > 0]
     cache = Path(args.examples) if args.examples else None
     if cache is not None and cache.is_file():
@@ -155,8 +169,8 @@ def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
     return ex, sources
 
 
-def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig):
-    """Train the heat-map network; returns it and its record."""
+def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=None):
+    """Train the heat-map network (a new one, or ``start`` further); it and its record."""
     cfg = DetectorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
     t0 = time.perf_counter()
     with tqdm(total=cfg.steps, desc="train detector", unit="step") as bar:
@@ -164,7 +178,7 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig):
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(heat=f"{parts['heat']:.3f}", dz=f"{parts['dz']:.3f}")
-        net, hist = train_detector(ex, net_cfg, cfg, progress=tick)
+        net, hist = train_detector(ex, net_cfg, cfg, progress=tick, net=start)
     curve = [{k: round(h[k], 4) for k in ("step", "loss", "heat", "dz", "s")}
              for h in hist[:: max(1, len(hist) // 40)]]
     return net, {"train": config_dict(cfg), "train_s": round(time.perf_counter() - t0, 1),
@@ -191,22 +205,30 @@ def _export(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    if args.init and args.finetune:
+        raise SystemExit("--init and --finetune exclude each other")
+    start = start_refiner = None
     if args.init:  # keep a trained heat-map network (and its record), train the refiner
         net, _, record = load_detector(args.init)
         net_cfg = net.config
         heat = {"from": args.init, "record": record}
+    elif args.finetune:  # both networks start from trained weights
+        start, start_refiner, record = load_detector(args.finetune)
+        net_cfg = start.config
     else:
         net_cfg = DetectorConfig(width=args.width)
     ex, sources = _examples(args, net_cfg)
     meta = {"sources": [{"synth": s, "frames": n} for s, n in sources],
             "canonical_size": list(ex.depth.shape[1:]), "threads": args.threads,
             "examples_s": round(time.perf_counter() - t0, 1)}
+    if args.finetune:
+        meta["finetune"] = {"from": args.finetune, "record": record}
     if not args.init:
-        net, heat = _train_heat(args, ex, net_cfg)
+        net, heat = _train_heat(args, ex, net_cfg, start)
     meta["heat_net"] = heat
     refiner = None
     if args.refine_steps > 0:
-        refiner, t1 = RefineNet(), time.perf_counter()
+        refiner, t1 = start_refiner or RefineNet(), time.perf_counter()
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:
             losses = train_refiner(refiner, ex, net_cfg, args.refine_steps,
                                    progress=lambda s, loss: bar.update(1))

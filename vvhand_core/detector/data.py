@@ -3,8 +3,10 @@
 ``build_examples`` renders frames of one or more synthetic datasets (in parallel worker
 processes; frame i depends only on (seed, i)) and keeps, per frame, the canonical depth
 (uint16 mm, zero-padded to one size) and up to ``MAX_HANDS`` hand centres in canonical
-pixels with the ``dz`` target. ``TrainingCrops`` cuts random fixed-size crops with their
-stride-4 heat-map targets, mirrored half of the time.
+pixels with the ``dz`` target. A source whose dict carries ``"hand_free": True`` renders
+its scenes without hands (``generator.scene(i, hands=False)``, scene versions 2 and 3):
+negatives. ``TrainingCrops`` cuts random fixed-size crops with their stride-4 heat-map
+targets, mirrored half of the time.
 """
 
 from __future__ import annotations
@@ -35,11 +37,18 @@ MIN_SIGMA_CELLS = 0.8
 
 
 def hand_centres_mm(frame: DepthFrame) -> list[np.ndarray]:
-    """Centres (3,) mm of every hand of a synthetic frame, the labelled (nearest) first.
+    """Centres (3,) mm of every hand of a synthetic frame, hand 0 (``joints_mm``) first.
 
-    The labelled hand's centre is the mean of its joints; a second hand comes from
-    ``meta["second_hand_center_mm"]`` when the generator drew one (v2 scenes).
+    Scene version 3: the ``center_mm`` (joint mean) of every hand in ``meta["hands"]``.
+    Versions 1 and 2: the labelled hand's joint mean, then a second hand from
+    ``meta["second_hand_center_mm"]`` when the generator drew one (v2). A hand-free scene
+    (``meta["hand_free"]``) has none.
     """
+    if frame.meta.get("hand_free"):
+        return []
+    labelled = frame.meta.get("hands")
+    if labelled is not None:
+        return [np.asarray(h["center_mm"], np.float64) for h in labelled][:MAX_HANDS]
     out = [np.asarray(frame.joints_mm, np.float64).mean(axis=0)]
     second = frame.meta.get("second_hand_center_mm")
     if second is not None:
@@ -82,9 +91,13 @@ def _render_chunk(args) -> list[tuple[np.ndarray, float, np.ndarray]]:
     synth_dict, indices, cfg_dict, lo, hi = args
     from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 
-    gen = SyntheticHandGenerator(SynthConfig.from_dict(synth_dict))
+    synth = dict(synth_dict)
+    free = bool(synth.pop("hand_free", False))
+    gen = SyntheticHandGenerator(SynthConfig.from_dict(synth))
     cfg = DetectorConfig(**cfg_dict)
-    return [_example(gen.frame(int(i)), cfg, lo, hi) for i in indices]
+    frames = ((gen.scene(int(i), hands=False).frame if free else gen.frame(int(i)))
+              for i in indices)
+    return [_example(f, cfg, lo, hi) for f in frames]
 
 
 def build_examples(sources: list[tuple[dict, int]], cfg: DetectorConfig, workers: int = 2,
@@ -173,8 +186,9 @@ def heat_target(hands: np.ndarray, h4: int, w4: int) -> tuple[np.ndarray, np.nda
 class TrainingCrops:
     """Random (crop_h, crop_w) crops of :class:`Examples` with targets, drawn from an rng.
 
-    With probability ``p_hand`` the crop contains the labelled hand's centre at least
-    ``margin`` pixels inside; otherwise it is placed uniformly (often a negative).
+    With probability ``p_hand`` the crop contains the centre of one of the frame's hands
+    (drawn uniformly) at least ``margin`` pixels inside; otherwise it is placed uniformly
+    (often a negative).
     """
 
     def __init__(self, ex: Examples, crop_hw: tuple[int, int] = (96, 128), p_hand: float = 0.85,
@@ -194,8 +208,10 @@ class TrainingCrops:
         for b in range(size):
             i = int(rng.integers(n))
             hands = self.ex.hands[i].copy()
-            if hands[0, 4] > 0.5 and rng.random() < self.p_hand:
-                u, v = hands[0, 0], hands[0, 1]
+            present = np.flatnonzero(hands[:, 4] > 0.5)
+            if present.size and rng.random() < self.p_hand:
+                k = int(present[0] if present.size == 1 else rng.choice(present))
+                u, v = hands[k, 0], hands[k, 1]
                 lo_x = int(np.clip(u - cw + self.margin, 0, big_w - cw))
                 hi_x = int(np.clip(u - self.margin, 0, big_w - cw))
                 lo_y = int(np.clip(v - ch + self.margin, 0, big_h - ch))

@@ -55,16 +55,18 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
                   batch_size: int = 64, lr: float = 3e-3, jitter_px: float = 10.0,
                   seed: int = 0, min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
                   progress=None) -> list[float]:
-    """Train on detector examples (their labelled hand; ``cfg``: the config they used).
+    """Train on detector examples (their hands; ``cfg``: the config they used).
 
-    Each sample: a frame, its labelled centre moved by a uniform +-jitter_px (the
-    detector's typical error and more), mirrored half of the time. L1 on the offsets.
-    The centre's depth is the examples' surface depth plus their dz target.
+    Each sample: a frame, the centre of one of its hands (drawn uniformly among those with
+    a depth target) moved by a uniform +-jitter_px (the detector's typical error and
+    more), mirrored half of the time. L1 on the offsets. The centre's depth is the
+    examples' surface depth plus their dz target.
     """
     depth, hands = ex.depth, ex.hands
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    ok = np.flatnonzero(hands[:, 0, 4] > 0.5)
+    usable = (hands[:, :, 4] > 0.5) & np.isfinite(hands[:, :, 2])
+    ok = np.flatnonzero(usable.any(axis=1))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     losses = []
@@ -73,12 +75,14 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
         xs, ys = [], []
         while len(xs) < batch_size:
             i = int(ok[rng.integers(ok.size)])
+            ks = np.flatnonzero(usable[i])
+            k = int(ks[0] if ks.size == 1 else rng.choice(ks))
             d = depth[i].astype(np.float32)
-            u, v = float(hands[i, 0, 0]), float(hands[i, 0, 1])
+            u, v = float(hands[i, k, 0]), float(hands[i, k, 1])
             z_s = surface_depth_mm(d, u, v, cfg, min_depth_mm, max_depth_mm)
-            if z_s is None or not np.isfinite(hands[i, 0, 2]):
+            if z_s is None:
                 continue
-            z_gt = z_s + float(hands[i, 0, 2]) * NET_DZ_SCALE_MM
+            z_gt = z_s + float(hands[i, k, 2]) * NET_DZ_SCALE_MM
             if rng.random() < 0.5:
                 d = d[:, ::-1]
                 u = d.shape[1] - 1 - u

@@ -57,14 +57,16 @@ def detector_loss(out: Tensor, heat: Tensor, dz: Tensor, dz_weight: float
 
 
 def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConfig,
-                   progress=None) -> tuple[HandDetectorNet, list[dict]]:
-    """Train a new detector on ``ex``; returns it (eval mode) and the loss history.
+                   progress=None, net: HandDetectorNet | None = None
+                   ) -> tuple[HandDetectorNet, list[dict]]:
+    """Train a detector on ``ex``; returns it (eval mode) and the loss history.
 
-    ``progress``: optional callable(step, losses) after each step.
+    ``net``: trained further from its weights (its config must be ``net_cfg``); None: a
+    new network. ``progress``: optional callable(step, losses) after each step.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = HandDetectorNet(net_cfg)
+    net = HandDetectorNet(net_cfg) if net is None else net
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))

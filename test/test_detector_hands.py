@@ -1,0 +1,79 @@
+"""Training data of the detector for every hand: labelled hands of each scene version,
+hand-free negatives, crops and refiner samples around any hand, fine-tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vvhand_core.camera import Intrinsics
+from vvhand_core.data.base import DepthFrame
+from vvhand_core.detector.data import (
+    Examples,
+    TrainingCrops,
+    build_examples,
+    hand_centres_mm,
+)
+from vvhand_core.detector.net import DetectorConfig, HandDetectorNet
+from vvhand_core.detector.refine import RefineNet, train_refiner
+from vvhand_core.detector.train import DetectorTrainConfig, train_detector
+from vvhand_core.skeletons import HANDS2019_21
+
+
+def _frame(meta, joints_mean=(0.0, 0.0, 500.0)):
+    joints = np.tile(np.asarray(joints_mean), (21, 1))
+    return DepthFrame(np.zeros((48, 64), np.float32), Intrinsics(60, 60, 32, 24, 64, 48),
+                      joints, HANDS2019_21, meta)
+
+
+def test_hand_centres_of_each_scene_version():
+    v3 = _frame({"hands": [{"center_mm": [1.0, 2.0, 500.0]}, {"center_mm": [90.0, 0, 600]}]})
+    np.testing.assert_allclose(hand_centres_mm(v3), [[1, 2, 500], [90, 0, 600]])
+    v2 = _frame({"second_hand_center_mm": [200.0, 0, 700]})
+    np.testing.assert_allclose(hand_centres_mm(v2), [[0, 0, 500], [200, 0, 700]])
+    assert hand_centres_mm(_frame({"hand_free": True})) == []
+
+
+def test_hand_free_sources_are_negatives():
+    synth = {"scene_version": 2, "seed": 5, "width": 320, "height": 240, "fx": 240.0,
+             "fy": 240.0, "cx": 159.5, "cy": 119.5}
+    ex = build_examples([(synth, 3), ({**synth, "hand_free": True}, 3)],
+                        DetectorConfig(width=2), workers=1)
+    assert ex.hands[:3, 0, 4].all() and not ex.hands[3:, :, 4].any()
+    assert (ex.depth[3:] > 0).any(axis=(1, 2)).all()  # the scene is there, its hands not
+
+
+def _two_hand_examples():
+    """One frame, two hands far apart told apart by their dz targets (0.1 and -0.2)."""
+    hands = np.zeros((1, 3, 5), np.float32)
+    hands[0, 0] = [30.0, 30.0, 0.1, 1.0, 1.0]
+    hands[0, 1] = [200.0, 150.0, -0.2, 1.0, 1.0]
+    depth = np.full((1, 180, 240), 600, np.uint16)
+    return Examples(depth, np.array([600.0], np.float32), hands)
+
+
+def test_crops_centre_on_every_hand():
+    crops = TrainingCrops(_two_hand_examples(), (64, 64), p_hand=1.0, margin=8)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(30):
+        b = crops.batch(rng, 1)
+        heat, dz = b["heat"][0], b["dz"][0]
+        peak = np.unravel_index(np.argmax(heat), heat.shape)
+        assert heat[peak] == 1.0  # every crop holds a hand's centre
+        seen.add(round(float(dz[peak]), 3))
+    assert seen == {0.1, -0.2}  # both hands, not only hand 0
+
+
+def test_training_continues_from_given_weights_and_any_hand_trains_the_refiner():
+    ex = _two_hand_examples()
+    net = HandDetectorNet(DetectorConfig(width=2))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    cfg = DetectorTrainConfig(steps=2, batch_size=2, crop_h=32, crop_w=32)
+    out, hist = train_detector(ex, DetectorConfig(width=2), cfg, net=net)
+    assert out is net and len(hist) == 2
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+    ex.hands[0, 0, 4] = 0.0  # only the second hand is present
+    losses = train_refiner(RefineNet(width=2), ex, DetectorConfig(width=2), steps=2,
+                           batch_size=4)
+    assert len(losses) == 2 and np.isfinite(losses).all()
