@@ -32,15 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--clean",
         action="store_true",
         help="no sensor noise, dropouts or quantisation noise (exact depth, "
-        "still stored as whole mm; version 2: sensor 'ideal')",
+        "still stored as whole mm; versions 2 and 3: sensor 'ideal')",
     )
     parser.add_argument(
         "--scene-version",
         type=int,
-        choices=(1, 2),
+        choices=(1, 2, 3),
         default=1,
         help="1: hand alone, fixed camera (the old splits); 2: person scenes, a camera and "
-        "sensor per frame",
+        "sensor per frame; 3: hands holding and touching things at a table, third-person, "
+        "egocentric or overhead camera, every hand labelled",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -10,6 +10,9 @@
   a person (arm, torso, head), a second hand and objects near the border, a wall or
   table, a per-frame camera (320x240..1280x720, f 200-650 px) and a structured-light or
   time-of-flight sensor model.
+* 3 (:mod:`scene_v3`): hands that grasp, hold and touch things at a table (a grasp
+  taxonomy, :mod:`grasps`), seen from a third-person, egocentric (head-mounted) or
+  overhead camera, often both hands, every hand in view labelled (``meta["hands"]``).
 
 Frame i depends only on (seed, i), never on which frames were drawn before, so workers
 can generate and cache frames in any order. :func:`sample_sequence` yields a smoothly
@@ -49,7 +52,8 @@ from vvhand_core.data.synthetic.sensor_models import SENSOR_CHOICES
 from vvhand_core.skeletons import HANDS2019_21
 
 _STREAM_FRAME, _STREAM_SEQUENCE, _STREAM_FRAME_V2, _STREAM_SEQUENCE_V2 = 0, 1, 2, 3
-SCENE_VERSIONS = (1, 2)
+_STREAM_FRAME_V3 = 4
+SCENE_VERSIONS = (1, 2, 3)
 NEW_SCENES_SPLIT = MappingProxyType({"scene_version": 2, "seed": 5})
 """The fixed "new scenes" evaluation split: frames 0..199 of ``SynthConfig(**NEW_SCENES_SPLIT)``
 (person scenes, per-frame cameras and sensors; never used for training)."""
@@ -259,7 +263,7 @@ class SyntheticHandGenerator:
         """Frame ``index`` (>= 0) of the dataset defined by the config."""
         if index < 0:
             raise ValueError(f"frame index must be >= 0, got {index}")
-        if self.config.scene_version == 2:
+        if self.config.scene_version in (2, 3):
             return self.scene(index).frame
         rng = np.random.default_rng([self.config.seed, _STREAM_FRAME, index])
         t0 = time.process_time()
@@ -268,14 +272,21 @@ class SyntheticHandGenerator:
         return self.render_state(state, rng, frame_id=index)
 
     def scene(self, index: int, hands: bool = True) -> Scene:
-        """Version 2 only: frame ``index`` with its clean depth and label image.
+        """Versions 2 and 3: frame ``index`` with its clean depth and label image.
 
-        ``hands=False``: the same scene with no hand in view (``scene_v2.without_hands``).
+        ``hands=False``: the same scene with no hand in view (``scene_v2.without_hands``,
+        ``render_v3.without_hands_v3``).
         """
-        if self.config.scene_version != 2:
-            raise ValueError("scene() needs scene_version 2")
+        if self.config.scene_version not in (2, 3):
+            raise ValueError("scene() needs scene_version 2 or 3")
         if index < 0:
             raise ValueError(f"frame index must be >= 0, got {index}")
+        if self.config.scene_version == 3:
+            from vvhand_core.data.synthetic.render_v3 import render_scene_v3
+
+            rng = np.random.default_rng([self.config.seed, _STREAM_FRAME_V3, index])
+            return render_scene_v3(self.config, rng, frame_id=index, timings=self.timings,
+                                   hands=hands)
         rng = np.random.default_rng([self.config.seed, _STREAM_FRAME_V2, index])
         return render_scene_v2(self.config, rng, frame_id=index, timings=self.timings,
                                hands=hands)

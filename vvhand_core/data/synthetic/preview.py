@@ -1,10 +1,12 @@
-"""Picture grid of synthetic samples: depth with the projected ground-truth skeleton.
+"""Picture grid of synthetic samples: depth with the projected ground-truth skeletons.
 
     python -m vvhand_core.data.synthetic.preview --out docs/synthetic_samples.png
 
-The first rows show whole scene-version-2 frames (a person showing a hand: side, sensor,
-camera and the parts drawn in each title), then the region around the hand of the same
-frames (sensor effects up close), then a row of version-1 frames for contrast. Depth is
+The first rows show whole scene-version-3 frames (hands that hold and touch things, seen
+from a third-person, egocentric or overhead camera: placement, grasp and object in each
+title, every labelled hand drawn), then the region around the hand of some of them, then
+whole scene-version-2 frames (a person showing a hand: side, sensor, camera and the parts
+drawn in each title), then a row of version-1 frames for contrast. Depth is
 colour-mapped (near = bright, black = no return), the skeleton's bones are drawn in the
 joint colours, and joints hidden by other parts of the hand are hollow markers.
 """
@@ -31,6 +33,11 @@ def draw_frame(ax, frame: DepthFrame, margin_px: int | None = 40) -> None:
     the colour range spanning the scene.
     """
     depth = frame.depth_mm.astype(np.float32)
+    hands = frame.meta.get("hands")
+    if hands is None:
+        hands = [{"joints_mm": frame.joints_mm, "visibility": [
+            "visible" if v else "self" for v in frame.meta.get("visible", [True] * len(
+                frame.joints_mm))]}]
     uv = project_np(frame.joints_mm, frame.intrinsics)
     h, w = depth.shape
     z = frame.joints_mm[:, 2]
@@ -52,13 +59,15 @@ def draw_frame(ax, frame: DepthFrame, margin_px: int | None = 40) -> None:
     )
     ax.set_facecolor("black")
     skel = frame.skeleton
-    for p, c in skel.bones():
-        ax.plot(uv[[p, c], 0], uv[[p, c], 1], color=skel.colors[c], linewidth=1.6)
-    visible = frame.meta.get("visible", [True] * skel.num_joints)
-    for j in range(skel.num_joints):
-        face = skel.colors[j] if visible[j] else "none"
-        ax.plot(uv[j, 0], uv[j, 1], "o", markersize=3.5, markerfacecolor=face,
-                markeredgecolor=skel.colors[j], markeredgewidth=1.0)  # fmt: skip
+    for hand in hands:
+        huv = project_np(np.asarray(hand["joints_mm"], dtype=np.float64), frame.intrinsics)
+        for p, c in skel.bones():
+            ax.plot(huv[[p, c], 0], huv[[p, c], 1], color=skel.colors[c], linewidth=1.6)
+        for j, code in enumerate(hand["visibility"]):
+            face = skel.colors[j] if code == "visible" else "none"
+            ax.plot(huv[j, 0], huv[j, 1], "s" if code == "object" else "o", markersize=3.5,
+                    markerfacecolor=face, markeredgecolor=skel.colors[j],
+                    markeredgewidth=1.0)  # fmt: skip
     ax.set_xlim(u0 - 0.5, u1 - 0.5)
     ax.set_ylim(v1 - 0.5, v0 - 0.5)
     ax.set_xticks([])
@@ -71,6 +80,14 @@ def draw_frame(ax, frame: DepthFrame, margin_px: int | None = 40) -> None:
                  f"\n{', '.join(m['parts'])}  z={np.mean(z):.0f}")  # fmt: skip
         if margin_px is not None:
             title = f"v2 #{m['frame_id']} hand  z={np.mean(z):.0f} mm"
+    elif frame.meta.get("scene_version") == 3:
+        m = frame.meta
+        obj = f" {m['object']}" if m["object"] else ""
+        title = (f"v3 #{m['frame_id']} {m['placement']} {w}x{h}\n{m['side']} {m['grasp']}{obj}"
+                 f", {m['num_hands']} hand{'s' if m['num_hands'] != 1 else ''}"
+                 f"  z={np.mean(z):.0f}")  # fmt: skip
+        if margin_px is not None:
+            title = f"v3 #{m['frame_id']} {m['grasp']}{obj}  z={np.mean(z):.0f} mm"
     else:
         title = "v1 " + title
     ax.set_title(title, fontsize=7)
@@ -106,25 +123,31 @@ def save_grid(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Render v2 frames of ``--seed`` (whole, then hand regions) and v1 frames into a grid."""
+    """Render v3, v2 (whole frames, then hand regions) and v1 frames into a grid."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/synthetic_samples.png", help="PNG to write")
-    parser.add_argument("--count", type=int, default=8, help="v2 frames shown whole")
-    parser.add_argument("--crops", type=int, default=4, help="of those, hand regions shown")
+    parser.add_argument("--v3-count", type=int, default=12, help="v3 frames shown whole")
+    parser.add_argument("--v3-crops", type=int, default=4, help="of those, hand regions shown")
+    parser.add_argument("--v3-seed", type=int, default=9, help="v3 seed")
+    parser.add_argument("--count", type=int, default=4, help="v2 frames shown whole")
+    parser.add_argument("--crops", type=int, default=0, help="of those, hand regions shown")
     parser.add_argument("--v1-count", type=int, default=4, help="v1 frames (hand regions)")
     parser.add_argument("--seed", type=int, default=5, help="v2 seed (5: the new-scenes split)")
     parser.add_argument("--v1-seed", type=int, default=0, help="v1 seed")
     args = parser.parse_args(argv)
-    gen = SyntheticHandGenerator(SynthConfig(scene_version=2, seed=args.seed))
+    gen3 = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=args.v3_seed))
     t0 = time.perf_counter()
+    new = [gen3.frame(i) for i in range(args.v3_count)]
+    per_frame = (time.perf_counter() - t0) / max(args.v3_count, 1)
+    gen = SyntheticHandGenerator(SynthConfig(scene_version=2, seed=args.seed))
     frames = [gen.frame(i) for i in range(args.count)]
-    per_frame = (time.perf_counter() - t0) / max(args.count, 1)
     v1 = SyntheticHandGenerator(SynthConfig(seed=args.v1_seed))
     old = [v1.frame(i) for i in range(args.v1_count)]
-    shown = frames + frames[: args.crops] + old
-    margins = [None] * len(frames) + [40] * (args.crops + len(old))
+    shown = new + new[: args.v3_crops] + frames + frames[: args.crops] + old
+    margins = ([None] * len(new) + [40] * args.v3_crops + [None] * len(frames)
+               + [40] * (args.crops + len(old)))  # fmt: skip
     path = save_grid(shown, args.out, margins=margins)
-    print(f"wrote {path} ({args.count} v2 frames, {1000 * per_frame:.0f} ms/frame)",
+    print(f"wrote {path} ({args.v3_count} v3 frames, {1000 * per_frame:.0f} ms/frame)",
           file=sys.stderr)  # fmt: skip
     return 0
 

@@ -55,6 +55,26 @@ def _box_rect(center: np.ndarray, half: np.ndarray, intr: Intrinsics) -> tuple[i
     return u0, u1, v0, v1
 
 
+def _box_rects(centers: np.ndarray, halves: np.ndarray, intr: Intrinsics) -> np.ndarray:
+    """:func:`_box_rect` of N boxes at once: (N, 4) int rows u0, u1, v0, v1.
+
+    The same arithmetic element by element, so the same rectangles (and the same pixels
+    ray-cast) as one call per box, without a numpy call per primitive.
+    """
+    corners = centers[:, None, :] + halves[:, None, :] * _SIGNS  # (N, 8, 3)
+    z = corners[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = intr.fx * corners[..., 0] / z + intr.cx
+        v = intr.fy * corners[..., 1] / z + intr.cy
+    out = np.stack([np.maximum(np.floor(u.min(axis=1)), 0),
+                    np.minimum(np.ceil(u.max(axis=1)) + 1, intr.width),
+                    np.maximum(np.floor(v.min(axis=1)), 0),
+                    np.minimum(np.ceil(v.max(axis=1)) + 1, intr.height)], axis=1)
+    near = z.min(axis=1) <= _NEAR_MM
+    out[near] = (0, intr.width, 0, intr.height)
+    return out.astype(np.int64)
+
+
 def _nearest_root(qa: np.ndarray, qb: np.ndarray, qc: float) -> np.ndarray:
     """Smaller root of qa t^2 + 2 qb t + qc = 0 (inf where none or not in front).
 
@@ -150,13 +170,22 @@ def splat_geometry(
             labels[v0:v1, u0:u1][closer] = per_part[pid]
         pid += 1
 
-    for s in geom.spheres:
-        splat(lambda a, b, s=s: _sphere_t(a, b, s[:3], s[3]), _rect(s[:3], float(s[3]), intr))
-    for c in geom.capsules:
-        splat(lambda a, b, c=c: _cylinder_t(a, b, c[0:3], c[3:6], c[6]), capsule_rect(c, intr))
-    for ctr, rot, semi in zip(geom.ell_centers, geom.ell_rotations, geom.ell_semi_axes):
-        splat(lambda a, b, ctr=ctr, rot=rot, semi=semi: _ellipsoid_t(a, b, ctr, rot, semi),
-              _box_rect(ctr, np.sqrt(((rot * semi[None, :]) ** 2).sum(axis=1)), intr))  # fmt: skip
+    sph = _box_rects(geom.spheres[:, :3], np.repeat(geom.spheres[:, 3:4], 3, axis=1), intr)
+    caps = geom.capsules
+    ends = _box_rects(np.concatenate([caps[:, 0:3], caps[:, 3:6]]),
+                      np.repeat(np.concatenate([caps[:, 6:7]] * 2), 3, axis=1), intr)
+    a, b = ends[: len(caps)], ends[len(caps):]
+    cap_rects = np.stack([np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1]),
+                          np.minimum(a[:, 2], b[:, 2]), np.maximum(a[:, 3], b[:, 3])], axis=1)
+    ell_rects = _box_rects(geom.ell_centers, np.sqrt(
+        ((geom.ell_rotations * geom.ell_semi_axes[:, None, :]) ** 2).sum(axis=2)), intr)
+    for s, rect in zip(geom.spheres, sph.tolist()):
+        splat(lambda a, b, s=s: _sphere_t(a, b, s[:3], s[3]), rect)
+    for c, rect in zip(geom.capsules, cap_rects.tolist()):
+        splat(lambda a, b, c=c: _cylinder_t(a, b, c[0:3], c[3:6], c[6]), rect)
+    for ctr, rot, semi, rect in zip(geom.ell_centers, geom.ell_rotations, geom.ell_semi_axes,
+                                    ell_rects.tolist()):  # fmt: skip
+        splat(lambda a, b, ctr=ctr, rot=rot, semi=semi: _ellipsoid_t(a, b, ctr, rot, semi), rect)
 
 
 def splat_planes(
