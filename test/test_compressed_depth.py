@@ -45,12 +45,14 @@ def test_rvl_matches_the_published_bitstream():
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 31, 1000])
-def test_rvl_round_trip(n):
+@pytest.mark.parametrize("chunk_words", [1, 3, 1 << 13])
+def test_rvl_round_trip(n, chunk_words):
+    """Values straddling the decoder's chunks of words decode alike."""
     rng = np.random.default_rng(n)
     for _ in range(30):
         a = rng.integers(0, 65536, size=n).astype(np.uint16)
         a[rng.random(n) < rng.random()] = 0
-        np.testing.assert_array_equal(rvl_decode(rvl_encode(a), n), a)
+        np.testing.assert_array_equal(rvl_decode(rvl_encode(a), n, chunk_words), a)
 
 
 @pytest.mark.parametrize(("encoding", "codec"), FORMATS)
@@ -162,3 +164,56 @@ def test_bags_in_each_format_decode_like_the_raw_bag(tmp_path, storage, encoding
             np.testing.assert_array_equal(d_comp == 0, d_raw == 0)
             tol = 0.0 if encoding == "16UC1" else 0.6
             assert np.abs(d_comp - d_raw).max() <= tol
+
+
+def _peak_bytes(fn) -> tuple[int, Exception | None]:
+    """Peak of Python and numpy allocations while ``fn`` runs, and what it raised."""
+    import tracemalloc
+
+    tracemalloc.start()
+    err = None
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - returned to the test
+        err = exc
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, err
+
+
+def test_rvl_work_follows_the_image_not_the_payload():
+    """1024x1024 declared, then 1 MB of zero words (run pairs of no pixels): refused at the
+    first pair, allocating about one chunk, not the payload's values."""
+    data = HEADER.pack(0, 0, 0) + struct.pack("<II", 1024, 1024) + bytes(1 << 20)
+    peak, err = _peak_bytes(lambda: compressed_to_depth_mm(msg("16UC1; compressedDepth rvl",
+                                                                   data)))
+    assert isinstance(err, ConversionError) and "run pair of no pixels" in str(err), err
+    assert peak < 4 << 20, peak
+    # longer than any 4x4 image can need: refused before decoding
+    with pytest.raises(ConversionError, match="longer than any image of 16 pixels"):
+        rvl_decode(bytes(4 * 16 + 12), 16)
+    # a valid stream with trailing words up to the bound decodes; the tail is never read
+    a = np.arange(1, 17, dtype=np.uint16)
+    np.testing.assert_array_equal(rvl_decode(rvl_encode(a) + bytes(8), 16), a)
+
+
+def test_png_sizes_are_checked_before_pillow_decodes():
+    """IHDR declaring 2**31-1 squared: one ConversionError (Pillow raised its own
+    DecompressionBombError); a size other than camera_info's is refused undecoded."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">II5B", 2**31 - 1, 2**31 - 1, 16, 0, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(8)))
+           + chunk(b"IEND", b""))
+    with pytest.raises(ConversionError, match="above"):
+        compressed_to_depth_mm(msg("16UC1; compressedDepth png", HEADER.pack(0, 0, 0) + png))
+    fmt, data = depth_mm_to_compressed(np.full((480, 640), 700.0), "16UC1", "png")
+    peak, err = _peak_bytes(lambda: compressed_to_depth_mm(msg(fmt, data), (4, 4)))
+    assert isinstance(err, ConversionError), err
+    assert str(err) == "depth image is 640x480 but camera_info describes 4x4"
+    assert peak < 480 * 640 * 2, peak  # the 16-bit image was never decoded
+    assert compressed_to_depth_mm(msg(fmt, data), (640, 480)).shape == (480, 640)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import struct
+from array import array
 
 import numpy as np
 
@@ -57,12 +58,14 @@ def parse_format(fmt: str) -> tuple[str, str]:
     return encoding, codec
 
 
-def compressed_to_depth_mm(msg) -> np.ndarray:
+def compressed_to_depth_mm(msg, expected_size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode a compressedDepth CompressedImage (``format``, ``data``) to float32 mm (H, W).
 
     0 = invalid, as for raw images. Raises ConversionError on an unknown format string, a
     short or unknown header, a payload that is not a complete PNG / RVL image, or a size
-    beyond ``MAX_PIXELS``.
+    beyond ``MAX_PIXELS``, or other than ``expected_size`` (width, height; camera_info's)
+    when given. Sizes are read from the PNG / RVL header and checked before anything is
+    decoded, so work and memory are bounded by the image's own size (see rvl_decode).
     """
     encoding, codec = parse_format(msg.format)
     data = as_buffer(msg.data)
@@ -74,7 +77,8 @@ def compressed_to_depth_mm(msg) -> np.ndarray:
         raise ConversionError(f"compressedDepth header has format {kind}; only 0 (INV_DEPTH) "
                               "is defined")
     payload = data[HEADER.size:]
-    stored = _decode_png(payload) if codec == "png" else _decode_rvl_image(payload)
+    stored = (_decode_png(payload, expected_size) if codec == "png"
+              else _decode_rvl_image(payload, expected_size))
     if encoding == "16UC1":
         return stored.astype(np.float32)
     return inverse_depth_to_mm(stored, quant_a, quant_b)
@@ -101,97 +105,185 @@ def inverse_depth_to_mm(stored: np.ndarray, quant_a: float, quant_b: float) -> n
     return depth
 
 
-def _decode_png(payload: memoryview) -> np.ndarray:
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(payload: memoryview) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk; None when the payload is not a PNG."""
+    head = bytes(payload[:24])
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def _decode_png(payload: memoryview, expected_size: tuple[int, int] | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    size = png_size(payload)
+    if size is not None:  # refused before Pillow reads more (or warns of a bomb)
+        _check_size(*size, expected_size)
     try:
         img = Image.open(io.BytesIO(payload))
         if img.format != "PNG":
             raise ConversionError(f"compressedDepth payload is {img.format}, not PNG")
-        w, h = img.size
-        _check_size(w, h)
+        _check_size(*img.size, expected_size)
         img.load()
     except ConversionError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError, EOFError) as exc:
         raise ConversionError(f"compressedDepth PNG cannot be decoded: {exc}") from exc
     if img.mode in ("I;16", "I;16B", "I;16L"):
         return np.asarray(img, dtype=np.uint16)
     raise ConversionError(f"compressedDepth PNG is mode {img.mode!r}; expected 16-bit greyscale")
 
 
-def _check_size(w: int, h: int) -> None:
+def _check_size(w: int, h: int, expected_size: tuple[int, int] | None = None) -> None:
     if w <= 0 or h <= 0 or w * h > MAX_PIXELS:
         raise ConversionError(f"compressedDepth image size {w}x{h} is empty or above "
                               f"{MAX_PIXELS} pixels")
+    if expected_size is not None and (w, h) != tuple(expected_size):
+        ew, eh = expected_size
+        raise ConversionError(f"depth image is {w}x{h} but camera_info describes {ew}x{eh}")
 
 
-def _decode_rvl_image(payload: memoryview) -> np.ndarray:
+def _decode_rvl_image(payload: memoryview, expected_size: tuple[int, int] | None
+                      ) -> np.ndarray:
     if len(payload) < 8:
         raise ConversionError(f"RVL payload has {len(payload)} B, less than its 8-byte size")
     cols, rows = struct.unpack_from("<II", payload)
-    _check_size(cols, rows)
+    _check_size(cols, rows, expected_size)
     return rvl_decode(payload[8:], cols * rows).reshape(rows, cols)
 
 
 # -- RVL ------------------------------------------------------------------------------------
-def _vle_values(data: memoryview) -> np.ndarray:
-    """All complete variable-length values of an RVL stream, in order (int64)."""
-    n_words = len(data) // 4
-    # little-endian words, most significant nibble first: bytes 3, 2, 1, 0, high then low
-    b = np.frombuffer(data, dtype=np.uint8, count=4 * n_words).reshape(n_words, 4)[:, ::-1]
-    nibbles = np.empty((n_words, 4, 2), np.uint8)
-    np.right_shift(b, 4, out=nibbles[:, :, 0])
-    np.bitwise_and(b, 0xF, out=nibbles[:, :, 1])
-    nibbles = nibbles.ravel()
-    last = np.flatnonzero(nibbles < 8)  # nibbles that end a value (no continuation bit)
-    if last.size == 0:
-        return np.zeros(0, np.int64)
-    starts = np.empty_like(last)
-    starts[0], starts[1:] = 0, last[:-1] + 1
-    lengths = last - starts + 1
-    longest = int(lengths.max())
-    if longest > 11:  # 33 bits: more than any count or difference can need
-        raise ConversionError("RVL stream has a value longer than 11 nibbles (corrupt data)")
-    data_bits = (nibbles & 7).astype(np.int64)
-    values = data_bits[starts]
-    for k in range(1, longest):  # most values are one or two nibbles long
-        longer = np.flatnonzero(lengths > k)
-        values[longer] |= data_bits[starts[longer] + k] << (3 * k)
-    return values
+def max_rvl_bytes(num_pixels: int) -> int:
+    """Longest RVL stream an image of ``num_pixels`` can need [B].
+
+    Each run pair covers at least one pixel, a run length of n pixels takes at most n
+    nibbles and a pixel's zigzag difference at most 6 (17 bits): at most 7 nibbles per
+    pixel, 3.5 B, written here with room to spare as 4 B per pixel and one padded word.
+    """
+    return 4 * num_pixels + 8
 
 
-def rvl_decode(data, num_pixels: int) -> np.ndarray:
-    """Decode an RVL stream to ``num_pixels`` uint16 values; ConversionError if malformed."""
-    values = _vle_values(memoryview(data))
-    n_values = values.size
-    vals = values.tolist()
-    zero_runs, value_runs, value_starts = [], [], []
+class _Values:
+    """The variable-length values of an RVL stream, decoded a chunk of words at a time.
+
+    Only as much of the stream is decoded as the run walk asks for, so time and memory
+    follow the image, never the length of the payload.
+    """
+
+    MAX_NIBBLES = 10  # 30 bits: more than any run length (<= 2**24) or difference needs
+
+    def __init__(self, data: memoryview, chunk_words: int = 1 << 13) -> None:
+        self._data = data
+        self._n_words = len(data) // 4
+        self._word = 0
+        self._chunk = chunk_words
+        self._carry = np.zeros(0, np.uint8)     # nibbles of a value not finished yet
+        self.chunks: list[np.ndarray] = []      # int32 values decoded so far
+        self.count = 0
+        self._py: list[int] = []                # the last two chunks as Python ints
+        self._py_start = 0
+        self._last: list[int] = []
+
+    def _decode(self, nibbles: np.ndarray) -> np.ndarray:
+        ends = np.flatnonzero(nibbles < 8)  # nibbles that end a value (no continuation bit)
+        starts = np.empty_like(ends)
+        starts[:1], starts[1:] = 0, ends[:-1] + 1
+        lengths = ends - starts + 1
+        longest = int(lengths.max()) if lengths.size else 0
+        if longest > self.MAX_NIBBLES:
+            raise ConversionError(f"RVL stream has a value longer than {self.MAX_NIBBLES} "
+                                  "nibbles (corrupt data)")
+        data_bits = (nibbles & 7).astype(np.int32)
+        values = data_bits[starts]
+        for k in range(1, longest):  # most values are one or two nibbles long
+            longer = np.flatnonzero(lengths > k)
+            values[longer] |= data_bits[starts[longer] + k] << (3 * k)
+        return values
+
+    def more(self) -> bool:
+        """Decode the next chunk of words; False at the end of the stream."""
+        if self._word >= self._n_words:
+            return False
+        w0, w1 = self._word, min(self._n_words, self._word + self._chunk)
+        self._word = w1
+        # little-endian words, most significant nibble first: bytes 3, 2, 1, 0, high then low
+        b = np.frombuffer(self._data, np.uint8, count=4 * (w1 - w0),
+                          offset=4 * w0).reshape(-1, 4)[:, ::-1]
+        nibbles = np.empty((b.shape[0], 4, 2), np.uint8)
+        np.right_shift(b, 4, out=nibbles[:, :, 0])
+        np.bitwise_and(b, 0xF, out=nibbles[:, :, 1])
+        nibbles = np.concatenate([self._carry, nibbles.ravel()])
+        done = int(np.flatnonzero(nibbles < 8)[-1]) + 1 if (nibbles < 8).any() else 0
+        self._carry = nibbles[done:]
+        if self._carry.size > self.MAX_NIBBLES:
+            raise ConversionError(f"RVL stream has a value longer than {self.MAX_NIBBLES} "
+                                  "nibbles (corrupt data)")
+        values = self._decode(nibbles[:done])
+        self.chunks.append(values)
+        new = values.tolist()
+        self._py_start = self.count - len(self._last)
+        self._py = self._last + new
+        self._last = new
+        self.count += values.size
+        return True
+
+    def pair(self, i: int) -> tuple[int, int] | None:
+        """Values i and i + 1, decoding further as needed; None past the end."""
+        while self.count < i + 2:
+            if not self.more():
+                return None
+        j = i - self._py_start
+        return self._py[j], self._py[j + 1]
+
+
+def rvl_decode(data, num_pixels: int, chunk_words: int = 1 << 13) -> np.ndarray:
+    """Decode an RVL stream to ``num_pixels`` uint16 values; ConversionError if malformed.
+
+    Bounded by the image: a stream longer than ``max_rvl_bytes(num_pixels)`` is refused
+    before decoding, a run pair that covers no pixel is corrupt, and the stream is decoded
+    (``chunk_words`` 32-bit words at a time) only as far as the image's pixels need, so
+    the walk takes at most one step per pixel and memory follows the pixels.
+    """
+    data = memoryview(data)
+    if len(data) > max_rvl_bytes(num_pixels):
+        raise ConversionError(f"RVL stream of {len(data)} B is longer than any image of "
+                              f"{num_pixels} pixels can need ({max_rvl_bytes(num_pixels)} B)")
+    vals = _Values(data, chunk_words)
+    heads = array("q")  # index of each run pair's first value
     i, filled = 0, 0
     while filled < num_pixels:  # walk the run headers only; pixels are filled vectorised
-        if i + 1 >= n_values:
+        pair = vals.pair(i)
+        if pair is None:
             raise ConversionError(f"RVL stream ends after {filled} of {num_pixels} pixels "
                                   "(truncated)")
-        zeros, nonzeros = vals[i], vals[i + 1]
-        if i + 2 + nonzeros > n_values:
-            raise ConversionError(f"RVL stream ends inside a run after {filled} of "
-                                  f"{num_pixels} pixels (truncated)")
-        filled += zeros + nonzeros
-        zero_runs.append(zeros)
-        value_runs.append(nonzeros)
-        value_starts.append(i + 2)
-        i += 2 + nonzeros
+        covered = pair[0] + pair[1]
+        if covered == 0:
+            raise ConversionError(f"RVL stream has a run pair of no pixels after {filled} of "
+                                  f"{num_pixels} pixels (corrupt data)")
+        filled += covered
+        heads.append(i)
+        i += 2 + pair[1]
     if filled != num_pixels:
         raise ConversionError(f"RVL runs cover {filled} pixels, the image has {num_pixels}")
-    nz = np.asarray(value_runs, np.int64)
-    starts = np.asarray(value_starts, np.int64)
-    marks = (np.bincount(starts, minlength=n_values + 1)
-             - np.bincount(starts + nz, minlength=n_values + 1))
-    coded = values[np.cumsum(marks[:-1]) > 0]
+    while vals.count < i and vals.more():
+        pass
+    if vals.count < i:
+        raise ConversionError(f"RVL stream ends inside its last run of {pair[1]} pixels "
+                              "(truncated)")
+    values = np.concatenate(vals.chunks)[:i]
+    starts = np.frombuffer(heads, np.int64)
+    zero_runs, nz = values[starts].astype(np.int64), values[starts + 1].astype(np.int64)
+    marks = (np.bincount(starts + 2, minlength=i + 1)
+             - np.bincount(starts + 2 + nz, minlength=i + 1))
+    coded = values[np.cumsum(marks[:-1]) > 0].astype(np.int64)
     deltas = (coded >> 1) ^ -(coded & 1)  # zigzag
     out = np.zeros(num_pixels, np.uint16)
     is_value = np.repeat(np.tile(np.array([False, True]), nz.size),
-                         np.column_stack([np.asarray(zero_runs, np.int64), nz]).ravel())
+                         np.column_stack([zero_runs, nz]).ravel())
     out[is_value] = (np.cumsum(deltas) & 0xFFFF).astype(np.uint16)
     return out
 
@@ -275,4 +367,5 @@ def depth_mm_to_compressed(depth_mm: np.ndarray, encoding: str = "16UC1", codec:
 
 
 __all__ = ["ConversionError", "compressed_to_depth_mm", "depth_mm_to_compressed",
-           "inverse_depth_to_mm", "parse_format", "rvl_decode", "rvl_encode"]
+           "inverse_depth_to_mm", "max_rvl_bytes", "parse_format", "png_size", "rvl_decode",
+           "rvl_encode"]

@@ -31,10 +31,14 @@ def transport_topic(base_topic: str, transport: str) -> str:
     return base_topic if transport == "raw" else base_topic.rstrip("/") + "/compressedDepth"
 
 
-def decode_depth_mm(msg) -> np.ndarray:
-    """float32 mm (H, W), 0 = invalid, from an Image or a compressedDepth CompressedImage."""
+def decode_depth_mm(msg, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """float32 mm (H, W), 0 = invalid, from an Image or a compressedDepth CompressedImage.
+
+    ``expected_size`` (width, height; camera_info's): a compressed image declaring another
+    size is refused before it is decoded (raw images are checked by the caller).
+    """
     if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        return compressed_to_depth_mm(msg)
+        return compressed_to_depth_mm(msg, expected_size)
     return image_to_depth_mm(msg)
 
 
@@ -63,7 +67,7 @@ class DepthInput:
         model, new = self._models.get(info)
         if new and model.note:
             self._notes.append(model.note)
-        depth = decode_depth_mm(image)
+        depth = decode_depth_mm(image, (model.intrinsics.width, model.intrinsics.height))
         check_image_matches_info(depth.shape, model.intrinsics)
         return model.apply(depth), model.intrinsics
 
