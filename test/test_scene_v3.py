@@ -170,3 +170,28 @@ def test_training_reads_v3_frames_unchanged():
     frames = open_split(data, "train")
     item = _WideCrops(frames, 300.0, 96)[1]
     assert item["crop"].shape == (96, 96) and (item["crop"] > 0).any()
+
+
+def test_training_mixture_of_scene_versions():
+    """data.synth_mix: each frame from one version, deterministic, shares respected."""
+    from vvhand_core.train.cache import source_description
+    from vvhand_core.train.config import ConfigError, DataConfig
+    from vvhand_core.train.splits import MixedFrames, open_split
+
+    data = DataConfig(synth_mix={2: 0.4, 3: 0.6}, train_frames=200, val_frames=1)
+    frames = open_split(data, "train")
+    assert isinstance(frames, MixedFrames)
+    versions = [frames.version_of(i) for i in range(200)]
+    assert 0.5 < versions.count(3) / 200 < 0.7 and set(versions) == {2, 3}
+    k = versions.index(3)
+    assert frames[k].meta["scene_version"] == 3
+    assert frames[versions.index(2)].meta["scene_version"] == 2
+    again = open_split(data, "train")[k]
+    assert np.array_equal(again.depth_mm, frames[k].depth_mm)
+    plain = DataConfig(synth={"scene_version": 3}, train_frames=200, val_frames=1)
+    assert source_description(data) != source_description(plain)
+    assert "mix" not in source_description(plain)  # old caches keep their keys
+    with pytest.raises(ConfigError, match="synth_mix"):
+        DataConfig(synth_mix={4: 1.0})
+    with pytest.raises(ConfigError, match="exclude"):
+        DataConfig(synth={"scene_version": 2}, synth_mix={3: 1.0})

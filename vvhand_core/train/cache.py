@@ -49,6 +49,9 @@ def source_description(data: DataConfig) -> dict[str, Any]:
         from vvhand_core.data.synthetic.generator import SynthConfig
 
         synth = SynthConfig.from_dict({**data.synth, "seed": data.train_seed})
+        if data.synth_mix:  # the mixture and its generators' configs (no key change without)
+            return {"dataset": "synthetic", "synth": synth.to_dict(),
+                    "mix": {str(v): float(s) for v, s in sorted(data.synth_mix.items())}}
         return {"dataset": "synthetic", "synth": synth.to_dict()}
     return {"dataset": data.dataset, "root": str(Path(data.root).resolve()),
             "val_root": str(Path(data.val_root).resolve()) if data.val_root else "",

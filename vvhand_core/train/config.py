@@ -44,6 +44,9 @@ class DataConfig:
     leak across) is held out for validation.
     ``train_frames`` / ``val_frames`` > 0 also cap the frames used from a folder/dataset
     (0 = all). ``num_workers``: DataLoader worker processes.
+    ``synth_mix`` (synthetic only): scene version -> share, e.g. {2: 0.4, 3: 0.6}; frame i
+    of a split is frame i of the version its own draw picks (``splits.MixedFrames``), so a
+    mixture is as deterministic as one version. Empty: ``synth``'s scene version alone.
     """
 
     dataset: str = "synthetic"
@@ -55,6 +58,7 @@ class DataConfig:
     val_seed: int = 2
     val_fraction: float = 0.05
     synth: dict[str, Any] = field(default_factory=dict)
+    synth_mix: dict[int, float] = field(default_factory=dict)
     num_workers: int = 0
 
     def __post_init__(self) -> None:
@@ -77,8 +81,9 @@ class DataConfig:
                 SynthConfig.from_dict(dict(self.synth))
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"data.synth: {exc}") from None
-        elif self.synth:
-            raise ConfigError("data.synth only applies to dataset 'synthetic'")
+            self._check_mix()
+        elif self.synth or self.synth_mix:
+            raise ConfigError("data.synth / data.synth_mix only apply to dataset 'synthetic'")
         if self.val_root and self.dataset != "synthetic_dir":
             raise ConfigError("data.val_root only applies to dataset 'synthetic_dir'")
         if self.train_frames < 0 or self.val_frames < 0:
@@ -89,6 +94,19 @@ class DataConfig:
             raise ConfigError("data.num_workers must be >= 0")
 
 
+
+    def _check_mix(self) -> None:
+        """ConfigError unless synth_mix maps known scene versions to positive shares."""
+        if not self.synth_mix:
+            return
+        from vvhand_core.data.synthetic.generator import SCENE_VERSIONS
+
+        if "scene_version" in self.synth:
+            raise ConfigError("data.synth_mix and data.synth.scene_version exclude each other")
+        for v, share in self.synth_mix.items():
+            if v not in SCENE_VERSIONS or not isinstance(share, (int, float)) or share <= 0:
+                raise ConfigError(f"data.synth_mix: {v}: {share} (need a scene version in "
+                                  f"{SCENE_VERSIONS} -> a share > 0)")
 @dataclass
 class AugmentConfig:
     """Training-time augmentation (validation never augments).

@@ -2,19 +2,24 @@
 
 Frame sources are indexable (len, [i] -> DepthFrame) and carry ``skeleton``:
 :class:`GeneratedFrames` (the in-memory synthetic generator, frame i = generator frame
-i) and :class:`FrameSlice` (a contiguous block of another source, for a held-out
-validation tail).
+i), :class:`MixedFrames` (several scene versions, ``DataConfig.synth_mix``) and
+:class:`FrameSlice` (a contiguous block of another source, for a held-out validation
+tail).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.skeletons import HANDS2019_21, Skeleton
 from vvhand_core.train.config import ConfigError, DataConfig
 
 SPLITS = ("train", "val")
+_MIX_STREAM = 0x6D6978  # "mix": the draw that picks a mixed frame's scene version
 
 
 class GeneratedFrames:
@@ -40,6 +45,40 @@ class GeneratedFrames:
         if not 0 <= index < self.num_frames:
             raise IndexError(f"index {index} out of range for {self.num_frames} frames")
         return self.generator.frame(int(index))
+
+
+class MixedFrames:
+    """Frames 0..num_frames-1 drawn from several scene versions (``DataConfig.synth_mix``).
+
+    Frame i is frame i of the generator whose version a draw keyed by (seed, i) picks
+    with the mixture's shares, so it depends only on the mixture, the seed and i.
+    """
+
+    def __init__(self, generators: dict[int, Any], shares: dict[int, float], seed: int,
+                 num_frames: int) -> None:
+        """``generators``: scene version -> SyntheticHandGenerator (same seed)."""
+        self.versions = sorted(shares)
+        total = float(sum(shares.values()))
+        self.cumulative = np.cumsum([shares[v] / total for v in self.versions])
+        self.generators, self.seed, self.num_frames = generators, int(seed), int(num_frames)
+        self.skeleton = HANDS2019_21
+        self.skipped: list[tuple[str, str]] = []
+
+    def version_of(self, index: int) -> int:
+        """The scene version frame ``index`` comes from."""
+        u = np.random.default_rng([self.seed, _MIX_STREAM, int(index)]).random()
+        return self.versions[min(int(np.searchsorted(self.cumulative, u, side="right")),
+                                 len(self.versions) - 1)]
+
+    def __len__(self) -> int:
+        """Number of frames."""
+        return self.num_frames
+
+    def __getitem__(self, index: int) -> DepthFrame:
+        """Frame ``index`` of the version it is drawn from."""
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"index {index} out of range for {self.num_frames} frames")
+        return self.generators[self.version_of(index)].frame(int(index))
 
 
 class FrameSlice:
@@ -98,8 +137,12 @@ def open_split(data: DataConfig, split: str):
         from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 
         seed = data.train_seed if split == "train" else data.val_seed
-        cfg = SynthConfig.from_dict({**data.synth, "seed": seed})
         n = data.train_frames if split == "train" else data.val_frames
+        if data.synth_mix:
+            gens = {v: SyntheticHandGenerator(SynthConfig.from_dict(
+                {**data.synth, "scene_version": v, "seed": seed})) for v in data.synth_mix}
+            return MixedFrames(gens, data.synth_mix, seed, n)
+        cfg = SynthConfig.from_dict({**data.synth, "seed": seed})
         return GeneratedFrames(SyntheticHandGenerator(cfg), n)
     if data.dataset == "synthetic_dir" and data.val_root:
         source = _labelled_source(data, data.root if split == "train" else data.val_root)
