@@ -174,6 +174,26 @@ def test_detector_locate_all_finds_both_hands_of_v2_scenes(packaged):
     assert packaged.locate_all(np.zeros((480, 640), np.uint16), NYU) == []
 
 
+def test_bench_sweep_rows_equal_locate_all(v2_frames, packaged):
+    """`vvhand bench localiser --sweep`: a rule from shared candidates == locate_all."""
+    from vvhand_core.benchmarks.localiser import _Sweep, sweep_pairs
+
+    assert sweep_pairs("0.4:0.5, 0.3:0") == [(0.4, 0.5), (0.3, 0.0)]
+    with pytest.raises(ValueError, match="threshold:relative"):
+        sweep_pairs("0.4")
+    pairs = [(0.4, 0.5), (0.2, 0.0), (0.1, 0.7)]
+    sweep = _Sweep(packaged, pairs)
+    rules = [(sweep.rule(t, r), DetectorLocaliser(DetectorLocaliserConfig(
+        use_tracking=False, threshold=t, relative_threshold=r))) for t, r in pairs]
+    for f in v2_frames[:6]:
+        for rule, loc in rules:
+            got = [[h.score, *h.centre_mm] for h in rule(f.depth_mm, f.intrinsics)]
+            want = [[h.score, *h.centre_mm] for h in loc.locate_all(f.depth_mm, f.intrinsics)]
+            assert len(got) == len(want)
+            np.testing.assert_allclose(np.reshape(got, (-1, 4)), np.reshape(want, (-1, 4)),
+                                       atol=1e-3)
+
+
 def test_detector_tracks_one_hand_through_a_sequence():
     from vvhand_core.data.synthetic.generator import sample_sequence
 

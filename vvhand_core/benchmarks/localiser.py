@@ -10,14 +10,17 @@ joint mean, one candidate per hand, greedy by distance; extra: a candidate farth
 ``locate_all``, the detector's single-hand rule (``locate``, what the pipeline runs) is
 scored as a one-candidate list. Times: the localiser alone on one thread (torch,
 onnxruntime and numpy's BLAS limited to one), CPU and wall ms per frame, the localisers
-interleaved frame by frame. Tables per split, per camera placement and per grasp type
-(where the frames say them); printed and appended to docs/results.md (or
-$VVHAND_RESULTS).
+interleaved frame by frame. ``--sweep T:R,...``: ``locate_all`` rows for other
+thresholds (``threshold`` T, ``relative_threshold`` R) from the same detector run per
+frame, without times (so a choice of thresholds is a repository command too). Tables per
+split, per camera placement and per grasp type (where the frames say them); printed and
+appended to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -57,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="", help="detector weights (default: packaged)")
     parser.add_argument("--geometric", action="store_true",
                         help="also the geometric localiser (slower)")
+    parser.add_argument("--sweep", default="",
+                        help="threshold:relative_threshold pairs of locate_all to score too, "
+                             "e.g. 0.3:0.5,0.5:0.3 (from one detector run per frame)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -68,7 +74,46 @@ def _one(locate):
     return locate_all
 
 
-def localisers(weights: str, geometric: bool) -> dict:
+SWEEP = "(sweep)"  # in the names of the sweep's rows (they have no times)
+
+
+class _Sweep:
+    """``locate_all`` without tracking under several thresholds, one detector run a frame."""
+
+    def __init__(self, det, pairs: list[tuple[float, float]]) -> None:
+        self.det, self.low = det, min(t for t, _ in pairs)
+        self._depth, self._found = None, []
+
+    def _candidates(self, depth_mm, intr):
+        if depth_mm is not self._depth:  # a new frame
+            self._depth, self._found = depth_mm, self.det.candidates(depth_mm, intr, self.low)
+        return self._found
+
+    def rule(self, threshold: float, relative: float):
+        """locate_all(depth_mm, intr) with these thresholds."""
+        from vvhand_core.detector.localiser import hands_without_tracks
+
+        cfg = replace(self.det.cfg, threshold=threshold, relative_threshold=relative)
+
+        def locate_all(depth_mm, intr):
+            found = [c for c in self._candidates(depth_mm, intr) if c[0] >= threshold]
+            return hands_without_tracks(found, cfg)
+        return locate_all
+
+
+def sweep_pairs(text: str) -> list[tuple[float, float]]:
+    """"T:R,T:R" -> [(T, R), ...] (ValueError naming a bad pair)."""
+    pairs = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        try:
+            t, r = (float(v) for v in item.split(":"))
+        except ValueError:
+            raise ValueError(f"--sweep: {item!r} is not threshold:relative") from None
+        pairs.append((t, r))
+    return pairs
+
+
+def localisers(weights: str, geometric: bool, sweep: str = "") -> dict:
     """Name -> locate_all of each localiser compared (tracking off, one thread)."""
     from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
 
@@ -76,6 +121,13 @@ def localisers(weights: str, geometric: bool) -> dict:
                                                     num_threads=1))
     out = {f"detector, every hand (locate_all, {det.runtime})": det.locate_all,
            f"detector, one hand (locate, {det.runtime})": _one(det.locate)}
+    pairs = sweep_pairs(sweep)
+    if pairs:
+        sweeper = _Sweep(DetectorLocaliser(DetectorLocaliserConfig(
+            weights=weights, use_tracking=False, num_threads=1)), pairs)
+        for t, r in pairs:
+            out[f"detector, every hand, threshold {t:g}, relative {r:g} {SWEEP}"] = \
+                sweeper.rule(t, r)
     if geometric:
         from vvhand_core.localise import HandLocaliser, LocaliseConfig
 
@@ -108,7 +160,7 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     splits = TUNING_SPLITS if args.tuning else SPLITS
     free = args.frames if args.free_frames < 0 else args.free_frames
-    locs = localisers(args.weights, args.geometric)
+    locs = localisers(args.weights, args.geometric, args.sweep)
     rows, placement_rows, grasp_rows, messages = [], [], [], []
     for key in [k.strip() for k in args.splits.split(",") if k.strip()]:
         if key not in splits:
@@ -123,8 +175,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         with tqdm(total=args.frames + n_free, desc=name, leave=False) as bar:
             out = run_localisers(locs, split_frames(synth, args.frames, n_free), bar.update)
         for loc, outcomes in out.items():
-            rows.append([name, loc, *summarise(outcomes).row()])
-            placement_rows += [[name, loc, p, *s.row()]
+            rows.append([name, loc, *_row(loc, summarise(outcomes))])
+            placement_rows += [[name, loc, p, *_row(loc, s)]
                                for p, s in by_placement(outcomes).items()]
             grasp_rows += [[name, loc, g, n, f"{100 * f:.1f} %"]
                            for g, (n, f) in by_grasp(outcomes).items()]
@@ -139,6 +191,12 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return sections, messages
 
 
+def _row(name: str, score) -> list[object]:
+    """The score's row; a sweep row's times are "-" (its network ran for another row)."""
+    row = score.row()
+    return row[:-2] + ["-", "-"] if SWEEP in name else row
+
+
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces a run."""
     cmd = f"vvhand bench localiser --frames {args.frames} --splits {args.splits}"
@@ -147,6 +205,7 @@ def command_line(args: argparse.Namespace) -> str:
     for flag in ("tuning", "geometric"):
         if getattr(args, flag):
             cmd += f" --{flag}"
+    cmd += f" --sweep {args.sweep}" if args.sweep else ""
     return cmd + (f" --weights {args.weights}" if args.weights else "")
 
 

@@ -337,21 +337,36 @@ class DetectorLocaliser:
         self.prior = centre if cfg.use_tracking else None
         return centre
 
-    def strong(self, found: list[tuple[float, np.ndarray]]) -> list[bool]:
-        """Which detections may be a hand without a track (``threshold``, relative)."""
-        cfg = self.cfg
-        best = max((s for s, _ in found), default=0.0)
-        return [s >= cfg.threshold and s >= cfg.relative_threshold * best for s, _ in found]
-
     def locate_all(self, depth_mm: np.ndarray, intr: Intrinsics) -> list[HandCandidate]:
         """Every hand (module docstring) in depth (H, W) mm (0/NaN invalid); [] if none."""
         cfg = self.cfg
-        tracked = cfg.use_tracking and bool(self.tracks.tracks)
-        low = min(cfg.threshold, cfg.track_threshold) if tracked else cfg.threshold
+        if not cfg.use_tracking:
+            return hands_without_tracks(self.candidates(np.asarray(depth_mm), intr,
+                                                        cfg.threshold), cfg)
+        low = min(cfg.threshold, cfg.track_threshold) if self.tracks.tracks else cfg.threshold
         found = self.candidates(np.asarray(depth_mm), intr, low)
         found = [found[k] for k in merge_duplicates(found, cfg.merge_radius_mm)]
-        strong = self.strong(found)
-        if cfg.use_tracking:
-            return self.tracks.update(found, strong)
-        return ordered([HandCandidate(found[k][1], float(found[k][0]))
-                        for k in select_new(found, strong, cfg.max_hands)])
+        return self.tracks.update(found, strong_flags(found, cfg))
+
+
+def strong_flags(found: list[tuple[float, np.ndarray]], cfg: DetectorLocaliserConfig
+                 ) -> list[bool]:
+    """Which detections may be a hand without a track.
+
+    A score of at least ``threshold`` and ``relative_threshold`` x the best of ``found``.
+    """
+    best = max((s for s, _ in found), default=0.0)
+    return [s >= cfg.threshold and s >= cfg.relative_threshold * best for s, _ in found]
+
+
+def hands_without_tracks(found: list[tuple[float, np.ndarray]], cfg: DetectorLocaliserConfig
+                         ) -> list[HandCandidate]:
+    """``locate_all``'s answer without tracking, from ``candidates``' detections.
+
+    ``found`` taken at ``cfg.threshold`` or lower: duplicates merged, the strong ones, at
+    most ``max_hands``, :func:`~vvhand_core.detector.tracks.ordered`.
+    """
+    found = [found[k] for k in merge_duplicates(found, cfg.merge_radius_mm)]
+    strong = strong_flags(found, cfg)
+    return ordered([HandCandidate(found[k][1], float(found[k][0]))
+                    for k in select_new(found, strong, cfg.max_hands)])
