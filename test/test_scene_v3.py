@@ -7,6 +7,9 @@ consistent with the rendered depth and label image. Timings live in `vvhand benc
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
@@ -26,6 +29,24 @@ from vvhand_core.side import side_score
 from vvhand_core.skeletons import HANDS2019_21
 
 SEED, COUNT = 9, 24
+# sha256 of depth, joints, meta["hands"] (JSON) and labels of seed 15 (leg 6's training
+# frames): frozen since version 3 was first used for training
+V3_HASHES = {
+    "0": "9af33d956fcb029a12c526dec8ad51ac17a30c3992e0497f649c6a28bae908e4",
+    "1": "5ce8b1f27b5517f837b2d92e03b5e5f88b26a333db4fe0d4b3a4ec0da01285b6",
+    "2": "d6e4332e4a23e513770aa6e8230155a7397adf0e2d0fd74122db7c38400552a5",
+    "3": "748d081fa9052c29028971c03d09b8caad36dbaa9d41ab7611b9bf599f639468",
+    "4,nohand": "9e40f021ce228a383fa39f6364637ab68e0d6ec1c8a12c8bb2e1db37a6713d03",
+}
+
+
+def _scene_hash(scene) -> str:
+    x = hashlib.sha256()
+    x.update(scene.frame.depth_mm.tobytes())
+    x.update(scene.frame.joints_mm.tobytes())
+    x.update(json.dumps(scene.frame.meta["hands"], sort_keys=True).encode())
+    x.update(scene.labels.tobytes())
+    return x.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +63,13 @@ def test_frames_depend_only_on_seed_and_index(scenes):
         assert np.array_equal(frame.joints_mm, scenes[i].frame.joints_mm)
     other = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=SEED + 1)).frame(2)
     assert not np.array_equal(other.joints_mm, scenes[2].frame.joints_mm)
+
+
+def test_v3_frames_are_frozen():
+    gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=15))
+    for i in range(4):
+        assert _scene_hash(gen.scene(i)) == V3_HASHES[str(i)], f"v3 frame (15, {i}) changed"
+    assert _scene_hash(gen.scene(4, hands=False)) == V3_HASHES["4,nohand"]
 
 
 def test_every_placement_and_both_hands_occur(scenes):
