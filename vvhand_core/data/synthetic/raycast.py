@@ -159,15 +159,15 @@ def splat_geometry(
     per_part = np.broadcast_to(np.asarray(label), (geom.num_parts,))
     pid = 0
 
-    def splat(t_of, rect):
+    def splat(t_of, rect, rects=None):
         nonlocal pid
-        u0, u1, v0, v1 = rect
-        if u0 < u1 and v0 < v1:
-            t = t_of(ra[None, u0:u1], rb[v0:v1, None])
-            view = depth[v0:v1, u0:u1]
-            closer = t < view
-            view[closer] = t[closer]
-            labels[v0:v1, u0:u1][closer] = per_part[pid]
+        for u0, u1, v0, v1 in rects if rects is not None else (rect,):
+            if u0 < u1 and v0 < v1:
+                t = t_of(ra[None, u0:u1], rb[v0:v1, None])
+                view = depth[v0:v1, u0:u1]
+                closer = t < view
+                view[closer] = t[closer]
+                labels[v0:v1, u0:u1][closer] = per_part[pid]
         pid += 1
 
     sph = _box_rects(geom.spheres[:, :3], np.repeat(geom.spheres[:, 3:4], 3, axis=1), intr)
@@ -182,10 +182,37 @@ def splat_geometry(
     for s, rect in zip(geom.spheres, sph.tolist()):
         splat(lambda a, b, s=s: _sphere_t(a, b, s[:3], s[3]), rect)
     for c, rect in zip(geom.capsules, cap_rects.tolist()):
-        splat(lambda a, b, c=c: _cylinder_t(a, b, c[0:3], c[3:6], c[6]), rect)
+        splat(lambda a, b, c=c: _cylinder_t(a, b, c[0:3], c[3:6], c[6]), rect,
+              _capsule_pieces(c, rect, intr))
     for ctr, rot, semi, rect in zip(geom.ell_centers, geom.ell_rotations, geom.ell_semi_axes,
                                     ell_rects.tolist()):  # fmt: skip
         splat(lambda a, b, ctr=ctr, rot=rot, semi=semi: _ellipsoid_t(a, b, ctr, rot, semi), rect)
+
+
+def _capsule_pieces(cap: np.ndarray, rect: list[int], intr: Intrinsics
+                    ) -> list[list[int]] | None:
+    """Rectangles of a long capsule's pieces when they cover much fewer pixels than ``rect``.
+
+    A slanted forearm's rectangle can span most of the image while the capsule covers a
+    strip of it. Cut along its axis into pieces about 3 radii long, each piece lies in the
+    hull of its end spheres, so the union of the pieces' rectangles holds every pixel the
+    capsule can hit; the full cylinder is still what is intersected there, so every pixel
+    gets the same depth as over ``rect`` (pixels in two pieces get it twice, idempotently).
+    None: keep ``rect``.
+    """
+    p0, p1, r = cap[0:3], cap[3:6], float(cap[6])
+    n = min(int(np.ceil(np.linalg.norm(p1 - p0) / (3.0 * r))), 24)
+    if n < 3:
+        return None
+    pts = p0[None] + np.linspace(0.0, 1.0, n + 1)[:, None] * (p1 - p0)[None]
+    ends = _box_rects(pts, np.full((n + 1, 3), r), intr)
+    a, b = ends[:-1], ends[1:]
+    pieces = np.stack([np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1]),
+                       np.minimum(a[:, 2], b[:, 2]), np.maximum(a[:, 3], b[:, 3])], axis=1)
+    area = (np.clip(pieces[:, 1] - pieces[:, 0], 0, None)
+            * np.clip(pieces[:, 3] - pieces[:, 2], 0, None)).sum()
+    full = max(rect[1] - rect[0], 0) * max(rect[3] - rect[2], 0)
+    return pieces.tolist() if area < 0.6 * full else None
 
 
 def splat_planes(
