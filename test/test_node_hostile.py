@@ -315,3 +315,30 @@ def test_a_bag_that_loops_is_answered_on_every_loop(rclpy_context, ros_env, chec
     assert answered == [(loop, i * 33_000_000) for loop in range(3) for i in range(5)], (
         answered, values, out)
     assert rc == 0 and "Traceback" not in out, out
+
+
+def test_frames_dropped_under_overload_show_in_diagnostics(rclpy_context, ros_env, checkpoint,
+                                                           hand_frame):
+    """A node that takes 1 s a frame (wrapped run) fed at 10 Hz drops most frames: WARN
+    (ERROR when the delay from the stamps says so: these stamps are 100 s)."""
+    child = Child(ros_env, checkpoint, "fit:=false", wrap="run")
+    h = Harness(rclpy_context)
+    try:
+        h.wait_ready(child)
+        for i in range(20):
+            hdr = Header(stamp=Time(sec=100 + i // 10, nanosec=(i % 10) * 100_000_000),
+                         frame_id="cam")
+            h.pub_info.publish(intrinsics_to_camera_info(hand_frame.intrinsics, hdr))
+            h.pub_img.publish(depth_mm_to_image(hand_frame.depth_mm, hdr))
+            spin_until(h.node, lambda: False, 0.1)
+
+        def warned():
+            level, message, _ = h.status()
+            return level >= 1 and "of the depth frames dropped unprocessed" in message
+
+        assert spin_until(h.node, warned, 30.0), (h.status(), child.output)
+        values = h.status()[2]
+    finally:
+        child.finish(signal.SIGINT)
+        h.node.destroy_node()
+    assert values["dropped"] >= 10 and values["dropped_fraction"] > 0.2, values

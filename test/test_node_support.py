@@ -178,3 +178,21 @@ def test_the_documented_dds_profile_carries_a_640x480_image_in_shared_memory():
     assert int(segment.text) >= 20 * 640 * 480 * 2
     used = [t.text for t in root.findall(".//d:userTransports/d:transport_id", ns)]
     assert "shm_large" in used and root.find(".//d:useBuiltinTransports", ns).text == "false"
+
+
+def test_frames_dropped_under_overload_raise_warn():
+    """63 % of the frames superseded before processing (a 2x overload) is WARN; a frame now
+    and then (the keep-newest policy) is not."""
+    from vvhand_ros.diagnostics import dropped_fraction
+
+    m = RateDelayMonitor(window_s=2.0)
+    for i in range(60):
+        m.info(100.0 + i / 30.0, 100.0 + i / 30.0)
+        m.input(100.0 + i / 30.0, 100.0 + i / 30.0)
+    s = m.summary(102.0)
+    s["dropped_fraction"] = dropped_fraction(63, 100)
+    level, text = assess(s, DiagnosticBounds(), {})
+    assert level == WARN and "63% of the depth frames dropped" in text, text
+    s["dropped_fraction"] = dropped_fraction(1, 30)
+    assert assess(s, DiagnosticBounds(), {}) == (OK, "ok")
+    assert math.isnan(dropped_fraction(0, 0))

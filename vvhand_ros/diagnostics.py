@@ -24,6 +24,10 @@ OK, WARN, ERROR = 0, 1, 2
 # was lost before the callback; measured once LOSS_MIN_INFOS camera_infos are in the window
 LOSS_WARN_FRACTION = 0.2
 LOSS_MIN_INFOS = 5
+# WARN when more than this fraction of the depth frames received since the previous report
+# was dropped (superseded by a newer frame before the worker took it: processing is slower
+# than the input); a frame now and then is the keep-newest policy working, not a problem
+DROP_WARN_FRACTION = 0.2
 
 
 @dataclass
@@ -119,12 +123,19 @@ def _stamp_rate(stamps: list[float]) -> float:
     return float(1.0 / np.median(d)) if d.size else float("nan")
 
 
+def dropped_fraction(dropped: int, frames_in: int) -> float:
+    """Fraction of ``frames_in`` depth frames that were dropped (NaN without frames)."""
+    return min(1.0, dropped / frames_in) if frames_in > 0 else float("nan")
+
+
 def assess(summary: dict[str, float], bounds: DiagnosticBounds,
            new_problems: dict[str, int]) -> tuple[int, str]:
     """(level, message) from a summary, the bounds and the drops counted since last time.
 
     new_problems: reason -> frames lost to it since the previous report (rejected, failed,
-    unpaired, tf_unavailable); any of them makes the level at least WARN.
+    unpaired, tf_unavailable); any of them makes the level at least WARN. The summary's
+    ``dropped_fraction`` (if present; frames superseded before processing since the
+    previous report, of the frames received then) above DROP_WARN_FRACTION does too.
     """
     level, notes = OK, []
     expected = bounds.expected_rate_hz
@@ -152,6 +163,12 @@ def assess(summary: dict[str, float], bounds: DiagnosticBounds,
         notes.append(f"{100 * loss:.0f}% of the depth images lost before the node (images "
                      f"{summary['input_rate_hz']:.1f} Hz, camera_info "
                      f"{summary['info_rate_hz']:.1f} Hz): see docs/ros.md, 'Large images'")
+    dropped = summary.get("dropped_fraction", float("nan"))
+    if np.isfinite(dropped) and dropped > DROP_WARN_FRACTION:
+        level = max(level, WARN)
+        notes.append(f"{100 * dropped:.0f}% of the depth frames dropped unprocessed "
+                     "(superseded while the worker was busy: processing is slower than the "
+                     "input)")
     lost = {k: v for k, v in new_problems.items() if v > 0}
     if lost:
         level = max(level, WARN)
@@ -159,5 +176,5 @@ def assess(summary: dict[str, float], bounds: DiagnosticBounds,
     return level, "; ".join(notes) if notes else "ok"
 
 
-__all__ = ["ERROR", "LOSS_WARN_FRACTION", "OK", "WARN", "DiagnosticBounds",
-           "RateDelayMonitor", "assess"]
+__all__ = ["DROP_WARN_FRACTION", "ERROR", "LOSS_WARN_FRACTION", "OK", "WARN",
+           "DiagnosticBounds", "RateDelayMonitor", "assess", "dropped_fraction"]

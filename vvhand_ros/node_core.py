@@ -28,7 +28,7 @@ from vvhand_core.assets import default_model_path
 from vvhand_core.load import load_pipeline
 from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
-from vvhand_ros.diagnostics import RateDelayMonitor, assess
+from vvhand_ros.diagnostics import RateDelayMonitor, assess, dropped_fraction
 from vvhand_ros.frame_output import FrameOutput, settings_from
 from vvhand_ros.node_params import FIT_PARAMETERS, RUNTIME_PARAMETERS, check_num_views, fit_config
 from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
@@ -44,8 +44,9 @@ except ImportError:  # pragma: no cover - depends on the installation
     DiagnosticArray = None
 
 PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_mm", "localiser", "min_depth_mm",
-                       "max_depth_mm", "mirror")
+                       "max_depth_mm", "mirror", "max_hands")
 PROBLEMS = ("rejected", "failed", "unpaired", "tf_unavailable")
+DROP_COUNTS = ("dropped", "frames_in")  # their ratio since the last report: dropped_fraction
 
 
 def sensor_data_qos() -> QoSProfile:
@@ -95,7 +96,7 @@ class HandPoseCore:
                                    gp("sync_queue_size").value)
         self._reporter = ThrottledReporter(self.get_logger())
         self.stats = NodeStats()
-        self._last_problems = dict.fromkeys(PROBLEMS, 0)
+        self._last_problems = dict.fromkeys((*PROBLEMS, *DROP_COUNTS), 0)
         self._monitor = RateDelayMonitor(gp("diag_window_s").value)
         self._lock = threading.Lock()  # guards pipeline and output state vs processing
         self._frame_out = FrameOutput(self.pipeline.skeleton, self.get_fully_qualified_name())
@@ -118,6 +119,7 @@ class HandPoseCore:
             detector_weights=gp("detector_weights").value,
             fit=fit_config(lambda name: gp(name).value),
             mirror=bool(gp("mirror").value),
+            max_hands=int(gp("max_hands").value),
         )
 
     def _load_pipeline(self) -> VirtualViewPipeline:
@@ -289,7 +291,7 @@ class HandPoseCore:
             self.get_logger().warning(note)
         header = msg.header
         with self._lock:
-            result = self.pipeline.run(depth_mm, intr)
+            result = self.pipeline.run_hands(depth_mm, intr)  # every hand (vvhand_core.hands)
             rigid = None
             if result.valid and self._target is not None:
                 try:
@@ -322,8 +324,9 @@ class HandPoseCore:
     def _report_status(self) -> None:
         s = self.stats.as_dict()
         summary = self._monitor.summary(self._now_s())
-        new = {k: int(s[k] - self._last_problems[k]) for k in PROBLEMS}
-        self._last_problems = {k: s[k] for k in PROBLEMS}
+        new = {k: int(s[k] - self._last_problems[k]) for k in (*PROBLEMS, *DROP_COUNTS)}
+        self._last_problems = {k: s[k] for k in (*PROBLEMS, *DROP_COUNTS)}
+        summary["dropped_fraction"] = dropped_fraction(new.pop("dropped"), new.pop("frames_in"))
         bounds = self._frame_out.settings.bounds
         level, message = assess(summary, bounds, new)
         s.update(summary)
