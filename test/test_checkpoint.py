@@ -99,8 +99,22 @@ def test_pickled_objects_give_one_line(tmp_path):
     import pathlib
 
     torch.save({"format": "vvhand", "path": pathlib.PurePosixPath("x")}, tmp_path / "obj.pt")
-    msg = _expect(tmp_path / "obj.pt", "truncated or corrupt", "Unsupported global")
+    msg = _expect(tmp_path / "obj.pt", "refused, nothing in it was run", "Unsupported global")
     assert "\n" not in msg and len(msg) < 400, msg
+    assert "truncated" not in msg and "corrupt" not in msg, msg  # the file is intact
+
+
+class _Command:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("true",))
+
+
+def test_a_pickled_command_is_refused_not_called_corrupt(tmp_path):
+    torch.save({"format": "vvhand", "cmd": _Command()}, tmp_path / "cmd.pt")
+    msg = _expect(tmp_path / "cmd.pt", "refused, nothing in it was run", "system")
+    assert "truncated" not in msg and "corrupt" not in msg, msg
 
 
 def test_not_a_checkpoint(tmp_path):

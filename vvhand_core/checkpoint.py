@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,15 @@ def _one_line(exc: Exception, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+_GLOBAL = re.compile(r"unsupported global:? (?:GLOBAL )?([\w.]+)", re.IGNORECASE)
+
+
+def _refused_global(exc: Exception) -> str | None:
+    """The Python object (module.name) a weights-only load refused, or None if another error."""
+    match = _GLOBAL.search(str(exc))
+    return match.group(1) if match else None
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(path, "file does not exist")
@@ -151,6 +161,11 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+        refused = _refused_global(exc)
+        if refused:  # read fine; what it holds is refused, not damaged
+            raise CheckpointError(path, f"refused, nothing in it was run: it holds a pickled "
+                                        f"Python object (Unsupported global {refused}) that a "
+                                        "weights-only load never executes") from None
         raise CheckpointError(path, f"cannot be read (truncated or corrupt file?): "
                                     f"{type(exc).__name__}: {_one_line(exc)}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
