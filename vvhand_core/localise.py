@@ -276,23 +276,26 @@ LOCALISERS = ("detector", "geometric")
 
 
 def make_localiser(kind: str, min_depth_mm: float, max_depth_mm: float, cube_mm: float,
-                   use_tracking: bool, detector_weights: str = "", num_threads: int = 0):
-    """A localiser (``locate(depth_mm, intr)``, ``reset()``) of the named kind.
+                   use_tracking: bool, detector_weights: str = "", num_threads: int = 0,
+                   max_hands: int = 2):
+    """A localiser (``locate(depth_mm, intr)``, ``locate_all``, ``reset()``) of the named kind.
 
     "detector": the learned hand detector (``vvhand_core.detector``, the default, weights
     from ``detector_weights`` or the packaged file; ``num_threads``: its onnxruntime
     threads, 0 = ``detector.runtime.session_threads``); "geometric": :class:`HandLocaliser`,
     the nearest sizeable object (no weights; it crops the forearm when that is nearest).
+    ``max_hands``: the most hands ``locate_all`` returns.
     """
     if kind == "geometric":
         return HandLocaliser(LocaliseConfig(min_depth_mm=min_depth_mm, max_depth_mm=max_depth_mm,
-                                            cube_mm=cube_mm, use_tracking=use_tracking))
+                                            cube_mm=cube_mm, use_tracking=use_tracking,
+                                            max_hands=max_hands))
     if kind == "detector":
         from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
 
         return DetectorLocaliser(DetectorLocaliserConfig(
             weights=detector_weights, min_depth_mm=min_depth_mm, max_depth_mm=max_depth_mm,
-            use_tracking=use_tracking, num_threads=num_threads))
+            use_tracking=use_tracking, num_threads=num_threads, max_hands=max_hands))
     raise ValueError(f"localiser must be one of {LOCALISERS}, got {kind!r}")
 
 

@@ -9,8 +9,10 @@
          or the unweighted average)
 
 The node, rosbag replay, ``vvhand eval``, ``vvhand bench`` and the demo all call this
-object; nothing else re-implements a step. Selected views are always indices into the
-M-view candidate grid (uniform N-grids are subsets of it). Networks run under
+object; nothing else re-implements a step. ``run`` / ``run_batch`` estimate one hand per
+frame (the localiser's nearest confident hand); ``run_hands`` every hand of a frame, up to
+``config.max_hands``, in one batch (:mod:`vvhand_core.hands`). Selected views are always
+indices into the M-view candidate grid (uniform N-grids are subsets of it). Networks run under
 ``torch.inference_mode``; numpy is only touched at the input and output.
 
 Backends (``PipelineConfig.backend``, :mod:`vvhand_core.backends`): "torch" runs the
@@ -43,6 +45,7 @@ from vvhand_core.fusion import (
     selection_score,
     to_camera_frame,
 )
+from vvhand_core.hands import HandsResult, finish_hands, hands_result
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
 from vvhand_core.localise import locate_frames, make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
@@ -66,7 +69,8 @@ from vvhand_core.views import (
     view_matrices,
 )
 
-__all__ = ["HandPoseResult", "PipelineConfig", "SELECTORS", "STAGES", "VirtualViewPipeline"]
+__all__ = ["HandPoseResult", "HandsResult", "PipelineConfig", "SELECTORS", "STAGES",
+           "VirtualViewPipeline"]
 
 class VirtualViewPipeline:
     """Depth image -> hand joints by virtual-view selection and fusion (see module doc).
@@ -156,9 +160,11 @@ class VirtualViewPipeline:
         localiser = self._localiser
         loc = (cfg.localiser, cfg.min_depth_mm, cfg.max_depth_mm, cfg.cube_mm, cfg.track,
                cfg.detector_weights)
-        if force or loc != (old.localiser, old.min_depth_mm, old.max_depth_mm, old.cube_mm,
-                            old.track, old.detector_weights):
-            localiser = make_localiser(*loc)  # ValueError names a bad weights file
+        if force or (*loc, cfg.max_hands) != (old.localiser, old.min_depth_mm, old.max_depth_mm,
+                                              old.cube_mm, old.track, old.detector_weights,
+                                              old.max_hands):
+            # ValueError names a bad weights file
+            localiser = make_localiser(*loc, max_hands=cfg.max_hands)
         uniform_idx = (grid_subset_indices(cfg.num_views, self.num_candidates).to(device)
                        if cfg.selector == "uniform" else None)
         networks = self.networks
@@ -223,13 +229,42 @@ class VirtualViewPipeline:
             r.timings_ms = dict(per_frame)
         return results
 
+    def run_hands(self, depth_mm: np.ndarray, intrinsics: Intrinsics) -> HandsResult:
+        """Every hand of one frame, depth (H, W) mm -> HandsResult (``vvhand_core.hands``).
+
+        Up to ``config.max_hands`` hands, estimated in one batch; with max_hands 1 exactly
+        :meth:`run`'s answer.
+        """
+        if self.config.max_hands == 1:
+            return HandsResult.of_one(self.run(depth_mm, intrinsics))
+        depth = np.asarray(depth_mm)
+        if depth.ndim != 2:
+            raise ValueError(f"depth_mm must be (H, W), got shape {depth.shape}")
+        h, w = depth.shape
+        if (w, h) != (intrinsics.width, intrinsics.height):
+            raise ValueError(f"depth image is {w}x{h}, intrinsics are for "
+                             f"{intrinsics.width}x{intrinsics.height}")
+        timer = StageTimer(self.device)
+        with torch.inference_mode():
+            depth = clean_depth(depth[None])
+            found = self._localiser.locate_all(depth[0], intrinsics)
+            timer.lap("localise")
+            results = (self._estimate_at(depth, [0] * len(found),
+                                         [c.centre_mm for c in found], intrinsics, timer)
+                       if found else [])
+            hands, dropped = finish_hands(results, [c.track_id for c in found], self._fit,
+                                          depth[0], intrinsics, self.config.track,
+                                          self._invalid, self._localiser)
+            if self._fit is not None:
+                timer.lap("fit")
+        return hands_result(hands, dropped, self._invalid, timer.finish())
+
     def _invalid(self, message: str, centre: np.ndarray | None = None) -> HandPoseResult:
         return HandPoseResult.invalid(message, self.skeleton.num_joints, self.num_candidates,
                                       self.config.cube_mm, centre)
 
     def _run(self, depth: np.ndarray, intr: Intrinsics, centres_in: np.ndarray | None,
              timer: StageTimer) -> list[HandPoseResult]:
-        cfg, dev = self.config, self.device
         b, depth = depth.shape[0], clean_depth(depth)
         centres, messages = locate_frames(self._localiser, depth, intr, centres_in)
         timer.lap("localise")
@@ -237,11 +272,26 @@ class VirtualViewPipeline:
         results: list[HandPoseResult] = [self._invalid(msg) for msg in messages]
         if not live:
             return results
+        estimates = self._estimate_at(depth, live, [centres[i] for i in live], intr, timer)
+        for i, r in zip(live, estimates):
+            results[i] = r
+        if self._fit is not None:
+            self._fit.apply_all(results, depth, intr, self.config.track, self._invalid,
+                                self._localiser)
+            timer.lap("fit")
+        return results
+
+    def _estimate_at(self, depth: np.ndarray, frames: list[int], centres: list[np.ndarray],
+                     intr: Intrinsics, timer: StageTimer) -> list[HandPoseResult]:
+        """One estimate per centre (3,) mm, cropped from depth[frames[n]]: one batch."""
+        cfg, dev = self.config, self.device
+        live = frames
         # -------- crop + normalise
         k1 = intr.as_tensor(device=dev)
         k = k1.expand(len(live), 4)
-        centre_t = torch.from_numpy(np.stack([centres[i] for i in live])).to(dev, torch.float32)
-        depth_t = torch.from_numpy(depth[live] if len(live) < b else depth).to(dev)
+        centre_t = torch.from_numpy(np.stack(centres)).to(dev, torch.float32)
+        whole = live == list(range(depth.shape[0]))
+        depth_t = torch.from_numpy(depth if whole else depth[live]).to(dev)
         if cfg.mirror:  # the mirror pass: the same frames flipped left-right, second
             depth_t, k, centre_t = with_mirror_t(depth_t, centre_t, intr)
         crop, t = crop_depth(depth_t, centre_t, k, CropConfig(cfg.cube_mm, self.crop_size))
@@ -260,19 +310,17 @@ class VirtualViewPipeline:
         w_np, logits_np, score_np = (weights.float().cpu().numpy(), logits.float().cpu().numpy(),
                                      score.float().cpu().numpy())
         timer.lap("fusion")
-        for n, i in enumerate(live):
+        results = []
+        for n in range(len(live)):
             if not has_fg[n]:
-                results[i] = self._invalid("empty crop: no depth inside the hand cube",
-                                           centres[i])
+                results.append(self._invalid("empty crop: no depth inside the hand cube",
+                                             centres[n]))
                 continue
-            results[i] = HandPoseResult.estimate(
-                centres[i], cfg.cube_mm, self.num_candidates, joints_np[n], views_np[n],
-                idx_np[n], w_np[n], logits_np[n], score_np[n], self.skeleton, cfg.side)
+            results.append(HandPoseResult.estimate(
+                centres[n], cfg.cube_mm, self.num_candidates, joints_np[n], views_np[n],
+                idx_np[n], w_np[n], logits_np[n], score_np[n], self.skeleton, cfg.side))
             if passes is not None:
-                results[i].passes_joints_mm = passes[n]
-        if self._fit is not None:
-            self._fit.apply_all(results, depth, intr, cfg.track, self._invalid, self._localiser)
-            timer.lap("fit")
+                results[-1].passes_joints_mm = passes[n]
         return results
 
     def _a2j_views(self, views_mm: torch.Tensor, zc: torch.Tensor, features: bool = False

@@ -29,6 +29,10 @@ When the fit is used, ``result.side`` becomes the fitted model's side
 (``right_probability`` stays the network's). With ``FitConfig.max_residual_mm`` a fit
 whose residual is larger ends the sequence and :meth:`FitStage.rejection` says why the
 pipeline reports the frame as no hand.
+
+One sequence per hand: the state is kept per key (``apply(..., key=...)``; the pipelines'
+one-hand path uses the key None, :meth:`FitStage.apply_hands` the hands' track ids), so
+two hands in one stream never share shape, side evidence or the pull toward the last fit.
 """
 
 from __future__ import annotations
@@ -76,20 +80,27 @@ class FitStage:
     def __init__(self, config: FitConfig, jump_mm: float = JUMP_MM) -> None:
         self.config = config
         self.jump_mm = jump_mm
-        self._state: FitState | None = None
+        self._states: dict[object, FitState] = {}  # per hand: key -> the last fit's state
 
     def reset(self) -> None:
-        """Forget the sequence (the next frame is fitted on its own)."""
-        self._state = None
+        """Forget every sequence (the next frames are fitted on their own)."""
+        self._states = {}
+
+    def keys(self) -> set:
+        """The keys (hands) whose sequence is carried to the next frame."""
+        return set(self._states)
 
     def apply(self, result, depth_mm: np.ndarray, intrinsics: Intrinsics,
-              sequence: bool = False) -> None:
-        """Fit one frame's result in place (module doc); an invalid result ends a sequence."""
+              sequence: bool = False, key: object = None) -> None:
+        """Fit one frame's result in place (module doc); an invalid result ends a sequence.
+
+        ``key``: which hand's sequence (a track id; None for the one-hand path).
+        """
         if not result.valid:
-            self._state = None
+            self._states.pop(key, None)
             return
         network = np.asarray(result.joints_mm, np.float64)
-        previous = self._state if sequence else None
+        previous = self._states.get(key) if sequence else None
         starts = self._starts(result, previous)
         if previous is not None and min(np.linalg.norm(  # vs the nearer pass
                 previous.joints_mm - s[0], axis=1).mean() for s in starts) > self.jump_mm:
@@ -100,7 +111,10 @@ class FitStage:
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
         # the network's evidence of the side, not the winning pass's (which the depth chose)
         fit.state.side_evidence = side_evidence(network, previous)
-        self._state = fit.state if sequence and not self._rejects(fit) else None
+        if sequence and not self._rejects(fit):
+            self._states[key] = fit.state
+        else:
+            self._states.pop(key, None)
         result.network_joints_mm = network.astype(np.float32)
         result.joints_mm = np.asarray(fit.joints_mm, np.float32)
         result.fit = fit
@@ -126,6 +140,28 @@ class FitStage:
                 results[i].fit = fit
                 if localiser is not None:
                     localiser.reset()
+
+    def apply_hands(self, results: list, depth_mm: np.ndarray, intrinsics: Intrinsics,
+                    sequence: bool, invalid) -> list[int]:
+        """Fit the hands of ONE frame (depth (H, W) mm) in place, each in its own sequence.
+
+        Each result's ``track_id`` is its key (None: fitted alone, nothing carried). The
+        sequences of hands not in ``results`` end. A result the fit rejects becomes
+        ``invalid(message, centre)`` with its fit kept; returns the indices of those.
+        """
+        keys = {r.track_id for r in results if r.track_id is not None}
+        for key in self.keys() - keys:
+            self._states.pop(key)
+        rejected = []
+        for i, r in enumerate(results):
+            key = r.track_id
+            self.apply(r, depth_mm, intrinsics, sequence and key is not None, key)
+            why = self.rejection(r)
+            if why:
+                fit, results[i] = r.fit, invalid(why, r.centre_mm)
+                results[i].fit, results[i].track_id = fit, key
+                rejected.append(i)
+        return rejected
 
     def rejection(self, result) -> str:
         """Why a fitted result is not taken for a hand ("" when it is)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vvhand_core.fit.fit import FitConfig
+from vvhand_core.hands import check_max_hands
 from vvhand_core.lite.fusion import FUSIONS
 from vvhand_core.lite.geometry import GRID_SHAPES, grid_subset_indices
 from vvhand_core.localise import LOCALISERS
@@ -30,7 +31,9 @@ class FrameConfig:
     detector_weights: "" = the packaged detector. side: how the fused joints' chirality
     becomes a side (``vvhand_core.side``). fit: None (off, default) or how the articulated
     hand model is fitted to the depth after fusion (``vvhand_core.fit.stage``; numpy and
-    scipy only; skeleton hands2019_21 only; in sequences when ``track``).
+    scipy only; skeleton hands2019_21 only; in sequences when ``track``). max_hands: the
+    most hands ``run_hands`` estimates per frame (``vvhand_core.hands``; 1 = ``run``'s one
+    hand); ``run`` and ``run_batch`` estimate one hand per frame whatever its value.
     """
 
     selector: str = "student"
@@ -44,6 +47,7 @@ class FrameConfig:
     detector_weights: str = ""
     side: SideConfig = field(default_factory=SideConfig)
     fit: FitConfig | None = None
+    max_hands: int = 2
 
 
 @dataclass
@@ -80,7 +84,7 @@ def check_lite_config(cfg: FrameConfig, num_candidates: int) -> None:
 
     The checks both pipelines share (``pipeline_config.check_config`` calls this first):
     selector, localiser, fusion, num_views for the selector and M, cube and depth range,
-    the fit's type.
+    the fit's type, max_hands.
     """
     m, n = num_candidates, cfg.num_views
     if cfg.selector not in SELECTORS:
@@ -103,6 +107,7 @@ def check_lite_config(cfg: FrameConfig, num_candidates: int) -> None:
     if not 0 <= cfg.min_depth_mm < cfg.max_depth_mm:
         raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
                          f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
+    check_max_hands(cfg.max_hands)
     if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
         raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
 

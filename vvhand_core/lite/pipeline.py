@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.fit.stage import make_fit_stage
+from vvhand_core.hands import HandsResult, finish_hands, hands_result
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
 from vvhand_core.lite.config import SELECTORS, FrameConfig, LiteConfig, check_lite_config
@@ -80,7 +81,7 @@ class LitePipeline:
         cfg = dataclasses.replace(self.config, **changes)
         check_lite_config(cfg, self.num_candidates)
         localiser = ("min_depth_mm", "max_depth_mm", "cube_mm", "track", "localiser",
-                     "detector_weights")
+                     "detector_weights", "max_hands")
         fit = self._fit if cfg.fit == self.config.fit else make_fit_stage(cfg.fit, self.skeleton)
         if any(getattr(cfg, k) != getattr(self.config, k) for k in localiser):
             self._localiser = None
@@ -94,7 +95,7 @@ class LitePipeline:
             cfg = self.config
             self._localiser = make_localiser(cfg.localiser, cfg.min_depth_mm, cfg.max_depth_mm,
                                              cfg.cube_mm, cfg.track, cfg.detector_weights,
-                                             cfg.num_threads)
+                                             cfg.num_threads, cfg.max_hands)
         return self._localiser
 
     def reset_tracking(self) -> None:
@@ -133,6 +134,35 @@ class LitePipeline:
             r.timings_ms = dict(per_frame)
         return results
 
+    def run_hands(self, depth_mm: np.ndarray, intrinsics: object) -> HandsResult:
+        """Every hand of one frame, depth (H, W) mm -> HandsResult (``vvhand_core.hands``).
+
+        Up to ``config.max_hands`` hands, estimated in one batch; with max_hands 1 exactly
+        :meth:`run`'s answer.
+        """
+        if self.config.max_hands == 1:
+            return HandsResult.of_one(self.run(depth_mm, intrinsics))
+        depth = np.asarray(depth_mm)
+        if depth.ndim != 2:
+            raise ValueError(f"depth_mm must be (H, W), got shape {depth.shape}")
+        h, w = depth.shape
+        if (w, h) != (intrinsics.width, intrinsics.height):
+            raise ValueError(f"depth image is {w}x{h}, intrinsics are for "
+                             f"{intrinsics.width}x{intrinsics.height}")
+        timer = StageTimer()
+        depth = _clean(depth[None])
+        intr = _hashable(intrinsics)
+        found = self._make_localiser().locate_all(depth[0], intr)
+        timer.lap("localise")
+        results = (self._estimate_at(depth, [0] * len(found), [c.centre_mm for c in found],
+                                     intr, timer) if found else [])
+        hands, dropped = finish_hands(results, [c.track_id for c in found], self._fit,
+                                      depth[0], intr, self.config.track, self._invalid,
+                                      self._localiser)
+        if self._fit is not None:
+            timer.lap("fit")
+        return hands_result(hands, dropped, self._invalid, timer.finish())
+
     def _invalid(self, message: str, centre: np.ndarray | None = None) -> HandPoseResult:
         return HandPoseResult.invalid(message, self.skeleton.num_joints, self.num_candidates,
                                       self.config.cube_mm, centre)
@@ -141,52 +171,49 @@ class LitePipeline:
                 ) -> tuple[list[np.ndarray | None], list[str]]:
         """As ``localise.locate_frames``; the localiser is made (imported) on first use."""
         if centres_in is None:
-            from vvhand_core.camera import Intrinsics
             from vvhand_core.localise import locate_frames
 
-            if not isinstance(intr, Intrinsics):  # the detector caches per (hashable) camera
-                intr = Intrinsics(float(intr.fx), float(intr.fy), float(intr.cx),
-                                  float(intr.cy), int(intr.width), int(intr.height))
-            return locate_frames(self._make_localiser(), depth, intr)
+            return locate_frames(self._make_localiser(), depth, _hashable(intr))
         from vvhand_core.localise import locate_frames
 
         return locate_frames(None, depth, intr, centres_in)  # given centres: no localiser
 
     def _run(self, depth: np.ndarray, intr: object, centres_in: np.ndarray | None,
              timer: StageTimer) -> list[HandPoseResult]:
-        cfg = self.config
-        b = depth.shape[0]
-        floating = np.issubdtype(depth.dtype, np.floating)
-        depth = np.array(depth, dtype=np.float32, order="C")
-        if floating and not np.isfinite(depth).all():
-            depth = np.where(np.isfinite(depth), depth, np.float32(0))
+        b, depth = depth.shape[0], _clean(depth)
         centres, messages = self._locate(depth, intr, centres_in)
         timer.lap("localise")
         live = [i for i in range(b) if centres[i] is not None]
         results = [self._invalid(msg) for msg in messages]
         if not live:
             return results
+        estimates = self._estimate_at(depth, live, [centres[i] for i in live], intr, timer)
+        for i, r in zip(live, estimates):
+            results[i] = r
+        if self._fit is not None:
+            self._fit.apply_all(results, depth, intr, self.config.track, self._invalid,
+                                self._localiser)
+            timer.lap("fit")
+        return results
+
+    def _estimate_at(self, depth: np.ndarray, frames: list[int], centres: list[np.ndarray],
+                     intr: object, timer: StageTimer) -> list[HandPoseResult]:
+        """One estimate per centre (3,) mm, cropped from depth[frames[n]]: one batch."""
+        cfg, live = self.config, frames
         # -------- crop + normalise
         k = np.tile(np.array([intr.fx, intr.fy, intr.cx, intr.cy], np.float32), (len(live), 1))
-        centre = np.stack([centres[i] for i in live]).astype(np.float32)  # (L, 3) mm
+        centre = np.stack(centres).astype(np.float32)  # (L, 3) mm
         crop_mm, t = geo.crop_depth(depth[live], centre, k, cfg.cube_mm, self.crop_size)
         has_fg = (crop_mm > 0).reshape(len(live), -1).any(1)
         timer.lap("crop")
         joints, views, idx, weights, logits, score = self._estimate(crop_mm, t, k, centre,
                                                                     timer)
         timer.lap("fusion")
-        for n, i in enumerate(live):
-            if not has_fg[n]:
-                results[i] = self._invalid("empty crop: no depth inside the hand cube",
-                                           centres[i])
-                continue
-            results[i] = HandPoseResult.estimate(
-                centres[i], cfg.cube_mm, self.num_candidates, joints[n], views[n], idx[n],
-                weights[n], logits[n], score[n], self.skeleton, cfg.side)
-        if self._fit is not None:
-            self._fit.apply_all(results, depth, intr, cfg.track, self._invalid, self._localiser)
-            timer.lap("fit")
-        return results
+        return [self._invalid("empty crop: no depth inside the hand cube", centres[n])
+                if not has_fg[n] else HandPoseResult.estimate(
+                    centres[n], cfg.cube_mm, self.num_candidates, joints[n], views[n], idx[n],
+                    weights[n], logits[n], score[n], self.skeleton, cfg.side)
+                for n in range(len(live))]
 
     def _a2j(self, views_mm: np.ndarray, zc: np.ndarray, features: bool = False
              ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -243,6 +270,25 @@ class LitePipeline:
         views_cam = fz.to_camera_frame(joints_view, geo.invert_rigid(mats))  # (L, N, J, 3)
         joints = fz.fuse_camera_joints(views_cam, weights)  # (L, J, 3) mm, Eq. 2
         return joints, views_cam, idx, weights, logits, score
+
+
+def _clean(depth: np.ndarray) -> np.ndarray:
+    """Depth (B, H, W) as a C-contiguous float32 copy, non-finite values 0."""
+    floating = np.issubdtype(depth.dtype, np.floating)
+    depth = np.array(depth, dtype=np.float32, order="C")
+    if floating and not np.isfinite(depth).all():
+        depth = np.where(np.isfinite(depth), depth, np.float32(0))
+    return depth
+
+
+def _hashable(intr: object):
+    """``intr`` as :class:`~vvhand_core.camera.Intrinsics` (the detector caches per camera)."""
+    from vvhand_core.camera import Intrinsics
+
+    if isinstance(intr, Intrinsics):
+        return intr
+    return Intrinsics(float(intr.fx), float(intr.fy), float(intr.cx), float(intr.cy),
+                      int(intr.width), int(intr.height))
 
 
 __all__ = ["LiteConfig", "LitePipeline", "SELECTORS", "check_lite_config"]

@@ -60,6 +60,9 @@ class HandPoseResult:
     # mirror pass; joints_mm is their mean, and the views, weights and selected views
     # list both passes' N (the mirror pass's second; vvhand_core.fusion.merge_mirror_pass)
     passes_joints_mm: np.ndarray | None = None
+    # with run_hands: the localiser's track of this hand (None on the one-hand path or
+    # without tracking; vvhand_core.hands)
+    track_id: int | None = None
 
     @classmethod
     def estimate(cls, centre_mm: np.ndarray, cube_mm: float, num_candidates: int,

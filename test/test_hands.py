@@ -1,0 +1,154 @@
+"""Every hand of a frame: run_hands of both pipelines (vvhand_core.hands), per-track fit.
+
+Two-hand frames come from test/two_hands.py (two generator hands crossing: depth swap,
+then a sideways crossing with one hand in front), localised by the geometric localiser
+(deterministic; it follows both hands through this crossing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from two_hands import identities, two_hand_sequence
+
+from vvhand_core.assets import default_model_path
+from vvhand_core.fit import FitConfig
+from vvhand_core.hands import DUPLICATE_MM, HandsResult, duplicates, finish_hands, order_hands
+from vvhand_core.lite.pipeline import LitePipeline
+from vvhand_core.pipeline import HandPoseResult, PipelineConfig, VirtualViewPipeline
+
+N = 12
+
+
+@pytest.fixture(scope="module")
+def seq():
+    return two_hand_sequence(N)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return VirtualViewPipeline.from_checkpoint(default_model_path(), PipelineConfig(
+        device="cpu", renderer="torch", localiser="geometric", max_hands=2))
+
+
+def _run_sequence(pipe, depth, intr):
+    pipe.reset_tracking()
+    return [pipe.run_hands(d, intr) for d in depth]
+
+
+def test_both_hands_keep_their_tracks_through_a_crossing(pipe, seq):
+    depth, _, centres, intr = seq
+    pipe.configure(max_hands=2, fit=None)
+    frames = _run_sequence(pipe, depth, intr)
+    owner: dict[int, int] = {}  # track id -> true hand (0 = A, 1 = B)
+    for i, fr in enumerate(frames[1:], start=1):
+        assert isinstance(fr, HandsResult) and len(fr.hands) == 2, (i, fr.message)
+        ids = identities([h.centre_mm for h in fr.hands], centres[i])
+        assert sorted(ids) == [0, 1], (i, ids)
+        for h, who in zip(fr.hands, ids):
+            assert owner.setdefault(h.track_id, who) == who, f"tracks swapped at frame {i}"
+        z = [float(h.centre_mm[2]) for h in fr.hands]
+        assert z == sorted(z)  # nearest first
+        assert fr.primary is fr.hands[0] and fr.valid and fr.message == ""
+    assert len(owner) == 2
+    # the list order flips during the sequence (B comes to the front) while ids stay
+    assert identities([frames[1].hands[0].centre_mm], centres[1]) == [0]
+    assert identities([frames[-1].hands[0].centre_mm], centres[-1]) == [1]
+
+
+def test_the_batch_estimates_each_hand_at_its_own_centre(pipe, seq):
+    depth, _, _, intr = seq
+    pipe.configure(max_hands=2, fit=None, track=False)
+    try:
+        fr = pipe.run_hands(depth[4], intr)
+        assert len(fr.hands) == 2
+        for h in fr.hands:
+            alone = pipe.run(depth[4], intr, h.centre_mm)
+            np.testing.assert_allclose(h.joints_mm, alone.joints_mm, atol=1e-3)
+            assert h.selected_views.tolist() == alone.selected_views.tolist()
+    finally:
+        pipe.configure(track=True)
+
+
+def test_max_hands_one_is_run_exactly(pipe, seq):
+    depth, _, _, intr = seq
+    pipe.configure(max_hands=1, fit=FitConfig(iterations=2))
+    try:
+        pipe.reset_tracking()
+        one = [pipe.run_hands(d, intr) for d in depth[:4]]
+        pipe.reset_tracking()
+        ref = [pipe.run(d, intr) for d in depth[:4]]
+        for a, b in zip(one, ref):
+            assert len(a.hands) == (1 if b.valid else 0)
+            np.testing.assert_array_equal(a.primary.joints_mm, b.joints_mm)
+            assert a.primary.track_id is None
+    finally:
+        pipe.configure(max_hands=2, fit=None)
+    with pytest.raises(ValueError, match="max_hands"):
+        pipe.configure(max_hands=0)
+
+
+def test_each_track_has_its_own_fit_sequence(pipe, seq):
+    depth, _, centres, intr = seq
+    pipe.configure(max_hands=2, fit=FitConfig(iterations=2))
+    try:
+        frames = _run_sequence(pipe, depth[:4], intr)
+        last = frames[-1]
+        assert len(last.hands) == 2 and all(h.fit is not None for h in last.hands)
+        states = pipe._fit._states
+        assert set(states) == {h.track_id for h in last.hands}
+        for h in last.hands:  # each state is its own hand's fit, not the other's
+            np.testing.assert_allclose(states[h.track_id].joints_mm, h.fit.joints_mm)
+        # a frame with one hand only: the other hand's sequence ends
+        only_a = two_hand_sequence(N, which=(0,))[0][4]
+        one = pipe.run_hands(only_a, intr)
+        assert len(one.hands) == 1 and one.hands[0].track_id in states
+        assert set(pipe._fit._states) == {one.hands[0].track_id}
+    finally:
+        pipe.configure(fit=None)
+
+
+def _result(joints, z, track_id=None):
+    r = HandPoseResult(True, "", np.asarray(joints, np.float32), np.array([0, 0, z], np.float32),
+                       250.0, 25, np.zeros(3, np.int64), np.ones(3, np.float32) / 3,
+                       np.zeros(25, np.float32), 1.0)
+    r.track_id = track_id
+    return r
+
+
+def test_overlap_rule_drops_a_second_estimate_of_one_hand():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 30, (21, 3)) + [0, 0, 400]
+    near = a + DUPLICATE_MM * 0.5  # the same hand, seen from the other crop
+    apart = a + [DUPLICATE_MM * 2, 0, 0]  # touching, but a hand of its own
+    assert duplicates([_result(a, 400), _result(near, 420), _result(apart, 380)]) == [1]
+
+    def invalid(message, centre=None):
+        return HandPoseResult.invalid(message, 21, 25, 250.0, centre)
+
+    hands, dropped = finish_hands([_result(a, 400), _result(near, 420), _result(apart, 380)],
+                                  [7, 8, 9], None, None, None, True, invalid, None)
+    assert [h.track_id for h in hands] == [9, 7]  # nearest first
+    assert [d.track_id for d in dropped] == [8] and "same hand" in dropped[0].message
+    assert [h.track_id for h in order_hands([_result(a, 400, 3), _result(a, 400, 1)])] == [1, 3]
+
+
+def test_lite_run_hands_matches_the_torch_pipeline(lite_export_dir, seq):
+    depth, _, _, intr = seq
+    cfg = PipelineConfig(device="cpu", renderer="torch", backend="onnxruntime",
+                         localiser="geometric", max_hands=2)
+    ref = VirtualViewPipeline.from_onnx(lite_export_dir, cfg)
+    lite = LitePipeline.from_onnx(lite_export_dir, cfg)
+    assert lite.config.max_hands == 2
+    for i in (2, 8):
+        a, b = ref.run_hands(depth[i], intr), lite.run_hands(depth[i], intr)
+        assert len(a.hands) == len(b.hands) == 2
+        for x, y in zip(a.hands, b.hands):
+            assert x.track_id == y.track_id
+            assert x.selected_views.tolist() == y.selected_views.tolist()
+            np.testing.assert_allclose(x.joints_mm, y.joints_mm, atol=0.05)
+    lite.configure(max_hands=1)
+    lite.reset_tracking()
+    one = lite.run_hands(depth[2], intr)
+    lite.reset_tracking()
+    np.testing.assert_array_equal(one.primary.joints_mm, lite.run(depth[2], intr).joints_mm)

@@ -1,0 +1,144 @@
+"""Every hand of a frame: what both pipelines' ``run_hands`` share (numpy only, no torch).
+
+``run_hands(depth_mm, intrinsics)`` (:class:`~vvhand_core.pipeline.VirtualViewPipeline`,
+:class:`~vvhand_core.lite.pipeline.LitePipeline`) returns a :class:`HandsResult`:
+
+* ``max_hands == 1``: exactly ``run``'s answer (the localiser's one-hand rule, ``locate``:
+  the nearest confident hand), wrapped: ``hands`` holds it when valid.
+* ``max_hands >= 2``: the localiser's ``locate_all`` gives up to ``max_hands`` candidates
+  with their track ids; all are cropped and estimated in ONE batch through the networks
+  (one forward per network for the frame), then :func:`finish_hands`:
+
+  1. a candidate whose crop holds no depth is no hand;
+  2. **overlap rule** (hands touching, or two candidates on one hand): visited in the
+     localiser's order (score descending), a hand whose fused joints lie within
+     :data:`DUPLICATE_MM` (mean joint distance) of a hand already kept is the same hand
+     seen twice and is not reported (its localiser track lives on, so it returns with its
+     id once the hands part). Two hands that touch but are estimated apart are both
+     reported; nothing is merged or averaged across hands;
+  3. the hand-model fit (``config.fit``) runs per hand in the hand's own sequence (one
+     fit state per track id: ``fit.stage.FitStage.apply_hands``); a hand the fit rejects
+     (phantom: residual above the limit) is not reported and its localiser track ends;
+  4. **order**: nearest first (smallest centre depth z), equal depths by track id. The
+     order is for reading only; a hand's identity is its ``track_id``.
+
+Hands not reported are kept in ``HandsResult.dropped`` with the reason in their
+``message``. ``HandsResult.primary``: the first hand, or when there is none the invalid
+result saying why (what ``run`` returns), for single-hand consumers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vvhand_core.lite.result import HandPoseResult
+
+DUPLICATE_MM = 40.0  # two estimates closer than this (mean joint distance) are one hand
+MAX_HANDS_LIMIT = 8  # the largest max_hands accepted
+
+
+@dataclass
+class HandsResult:
+    """One frame's hands (module doc). ``timings_ms``: the frame's, per stage."""
+
+    hands: list[HandPoseResult]
+    primary: HandPoseResult
+    dropped: list[HandPoseResult] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        """Whether at least one hand is reported."""
+        return bool(self.hands)
+
+    @property
+    def message(self) -> str:
+        """Why no hand is reported ("" when there is one)."""
+        return "" if self.hands else self.primary.message
+
+    @classmethod
+    def of_one(cls, result: HandPoseResult) -> HandsResult:
+        """The one-hand answer (``run``'s result) as a HandsResult."""
+        return cls([result] if result.valid else [], result,
+                   [] if result.valid else [result], dict(result.timings_ms))
+
+
+def check_max_hands(value: object) -> None:
+    """ValueError unless ``value`` is an integer in 1..MAX_HANDS_LIMIT."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or not 1 <= value <= MAX_HANDS_LIMIT):
+        raise ValueError(f"max_hands must be an integer in 1..{MAX_HANDS_LIMIT}, got {value!r}")
+
+
+def end_track(localiser, track_id: int | None) -> None:
+    """End one hand's ``locate_all`` track in ``localiser`` (the others live on)."""
+    tracks = getattr(localiser, "tracks", None)
+    if tracks is not None and track_id is not None:
+        tracks.tracks = [t for t in tracks.tracks if t.track_id != track_id]
+
+
+def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM) -> list[int]:
+    """Indices of the valid results that repeat an earlier kept one (overlap rule, step 2)."""
+    kept: list[np.ndarray] = []
+    out = []
+    for i, r in enumerate(results):
+        if not r.valid:
+            continue
+        joints = np.asarray(r.joints_mm, np.float64)
+        if any(np.linalg.norm(joints - k, axis=1).mean() < limit_mm for k in kept):
+            out.append(i)
+        else:
+            kept.append(joints)
+    return out
+
+
+def order_hands(hands: list[HandPoseResult]) -> list[HandPoseResult]:
+    """Nearest first (centre z), equal depths by track id (None last)."""
+    return sorted(hands, key=lambda r: (float(r.centre_mm[2]),
+                                        r.track_id is None, r.track_id or 0))
+
+
+def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit,
+                 depth_mm: np.ndarray, intrinsics, sequence: bool, invalid,
+                 localiser) -> tuple[list[HandPoseResult], list[HandPoseResult]]:
+    """Steps 1-4 of the module doc on one frame's estimates -> (hands, dropped).
+
+    ``results``: one per candidate, in the localiser's order; ``track_ids`` theirs;
+    ``fit``: the pipeline's FitStage or None; ``depth_mm`` (H, W); ``invalid(message,
+    centre)`` makes a no-hand result; ``localiser``: whose track a rejected hand ends.
+    """
+    for r, tid in zip(results, track_ids, strict=True):
+        r.track_id = tid
+    dropped = [r for r in results if not r.valid]
+    live = [r for r in results if r.valid]
+    for i in duplicates(live)[::-1]:
+        r = live.pop(i)
+        shown = invalid(f"not reported: the same hand as another estimate (joints within "
+                        f"{DUPLICATE_MM:g} mm)", r.centre_mm)
+        shown.track_id = r.track_id
+        dropped.append(shown)
+    if fit is not None:
+        if live:
+            for i in fit.apply_hands(live, depth_mm, intrinsics, sequence, invalid)[::-1]:
+                end_track(localiser, live[i].track_id)
+                dropped.append(live.pop(i))
+        else:
+            fit.apply_hands([], depth_mm, intrinsics, sequence, invalid)
+    return order_hands(live), dropped
+
+
+def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
+                 invalid, timings_ms: dict[str, float]) -> HandsResult:
+    """The frame's HandsResult; every result gets the frame's timings."""
+    for r in (*hands, *dropped):
+        r.timings_ms = dict(timings_ms)
+    primary = hands[0] if hands else (dropped[0] if dropped else invalid("no hand in range"))
+    if not primary.timings_ms:
+        primary.timings_ms = dict(timings_ms)
+    return HandsResult(hands, primary, dropped, dict(timings_ms))
+
+
+__all__ = ["DUPLICATE_MM", "HandsResult", "MAX_HANDS_LIMIT", "check_max_hands", "duplicates",
+           "end_track", "finish_hands", "hands_result", "order_hands"]
