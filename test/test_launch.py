@@ -1,131 +1,41 @@
 """Launch files describe the node, parameters and remaps each camera needs.
 
-launch and launch_ros are not on PyPI, so this test imports each launch file with small
-stand-ins for ``launch``, ``launch.actions``, ``launch.conditions``,
-``launch.substitutions`` and ``launch_ros.actions`` that record their constructor
-arguments (they replace the real modules for the duration of the test, also on a machine
-that has them), then checks the returned description: the node, its parameters, its topic
-remaps, the declared defaults and the RViz node's fixed frame.
+launch and launch_ros are not on PyPI, so each launch file is imported with stand-ins for
+them and its description played with test/launch_harness.py (see there); the checks are
+on what the node would get: its executable, remaps and effective parameters, and the
+lifecycle states its events lead to.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-class _Recorded:
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-
-class LaunchDescription(_Recorded):
-    pass
-
-
-class DeclareLaunchArgument(_Recorded):
-    pass
-
-
-class ExecuteProcess(_Recorded):
-    pass
-
-
-class LaunchConfiguration(_Recorded):
-    pass
-
-
-class IfCondition(_Recorded):
-    pass
-
-
-class UnlessCondition(_Recorded):
-    pass
-
-
-class Node(_Recorded):
-    pass
+from launch_harness import (
+    REPO,
+    DeclareLaunchArgument,
+    EmitEvent,
+    ExecuteProcess,
+    LifecycleNode,
+    Node,
+    RegisterEventHandler,
+    drive,
+    effective,
+    install,
+    launch_,
+    load,
+    resolve,
+    vvhand_node,
+)
 
 
 @pytest.fixture
 def standins(monkeypatch):
-    launch = types.ModuleType("launch")
-    launch.LaunchDescription = LaunchDescription
-    actions = types.ModuleType("launch.actions")
-    actions.DeclareLaunchArgument = DeclareLaunchArgument
-    actions.ExecuteProcess = ExecuteProcess
-    subs = types.ModuleType("launch.substitutions")
-    subs.LaunchConfiguration = LaunchConfiguration
-    conditions = types.ModuleType("launch.conditions")
-    conditions.IfCondition = IfCondition
-    conditions.UnlessCondition = UnlessCondition
-    launch_ros = types.ModuleType("launch_ros")
-    ros_actions = types.ModuleType("launch_ros.actions")
-    ros_actions.Node = Node
-    for name, mod in {"launch": launch, "launch.actions": actions, "launch.substitutions": subs,
-                      "launch.conditions": conditions, "launch_ros": launch_ros,
-                      "launch_ros.actions": ros_actions}.items():
-        monkeypatch.setitem(sys.modules, name, mod)
+    install(monkeypatch)
 
 
-def load(name: str):
-    path = REPO / "launch" / name
-    spec = importlib.util.spec_from_file_location(name.replace(".", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate_launch_description()
-
-
-def resolve(value, defaults):
-    """A LaunchConfiguration resolves to its declared default; a tuple to their text."""
-    if isinstance(value, LaunchConfiguration):
-        return defaults[value.args[0]]
-    if isinstance(value, tuple):
-        return "".join(resolve(v, defaults) for v in value)
-    return value
-
-
-def enabled(entity, defaults) -> bool:
-    """Whether a Node's condition holds with the declared defaults (no condition: True)."""
-    cond = entity.kwargs.get("condition")
-    if cond is None:
-        return True
-    value = resolve(cond.args[0], defaults).lower() == "true"
-    return value if isinstance(cond, IfCondition) else not value
-
-
-def describe(desc, **args):
-    """(defaults, node kwargs, remaps, params, entities) of the vvhand node that runs with
-    the declared defaults, ``args`` overriding them (as `ros2 launch ... name:=value`)."""
-    entities = desc.args[0]
-    defaults = {a.args[0]: a.kwargs["default_value"] for a in entities
-                if isinstance(a, DeclareLaunchArgument) and "default_value" in a.kwargs}
-    defaults.update(args)
-    nodes = [e for e in entities if isinstance(e, Node) and e.kwargs["package"] == "vvhand"
-             and enabled(e, defaults)]
-    assert len(nodes) == 1
-    node = nodes[0].kwargs
-    remaps = {src: resolve(dst, defaults) for src, dst in node["remappings"]}
-    params = {}
-    for p in node["parameters"]:
-        if isinstance(p, dict):
-            params.update({resolve(k, defaults): resolve(v, defaults) for k, v in p.items()})
-    return defaults, node, remaps, params, entities
-
-
-def rviz_of(entities, defaults):
-    """(arguments, condition value) of the RViz node."""
-    (rviz,) = [e for e in entities if isinstance(e, Node) and e.kwargs["package"] == "rviz2"]
-    args = [resolve(a, defaults) for a in rviz.kwargs["arguments"]]
-    return args, resolve(rviz.kwargs["condition"].args[0], defaults)
-
+SHIPPED = yaml.safe_load((REPO / "config" / "vvhand.yaml").read_text())["/**"]["ros__parameters"]
 
 # launch file -> depth topic, camera_info topic, camera_model, optical frame of the depth
 CAMERAS = {
@@ -142,69 +52,177 @@ CAMERAS = {
                       "rectified", "zed_left_camera_frame_optical"),
 }
 
+# a user's params_file: every parameter a launch argument names, none at its default
+USER_VALUES = {"model_path": "/models/mine.pt", "device": "cpu", "num_views": 5,
+               "selector": "teacher", "fit": False, "mirror": True,
+               "depth_transport": "compressedDepth", "camera_model": "raw",
+               "publish_tf": False, "publish_joint_tf": True, "tf_prefix": "left_cam/",
+               "target_frame": "base_link", "publish_markers": False}
+
+
+def params_file(tmp_path, values: dict, key: str = "/**") -> str:
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({key: {"ros__parameters": values}}))
+    return str(path)
+
 
 @pytest.mark.parametrize("launch_file", sorted(CAMERAS))
 def test_camera_launch_files(standins, launch_file):
     depth, info, camera_model, frame = CAMERAS[launch_file]
-    defaults, node, remaps, params, entities = describe(load(launch_file))
-    assert node["package"] == "vvhand" and node["executable"] == "hand_pose_node"
-    assert remaps == {"depth/image": depth, "depth/camera_info": info}
-    assert params["camera_model"] == camera_model and params["depth_transport"] == "raw"
-    assert params["selector"] == "student" and params["num_views"] == "3"
-    assert params["model_path"] == "" and params["device"] == "auto"
-    assert params["fit"] == "true" and params["mirror"] == "false"  # the node's defaults
-    assert not any("qos" in p for p in params)  # sensor-data QoS unless params_file overrides
+    configs, actions = launch_(load(launch_file))
+    node = vvhand_node(actions)
+    assert type(node) is Node and node.kwargs["executable"] == "hand_pose_node"
+    assert node.kwargs["name"] == "hand_pose_node" and node.kwargs["namespace"] == ""
+    assert dict(node.kwargs["remappings"]) == {"depth/image": depth, "depth/camera_info": info}
+    params = effective(node)
+    # the shipped config/vvhand.yaml, with the camera's model on top
+    assert params == {**SHIPPED, "camera_model": camera_model}
+    assert not any("qos" in p for p in params)  # sensor-data QoS unless asked
     for arg in ("depth_topic", "info_topic", "depth_transport", "camera_model", "model",
                 "device", "num_views", "selector", "namespace", "params_file", "rviz",
-                "fixed_frame", "fit", "mirror"):
-        assert arg in defaults, arg
-    assert resolve(node["namespace"], defaults) == ""
-    # the YAML file handed to the node exists and declares only known parameters
-    yaml_files = [resolve(p, defaults) for p in node["parameters"] if not isinstance(p, dict)]
-    assert len(yaml_files) == 1 and Path(yaml_files[0]).is_file()
-    declared = yaml.safe_load(Path(yaml_files[0]).read_text())["/**"]["ros__parameters"]
-    assert set(params) <= set(declared)
+                "fixed_frame", "fit", "mirror", "depth_reliability", "lifecycle", "autostart"):
+        assert arg in configs, arg
     # RViz (off by default) shows the depth image's frame
-    args, enabled = rviz_of(entities, defaults)
-    assert enabled == "false" and args[:1] == ["-d"] and Path(args[1]).name == "vvhand.rviz"
-    assert args[2:] == ["-f", frame]
+    (rviz,) = [a for a in actions if isinstance(a, Node) and a.kwargs["package"] == "rviz2"]
+    args = [resolve(a, configs) for a in rviz.kwargs["arguments"]]
+    assert resolve(rviz.kwargs["condition"].args[0], configs) == "false"
+    assert args[:1] == ["-d"] and Path(args[1]).name == "vvhand.rviz" and args[2:] == ["-f", frame]
 
 
-def test_replay_launch_file(standins):
-    defaults, node, remaps, params, entities = describe(load("replay.launch.py"))
-    assert remaps == {"depth/image": "/camera/depth/image_raw",
-                      "depth/camera_info": "/camera/depth/camera_info"}
-    assert params["publish_tf"] == "false"
-    assert params["smoothing"] is False  # the replay scores the pipeline's own joints
-    # every frame scored: the standard QoS overrides make both subscriptions reliable
-    for topic in ("/camera/depth/image_raw", "/camera/depth/image_raw/compressedDepth",
-                  "/camera/depth/camera_info"):
-        assert params[f"qos_overrides.{topic}.subscription.reliability"] == "reliable"
-    assert defaults["rate"] == "1.0"
-    assert any(isinstance(e, DeclareLaunchArgument) and e.args[0] == "bag"
-               and "default_value" not in e.kwargs for e in entities)  # bag is required
-    (proc,) = [e for e in entities if isinstance(e, ExecuteProcess)]
-    cmd = [resolve(c, defaults) if not (isinstance(c, LaunchConfiguration)
-                                       and c.args[0] == "bag") else "<bag>"
-           for c in proc.kwargs["cmd"]]
-    assert cmd[:6] == ["vvhand", "replay", "<bag>", "--mode", "live", "--external-node"]
-    assert "/camera/depth/image_raw" in cmd
+@pytest.mark.parametrize("launch_file", sorted(CAMERAS) + ["replay.launch.py"])
+def test_params_file_wins_over_launch_defaults(standins, tmp_path, launch_file):
+    """Every parameter a launch argument names keeps the user's value from params_file."""
+    from vvhand_ros.launch_description import NODE_PARAMETERS
+
+    assert set(USER_VALUES) == set(NODE_PARAMETERS.values()) and len(USER_VALUES) == 13
+    bag = {"bag": "/b"} if launch_file == "replay.launch.py" else {}
+    _, actions = launch_(load(launch_file), params_file=params_file(tmp_path, USER_VALUES), **bag)
+    params = effective(vvhand_node(actions))
+    assert {k: params[k] for k in USER_VALUES} == USER_VALUES
+    # a section named after the node counts too (launch_ros passes the file as is)
+    path = params_file(tmp_path, {"num_views": 9}, key="hand_pose_node")
+    _, actions = launch_(load(launch_file), params_file=path, **bag)
+    assert effective(vvhand_node(actions))["num_views"] == 9
+
+
+@pytest.mark.parametrize("launch_file", ["realsense.launch.py", "replay.launch.py"])
+def test_given_arguments_win_over_params_file(standins, tmp_path, launch_file):
+    bag = {"bag": "/b"} if launch_file == "replay.launch.py" else {}
+    _, actions = launch_(load(launch_file), params_file=params_file(tmp_path, USER_VALUES),
+                         num_views=7, camera_model="rectified", fit="true", tf_prefix="r/",
+                         device="cuda:1", **bag)
+    params = effective(vvhand_node(actions))
+    given = {"num_views": 7, "camera_model": "rectified", "fit": True, "tf_prefix": "r/",
+             "device": "cuda:1"}
+    assert {k: params[k] for k in given} == given  # typed as the node declares them
+    rest = set(USER_VALUES) - set(given)
+    assert {k: params[k] for k in rest} == {k: USER_VALUES[k] for k in rest}
+    # without a params_file the given argument still beats the camera's default
+    _, actions = launch_(load(launch_file), camera_model="raw", **bag)
+    assert effective(vvhand_node(actions))["camera_model"] == "raw"
+
+
+@pytest.mark.parametrize("args, match", [({"num_views": "three"}, "num_views"),
+                                         ({"fit": "yes please"}, "fit"),
+                                         ({"depth_reliability": "sometimes"}, "reliab"),
+                                         ({"lifecycle": "maybe"}, "lifecycle")])
+def test_bad_argument_values_are_named(standins, args, match):
+    with pytest.raises(ValueError, match=match):
+        launch_(load("vvhand.launch.py"), **args)
 
 
 @pytest.mark.parametrize("launch_file", sorted(CAMERAS))
-def test_lifecycle_argument_picks_the_managed_node(standins, launch_file):
-    desc = load(launch_file)
-    _, plain, _, plain_params, _ = describe(desc)
-    defaults, managed, remaps, params, _ = describe(desc, lifecycle="true")
-    assert plain["executable"] == "hand_pose_node"  # the plain node stays the default
-    assert managed["executable"] == "hand_pose_lifecycle_node"
-    assert managed["name"] == plain["name"] == "hand_pose_node" and params == plain_params
-    assert remaps == {"depth/image": CAMERAS[launch_file][0],
-                      "depth/camera_info": CAMERAS[launch_file][1]}
+def test_depth_reliability_sets_the_standard_qos_overrides(standins, tmp_path, launch_file):
+    depth, info = CAMERAS[launch_file][:2]
+    _, actions = launch_(load(launch_file), depth_reliability="reliable")
+    qos = {k: v for k, v in effective(vvhand_node(actions)).items() if k.startswith("qos_")}
+    assert qos == {f"qos_overrides.{t}.subscription.reliability": "reliable"
+                   for t in (depth, depth + "/compressedDepth", info)}
+    # a relative topic in a namespace: the resolved name, as rclpy keys the override
+    _, actions = launch_(load(launch_file), depth_reliability="best_effort", namespace="cam1",
+                         depth_topic="depth/image_raw", info_topic="/abs/camera_info")
+    qos = {k: v for k, v in effective(vvhand_node(actions)).items() if k.startswith("qos_")}
+    assert set(qos) == {"qos_overrides./cam1/depth/image_raw.subscription.reliability",
+                        "qos_overrides./cam1/depth/image_raw/compressedDepth.subscription"
+                        ".reliability",
+                        "qos_overrides./abs/camera_info.subscription.reliability"}
+    assert set(qos.values()) == {"best_effort"}
+
+
+def test_resolved_topic_is_what_rclpy_resolves(rclpy_context):
+    """The names the overrides are keyed by equal rclpy's own resolution of the remap."""
+    from rclpy.node import Node as RclpyNode
+
+    from vvhand_ros.launch_description import resolved_topic
+
+    for namespace, target in (("", "/a/depth"), ("", "a/depth"), ("cam1", "a/depth"),
+                              ("/cam1", "/a/depth"), ("/cam1", "a/depth"), ("cam1", "~/depth")):
+        node = RclpyNode("hand_pose_node", namespace=namespace, context=rclpy_context,
+                         cli_args=["--ros-args", "-r", f"depth/image:={target}"])
+        try:
+            assert resolved_topic(target, namespace) == node.resolve_topic_name("depth/image")
+        finally:
+            node.destroy_node()
+
+
+def test_replay_launch_file(standins, tmp_path):
+    configs, actions = launch_(load("replay.launch.py"), bag="/data/bag")
+    node = vvhand_node(actions)
+    assert dict(node.kwargs["remappings"]) == {"depth/image": "/camera/depth/image_raw",
+                                               "depth/camera_info": "/camera/depth/camera_info"}
+    params = effective(node)
+    assert params["publish_tf"] is False
+    assert params["smoothing"] is False  # the replay scores the pipeline's own joints
+    # every frame scored: the standard QoS overrides make the subscriptions reliable
+    for topic in ("/camera/depth/image_raw", "/camera/depth/image_raw/compressedDepth",
+                  "/camera/depth/camera_info"):
+        assert params[f"qos_overrides.{topic}.subscription.reliability"] == "reliable"
+    assert configs["rate"] == "1.0"
+    assert not any(isinstance(e, DeclareLaunchArgument) and e.args[0] == "bag"
+                   and "default_value" in e.kwargs for e in load("replay.launch.py").args[0])
+    (proc,) = [e for e in actions if isinstance(e, ExecuteProcess)]
+    cmd = proc.kwargs["cmd"]
+    assert cmd[:6] == ["vvhand", "replay", "/data/bag", "--mode", "live", "--external-node"]
+    assert cmd[cmd.index("--camera-model") + 1] == "auto"
+    assert cmd[cmd.index("--depth-topic") + 1] == "/camera/depth/image_raw"
+    # the replay process follows the node's namespace, topics and a given camera model
+    _, actions = launch_(load("replay.launch.py"), bag="/b", namespace="cam1",
+                         depth_topic="/d", camera_model="raw")
+    (proc,) = [e for e in actions if isinstance(e, ExecuteProcess)]
+    cmd = proc.kwargs["cmd"]
+    assert [cmd[cmd.index(o) + 1] for o in ("--namespace", "--depth-topic", "--camera-model")] \
+        == ["cam1", "/d", "raw"]
+    # the user's file may still say otherwise
+    path = params_file(tmp_path, {"smoothing": True, "qos_overrides./camera/depth/image_raw"
+                                  ".subscription.reliability": "best_effort"})
+    _, actions = launch_(load("replay.launch.py"), bag="/b", params_file=path)
+    params = effective(vvhand_node(actions))
+    assert params["smoothing"] is True
+    assert params["qos_overrides./camera/depth/image_raw.subscription.reliability"] == \
+        "best_effort"
+
+
+@pytest.mark.parametrize("launch_file", sorted(CAMERAS) + ["replay.launch.py"])
+def test_lifecycle_argument_starts_a_self_activating_lifecycle_node(standins, launch_file):
+    from lifecycle_msgs.msg import Transition
+
+    bag = {"bag": "/b"} if launch_file == "replay.launch.py" else {}
+    _, plain_actions = launch_(load(launch_file), **bag)
+    _, actions = launch_(load(launch_file), lifecycle="true", **bag)
+    plain, managed = vvhand_node(plain_actions), vvhand_node(actions)
+    assert type(plain) is Node and plain.kwargs["executable"] == "hand_pose_node"
+    assert isinstance(managed, LifecycleNode)
+    assert managed.kwargs["executable"] == "hand_pose_lifecycle_node"
     assert (REPO / "scripts" / "hand_pose_lifecycle_node").is_file()
-    # TF: palm frames on, per-joint frames opt-in, no target frame by default
-    assert params["publish_tf"] == "true" and params["publish_joint_tf"] == "false"
-    assert params["target_frame"] == "" and params["tf_prefix"] == ""
+    same = ("name", "namespace", "remappings", "parameters")
+    assert {k: managed.kwargs[k] for k in same} == {k: plain.kwargs[k] for k in same}
+    # configured and activated at start; a later deactivate is not undone
+    assert drive(managed, actions) == "active"
+    assert drive(managed, actions, later=(Transition.TRANSITION_DEACTIVATE,)) == "inactive"
+    # autostart:=false leaves it unconfigured for a lifecycle manager
+    _, actions = launch_(load(launch_file), lifecycle="true", autostart="false", **bag)
+    assert drive(vvhand_node(actions), actions) == "unconfigured"
+    assert not any(isinstance(a, EmitEvent | RegisterEventHandler) for a in actions)
 
 
 def test_every_launch_file_is_covered():
