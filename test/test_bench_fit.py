@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vvhand_core.benchmarks import cli
+from vvhand_core.benchmarks import cli, fit_objects
 from vvhand_core.benchmarks import fit as bench
 
 
@@ -17,8 +17,10 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     assert parser.parse_args([]).sheet == "docs/fit_sheet.png"
+    assert parser.parse_args([]).splits == ("v1", "v2", "v3")
     args = parser.parse_args(["--frames", "2", "--noise-mm", "20", "--sequences", "1",
-                              "--sequence-frames", "3", "--sheet", str(tmp_path / "sheet.png")])
+                              "--sequence-frames", "3", "--sheet", str(tmp_path / "sheet.png"),
+                              "--hand-free-scenes", "2"])
     assert args.model == "" and not args.no_write
     assert bench.run(args) == 0
     assert (tmp_path / "sheet.png").stat().st_size > 20_000  # 3 frames of the v2 split
@@ -27,13 +29,22 @@ def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
     for split, _ in bench.SPLITS:
         for start in ("network, oracle centre", "network, localised", "ground truth + 20 mm"):
             assert f"| {split} | {start}" in text
-    assert "vvhand bench fit --frames 2 --noise-mm 20 --sequences 1 --sequence-frames 3" in text
+    assert ("vvhand bench fit --frames 2 --noise-mm 20 --sequences 1 --sequence-frames 3 "
+            "--hand-free-scenes 2`") in text
+    v3 = fit_objects.OBJECT_SPLIT[0]
+    for start in ("network, oracle centre (student-3)", "network, localised (student-3)",
+                  "ground truth + 20 mm"):
+        assert f"| {v3} | {start} |" in text
+    assert f"| {v3} | all | 2 |" in text and f"| {v3} | visible |" in text
+    assert f"| {v3}, oracle centre | 2 | 2 |" in text  # the residual table
+    for name, _ in fit_objects.HAND_FREE:
+        assert f"| {name}: phantoms | 2 |" in text
     for name, _, _ in bench.SEQUENCE_MODES:
         row = (f"| sequences (v2, seed 5 + 100 k, 1 x 3 frames) | network, oracle centre "
                f"(student-3), {name} | 3 |")
         assert row in text
     assert "(student-3 + mirror), fit in sequence, shape calibrated | 3 |" in text
-    for start in ("oracle centre", "localised"):
+    for start in ("oracle centre", "localised"):  # v3: the node's defaults, no mirror
         assert text.count(f"network, {start} (student-3 + mirror) |") == len(bench.SPLITS)
 
 
@@ -83,7 +94,9 @@ def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
     assert "finger length factors within (1.0, 1.0)" in text
     for split, _ in bench.TUNING_SPLITS:
         assert f"| {split} | ground truth + 30 mm" in text
-    assert not any(f"| {split} |" in text for split, _ in bench.SPLITS)  # test splits unseen
+    assert f"| {fit_objects.OBJECT_TUNING_SPLIT[0]} | ground truth + 30 mm" in text
+    test_splits = [*bench.SPLITS, fit_objects.OBJECT_SPLIT]
+    assert not any(f"| {split} |" in text for split, _ in test_splits)  # test splits unseen
     for bad in ("joint_mm", "nonsense=1", "free=a"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--weights", bad])
@@ -91,6 +104,16 @@ def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
     for bad in ("1.1,1.2", "0.9", "a,b"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--finger-lengths", bad])
+    for bad in ("v4", ""):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--splits", bad])
+
+
+def test_splits_select_the_test_or_tuning_frames():
+    assert [s for s, _ in bench.selected_splits(("v3",), False)] == [fit_objects.OBJECT_SPLIT[0]]
+    assert [s for s, _ in bench.selected_splits(("v1", "v3"), True)] == [
+        "tuning (v1, seed 8)", "tuning (v1, seed 9)", fit_objects.OBJECT_TUNING_SPLIT[0]]
+    assert [s for s, _ in bench.selected_splits(("v2",), False)] == [bench.SPLITS[1][0]]
 
 
 def test_tuning_sequences_are_other_sequences():

@@ -1,6 +1,10 @@
 """Model fit after the network (issue 16): joint error before / after, CPU time, residual.
 
-Frames 0..F-1 of both synthetic test splits (:mod:`.splits`). Rows per split: the network
+Frames 0..F-1 of both synthetic test splits (:mod:`.splits`) and of the split of hands
+holding and touching things (v3, :mod:`.fit_objects`: there only the node's defaults,
+without the mirror pass, and its own tables per placement and grasp, per joint by what
+hides it, and the fit residual of true hands vs phantoms; ``--splits`` picks splits).
+Rows per split: the network
 alone vs the network + fit (student-N, confidence fusion; the crop centred on the ground
 truth's mean, "oracle", or on the pipeline's default localiser without tracking,
 "localised"; frames where no hand was found are left out and counted; "localised, hand
@@ -39,6 +43,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from vvhand_core.assets import default_model_path
+from vvhand_core.benchmarks import fit_objects
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.benchmarks.splits import SPLITS, TUNING_SPLITS, split_frames, student_pipeline
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
@@ -79,7 +84,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="person-scene sequences for the sequence rows (0 = none)")
     parser.add_argument("--sequence-frames", type=int, default=30, help="frames per sequence")
     parser.add_argument("--sheet", default="docs/fit_sheet.png",
-                        help="picture of the fit on 3 frames of the last split ('' = none)")
+                        help="picture of the fit on 3 frames of the last v1/v2 split "
+                             "('' = none)")
+    parser.add_argument("--splits", default=",".join(SPLIT_KEYS), type=parse_splits,
+                        help="splits to measure, comma-separated among "
+                             f"{','.join(SPLIT_KEYS)} (v3: hands holding things)")
+    parser.add_argument("--residual-limit-mm", type=float, default=5.0,
+                        help="v3 residual table: the limit whose drops are counted (the "
+                             "node's fit_max_residual_mm)")
+    parser.add_argument("--hand-free-scenes", type=int, default=300,
+                        help="v3 residual table: scenes without hands per version (v2, v3) "
+                             "for the phantom rows (0 = none)")
+
+
+SPLIT_KEYS = ("v1", "v2", "v3")
+
+
+def parse_splits(text: str) -> tuple[str, ...]:
+    """'v1,v3' -> ("v1", "v3") (argparse error for an unknown split or none)."""
+    keys = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not keys or any(k not in SPLIT_KEYS for k in keys):
+        raise argparse.ArgumentTypeError(f"--splits wants some of {SPLIT_KEYS}, got {text!r}")
+    return keys
+
+
+def selected_splits(keys: tuple[str, ...], tuning: bool) -> list[tuple[str, dict]]:
+    """The (name, SynthConfig kwargs) of the chosen splits (``tuning``: their tuning twins).
+
+    v1 and v2 are the shared test splits (:mod:`.splits`; tuning: both tuning splits of
+    each version), v3 the object split (:mod:`.fit_objects`).
+    """
+    base = TUNING_SPLITS if tuning else SPLITS
+    out = [s for s in base if f"v{s[1].get('scene_version', 1)}" in keys]
+    if "v3" in keys:
+        out.append(fit_objects.OBJECT_TUNING_SPLIT if tuning else fit_objects.OBJECT_SPLIT)
+    return out
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -135,15 +174,18 @@ def table_row(split: str, start: str, out: dict, skipped: int = 0,
 
 
 def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitConfig,
-                 n: int, sheet: list | None = None) -> list[list[object]]:
+                 n: int, sheet: list | None = None, objects: dict | None = None,
+                 limit_mm: float = 5.0) -> list[list[object]]:
     """The network alone vs + fit: oracle and localised centre, without and with mirror.
 
     With the mirror pass the fit runs as in the pipeline (both sides where they differ).
 
     ``sheet``: replaced by the oracle rows' best, median and worst change (FitFrames).
+    ``objects`` (the v3 split): no mirror pass, and its lists "group", "joints" and
+    "residual" get :mod:`.fit_objects`' rows (residual: those above ``limit_mm`` counted).
     """
     rows = []
-    for mirror in (False, True):
+    for mirror in (False,) if objects is not None else (False, True):
         pipe.configure(mirror=mirror)
         for start, oracle in (("network, oracle centre", True), ("network, localised", False)):
             label = f"{start} (student-{n}{' + mirror' if mirror else ''})"
@@ -156,13 +198,25 @@ def network_rows(pipe: VirtualViewPipeline, split: str, frames: list, cfg: FitCo
             out = fit_bench.run([frames[i] for i in keep], results=[results[i] for i in keep],
                                 config=cfg)
             rows.append(table_row(split, label, out, len(frames) - len(keep)))
+            if objects is not None and oracle:
+                kept = [frames[i] for i in keep]
+                objects["group"] += fit_objects.group_rows(split, kept, out)
+                objects["joints"] += fit_objects.visibility_rows(
+                    split, kept, [results[i].joints_mm for i in keep], out["fits"])
+                objects["residual"].append(fit_objects.residual_row(
+                    f"{split}, oracle centre", len(frames), out["per_frame"]["residual_mm"],
+                    limit_mm))
             found = [i for i in keep if hand_found(results[i], frames[i])]
             if not oracle and found:  # the fit's share, without the localiser's misses
                 out = fit_bench.run([frames[i] for i in found],
                                     results=[results[i] for i in found], config=cfg)
                 rows.append(table_row(split, label.replace("localised", "localised, hand found"),
                                       out, len(frames) - len(found), "no hand or missed"))
-            if oracle and not mirror and sheet is not None:
+                if objects is not None:
+                    objects["residual"].append(fit_objects.residual_row(
+                        f"{split}, localised on the hand", len(frames),
+                        out["per_frame"]["residual_mm"], limit_mm))
+            if oracle and not mirror and sheet is not None and objects is None:
                 sheet[:] = sheet_frames([frames[i] for i in keep],
                                         [results[i].joints_mm for i in keep], out, split)
     pipe.configure(mirror=False)
@@ -259,13 +313,22 @@ def _measure(args: argparse.Namespace) -> int:
     if not args.no_network:
         pipe = student_pipeline(model, args.num_views)
     rows, sheet = [], []
-    for split, synth in TUNING_SPLITS if args.tuning else SPLITS:
+    objects: dict[str, list] = {"group": [], "joints": [], "residual": []}
+    for split, synth in selected_splits(args.splits, args.tuning):
         frames = split_frames(synth, args.frames)
+        v3 = fit_objects.is_object_split(synth)
         if pipe is not None:
-            rows += network_rows(pipe, split, frames, cfg, args.num_views, sheet)
+            rows += network_rows(pipe, split, frames, cfg, args.num_views, sheet,
+                                 objects if v3 else None, args.residual_limit_mm)
         for noise in noise_levels(args.noise_mm):
             out = fit_bench.run(frames, noise_mm=noise, config=cfg)
             rows.append(table_row(split, f"ground truth + {noise:g} mm", out))
+    if pipe is not None and "v3" in args.splits and args.hand_free_scenes > 0:
+        free = fit_objects.TUNING_HAND_FREE if args.tuning else fit_objects.HAND_FREE
+        for name, synth in free:
+            res = fit_objects.phantom_residuals(pipe, synth, args.hand_free_scenes, cfg)
+            objects["residual"].append(fit_objects.residual_row(
+                f"{name}: phantoms", args.hand_free_scenes, res, args.residual_limit_mm))
     if pipe is not None and args.sequences > 0:
         rows += sequence_rows(pipe, cfg, args.num_views, args.sequences, args.sequence_frames,
                               args.tuning)
@@ -278,7 +341,10 @@ def _measure(args: argparse.Namespace) -> int:
             + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
                f"tracking." if pipe is not None else "")
             + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
-            f"the safeguard returned the network's joints.\n\n{table}\n")
+            f"the safeguard returned the network's joints.\n\n{table}\n"
+            + ("\n" + fit_objects.tables(objects["group"], objects["joints"],
+                                         objects["residual"], args.residual_limit_mm)
+               if objects["group"] else ""))
     print(body)
     if args.sheet and sheet and not args.tuning:  # the picture shows the test split
         print(f"picture: {write_fit_sheet(sheet, args.sheet, 'network vs + fit', cfg)}")
@@ -289,6 +355,11 @@ def _measure(args: argparse.Namespace) -> int:
                + (f" --sequences {args.sequences} --sequence-frames {args.sequence_frames}"
                   if args.sequences != 4 or args.sequence_frames != 30 else "")
                + (" --tuning" if args.tuning else "")
+               + (f" --splits {','.join(args.splits)}" if args.splits != SPLIT_KEYS else "")
+               + (f" --residual-limit-mm {args.residual_limit_mm:g}"
+                  if args.residual_limit_mm != 5.0 else "")
+               + (f" --hand-free-scenes {args.hand_free_scenes}"
+                  if args.hand_free_scenes != 300 else "")
                + (f" --weights {','.join(f'{k}={v:g}' for k, v in args.weights.items())}"
                   if args.weights else "")
                + (f" --finger-lengths {args.finger_lengths[0]:g},{args.finger_lengths[1]:g}"
