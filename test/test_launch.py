@@ -54,7 +54,7 @@ CAMERAS = {
 
 # a user's params_file: every parameter a launch argument names, none at its default
 USER_VALUES = {"model_path": "/models/mine.pt", "device": "cpu", "num_views": 5,
-               "selector": "teacher", "fit": False, "mirror": True,
+               "selector": "teacher", "fit": False, "mirror": True, "max_hands": 1,
                "depth_transport": "compressedDepth", "camera_model": "raw",
                "publish_tf": False, "publish_joint_tf": True, "tf_prefix": "left_cam/",
                "target_frame": "base_link", "publish_markers": False}
@@ -80,7 +80,8 @@ def test_camera_launch_files(standins, launch_file):
     assert not any("qos" in p for p in params)  # sensor-data QoS unless asked
     for arg in ("depth_topic", "info_topic", "depth_transport", "camera_model", "model",
                 "device", "num_views", "selector", "namespace", "params_file", "rviz",
-                "fixed_frame", "fit", "mirror", "depth_reliability", "lifecycle", "autostart"):
+                "fixed_frame", "fit", "mirror", "max_hands", "depth_reliability", "lifecycle",
+                "autostart"):
         assert arg in configs, arg
     # RViz (off by default) shows the depth image's frame
     (rviz,) = [a for a in actions if isinstance(a, Node) and a.kwargs["package"] == "rviz2"]
@@ -94,7 +95,7 @@ def test_params_file_wins_over_launch_defaults(standins, tmp_path, launch_file):
     """Every parameter a launch argument names keeps the user's value from params_file."""
     from vvhand_ros.launch_description import NODE_PARAMETERS
 
-    assert set(USER_VALUES) == set(NODE_PARAMETERS.values()) and len(USER_VALUES) == 13
+    assert set(USER_VALUES) == set(NODE_PARAMETERS.values()) and len(USER_VALUES) == 14
     bag = {"bag": "/b"} if launch_file == "replay.launch.py" else {}
     _, actions = launch_(load(launch_file), params_file=params_file(tmp_path, USER_VALUES), **bag)
     params = effective(vvhand_node(actions))

@@ -25,7 +25,9 @@ passed, or when time went backwards (a replayed bag restarting).
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,10 +98,16 @@ class TrackUpdate:
 class HandTrack:
     """Track id and One Euro filter of the one hand the pipeline reports per frame."""
 
-    def __init__(self, config: SmoothingConfig | None = None) -> None:
+    def __init__(self, config: SmoothingConfig | None = None,
+                 ids: Iterator[int] | None = None) -> None:
+        """A track without a hand yet.
+
+        ``ids``: where new track ids come from (default 1, 2, ...; the tracks of several
+        hands share one source so that their ids never collide).
+        """
         self.config = config or SmoothingConfig()
         self._filter = self._make_filter()
-        self._next_id = 1
+        self._ids = ids if ids is not None else itertools.count(1)
         self.track_id = 0
         self._last_t: float | None = None
         self._last_mean: np.ndarray | None = None
@@ -137,7 +145,7 @@ class HandTrack:
         elif np.linalg.norm(mean - self._last_mean) > self.config.jump_mm:
             reason = "jump"
         if reason:
-            self.track_id, self._next_id = self._next_id, self._next_id + 1
+            self.track_id = next(self._ids)
             self._filter.reset()
         self._last_t, self._last_mean = float(t_s), mean
         out = self._filter(t_s, joints) if self.config.enabled else joints.copy()

@@ -25,6 +25,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from vvhand.msg import HandPose
 from vvhand_core.camera import Intrinsics
+from vvhand_core.palm import matrix_to_quaternion
 from vvhand_core.skeletons import Skeleton
 from vvhand_ros.depth_encoding import (
     DEPTH_ENCODINGS,
@@ -90,11 +91,23 @@ def hand_pose_msg(
     return msg
 
 
-def pose_array_msg(header: Header, joints_mm: np.ndarray) -> PoseArray:
-    """geometry_msgs/PoseArray with one pose per joint (position in m, identity orientation)."""
+def pose_array_msg(header: Header, joints_mm: np.ndarray,
+                   rotations: np.ndarray | None = None) -> PoseArray:
+    """geometry_msgs/PoseArray with one pose per joint (position in m).
+
+    ``rotations`` (J, 3, 3): each joint's orientation (vvhand_core.bones); None = identity.
+    """
     msg = PoseArray(header=header)
-    msg.poses = [Pose(position=p, orientation=Quaternion(w=1.0)) for p in _points_m(joints_mm)]
+    quats = ([Quaternion(w=1.0)] * len(joints_mm) if rotations is None
+             else [quaternion_msg(r) for r in rotations])
+    msg.poses = [Pose(position=p, orientation=q) for p, q in zip(_points_m(joints_mm), quats)]
     return msg
+
+
+def quaternion_msg(rotation: np.ndarray) -> Quaternion:
+    """geometry_msgs/Quaternion of a (3, 3) rotation matrix."""
+    x, y, z, w = matrix_to_quaternion(np.asarray(rotation, np.float64))
+    return Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
 
 
 def _rgba(rgb: Sequence[float], alpha: float = 1.0) -> ColorRGBA:

@@ -1,10 +1,17 @@
-"""One frame's outputs from one HandPoseResult: transform, track, filter, confidence, palm.
+"""One frame's outputs from the pipeline's hands: transform, track, filter, confidence, palm.
 
-Order per frame: the joints and centre are moved into the output frame (target_frame, when
-set), the hand's track is updated and its joints filtered there (vvhand_core.smoothing),
-the per-joint confidence is derived from the views' spread (vvhand_core.confidence), the
-palm frame is computed from the published joints (vvhand_core.palm), then every message
-is built. Nothing here publishes; the node does, so this is testable without DDS.
+Input: a :class:`~vvhand_core.hands.HandsResult` (``run_hands``: every hand, nearest
+first) or one HandPoseResult (``run``). Order per frame: each hand's joints and centre are
+moved into the output frame (target_frame, when set), its track is updated and its joints
+filtered there (one track and filter per hand, keyed by the pipeline's track id:
+vvhand_core.hand_tracks), the per-joint confidence is derived from the views' spread
+(vvhand_core.confidence), the palm frame is computed from the published joints
+(vvhand_core.palm), then every message is built: ~/hands lists every hand in the
+pipeline's order; ~/hand_pose, ~/palm_pose and ~/joints carry the first hand; markers and
+TF cover every hand, TF frames named after the hand's slot (``hand_<slot>_palm``) and,
+opt-in (``publish_side_tf``), where exactly one hand of the frame has a known side,
+``hand_left_palm`` / ``hand_right_palm`` too (docs/ros.md, "Frames"). Nothing here
+publishes; the node does, so this is testable without DDS.
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from vvhand.msg import HandPose, HandPoseArray
+from vvhand_core.bones import fitted_bend_axes, joint_rotations
 from vvhand_core.confidence import spread_to_confidence
+from vvhand_core.hand_tracks import OutputTracks
+from vvhand_core.hands import HandsResult
 from vvhand_core.skeletons import Skeleton
-from vvhand_core.smoothing import HandTrack, SmoothingConfig
+from vvhand_core.smoothing import SmoothingConfig
 from vvhand_ros.conversions import hand_pose_msg, marker_array_msg, pose_array_msg
 from vvhand_ros.diagnostics import DiagnosticBounds
 from vvhand_ros.hand_msgs import (
@@ -29,10 +39,13 @@ from vvhand_ros.hand_msgs import (
     hand_array_msg,
     hand_joint_transforms,
     hand_msg,
+    joint_state_msg,
+    joint_state_name_prefix,
     palm_frame_name,
     palm_pose,
     palm_pose_msg,
     palm_transform,
+    side_frame_name,
 )
 from vvhand_ros.target_frame import apply_rigid
 
@@ -60,6 +73,8 @@ class OutputSettings:
     publish_markers: bool = True
     tf_prefix: str = ""
     confidence_scale_mm: float = 20.0
+    publish_side_tf: bool = False
+    publish_joint_states: bool = True
 
 
 def settings_from(value) -> OutputSettings:
@@ -81,7 +96,8 @@ def settings_from(value) -> OutputSettings:
     return OutputSettings(smoothing, bounds, bool(value("publish_tf")),
                           bool(value("publish_joint_tf")), bool(value("publish_markers")),
                           check_tf_prefix(str(value("tf_prefix"))),
-                          float(value("confidence_scale_mm")))
+                          float(value("confidence_scale_mm")), bool(value("publish_side_tf")),
+                          bool(value("publish_joint_states")))
 
 
 @dataclass
@@ -94,67 +110,119 @@ class FrameMessages:
     joints: PoseArray | None = None
     markers: MarkerArray | None = None
     transforms: list = field(default_factory=list)
+    joint_states: list = field(default_factory=list)  # sensor_msgs/JointState, one per hand
 
 
 class FrameOutput:
-    """Per-node output state (the hand's track and filter) and message building."""
+    """Per-node output state (every hand's track and filter) and message building."""
 
     def __init__(self, skeleton: Skeleton, node_fqn: str) -> None:
         self.skeleton, self.node_fqn = skeleton, node_fqn
-        self.track = HandTrack()
+        self.tracks = OutputTracks()
         self.settings: OutputSettings | None = None
 
     def configure(self, settings: OutputSettings) -> None:
-        """New settings (the filter restarts when its parameters change)."""
+        """New settings (the filters restart when their parameters change)."""
         if self.settings is None or settings.smoothing != self.settings.smoothing:
-            self.track.configure(settings.smoothing)  # validates (ValueError)
+            self.tracks.configure(settings.smoothing)  # validates (ValueError)
         self.settings = settings
 
     def build(self, header: Header, result, rigid, target, processing_time_s: float
               ) -> FrameMessages:
-        """Messages for one frame. ``rigid``: (R, t mm) camera -> target_frame, or None."""
+        """Messages for one frame (module doc): ``result`` a HandsResult or a HandPoseResult.
+
+        ``rigid``: (R, t mm) camera -> target_frame, or None.
+        """
+        frame = result if isinstance(result, HandsResult) else HandsResult.of_one(result)
         s, sk = self.settings, self.skeleton
         out_header = Header(stamp=header.stamp,
                             frame_id=target.frame if target is not None else header.frame_id)
-        hand = None
-        if result.valid:
-            joints, centre = result.joints_mm, result.centre_mm
-            if rigid is not None:
-                joints, centre = apply_rigid(*rigid, joints), apply_rigid(*rigid, centre)
-            t_s = header.stamp.sec + header.stamp.nanosec * 1e-9
-            update = self.track.update(t_s, joints)
-            spread = (result.joint_spread_mm if result.joint_spread_mm is not None
-                      else np.full(sk.num_joints, np.nan, np.float32))
-            hand = HandOutput(joints_mm=update.joints_mm, smoothed=s.smoothing.enabled,
-                              track_id=update.track_id, joint_spread_mm=spread,
-                              confidence=spread_to_confidence(spread, s.confidence_scale_mm),
-                              centre_mm=np.asarray(centre), result=result,
-                              processing_time_s=processing_time_s, side=result.side,
-                              right_probability=result.right_probability)
-        else:
-            self.track.lost()
+        hands = self._hands(header, frame.hands, rigid, processing_time_s)
+        first = frame.primary
         pose = hand_pose_msg(
-            out_header, sk, hand.joints_mm if hand else result.joints_mm,
-            hand.centre_mm if hand else result.centre_mm, result.cube_mm,
-            result.num_candidates, result.selected_views, result.weights, result.logits,
-            result.score, result.valid, processing_time_s)
-        if hand is None:
+            out_header, sk, hands[0][0].joints_mm if hands else first.joints_mm,
+            hands[0][0].centre_mm if hands else first.centre_mm, first.cube_mm,
+            first.num_candidates, first.selected_views, first.weights, first.logits,
+            first.score, bool(hands), processing_time_s)
+        if not hands:
             return FrameMessages(pose, hand_array_msg(out_header, sk, []))
         prefix = frame_prefix(s.tf_prefix, self.node_fqn)
-        palm_name = palm_frame_name(prefix, 0)
-        palm = palm_pose(hand.joints_mm, sk)
-        msgs = FrameMessages(pose, hand_array_msg(out_header, sk,
-                                                  [hand_msg(hand, sk, palm, palm_name)]))
-        msgs.joints = pose_array_msg(out_header, hand.joints_mm)
-        if s.publish_markers:
-            msgs.markers = marker_array_msg(out_header, sk, hand.joints_mm)
-        if palm is not None:
-            msgs.palm = palm_pose_msg(out_header, palm)
-            if s.publish_tf:
+        sides = [h.side for h, _ in hands]
+        entries = []
+        msgs = FrameMessages(pose, None)
+        for k, (hand, slot) in enumerate(hands):
+            palm_name = palm_frame_name(prefix, slot)
+            palm = palm_pose(hand.joints_mm, sk)
+            entries.append(hand_msg(hand, sk, palm, palm_name))
+            if s.publish_markers:
+                markers = marker_array_msg(out_header, sk, hand.joints_mm, marker_namespace(slot))
+                msgs.markers = markers if msgs.markers is None else MarkerArray(
+                    markers=msgs.markers.markers + markers.markers)
+            rotations = self._rotations(hand, rigid) if k == 0 or s.publish_joint_tf else None
+            if k == 0:
+                msgs.joints = pose_array_msg(out_header, hand.joints_mm, rotations)
+                if palm is not None:
+                    msgs.palm = palm_pose_msg(out_header, palm)
+            if palm is not None and s.publish_tf:
                 msgs.transforms.append(palm_transform(out_header, palm_name, palm))
-        if s.publish_joint_tf:
-            msgs.transforms += hand_joint_transforms(out_header, sk, hand.joints_mm, prefix, 0)
+                if s.publish_side_tf and hand.side != "unknown" and sides.count(hand.side) == 1:
+                    msgs.transforms.append(palm_transform(
+                        out_header, side_frame_name(prefix, hand.side), palm))
+            if s.publish_joint_tf:
+                msgs.transforms += hand_joint_transforms(out_header, sk, hand.joints_mm, prefix,
+                                                         slot, rotations)
+            fit = getattr(hand.result, "fit", None)
+            if s.publish_joint_states and fit is not None:
+                msgs.joint_states.append(joint_state_msg(
+                    out_header, fit, joint_state_name_prefix(hand.side, slot)))
+        msgs.hands = hand_array_msg(out_header, sk, entries)
         return msgs
+
+    def _rotations(self, hand: HandOutput, rigid) -> np.ndarray | None:
+        """(J, 3, 3) joint orientations in the output frame (vvhand_core.bones), or None.
+
+        From the fitted model's bend axes when its fit was used, else the palm convention.
+        """
+        fit = getattr(hand.result, "fit", None)
+        axes = None
+        if fit is not None and not fit.fell_back:
+            axes = fitted_bend_axes(fit)
+            if rigid is not None:
+                axes = axes @ np.asarray(rigid[0], np.float64).T
+        return joint_rotations(hand.joints_mm, self.skeleton, axes)
+
+    def _hands(self, header: Header, results: list, rigid, processing_time_s: float
+               ) -> list[tuple[HandOutput, int]]:
+        """(HandOutput, slot) of each hand, in the pipeline's order; tracks updated."""
+        s, sk = self.settings, self.skeleton
+        if not results:
+            self.tracks.lost()
+            return []
+        moved = []
+        for k, r in enumerate(results):
+            joints, centre = r.joints_mm, r.centre_mm
+            if rigid is not None:
+                joints, centre = apply_rigid(*rigid, joints), apply_rigid(*rigid, centre)
+            key = r.track_id if r.track_id is not None else ("position", k)
+            moved.append((key, joints, centre))
+        t_s = header.stamp.sec + header.stamp.nanosec * 1e-9
+        updates = self.tracks.update(t_s, [(key, joints) for key, joints, _ in moved])
+        out = []
+        for r, (_, _, centre), (update, slot) in zip(results, moved, updates):
+            spread = (r.joint_spread_mm if r.joint_spread_mm is not None
+                      else np.full(sk.num_joints, np.nan, np.float32))
+            out.append((HandOutput(
+                joints_mm=update.joints_mm, smoothed=s.smoothing.enabled,
+                track_id=update.track_id, joint_spread_mm=spread,
+                confidence=spread_to_confidence(spread, s.confidence_scale_mm),
+                centre_mm=np.asarray(centre), result=r, processing_time_s=processing_time_s,
+                side=r.side, right_probability=r.right_probability), slot))
+        return out
+
+
+def marker_namespace(slot: int) -> str:
+    """RViz marker namespace of the hand in ``slot``: "vvhand", "vvhand_1", ..."""
+    return "vvhand" if slot == 0 else f"vvhand_{slot}"
 
 
 __all__ = ["FrameMessages", "FrameOutput", "OutputSettings", "settings_from"]

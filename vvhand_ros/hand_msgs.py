@@ -5,10 +5,13 @@ defined once in vvhand_core.palm. One :class:`HandOutput` per hand and frame hol
 the node computed (joints after the optional target-frame transform and filter); the
 functions here only build messages from it.
 
-Frame names (docs/ros.md, "Frames"): ``<prefix>hand_<k>_palm`` for the k-th hand of the
-array (k = 0 today: one hand per frame) and, opt-in, ``<prefix>hand_<k>_<joint>``. The
-prefix is the ``tf_prefix`` parameter, or when that is empty the node's namespace and
-name (``/cam1/hand_pose_node`` -> ``cam1/hand_pose_node/``), so two cameras never clash.
+Frame names (docs/ros.md, "Frames"): ``<prefix>hand_<slot>_palm`` for the hand holding
+``slot`` (vvhand_core.hand_tracks: given when the hand appears, kept while it is followed;
+never the hand's position in the list), ``<prefix>hand_left_palm`` /
+``<prefix>hand_right_palm`` for the one hand of a frame with that side, and, opt-in,
+``<prefix>hand_<slot>_<joint>``. The prefix is the ``tf_prefix`` parameter, or when that
+is empty the node's namespace and name (``/cam1/hand_pose_node`` ->
+``cam1/hand_pose_node/``), so two cameras never clash.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from geometry_msgs.msg import (
     TransformStamped,
     Vector3,
 )
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
 from vvhand.msg import Hand, HandPoseArray
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES as ANGLE_NAMES
 from vvhand_core.palm import matrix_to_quaternion, palm_frame, palm_indices
 from vvhand_core.skeletons import Skeleton
-from vvhand_ros.conversions import MM_TO_M
+from vvhand_ros.conversions import MM_TO_M, quaternion_msg
 
 SIDE_CODES = {"unknown": Hand.SIDE_UNKNOWN, "left": Hand.SIDE_LEFT, "right": Hand.SIDE_RIGHT}
 
@@ -58,14 +62,19 @@ def frame_prefix(tf_prefix: str, node_fqn: str) -> str:
     return node_fqn.strip("/") + "/"
 
 
-def palm_frame_name(prefix: str, k: int) -> str:
-    """TF child frame of hand ``k``'s palm."""
-    return f"{prefix}hand_{k}_palm"
+def palm_frame_name(prefix: str, slot: int) -> str:
+    """TF child frame of the palm of the hand in ``slot``."""
+    return f"{prefix}hand_{slot}_palm"
 
 
-def hand_joint_frame_name(prefix: str, k: int, joint: str) -> str:
-    """TF child frame of joint ``joint`` of hand ``k`` (opt-in: publish_joint_tf)."""
-    return f"{prefix}hand_{k}_{joint}"
+def side_frame_name(prefix: str, side: str) -> str:
+    """TF child frame of the palm of the one ``side`` ("left" / "right") hand of a frame."""
+    return f"{prefix}hand_{side}_palm"
+
+
+def hand_joint_frame_name(prefix: str, slot: int, joint: str) -> str:
+    """TF child frame of joint ``joint`` of the hand in ``slot`` (opt-in: publish_joint_tf)."""
+    return f"{prefix}hand_{slot}_{joint}"
 
 
 def _point(p_mm) -> Point:
@@ -150,19 +159,41 @@ def palm_transform(header: Header, child: str, palm: Pose) -> TransformStamped:
 
 
 def hand_joint_transforms(header: Header, skeleton: Skeleton, joints_mm: np.ndarray,
-                          prefix: str, k: int) -> list[TransformStamped]:
-    """One TransformStamped per joint of hand ``k`` (identity rotation)."""
+                          prefix: str, slot: int, rotations: np.ndarray | None = None
+                          ) -> list[TransformStamped]:
+    """One TransformStamped per joint of the hand in ``slot``.
+
+    ``rotations`` (J, 3, 3): the joints' orientations (vvhand_core.bones); None = identity.
+    """
     out = []
-    for name, p in zip(skeleton.joint_names, np.asarray(joints_mm).reshape(-1, 3), strict=True):
+    points = np.asarray(joints_mm).reshape(-1, 3)
+    for j, (name, p) in enumerate(zip(skeleton.joint_names, points, strict=True)):
         t = TransformStamped(header=header,
-                             child_frame_id=hand_joint_frame_name(prefix, k, name))
+                             child_frame_id=hand_joint_frame_name(prefix, slot, name))
         q = _point(p)
         t.transform.translation = Vector3(x=q.x, y=q.y, z=q.z)
-        t.transform.rotation = Quaternion(w=1.0)
+        t.transform.rotation = (Quaternion(w=1.0) if rotations is None
+                                else quaternion_msg(rotations[j]))
         out.append(t)
     return out
 
 
+def joint_state_name_prefix(side: str, slot: int) -> str:
+    """Prefix of a hand's JointState names: "left_" / "right_", else "hand_<slot>_"."""
+    return f"{side}_" if side in ("left", "right") else f"hand_{slot}_"
+
+
+def joint_state_msg(header: Header, fit, prefix: str) -> JointState:
+    """sensor_msgs/JointState of a hand's fitted angles (FitResult ``fit``).
+
+    Names ``prefix + ANGLE_NAMES``, positions in radians (velocity and effort empty).
+    """
+    angles = np.deg2rad(np.asarray(fit.angles_deg, np.float64))
+    return JointState(header=header, name=[prefix + n for n in ANGLE_NAMES],
+                      position=[float(a) for a in angles])
+
+
 __all__ = ["HandOutput", "SIDE_CODES", "frame_prefix", "hand_array_msg",
-           "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "palm_frame_name",
-           "palm_pose", "palm_pose_msg", "palm_transform"]
+           "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "joint_state_msg",
+           "joint_state_name_prefix", "palm_frame_name",
+           "palm_pose", "palm_pose_msg", "palm_transform", "side_frame_name"]

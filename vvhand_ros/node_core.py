@@ -20,7 +20,7 @@ from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from visualization_msgs.msg import MarkerArray
 
 from vvhand.msg import HandPose, HandPoseArray
@@ -147,8 +147,9 @@ class HandPoseCore:
         self.pub_palm = pub(PoseStamped, "~/palm_pose", reliable)
         self.pub_joints = pub(PoseArray, "~/joints", reliable)
         self.pub_markers = pub(MarkerArray, "~/markers", reliable)
+        self.pub_joint_states = pub(JointState, "~/joint_states", reliable)
         self._outputs = [self.pub_pose, self.pub_hands, self.pub_palm, self.pub_joints,
-                         self.pub_markers]
+                         self.pub_markers, self.pub_joint_states]
         self._tf_send = self._make_tf_sender()
         self.pub_diag = pub(DiagnosticArray, "/diagnostics", 10) if DiagnosticArray else None
         if self.pub_diag is not None:
@@ -316,6 +317,8 @@ class HandPoseCore:
                 self.pub_markers.publish(out.markers)
         if out.transforms:
             self._tf_send(out.transforms)
+        for state in out.joint_states:
+            self.pub_joint_states.publish(state)
         self.stats.published += 1
         self.stats.latency_ms.append(1000.0 * (time.monotonic() - t_in))
         self._monitor.output(self._now_s(), stamp_ns(header.stamp) * 1e-9)

@@ -73,13 +73,23 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "also run the networks on the depth image flipped left-right and average both answers "
      "(twice the networks' time, a lower error; with fit, a hand whose side the network "
      "cannot tell is fitted as both sides: docs/ros.md, 'Mirror pass')", None),
+    ("max_hands", 2, False,
+     "most hands estimated per frame, in one batch; ~/hands lists them nearest first, each "
+     "with its own track (docs/ros.md, 'Several hands'); 1 = the nearest hand only", (1, 8)),
     ("min_depth_mm", 200.0, False, "nearest depth searched for a hand [mm]", (0.0, 10000.0)),
     ("max_depth_mm", 1200.0, False, "farthest depth searched for a hand [mm]", (0.0, 10000.0)),
     ("publish_tf", True, False,
-     "broadcast one TF frame per hand: its palm, <prefix>hand_<k>_palm under the output frame",
-     None),
+     "broadcast one TF frame per hand: its palm, <prefix>hand_<slot>_palm under the output "
+     "frame (the slot stays with the hand: docs/ros.md, 'Frames')", None),
+    ("publish_side_tf", False, False,
+     "with publish_tf: also <prefix>hand_left_palm / hand_right_palm for the one hand of a "
+     "frame known to be of that side (opt-in)", None),
     ("publish_joint_tf", False, False,
-     "also broadcast one TF frame per joint, <prefix>hand_<k>_<joint> (opt-in)", None),
+     "also broadcast one TF frame per joint, <prefix>hand_<slot>_<joint>, oriented along its "
+     "bone (opt-in; docs/ros.md, 'Joint orientations')", None),
+    ("publish_joint_states", True, False,
+     "with fit: one sensor_msgs/JointState per hand on ~/joint_states, the fitted angles "
+     "[rad] named <left|right|hand_<slot>>_<angle> (docs/ros.md, 'Joint states')", None),
     ("tf_prefix", "", False,
      "prefix of the TF frame names; empty = the node's namespace and name, e.g. "
      "cam1/hand_pose_node/, so that two cameras never clash", None),
