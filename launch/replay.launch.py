@@ -13,8 +13,12 @@ process scores with camera_model when that argument is given, else auto.
 
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 
-from vvhand_ros.bag import DEFAULT_DEPTH_TOPIC, DEFAULT_INFO_TOPIC
 from vvhand_ros.launch_description import generate
+
+# the topics `vvhand synth-bag` writes (vvhand_ros.bag's defaults, checked by test_launch.py;
+# not imported: `ros2 launch` runs under the system Python, which may not see rosbags)
+DEFAULT_DEPTH_TOPIC = "/camera/depth/image_raw"
+DEFAULT_INFO_TOPIC = "/camera/depth/camera_info"
 
 
 def replay_process(context):

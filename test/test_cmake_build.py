@@ -3,7 +3,9 @@
 The block between ``<!-- cmake-build:begin -->`` and ``<!-- cmake-build:end -->`` in
 README.md is executed in a copy of the tracked sources. Its first line sources a ROS
 install; here the stand-in for ``/opt/ros/$ROS_DISTRO/setup.bash`` is this venv, which
-holds the ROS 2 Kilted wheels (AMENT_PREFIX_PATH / CMAKE_PREFIX_PATH point at it).
+holds the ROS 2 wheels (AMENT_PREFIX_PATH / CMAKE_PREFIX_PATH point at it). Then the
+installed programs run as a user runs them, after sourcing the install's local_setup.bash:
+`vvhand --help` and the node entry points (the plain node up to its ready line).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +40,7 @@ def test_readme_block_names_the_ros_setup_and_cmake_steps():
     assert any(ln.startswith("cmake --install") for ln in lines)
 
 
-def test_readme_cmake_build_installs_the_package(tmp_path):
+def test_readme_cmake_build_installs_the_package(tmp_path, ros_env):
     if shutil.which("cmake") is None:
         pytest.skip("cmake is not installed")
     if not (VENV / "share" / "rosidl_default_generators").is_dir():
@@ -64,6 +67,9 @@ def test_readme_cmake_build_installs_the_package(tmp_path):
     site = site / "site-packages"
     expected = [
         prefix / "lib" / "vvhand" / "hand_pose_node",
+        prefix / "lib" / "vvhand" / "hand_pose_lifecycle_node",
+        prefix / "lib" / "vvhand" / "vvhand",
+        prefix / "bin" / "vvhand",
         prefix / "share" / "vvhand" / "package.xml",
         prefix / "share" / "vvhand" / "msg" / "HandPose.msg",
         prefix / "share" / "vvhand" / "launch",
@@ -74,7 +80,9 @@ def test_readme_cmake_build_installs_the_package(tmp_path):
     ]
     missing = [str(p) for p in expected if not p.exists()]
     assert not missing, f"not installed: {missing}"
-    assert os.access(prefix / "lib" / "vvhand" / "hand_pose_node", os.X_OK)
+    for program in ("hand_pose_node", "hand_pose_lifecycle_node", "vvhand"):
+        assert os.access(prefix / "lib" / "vvhand" / program, os.X_OK), program
+    assert os.access(prefix / "bin" / "vvhand", os.X_OK)
 
     # `colcon test` runs ctest in the build folder: the pytest suite is registered there, and
     # runs (narrowed here to one quick test with PYTEST_ADDOPTS, which pytest honours)
@@ -102,3 +110,46 @@ def test_readme_cmake_build_installs_the_package(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert all(line.startswith(str(prefix)) for line in proc.stdout.split()), proc.stdout
+
+    # As a user runs it: source the install, then `vvhand` from PATH and the node entry points
+    run_installed_programs(prefix, ros_env)
+
+
+def run_installed_programs(prefix: Path, ros_env: dict[str, str]) -> None:
+    """`vvhand --help` found on PATH after sourcing local_setup.bash (the installed one, not
+    the venv's), both node entries refusing a bad parameter with one FATAL line, and the
+    plain node starting from the installed package up to its ready line."""
+    setup = f'source "{prefix}/share/vvhand/local_setup.bash"'
+    env = dict(ros_env, PATH=f"{VENV / 'bin'}:{ros_env['PATH']}")
+
+    def sourced(command: str, **kwargs):
+        return subprocess.run(["bash", "-c", f"{setup} && {command}"], env=env,
+                              capture_output=True, text=True, **kwargs)
+
+    found = sourced("command -v vvhand && vvhand --help", timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines()[0] == str(prefix / "bin" / "vvhand")
+    assert "replay" in found.stdout and "synth-bag" in found.stdout
+    lib = prefix / "lib" / "vvhand"
+    for program in ("hand_pose_node", "hand_pose_lifecycle_node"):
+        bad = sourced(f'"{lib / program}" --ros-args -p num_views:=99', timeout=120)
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert "num_views" in bad.stdout + bad.stderr and "FATAL" in bad.stdout + bad.stderr
+    node = subprocess.Popen(
+        ["bash", "-c", f'{setup} && exec "{lib / "hand_pose_node"}" --ros-args '
+         "-p device:=cpu -p backend:=torch"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in node.stdout:  # ends when the node exits
+            lines.append(line)
+            if "ready:" in line:
+                break
+        assert any("ready:" in ln for ln in lines), "".join(lines)[-3000:]
+        assert any(f"{prefix}/lib/python" in ln and "default_model.pt" in ln for ln in lines)
+        node.send_signal(signal.SIGINT)
+        assert node.wait(timeout=60) == 0
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()

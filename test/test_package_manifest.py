@@ -19,12 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 MODULE_OF = {
     "python3-numpy": "numpy", "python3-scipy": "scipy", "python3-yaml": "yaml",
     "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib", "python3-pil": "PIL",
-    "python3-psutil": "psutil",
+    "python3-psutil": "psutil", "python3-rosbags-pip": "rosbags",
+    "python3-onnxruntime-pip": "onnxruntime",
     "rosidl_default_runtime": "vvhand",  # what the generated vvhand.msg needs at run time
 }
-# installed with pip (no rosdep key on every distro; README "pip step"), optional extras
-# (pycuda renderer, ONNX network backend) or benchmark-only (threadpoolctl: `vvhand bench
-# fit` times on one core; requirements/base.txt)
+# installed with pip into a venv (README "pip step"): no rosdep key (torch), pip keys
+# (rosbags, onnxruntime: declared above, installed by pip with their pins), optional extras
+# (pycuda renderer, onnx exporter) or benchmark-only (threadpoolctl: `vvhand bench fit` times
+# on one core; requirements/base.txt). `ros2 launch` does not see them (test_launch.py).
 PIP_ONLY = {"torch", "rosbags", "pycuda", "onnx", "onnxruntime", "threadpoolctl"}
 FIRST_PARTY = {"vvhand_core", "vvhand_ros"}
 
