@@ -1,6 +1,8 @@
-"""A model's accuracy on both synthetic test splits: oracle vs localised centre, per side.
+"""A model's accuracy on the synthetic test splits: oracle vs localised centre, per side.
 
-Splits: both synthetic test splits, frames 0..F-1 (:mod:`.splits`). The pipeline runs student-N
+Splits: the v1, v2 and v3 test splits, frames 0..F-1 (:mod:`.splits`; ``--splits``); v3
+adds breakdowns per camera placement, grasp type and joint visibility and scores its
+localised rows through ``run_hands`` (:mod:`.model_v3`). The pipeline runs student-N
 (confidence fusion) with the crop centred on the ground-truth joint mean ("oracle") and
 on the localiser's centre ("localised", tracking off: every frame on its own). Reported per
 split and centre: mean / median / p90 3D joint error over the frames with a hand found,
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.assets import default_model_path
+from vvhand_core.benchmarks.model_v3 import breakdown_tables, score_localised_hands
 from vvhand_core.benchmarks.results import append_section, markdown_table
-from vvhand_core.benchmarks.splits import SPLITS, split_frames, student_pipeline
+from vvhand_core.benchmarks.splits import SPLITS, V3_SPLIT, split_frames, student_pipeline
 from vvhand_core.contact_sheet import Panel, write_contact_sheet
 from vvhand_core.pipeline import VirtualViewPipeline
 
@@ -31,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--sheet", default="docs/contact_sheet.png",
                         help="contact sheet of the new scenes, localised ('' = none)")
+    parser.add_argument("--sheet-v3", default="docs/contact_sheet_v3.png",
+                        help="contact sheet of the v3 split (hands holding things), "
+                             "localised ('' = none)")
+    parser.add_argument("--splits", default="v1,v2,v3",
+                        help="comma-separated: v1 (seed 3), v2 (seed 5), v3 (seed 9)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -115,25 +123,44 @@ def group_row(split: str, centre: str, s: SplitScore, groups: dict[str, list[int
                              for idx in groups.values()]]
 
 
+def _sheet(frames, score, path: str, title: str, skeleton) -> None:
+    panels = [Panel(f.depth_mm, f.intrinsics, p, f.joints_mm,
+                    f"#{i} {f.meta.get('side')}"
+                    + (f" {f.meta['placement']} {f.meta['grasp']}"
+                       if f.meta.get("scene_version") == 3 else "") + f", told {t}")
+              for i, (f, p, t) in enumerate(zip(frames, score.pred_mm, score.told))
+              if p is not None]
+    write_contact_sheet(panels, skeleton, path, title)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Measure both splits with both centres, print, append to docs/results.md."""
+    """Measure the chosen splits with both centres, print, append to docs/results.md."""
     model = args.model or str(default_model_path())
     pipe = student_pipeline(model, args.num_views)
-    rows, by_group = [], []
+    rows, by_group, extra = [], [], ""
     groups = joint_groups(list(pipe.skeleton.joint_names))
-    for name, synth in SPLITS:
+    chosen = {"v1": SPLITS[0], "v2": SPLITS[1], "v3": V3_SPLIT}
+    wanted = [k.strip() for k in args.splits.split(",") if k.strip()]
+    unknown = sorted(set(wanted) - set(chosen))
+    if unknown:
+        raise SystemExit(f"vvhand bench model: unknown split(s) {unknown}; known: v1, v2, v3")
+    for name, synth in (chosen[k] for k in wanted):
         frames = split_frames(synth, args.frames, name)
+        v3 = synth.get("scene_version") == 3
+        scores = {}
         for centre, oracle in (("oracle", True), ("localised", False)):
-            score = score_split(pipe, frames, oracle)
+            score = (score_localised_hands(pipe, frames) if v3 and not oracle
+                     else score_split(pipe, frames, oracle))
+            scores[centre] = score
             rows.append(row(name, centre, score))
             by_group.append(group_row(name, centre, score, groups))
+        title = f"{name}, localised, student-{args.num_views}: {model}"
         if args.sheet and synth.get("scene_version") == 2:
-            panels = [Panel(f.depth_mm, f.intrinsics, p, f.joints_mm,
-                            f"#{i} {f.meta.get('side')}, told {t}")
-                      for i, (f, p, t) in enumerate(zip(frames, score.pred_mm, score.told))
-                      if p is not None]
-            write_contact_sheet(panels, pipe.skeleton, args.sheet,
-                                f"{name}, localised, student-{args.num_views}: {model}")
+            _sheet(frames, score, args.sheet, title, pipe.skeleton)
+        if v3:
+            extra = f"\n\n**{name}**\n\n" + breakdown_tables(frames, scores) + "\n"
+            if args.sheet_v3:
+                _sheet(frames, score, args.sheet_v3, title, pipe.skeleton)
     table = markdown_table(["split", "centre", "frames with a hand", "no hand",
                             "mean mm", "median mm", "p90 mm", "mean mm left / right (frames)",
                             "side from the joints", "thumb-pinky tip mm (pred / true)",
@@ -142,12 +169,15 @@ def run(args: argparse.Namespace) -> int:
             f"frames per split, localiser {pipe.config.localiser} without tracking. Errors "
             f"are mean 3D joint errors over the frames where a hand was found."
             + (f" Contact sheet (new scenes, localised): `{args.sheet}`." if args.sheet else "")
+            + (f" v3: `{args.sheet_v3}`; its localised rows score the estimate nearest to "
+               "the labelled hand 0 among every hand found (`run_hands`)." if "v3" in wanted
+               else "")
             + f"\n\n{table}\n\nMean error per joint group (mm):\n\n"
-            + markdown_table(["split", "centre", *groups], by_group) + "\n")
+            + markdown_table(["split", "centre", *groups], by_group) + "\n" + extra)
     print(body)
     if not args.no_write:
-        cmd = f"vvhand bench model --frames {args.frames} --num-views {args.num_views}" + (
-            f" --model {args.model}" if args.model else "")
-        path = append_section("Model accuracy on both synthetic test splits", cmd, body)
+        cmd = (f"vvhand bench model --frames {args.frames} --num-views {args.num_views} "
+               f"--splits {args.splits}" + (f" --model {args.model}" if args.model else ""))
+        path = append_section("Model accuracy on the synthetic test splits", cmd, body)
         print(f"appended to {path}")
     return 0
