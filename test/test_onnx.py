@@ -189,6 +189,25 @@ def test_a_different_network_breaks_the_tolerance(model, frames, tmp_path):
         > 100 * TOL_MM
 
 
+def _set(*keys_value):
+    *keys, value = keys_value
+
+    def edit(meta):
+        for k in keys[:-1]:
+            meta = meta[k]
+        meta[keys[-1]] = value
+    return edit
+
+
+MALFORMED = {  # description fields of the wrong type: one OnnxModelError, no TypeError
+    "grid_number": _set("view_grid_deg", 25),
+    "outputs_null": _set("networks", "a2j", "outputs", None),
+    "file_path": _set("networks", "student", "file", "../../etc/passwd"),
+    "cube_text": _set("cube_mm", "250"),
+    "skeleton_names_number": _set("skeleton", "joint_names", 21),
+}
+
+
 def _break(tmp_path, out, how):
     d = tmp_path / how
     shutil.copytree(out, d)
@@ -210,6 +229,10 @@ def _break(tmp_path, out, how):
         meta = json.loads(meta_file.read_text())
         meta["networks"]["a2j"]["sha256"] = file_sha256(d / "a2j.onnx")
         meta_file.write_text(json.dumps(meta))
+    elif how in MALFORMED:
+        meta = json.loads(meta_file.read_text())
+        MALFORMED[how](meta)
+        meta_file.write_text(json.dumps(meta))
     elif how == "other_skeleton":
         meta = json.loads(meta_file.read_text())
         meta["skeleton"]["joint_names"] = meta["skeleton"]["joint_names"][::-1]
@@ -225,6 +248,11 @@ def _break(tmp_path, out, how):
     ("truncated", "sha256 mismatch"),
     ("truncated_same_sha", "a2j cannot be loaded by onnxruntime"),
     ("other_skeleton", "joint order differs"),
+    ("grid_number", "malformed: view_grid_deg must be a list"),
+    ("outputs_null", "malformed: networks.a2j.outputs must map names to shapes"),
+    ("file_path", "malformed: networks.student.file must be a file name"),
+    ("cube_text", "malformed: cube_mm must be a number > 0"),
+    ("skeleton_names_number", "skeleton"),
 ])
 def test_bad_directories_give_one_clear_error(model, tmp_path, how, message):
     _, out = model

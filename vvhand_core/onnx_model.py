@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,15 +254,66 @@ def check_metadata(path: str | os.PathLike, metadata: Any) -> None:
     missing = [k for k in required if k not in metadata]
     if missing:
         raise OnnxModelError(path, f"{METADATA_FILE} lacks entries {missing}")
+    bad = _malformed(metadata)
+    if bad:
+        raise OnnxModelError(path, f"{METADATA_FILE} is malformed: {'; '.join(bad)}")
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _shapes_ok(v: Any) -> bool:
+    """{name: [dim, ...]} with each dim an int or a symbolic name."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(dims, list)
+        and all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in dims)
+        for k, dims in v.items())
+
+
+def _malformed(metadata: dict[str, Any]) -> list[str]:
+    """What in a description has the wrong type or value (empty when it is well formed)."""
+    bad = []
+    if not (_real(metadata["cube_mm"]) and metadata["cube_mm"] > 0):
+        bad.append(f"cube_mm must be a number > 0, got {metadata['cube_mm']!r}")
+    for key in ("crop_size", "num_candidates"):
+        if not _count(metadata[key]):
+            bad.append(f"{key} must be an integer > 0, got {metadata[key]!r}")
+    grid = metadata["view_grid_deg"]
+    if not (isinstance(grid, list) and all(
+            isinstance(g, list) and len(g) == 2 and all(map(_real, g)) for g in grid)):
+        bad.append(f"view_grid_deg must be a list of [azimuth, elevation] pairs, got "
+                   f"{str(grid)[:40]}")
+    elif _count(metadata["num_candidates"]) and len(grid) != metadata["num_candidates"]:
+        bad.append(f"view grid has {len(grid)} views, num_candidates is "
+                   f"{metadata['num_candidates']}")
+    if not isinstance(metadata["skeleton"], dict):
+        bad.append("skeleton must be an object with name and joint_names")
     nets = metadata["networks"]
-    if not isinstance(nets, dict) or any(
-            not isinstance(nets.get(n), dict) or not {"file", "sha256", "inputs", "outputs"}
-            <= set(nets[n]) for n in NETWORKS):
-        raise OnnxModelError(path, f"{METADATA_FILE} must describe the networks {NETWORKS} "
-                                   "(file, sha256, inputs, outputs)")
-    if len(metadata["view_grid_deg"]) != metadata["num_candidates"]:
-        raise OnnxModelError(path, f"view grid has {len(metadata['view_grid_deg'])} views, "
-                                   f"num_candidates is {metadata['num_candidates']}")
+    if not isinstance(nets, dict):
+        return [*bad, f"networks must describe {NETWORKS}"]
+    for name in (*NETWORKS, *(n for n in OPTIONAL_NETWORKS if n in nets)):
+        entry = nets.get(name)
+        if not isinstance(entry, dict) or not {"file", "sha256", "inputs", "outputs"} <= set(
+                entry):
+            bad.append(f"networks.{name} must have file, sha256, inputs, outputs")
+            continue
+        file = entry["file"]
+        if not (isinstance(file, str) and file and Path(file).name == file
+                and file not in (".", "..")):
+            bad.append(f"networks.{name}.file must be a file name in the directory, got "
+                       f"{file!r}")
+        if not isinstance(entry["sha256"], str):
+            bad.append(f"networks.{name}.sha256 must be a string")
+        for key in ("inputs", "outputs"):
+            if not _shapes_ok(entry[key]):
+                bad.append(f"networks.{name}.{key} must map names to shapes, got "
+                           f"{str(entry[key])[:40]}")
+    return bad
 
 
 def _check_io(path: str, name: str, session: Any, entry: dict[str, Any]) -> None:
@@ -284,10 +336,10 @@ def _check_io(path: str, name: str, session: Any, entry: dict[str, Any]) -> None
 def _skeleton(path: str, metadata: dict[str, Any]) -> Skeleton:
     try:
         skeleton = skeleton_from_entry(metadata["skeleton"])
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise OnnxModelError(path, str(exc)) from None
     uvd = metadata["networks"]["a2j"]["outputs"].get("uvd")
-    if not uvd or uvd[1] != skeleton.num_joints:
+    if not uvd or len(uvd) < 2 or uvd[1] != skeleton.num_joints:
         raise OnnxModelError(path, f"A2J's uvd output {uvd} does not have the skeleton's "
                                    f"{skeleton.num_joints} joints")
     return skeleton
