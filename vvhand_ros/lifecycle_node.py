@@ -14,14 +14,19 @@ or ``ros2 lifecycle set /hand_pose_node <transition>`` drive it:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+if __name__ == "__main__":  # `python -m vvhand_ros.lifecycle_node`: quiet signals meanwhile
+    from vvhand_ros.node_startup import exit_on_signals_while_importing
 
-from rclpy.lifecycle import Node as LifecycleNode
-from rclpy.lifecycle import State, TransitionCallbackReturn
+    exit_on_signals_while_importing("hand_pose_node")
 
-from vvhand_ros.node import run_node
-from vvhand_ros.node_core import HandPoseCore
-from vvhand_ros.node_params import declare_parameters
+from typing import TYPE_CHECKING  # noqa: E402
+
+from rclpy.lifecycle import Node as LifecycleNode  # noqa: E402
+from rclpy.lifecycle import State, TransitionCallbackReturn  # noqa: E402
+
+from vvhand_ros.node import run_node  # noqa: E402
+from vvhand_ros.node_core import HandPoseCore  # noqa: E402
+from vvhand_ros.node_params import declare_parameters  # noqa: E402
 
 if TYPE_CHECKING:
     from vvhand_core.pipeline import VirtualViewPipeline
@@ -47,7 +52,10 @@ class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
             self._configure(self._given_pipeline)
             self._create_outputs()
         except Exception as exc:  # noqa: BLE001 - any failure: report it, stay unconfigured
-            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            if self.context.ok():
+                self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            else:  # a signal shut the context down meanwhile: not a failure of configure
+                self.get_logger().info("shutdown requested while configuring")
             self._destroy_outputs()
             self._free()
             return TransitionCallbackReturn.FAILURE

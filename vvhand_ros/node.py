@@ -22,15 +22,27 @@ See docs/ros.md for every parameter and frame.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
-import rclpy
-from rclpy.node import Node
-from rclpy.qos_overriding_options import InvalidQosOverridesError
+if __name__ == "__main__":  # `python -m vvhand_ros.node`: quiet signals while importing
+    from vvhand_ros.node_startup import exit_on_signals_while_importing
 
-from vvhand_core.errors import CheckpointError
-from vvhand_ros.node_core import PIPELINE_PARAMETERS, HandPoseCore, sensor_data_qos, stamp_ns
-from vvhand_ros.node_params import declare_parameters
+    exit_on_signals_while_importing("hand_pose_node")
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+import rclpy  # noqa: E402
+import rclpy.logging  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos_overriding_options import InvalidQosOverridesError  # noqa: E402
+
+from vvhand_core.errors import CheckpointError  # noqa: E402
+from vvhand_ros.node_core import PIPELINE_PARAMETERS, HandPoseCore, sensor_data_qos, stamp_ns  # noqa: E402
+from vvhand_ros.node_params import declare_parameters  # noqa: E402
+from vvhand_ros.node_startup import (  # noqa: E402
+    STARTING_LINE,
+    ignore_signals,
+    interrupt_on_signals,
+)
 
 if TYPE_CHECKING:
     from vvhand_core.pipeline import VirtualViewPipeline
@@ -72,32 +84,47 @@ class HandPoseNode(HandPoseCore, Node):
 
 
 def _stopped_while_starting(logger) -> int:
-    logger.info("shutdown requested while starting: exiting")
+    ignore_signals()
+    logger.info(STARTING_LINE)
     rclpy.try_shutdown()
+    ignore_signals()  # rclpy's shutdown restores the handlers it found
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def run_node(make_node, name: str, args: list[str] | None = None) -> int:
     """Init, build the node, spin, shut down.
 
-    Exits 1 with one FATAL line on a bad start (model file, parameter, QoS override), 0
-    when SIGINT or SIGTERM arrives while it starts (the model may be loading) or runs.
+    Exits 1 with one FATAL line on a bad start (command-line arguments or parameter file
+    rclpy cannot read, model file, parameter, QoS override), 0 when SIGINT or SIGTERM
+    arrives while it starts (the model may be loading) or runs; signals while it stops are
+    ignored (vvhand_ros.node_startup).
     """
-    rclpy.init(args=args)
     logger = rclpy.logging.get_logger(name)
-    node = None
+    interrupt_on_signals()
+    try:
+        rclpy.init(args=args)
+    except KeyboardInterrupt:
+        return _stopped_while_starting(logger)
+    except Exception as exc:  # RCLError: unreadable --ros-args or --params-file
+        logger.fatal(f"cannot start: {_one_line(exc)}")
+        return 1
     try:
         node = make_node()
     except (CheckpointError, InvalidQosOverridesError, ValueError) as exc:
         logger.fatal(f"cannot start: {exc}")
+        ignore_signals()
         rclpy.try_shutdown()
         return 1
-    except KeyboardInterrupt:  # SIGINT while starting
+    except KeyboardInterrupt:  # SIGINT or SIGTERM while starting
         return _stopped_while_starting(logger)
     except Exception:
         if rclpy.ok():
             raise  # a defect, not a shutdown: keep its traceback
-        return _stopped_while_starting(logger)  # SIGTERM shut the context down meanwhile
+        return _stopped_while_starting(logger)  # the context was shut down meanwhile
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
@@ -105,11 +132,13 @@ def run_node(make_node, name: str, args: list[str] | None = None) -> int:
     except Exception:
         if rclpy.ok():
             raise
-        # SIGTERM shut the context down while the executor built its wait set (an rclpy
+        # a signal shut the context down while the executor built its wait set (an rclpy
         # race that raises RCLError instead of ExternalShutdownException): a normal exit
     finally:
+        ignore_signals()
         node.destroy_node()
         rclpy.try_shutdown()
+        ignore_signals()
     return 0
 
 
