@@ -39,7 +39,7 @@ OVERRIDES = [f"qos_overrides.{t}.subscription.{policy}"
              for t in ("/depth/image", "/depth/camera_info")
              for policy in ("reliability:=reliable", "depth:=200")]
 
-# Runs the node's main with VirtualViewPipeline.from_checkpoint (WRAP=load) or .run
+# Runs the node's main with VirtualViewPipeline.from_checkpoint (WRAP=load) or .run_hands
 # (WRAP=run) wrapped: print a marker, then wait a while (a load: until the context is shut
 # down) before the real step.
 WRAPPED_MAIN = """
@@ -56,12 +56,12 @@ if os.environ["WRAP"] == "load":
         return real(cls, *a, **kw)
     P.from_checkpoint = classmethod(slow)
 else:
-    real_run = P.run
+    real_run = P.run_hands  # what the node calls per frame
     def slow_run(self, *a, **kw):
         print("MARKER frame", flush=True)
         time.sleep(1.0)
         return real_run(self, *a, **kw)
-    P.run = slow_run
+    P.run_hands = slow_run
 from vvhand_ros.node import main
 sys.exit(main(sys.argv))
 """

@@ -24,7 +24,7 @@ OK, WARN, ERROR = 0, 1, 2
 # was lost before the callback; measured once LOSS_MIN_INFOS camera_infos are in the window
 LOSS_WARN_FRACTION = 0.2
 LOSS_MIN_INFOS = 5
-# WARN when more than this fraction of the depth frames received since the previous report
+# WARN when more than this fraction of the depth frames paired since the previous report
 # was dropped (superseded by a newer frame before the worker took it: processing is slower
 # than the input); a frame now and then is the keep-newest policy working, not a problem
 DROP_WARN_FRACTION = 0.2
@@ -123,9 +123,9 @@ def _stamp_rate(stamps: list[float]) -> float:
     return float(1.0 / np.median(d)) if d.size else float("nan")
 
 
-def dropped_fraction(dropped: int, frames_in: int) -> float:
-    """Fraction of ``frames_in`` depth frames that were dropped (NaN without frames)."""
-    return min(1.0, dropped / frames_in) if frames_in > 0 else float("nan")
+def dropped_fraction(dropped: int, paired: int) -> float:
+    """Fraction of the ``paired`` frames (handed to the worker) dropped; NaN without any."""
+    return min(1.0, dropped / paired) if paired > 0 else float("nan")
 
 
 def assess(summary: dict[str, float], bounds: DiagnosticBounds,
@@ -135,7 +135,7 @@ def assess(summary: dict[str, float], bounds: DiagnosticBounds,
     new_problems: reason -> frames lost to it since the previous report (rejected, failed,
     unpaired, tf_unavailable); any of them makes the level at least WARN. The summary's
     ``dropped_fraction`` (if present; frames superseded before processing since the
-    previous report, of the frames received then) above DROP_WARN_FRACTION does too.
+    previous report, of the frames paired then) above DROP_WARN_FRACTION does too.
     """
     level, notes = OK, []
     expected = bounds.expected_rate_hz

@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_mm", "localiser", "min_depth_mm",
                        "max_depth_mm", "mirror", "max_hands")
 PROBLEMS = ("rejected", "failed", "unpaired", "tf_unavailable")
-DROP_COUNTS = ("dropped", "frames_in")  # their ratio since the last report: dropped_fraction
+DROP_COUNTS = ("dropped", "paired")  # their ratio since the last report: dropped_fraction
 
 
 def sensor_data_qos() -> QoSProfile:
@@ -254,6 +254,7 @@ class HandPoseCore:
         for out in outcomes:
             if isinstance(out, Pair):
                 msg, t_in = out.image
+                self.stats.paired += 1
                 if self._slot.put((msg, out.info, t_in)):
                     self.stats.dropped += 1
             else:
@@ -329,7 +330,7 @@ class HandPoseCore:
         summary = self._monitor.summary(self._now_s())
         new = {k: int(s[k] - self._last_problems[k]) for k in (*PROBLEMS, *DROP_COUNTS)}
         self._last_problems = {k: s[k] for k in (*PROBLEMS, *DROP_COUNTS)}
-        summary["dropped_fraction"] = dropped_fraction(new.pop("dropped"), new.pop("frames_in"))
+        summary["dropped_fraction"] = dropped_fraction(new.pop("dropped"), new.pop("paired"))
         bounds = self._frame_out.settings.bounds
         level, message = assess(summary, bounds, new)
         s.update(summary)

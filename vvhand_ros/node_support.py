@@ -43,8 +43,8 @@ class LatestSlot:
             self._cond.notify_all()
 
 
-COUNTERS = ("frames_in", "processed", "published", "dropped", "unpaired", "no_hand", "rejected",
-            "failed", "tf_unavailable")
+COUNTERS = ("frames_in", "paired", "processed", "published", "dropped", "unpaired", "no_hand",
+            "rejected", "failed", "tf_unavailable")
 
 
 MAX_REASONS = 32  # distinct reasons counted per problem; the rest are counted as "other"
@@ -99,9 +99,11 @@ class NodeStats:
     (superseded by a newer frame before the worker took it), ``unpaired``, ``rejected``
     (malformed input), ``failed`` (exception in the pipeline), ``tf_unavailable`` (no
     target_frame transform in time); ``no_hand`` frames are published with no hand.
+    ``paired``: frames paired with their camera_info and handed to the worker's slot.
     """
 
     frames_in: int = 0
+    paired: int = 0
     processed: int = 0
     published: int = 0
     dropped: int = 0
