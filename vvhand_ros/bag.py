@@ -5,6 +5,9 @@ A vvhand bag holds a depth topic (sensor_msgs/Image, or sensor_msgs/CompressedIm
 optionally ground truth as vvhand/msg/HandPose on its own topic (the synthetic bags
 written by ``vvhand synth-bag`` do) or in a sidecar file ``ground_truth.jsonl`` inside
 the bag directory (one JSON object per line: ``{"stamp_ns": int, "joints_mm": [[x,y,z],..]}``).
+Bags with every hand labelled (``vvhand synth-bag --scenes 3``) hold the other hands of a
+frame as further HandPose messages of the frame's stamp on :data:`OTHER_HANDS_TOPIC`
+(:func:`read_ground_truth_hands`).
 
 Messages read here are rosbags dataclasses with the same fields as the rclpy messages, so
 vvhand_ros.depth_input decodes them unchanged. Depth frames are paired with the camera_info
@@ -30,6 +33,7 @@ from vvhand_ros.pairing import Pair, StampPairer
 DEFAULT_DEPTH_TOPIC = "/camera/depth/image_raw"
 DEFAULT_INFO_TOPIC = "/camera/depth/camera_info"
 DEFAULT_GT_TOPIC = "/ground_truth/hand_pose"
+OTHER_HANDS_TOPIC = "/ground_truth/other_hands"  # a frame's labelled hands after the first
 SIDECAR_NAME = "ground_truth.jsonl"
 HAND_POSE_TYPE = "vvhand/msg/HandPose"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -217,6 +221,36 @@ def read_frames(path: str | Path, depth_topic: str = DEFAULT_DEPTH_TOPIC,
     yield from frames(pairer.flush())
 
 
+def _hand_poses(path: Path, topic: str, store) -> dict[int, list[np.ndarray]]:
+    """Valid HandPose messages of ``topic`` by stamp (ns) -> joints (J, 3) mm, in order."""
+    reader = _open(path)
+    out: dict[int, list[np.ndarray]] = {}
+    try:
+        conns = [c for c in reader.connections if c.topic == topic]
+        # an empty connection list would mean "every topic" to rosbags
+        for conn, _t, raw in reader.messages(connections=conns) if conns else ():
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            if msg.valid:
+                joints = np.array([[p.x, p.y, p.z] for p in msg.joints], dtype=np.float64)
+                out.setdefault(stamp_to_ns(msg.header.stamp), []).append(joints * 1000.0)
+    finally:
+        reader.close()
+    return out
+
+
+def read_ground_truth_hands(path: str | Path, gt_topic: str = DEFAULT_GT_TOPIC,
+                            typestore=None) -> dict[int, list[np.ndarray]]:
+    """Every labelled hand by image stamp (ns); {} without ground truth.
+
+    [hand 0 (``read_ground_truth``), the hands of :data:`OTHER_HANDS_TOPIC`...], joints
+    (J, 3) mm each.
+    """
+    store = typestore or make_typestore()
+    first = read_ground_truth(path, gt_topic, store)
+    others = _hand_poses(Path(path), OTHER_HANDS_TOPIC, store)
+    return {stamp: [joints, *others.get(stamp, [])] for stamp, joints in first.items()}
+
+
 def read_ground_truth(path: str | Path, gt_topic: str = DEFAULT_GT_TOPIC,
                       typestore=None) -> dict[int, np.ndarray]:
     """Ground truth by image stamp (ns) -> joints (J, 3) in mm; {} when the bag has none.
@@ -226,18 +260,7 @@ def read_ground_truth(path: str | Path, gt_topic: str = DEFAULT_GT_TOPIC,
     path = Path(path)
     sidecar = path / SIDECAR_NAME
     store = typestore or make_typestore()
-    reader = _open(path)
-    try:
-        conns = [c for c in reader.connections if c.topic == gt_topic]
-        out: dict[int, np.ndarray] = {}
-        # an empty connection list would mean "every topic" to rosbags
-        for conn, _t, raw in reader.messages(connections=conns) if conns else ():
-            msg = store.deserialize_cdr(raw, conn.msgtype)
-            if msg.valid:
-                joints = np.array([[p.x, p.y, p.z] for p in msg.joints], dtype=np.float64)
-                out[stamp_to_ns(msg.header.stamp)] = joints * 1000.0
-    finally:
-        reader.close()
+    out = {stamp: hands[0] for stamp, hands in _hand_poses(path, gt_topic, store).items()}
     if not out and sidecar.is_file():
         for n, line in enumerate(sidecar.read_text().splitlines(), 1):
             if not line.strip():
@@ -260,6 +283,7 @@ class SyntheticBagFrame:
     joints_mm: np.ndarray | None    # (J, 3) ground truth or None
     skeleton: object | None = None  # vvhand_core.skeletons.Skeleton of joints_mm
     write_info: bool = True         # False: no camera_info of this stamp (an unpaired frame)
+    other_hands_mm: tuple = ()      # (J, 3) each: the frame's other labelled hands
 
 
 def _depth_message(store, header, depth_mm: np.ndarray, encoding: str, depth_format: str):
@@ -300,7 +324,6 @@ def write_bag(path: str | Path, frames: Iterable[SyntheticBagFrame],
     Header, Time = t["std_msgs/msg/Header"], t["builtin_interfaces/msg/Time"]
     Info = t[INFO_TYPE]
     RegionOfInterest = t["sensor_msgs/msg/RegionOfInterest"]
-    HandPose, Point = t[HAND_POSE_TYPE], t["geometry_msgs/msg/Point"]
     model, dist = distortion or ("plumb_bob", [0.0] * 5)
     image_topic = transport_topic(depth_topic, DEPTH_FORMATS[depth_format][0])
     n = 0
@@ -308,7 +331,7 @@ def write_bag(path: str | Path, frames: Iterable[SyntheticBagFrame],
         image_type = IMAGE_TYPE if depth_format == "raw" else COMPRESSED_TYPE
         c_img = writer.add_connection(image_topic, image_type, typestore=store)
         c_info = writer.add_connection(info_topic, INFO_TYPE, typestore=store)
-        c_gt = None
+        c_gt = c_other = None
         for f in frames:
             stamp = Time(sec=f.stamp_ns // 1_000_000_000, nanosec=f.stamp_ns % 1_000_000_000)
             header = Header(stamp=stamp, frame_id=frame_id)
@@ -333,18 +356,27 @@ def write_bag(path: str | Path, frames: Iterable[SyntheticBagFrame],
             if f.joints_mm is not None:
                 if c_gt is None:
                     c_gt = writer.add_connection(gt_topic, HAND_POSE_TYPE, typestore=store)
-                j_m = np.asarray(f.joints_mm, np.float64) / 1000.0
-                names = list(f.skeleton.joint_names) if f.skeleton is not None else []
-                points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in j_m]
-                centre = [float(v) for v in j_m.mean(axis=0)]
-                gt = HandPose(
-                    header=header, skeleton=f.skeleton.name if f.skeleton else "",
-                    joint_names=names, joints=points, center=Point(*centre), cube_size=0.0,
-                    num_candidate_views=0,
-                    selected_views=np.zeros(0, np.uint32), view_weights=np.zeros(0, np.float32),
-                    view_logits=np.zeros(0, np.float32), score=1.0, valid=True,
-                    processing_time=0.0,
-                )
-                writer.write(c_gt, f.stamp_ns, store.serialize_cdr(gt, HAND_POSE_TYPE))
+                writer.write(c_gt, f.stamp_ns, _gt_message(store, header, f.joints_mm,
+                                                           f.skeleton))
+            for joints in f.other_hands_mm:
+                if c_other is None:
+                    c_other = writer.add_connection(OTHER_HANDS_TOPIC, HAND_POSE_TYPE,
+                                                    typestore=store)
+                writer.write(c_other, f.stamp_ns, _gt_message(store, header, joints, f.skeleton))
             n += 1
     return n
+
+
+def _gt_message(store, header, joints_mm: np.ndarray, skeleton) -> bytes:
+    """A labelled hand as a serialized vvhand/msg/HandPose (metres)."""
+    HandPose, Point = store.types[HAND_POSE_TYPE], store.types["geometry_msgs/msg/Point"]
+    j_m = np.asarray(joints_mm, np.float64) / 1000.0
+    names = list(skeleton.joint_names) if skeleton is not None else []
+    points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in j_m]
+    gt = HandPose(
+        header=header, skeleton=skeleton.name if skeleton else "", joint_names=names,
+        joints=points, center=Point(*[float(v) for v in j_m.mean(axis=0)]), cube_size=0.0,
+        num_candidate_views=0, selected_views=np.zeros(0, np.uint32),
+        view_weights=np.zeros(0, np.float32), view_logits=np.zeros(0, np.float32),
+        score=1.0, valid=True, processing_time=0.0)
+    return store.serialize_cdr(gt, HAND_POSE_TYPE)

@@ -7,8 +7,11 @@ frame (docs/ros.md, "Behaviour under load"), so at a rate above what it can proc
 drops frames rather than queue them. Per backend: frames answered and dropped, output
 rate, end-to-end latency (publish -> HandPose received) p50 / p95 / max, the node's own
 processing time p50 / p95 and the accuracy of the answered frames. A backend entry may add
-the node's optional stages: ``onnxruntime+mirror+fit`` (parameters mirror, fit). Appends a
-table to docs/results.md (or $VVHAND_RESULTS).
+the node's optional stages: ``onnxruntime+mirror+fit`` (parameters mirror, fit).
+``--scenes 3``: stills of the v3 test scenes with two labelled hands (seed 9, `vvhand
+synth-bag --scenes 3 --two-hands`) instead, and the hands reported of those labelled;
+``--max-hands``: the node's max_hands (default 2, its default). Appends a table to
+docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 HEADER = ["backend", "frames in", "answered", "dropped", "output frames/s", "end-to-end p50 ms",
           "p95 ms", "max ms", "processing p50 ms", "p95 ms", "answered with a hand",
-          "mean error mm (those)"]
+          "mean error mm (those)", "hands reported / labelled"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and / or +fit (e.g. onnxruntime+mirror+fit)")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--seed", type=int, default=7, help="seed of the bag's motion")
+    parser.add_argument("--scenes", type=int, choices=(2, 3), default=2,
+                        help="2: person scenes (one hand moving); 3: v3 stills with two "
+                             "labelled hands (seed 9)")
+    parser.add_argument("--max-hands", type=int, default=2, help="the node's max_hands")
     parser.add_argument("--dds", choices=("large-images", "default"), default="large-images",
                         help="large-images: the Fast DDS profile of docs/ros.md ('Large "
                              "images': 640x480 frames through shared memory) for the "
@@ -59,7 +66,14 @@ def row(backend: str, report) -> list[object]:
     return [backend, report.frames, report.answered, report.dropped, report.fps,
             lat["end_to_end_p50"], lat["end_to_end_p95"], float(np.nanmax(e2e)) if e2e
             else float("nan"), lat["processing_p50"], lat["processing_p95"],
-            acc.get("frames_scored", 0), acc.get("mean_error_mm", float("nan"))]
+            acc.get("frames_scored", 0), acc.get("mean_error_mm", float("nan")),
+            _hands(report)]
+
+
+def _hands(report) -> str:
+    """"matched / labelled" of every hand (replay's ``hands``), "-" without them."""
+    s = report.hands.get("all")
+    return f"{s['matched']} / {s['labelled']}" if s else "-"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,16 +89,24 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp, \
             dds_environment(args.dds) as dds:
         bag = Path(tmp) / "bag"
-        write_synthetic_bag(bag, frames, seed=args.seed, fps=args.fps, scene_version=2)
+        if args.scenes == 3:
+            write_synthetic_bag(bag, frames, seed=9, fps=args.fps, scene_version=3,
+                                two_hands=True, progress=False)
+        else:
+            write_synthetic_bag(bag, frames, seed=args.seed, fps=args.fps, scene_version=2)
         for entry in [b.strip() for b in args.backends.split(",") if b.strip()]:
             backend, mirror, fit = parse_variant(entry)
             cfg = ReplayConfig(bag=bag, mode="live", model=args.model, backend=backend,
-                               mirror=mirror, fit=fit, rate=1.0, out_dir=Path(tmp) / entry)
+                               mirror=mirror, fit=fit, rate=1.0, out_dir=Path(tmp) / entry,
+                               max_hands=args.max_hands)
             report, _, _ = run_replay(cfg, progress=False)
             rows.append(row(entry, report))
     table = markdown_table(HEADER, rows)
-    body = (f"{frames} depth frames (640x480, person scenes) at {args.fps:g} frames/s into "
-            "hand_pose_node (student-3, default parameters but smoothing off, reliable QoS "
+    scenes = ("640x480, person scenes" if args.scenes == 2 else
+              "v3 stills with two labelled hands, seed 9, each frame its sampled camera")
+    body = (f"{frames} depth frames ({scenes}) at {args.fps:g} frames/s into "
+            f"hand_pose_node (student-3, max_hands {args.max_hands}, default parameters but "
+            "smoothing off, reliable QoS "
             f"on loopback, DDS: {dds}); the node answers the newest frame and drops the "
             "rest. Output frames/s: answers per second from the first frame sent to the "
             "last answer (start-up and model load not counted).\n\n"
@@ -92,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     print(body)
     if not args.no_write:
         cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
-               f"--backends {args.backends} --dds {args.dds}"
+               f"--backends {args.backends} --dds {args.dds} --scenes {args.scenes} "
+               f"--max-hands {args.max_hands}"
                + (f" --model {args.model}" if args.model else ""))
         print(f"appended to {append_section('Node latency at camera rate', cmd, body)}")
     return 0

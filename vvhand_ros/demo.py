@@ -5,7 +5,10 @@ moving a left or right hand in a room, arm and torso in view), written once to o
 (2) `vvhand replay --mode live`: a hand_pose_node child process with the shipped default
 model, the bag published onto its topics as fast as the node answers
 (every frame is processed, so the accuracy is over all frames); (3) the summary, the plot
-and the contact sheet (worst / median / best frames).
+and the contact sheet (worst / median / best frames); (4) the same with two hands: stills
+of the v3 scenes with two labelled hands (`vvhand synth-bag --scenes 3 --two-hands`,
+``--two-hand-frames``; 0 = skip), every hand the node publishes scored against every
+labelled hand (hands reported, extra hands, per-hand error).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the node's backend (auto: onnxruntime on the CPU)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="1.0 = the bag's 15 frames/s; 0 = as fast as the node answers")
+    parser.add_argument("--two-hand-frames", type=int, default=20,
+                        help="frames of the two-hand bag (v3 stills, seed 9); 0 = skip it")
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
@@ -51,28 +56,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vvhand demo: no model at {model}. Train one (docs/results.md) or pass --model.",
               file=sys.stderr)
         return 1
+    steps = 4 if args.two_hand_frames > 0 else 3
     bag = args.out / f"sample_bag_v{args.scenes}_{args.frames}f_seed{args.seed}"
-    if not (bag / "metadata.yaml").is_file():
-        shutil.rmtree(bag, ignore_errors=True)
-        args.out.mkdir(parents=True, exist_ok=True)
-        print(f"[1/3] writing a sample bag of a moving synthetic hand: {bag}")
-        write_synthetic_bag(bag, args.frames, seed=args.seed, scene_version=args.scenes)
-    else:
-        print(f"[1/3] sample bag already there: {bag}")
-    print("[2/3] starting hand_pose_node and replaying the bag live")
+    _write_once(bag, f"[1/{steps}] writing a sample bag of a moving synthetic hand",
+                args.out, lambda: write_synthetic_bag(bag, args.frames, seed=args.seed,
+                                                      scene_version=args.scenes))
+    print(f"[2/{steps}] starting hand_pose_node and replaying the bag live")
+    suffix = "_fit" * args.fit + "_mirror" * args.mirror
+    _replay(args, model, bag, args.out / f"replay{suffix}", f"[3/{steps}] result")
+    if steps == 4:
+        two = args.out / f"sample_bag_v3_two_hands_{args.two_hand_frames}f_seed9"
+        _write_once(two, "[4/4] two hands: writing stills with two labelled hands", args.out,
+                    lambda: write_synthetic_bag(two, args.two_hand_frames, seed=9,
+                                                scene_version=3, two_hands=True))
+        _replay(args, model, two, args.out / f"replay_two_hands{suffix}", "two hands: result")
+    return 0
+
+
+def _write_once(bag: Path, what: str, out: Path, write) -> None:
+    """Write ``bag`` unless a complete one is there."""
+    if (bag / "metadata.yaml").is_file():
+        print(f"{what}: already there: {bag}")
+        return
+    shutil.rmtree(bag, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{what}: {bag}")
+    write()
+
+
+def _replay(args: argparse.Namespace, model: str, bag: Path, out_dir: Path, title: str
+            ) -> None:
+    """Replay ``bag`` live through hand_pose_node and print ``title`` and the report."""
     cfg = ReplayConfig(bag=bag, mode="live", model=model, selector=args.selector,
                        num_views=args.num_views, rate=args.rate, fit=args.fit,
-                       mirror=args.mirror, backend=args.backend,
-                       out_dir=args.out / ("replay" + "_fit" * args.fit
-                                           + "_mirror" * args.mirror))
+                       mirror=args.mirror, backend=args.backend, out_dir=out_dir)
     report, json_path, png_path = run_replay(cfg)
-    print("[3/3] result")
+    print(title)
     print(format_report(report))
     print(f"report: {json_path}")
     print(f"plot:   {png_path}")
     if report.contact_sheet:
         print(f"sheet:  {report.contact_sheet}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ live:    the bag's depth and camera_info messages are published onto topics in r
 The depth transport follows the bag: sensor_msgs/Image on the depth topic is raw,
 CompressedImage on it or on ``<depth topic>/compressedDepth`` is compressedDepth.
 Both report accuracy against the bag's ground truth (vvhand.evaluate metrics, shared with
-training validation and `vvhand eval`), per-frame latency percentiles and throughput
-(answered frames per second of serving: from the first frame sent, or processed, to the
-last answer; model load and node start-up are not counted), and write ``replay.json`` and
-``replay.png``.
+training validation and `vvhand eval`) of the first hand (HandPose, the nearest), and every
+hand of every frame against every labelled hand (``hands``: vvhand_core.hand_scores; bags
+from `vvhand synth-bag --scenes 3` label every hand, others hand 0 only), per-frame latency
+percentiles and throughput (answered frames per second of serving: from the first frame
+sent, or processed, to the last answer; model load and node start-up are not counted), and
+write ``replay.json`` and ``replay.png``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from vvhand_ros.bag import (
     depth_topic_of,
     read_frames,
     read_ground_truth,
+    read_ground_truth_hands,
 )
 from vvhand_ros.depth_input import ConversionError, DepthInput
 from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
@@ -58,6 +61,7 @@ class ReplayConfig:
     fit: bool = True                      # hand-model fit after the network (the node's default)
     fit_max_residual_mm: float = FIT_MAX_RESIDUAL_MM  # with fit: larger = no hand (node's)
     mirror: bool = False                  # also the mirror pass (PipelineConfig.mirror)
+    max_hands: int = 2                    # hands per frame (the node's max_hands)
     backend: str = "auto"                 # auto (as the node) | torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
@@ -87,6 +91,8 @@ class FrameRecord:
     end_to_end_ms: float = float("nan")   # live: publish -> HandPose received
     answered_at_s: float = float("nan")   # answer time after the first frame was sent (live)
     message: str = ""                     # or its processing began (offline)
+    hands_mm: list | None = None          # every reported hand's joints (HandPoseArray)
+    hands_sides: list | None = None       # their sides ("left", "right", "unknown")
 
 
 @dataclass
@@ -105,6 +111,7 @@ class ReplayReport:
     latency_ms: dict[str, float]
     accuracy: dict | None
     config: dict = field(default_factory=dict)
+    hands: dict = field(default_factory=dict)  # every hand scored: "all", "two-hand frames"...
     records: list[FrameRecord] = field(default_factory=list)
     contact_sheet: str = ""               # worst / median / best frames drawn ("" = none)
 
@@ -121,7 +128,7 @@ def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
                           device=cfg.device, backend=backend,
                           fit=FitConfig(max_residual_mm=cfg.fit_max_residual_mm)
-                          if cfg.fit else None, mirror=cfg.mirror)
+                          if cfg.fit else None, mirror=cfg.mirror, max_hands=cfg.max_hands)
 
 
 def model_path(cfg: ReplayConfig) -> str:
@@ -161,19 +168,46 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
             continue
         t0 = time.perf_counter()
         t_first = t0 if t_first is None else t_first
-        result = pipe.run(depth, intr)
+        result = pipe.run_hands(depth, intr)
         rec.processing_ms = 1000.0 * (time.perf_counter() - t0)
         rec.answered_at_s = time.perf_counter() - t_first
         rec.answered, rec.valid, rec.message = True, bool(result.valid), result.message
+        rec.hands_mm = [np.asarray(h.joints_mm, np.float64).tolist() for h in result.hands]
+        rec.hands_sides = [h.side for h in result.hands]
         if result.valid:
-            rec.joints_mm = np.asarray(result.joints_mm, np.float64).tolist()
+            rec.joints_mm = rec.hands_mm[0]
             rec.skeleton = pipe.skeleton.name
     return sorted(records, key=lambda r: r.index)
 
 
+def score_hands(records: list[FrameRecord], gt_hands: dict[int, list[np.ndarray]]) -> dict:
+    """Every answered frame with ground truth: its hands against every labelled hand.
+
+    {"all" | "one-hand frames" | "two-hand frames": vvhand_core.hand_scores.summarise}
+    (groups by the number of labelled hands; sides are not labelled in bags).
+    """
+    from vvhand_core.hand_scores import score_frame, summarise
+
+    scored = [(r, gt_hands[r.stamp_ns]) for r in records
+              if r.answered and r.hands_mm is not None and r.stamp_ns in gt_hands]
+    if not scored:
+        return {}
+    scores = [(len(lab), score_frame(r.hands_mm, r.hands_sides or [], lab, [None] * len(lab)))
+              for r, lab in scored]
+    out = {"all": summarise([s for _, s in scores])}
+    for n, name in ((1, "one-hand frames"), (2, "two-hand frames")):
+        group = [s for k, s in scores if k == n]
+        if group:
+            out[name] = summarise(group)
+    return out
+
+
 def summarize(cfg: ReplayConfig, records: list[FrameRecord], wall_s: float,
-              gt: dict[int, np.ndarray]) -> ReplayReport:
-    """Accuracy on frames with ground truth and a valid estimate, latency, throughput."""
+              gt: dict[int, np.ndarray], gt_hands: dict | None = None) -> ReplayReport:
+    """Accuracy on frames with ground truth and a valid estimate, latency, throughput.
+
+    ``gt_hands`` (bag.read_ground_truth_hands): every labelled hand, for ``hands``.
+    """
     answered = [r for r in records if r.answered]
     at = np.array([r.answered_at_s for r in answered], np.float64)
     serving_s = float(np.nanmax(at)) if np.isfinite(at).any() else float("nan")
@@ -207,6 +241,7 @@ def summarize(cfg: ReplayConfig, records: list[FrameRecord], wall_s: float,
         fps=len(answered) / serving_s if serving_s > 0 else float("nan"),
         latency_ms=latency, accuracy=accuracy,
         config={k: str(v) for k, v in asdict(cfg).items()}, records=records,
+        hands=score_hands(records, gt_hands or {}),
     )
 
 
@@ -252,6 +287,7 @@ def run_replay(cfg: ReplayConfig, progress: bool = True) -> tuple[ReplayReport, 
     if cfg.mode not in ("offline", "live"):
         raise ValueError(f"mode must be offline or live, got {cfg.mode!r}")
     gt = read_ground_truth(cfg.bag, cfg.gt_topic)
+    gt_hands = read_ground_truth_hands(cfg.bag, cfg.gt_topic)
     t0 = time.perf_counter()
     if cfg.mode == "offline":
         records = replay_offline(cfg, progress=progress)
@@ -259,7 +295,7 @@ def run_replay(cfg: ReplayConfig, progress: bool = True) -> tuple[ReplayReport, 
         from vvhand_ros.replay_live import replay_live
 
         records = replay_live(cfg, progress=progress)
-    report = summarize(cfg, records, time.perf_counter() - t0, gt)
+    report = summarize(cfg, records, time.perf_counter() - t0, gt, gt_hands)
     out = Path(cfg.out_dir or (Path(cfg.bag).parent / f"{Path(cfg.bag).name}_replay"))
     out.mkdir(parents=True, exist_ok=True)
     sheet = write_replay_sheet(cfg, records, gt, skeleton_for(records), out / "contact_sheet.png")
@@ -294,6 +330,10 @@ def format_report(report: ReplayReport) -> str:
                      "of frames")
     else:
         lines.append(f"no frame with ground truth got an estimate ({acc['frames_with_gt']})")
+    for name, s in report.hands.items():
+        lines.append(f"every hand, {name}: {s['matched']} of {s['labelled']} labelled hands "
+                     f"reported ({s['reported_pct']:.1f} %), {s['extra']} extra "
+                     f"({s['extra_pct']:.1f} %), per-hand error {s['mean_error_mm']:.2f} mm")
     return "\n".join(lines)
 
 

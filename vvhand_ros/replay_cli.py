@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit-max-residual-mm", type=float, default=FIT_MAX_RESIDUAL_MM,
                         help="with the fit: a hand whose fit residual is larger counts as no "
                              "hand, as in the node (parameter fit_max_residual_mm; 0 = off)")
+    parser.add_argument("--max-hands", type=int, default=2,
+                        help="hands estimated per frame (the node's max_hands; 1 = the "
+                             "nearest only); every hand is scored against every labelled one")
     parser.add_argument("--mirror", action="store_true",
                         help="also run the networks on the flipped image and average "
                              "(PipelineConfig.mirror; twice the networks' time)")
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         bag=args.bag, mode=args.mode, model=args.model, selector=args.selector,
         num_views=args.num_views, fusion=args.fusion, device=args.device, fit=args.fit,
         fit_max_residual_mm=args.fit_max_residual_mm,
-        mirror=args.mirror, backend=args.backend,
+        mirror=args.mirror, backend=args.backend, max_hands=args.max_hands,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
         camera_model=args.camera_model, sync_slop_s=args.sync_slop,
         rate=args.rate, out_dir=args.out, node_namespace=args.namespace,

@@ -19,6 +19,8 @@ import numpy as np
 from vvhand_ros.bag import DepthTopic, depth_topic_of, read_messages, stamp_to_ns
 from vvhand_ros.replay import FrameRecord, ReplayConfig, model_path
 
+SIDES = {0: "unknown", 1: "left", 2: "right"}  # vvhand/Hand SIDE_* codes
+
 
 def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
     reliable = [f"qos_overrides.{topic}.subscription.reliability:=reliable"
@@ -37,6 +39,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"fit:={str(cfg.fit).lower()}",
             "-p", f"fit_max_residual_mm:={float(cfg.fit_max_residual_mm)}",
             "-p", f"mirror:={str(cfg.mirror).lower()}",
+            "-p", f"max_hands:={int(cfg.max_hands)}",
             "-p", f"backend:={cfg.backend}",
             "-p", "publish_tf:=false",
             "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
@@ -56,7 +59,7 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from tqdm import tqdm
 
-    from vvhand.msg import HandPose
+    from vvhand.msg import HandPose, HandPoseArray
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     depth = depth_topic_of(cfg.bag, cfg.depth_topic)
@@ -95,11 +98,21 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
             rec.joints_mm = [[p.x * 1000.0, p.y * 1000.0, p.z * 1000.0] for p in msg.joints]
             rec.skeleton = msg.skeleton
 
+    def on_hands(msg: HandPoseArray) -> None:
+        rec = records.get(stamp_to_ns(msg.header.stamp))
+        if rec is None or rec.hands_mm is not None:
+            return
+        rec.hands_mm = [[[p.x * 1000.0, p.y * 1000.0, p.z * 1000.0] for p in h.joints]
+                        for h in msg.hands]
+        rec.hands_sides = [SIDES.get(int(h.side), "unknown") for h in msg.hands]
+
     def spin_until(done, deadline: float) -> None:
         while not done() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=max(0.0, min(0.01, deadline - time.monotonic())))
 
     node.create_subscription(HandPose, answer_topic, on_answer, QoSProfile(depth=100))
+    node.create_subscription(HandPoseArray, f"{ns}/hand_pose_node/hands", on_hands,
+                             QoSProfile(depth=100))
     child = None
     try:
         if cfg.start_node:
@@ -138,8 +151,9 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
             previous = m.stamp_ns
             bar.update(1)
         bar.close()
-        # answers still in flight
-        spin_until(lambda: all(r.answered for r in records.values()),
+        # answers still in flight (HandPose, then the frame's HandPoseArray)
+        spin_until(lambda: all(r.answered and r.hands_mm is not None
+                               for r in records.values()),
                    time.monotonic() + cfg.answer_timeout_s)
     finally:
         executor.shutdown()

@@ -8,7 +8,11 @@ forearm points away from the camera (``FOREARM_MIN_Z``), unlike the all-directio
 training distribution, where a forearm pointing at the camera is nearer than the hand and
 misleads the nearest-object localiser. ``--scenes 2``: the person scenes (scene version
 2: a person moving an arm and hand in a room, left or right hand, sensor model; see
-vvhand_core.data.synthetic.sequence_v2), what `make demo` replays.
+vvhand_core.data.synthetic.sequence_v2), what `make demo` replays. ``--scenes 3``: stills of
+the v3 scenes (hands holding things at a table; egocentric, third-person and overhead
+cameras, each frame its own camera and scene: there is no v3 sequence), every hand
+labelled: hand 0 on /ground_truth/hand_pose, the other on /ground_truth/other_hands
+(vvhand_ros.bag); ``--two-hands``: only frames with two labelled hands.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
+from vvhand_core.data.synthetic.generator import (
+    SynthConfig,
+    SyntheticHandGenerator,
+    sample_sequence,
+)
 from vvhand_ros.bag import DEPTH_FORMATS, SyntheticBagFrame, write_bag
 
 # camera-z of the wrist-to-elbow direction must be at least this (0 = sideways)
@@ -44,13 +53,41 @@ def synthetic_bag_frames(num_frames: int, seed: int = 0, fps: float = 15.0,
                                 frame.joints_mm, frame.skeleton)
 
 
+def v3_bag_frames(num_frames: int, seed: int = 9, fps: float = 15.0,
+                  start_ns: int = 1_700_000_000_000_000_000, two_hands: bool = False
+                  ) -> Iterator[SyntheticBagFrame]:
+    """Stills of scene version 3 (frames 0, 1, ... of ``seed``) with every hand labelled.
+
+    ``two_hands``: only the frames with two labelled hands (``meta["num_hands"] == 2``).
+    """
+    gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=seed))
+    period_ns = int(round(1e9 / fps))
+    n = i = 0
+    while n < num_frames:
+        frame = gen.frame(i)
+        i += 1
+        if two_hands and frame.meta["num_hands"] != 2:
+            continue
+        others = tuple(np.asarray(h["joints_mm"], np.float64) for h in frame.meta["hands"][1:])
+        yield SyntheticBagFrame(start_ns + n * period_ns, frame.depth_mm, frame.intrinsics,
+                                frame.joints_mm, frame.skeleton, other_hands_mm=others)
+        n += 1
+
+
 def write_synthetic_bag(out: str | Path, num_frames: int, seed: int = 0, fps: float = 15.0,
                         storage: str = "sqlite3", encoding: str = "16UC1",
                         progress: bool = True, depth_format: str = "raw",
-                        info_after_image: bool = False, scene_version: int = 1) -> int:
-    """Write the bag; returns the number of frames (depth_format: see bag.write_bag)."""
-    frames = synthetic_bag_frames(num_frames, seed, fps,
-                                  config=live_camera_config(seed, scene_version))
+                        info_after_image: bool = False, scene_version: int = 1,
+                        two_hands: bool = False) -> int:
+    """Write the bag; returns the number of frames (depth_format: see bag.write_bag).
+
+    ``scene_version`` 3: :func:`v3_bag_frames` (``two_hands``: only two-hand frames).
+    """
+    if scene_version == 3:
+        frames = v3_bag_frames(num_frames, seed, fps, two_hands=two_hands)
+    else:
+        frames = synthetic_bag_frames(num_frames, seed, fps,
+                                      config=live_camera_config(seed, scene_version))
     frames = tqdm(frames, total=num_frames, desc="synth-bag", unit="frame", disable=not progress)
     return write_bag(out, frames, storage=storage, encoding=encoding, depth_format=depth_format,
                      info_after_image=info_after_image)
@@ -66,9 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", choices=("16UC1", "32FC1"), default="16UC1")
     parser.add_argument("--depth-format", choices=sorted(DEPTH_FORMATS), default="raw",
                         help="raw Image, or CompressedImage on <depth topic>/compressedDepth")
-    parser.add_argument("--scenes", type=int, choices=(1, 2), default=1,
+    parser.add_argument("--scenes", type=int, choices=(1, 2, 3), default=1,
                         help="1: a hand (and forearm) before a wall or table; 2: a person "
-                             "(arm, torso, room), left or right hand")
+                             "(arm, torso, room), left or right hand; 3: stills of hands "
+                             "holding things at a table, every hand labelled")
+    parser.add_argument("--two-hands", action="store_true",
+                        help="with --scenes 3: only frames with two labelled hands")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +118,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     n = write_synthetic_bag(args.out, args.frames, args.seed, args.fps, args.storage,
                             args.encoding, depth_format=args.depth_format,
-                            scene_version=args.scenes)
+                            scene_version=args.scenes, two_hands=args.two_hands)
     print(f"wrote {n} frames to {args.out}")
     return 0

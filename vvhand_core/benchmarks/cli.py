@@ -1,7 +1,7 @@
 """`vvhand bench render|pipeline|ros-input|...`: measurements written to docs/results.md.
 
-ros-input and reliability live in vvhand_ros (imported only by name here; reliability
-imports rclpy only when it runs).
+ros-input, reliability, latency and hands live in vvhand_ros (imported only by name here;
+reliability imports rclpy only when it runs).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ BENCHES = {
     "latency": "vvhand_ros.bench_latency",
     "pareto": "vvhand_core.benchmarks.pareto",
     "localiser": "vvhand_core.benchmarks.localiser",
+    "hands": "vvhand_ros.bench_hands",
 }
 
 
