@@ -13,7 +13,14 @@ from two_hands import identities, two_hand_sequence
 
 from vvhand_core.assets import default_model_path
 from vvhand_core.fit import FitConfig
-from vvhand_core.hands import DUPLICATE_MM, HandsResult, duplicates, finish_hands, order_hands
+from vvhand_core.hands import (
+    DUPLICATE_MM,
+    HandsResult,
+    duplicates,
+    finish_hands,
+    one_side_each,
+    order_hands,
+)
 from vvhand_core.lite.pipeline import LitePipeline
 from vvhand_core.pipeline import HandPoseResult, PipelineConfig, VirtualViewPipeline
 
@@ -126,9 +133,12 @@ def test_overlap_rule_drops_a_second_estimate_of_one_hand():
     def invalid(message, centre=None):
         return HandPoseResult.invalid(message, 21, 25, 250.0, centre)
 
-    hands, dropped = finish_hands([_result(a, 400), _result(near, 420), _result(apart, 380)],
-                                  [7, 8, 9], None, None, None, True, invalid, None)
+    results = [_result(a, 400), _result(near, 420), _result(apart, 380)]
+    for r, p in zip(results, (0.9, 0.9, 0.7)):
+        r.side, r.right_probability = "right", p
+    hands, dropped = finish_hands(results, [7, 8, 9], None, None, None, True, invalid, None)
     assert [h.track_id for h in hands] == [9, 7]  # nearest first
+    assert [h.side for h in hands] == ["unknown", "right"]  # one side each: 7's is stronger
     assert [d.track_id for d in dropped] == [8] and "same hand" in dropped[0].message
     assert [h.track_id for h in order_hands([_result(a, 400, 3), _result(a, 400, 1)])] == [1, 3]
 
@@ -152,3 +162,35 @@ def test_lite_run_hands_matches_the_torch_pipeline(lite_export_dir, seq):
     one = lite.run_hands(depth[2], intr)
     lite.reset_tracking()
     np.testing.assert_array_equal(one.primary.joints_mm, lite.run(depth[2], intr).joints_mm)
+
+
+def test_touching_hands_follow_the_overlap_rule(pipe):
+    """Hands 70-120 mm apart (touching): no failure, never two estimates of one hand."""
+    gaps = (70.0, 85.0, 100.0, 120.0)
+    centres = np.array([[[-g / 2, 0.0, 450.0], [g / 2, 0.0, 470.0]] for g in gaps])
+    depth, _, _, intr = two_hand_sequence(len(gaps), centres=centres)
+    pipe.configure(max_hands=2, fit=FitConfig(iterations=2), track=False)
+    try:
+        for d in depth:
+            fr = pipe.run_hands(d, intr)
+            assert 1 <= len(fr.hands) <= 2 and all(h.valid for h in fr.hands)
+            if len(fr.hands) == 2:
+                a, b = (h.joints_mm.astype(np.float64) for h in fr.hands)
+                assert np.linalg.norm(a - b, axis=1).mean() >= DUPLICATE_MM
+    finally:
+        pipe.configure(fit=None, track=True)
+
+
+def test_two_hands_never_share_a_side():
+    a, b, c = (_result(np.zeros((21, 3)) + [x, 0, 400], 400, t) for x, t in ((0, 1), (200, 2),
+                                                                              (400, 3)))
+    a.side, a.right_probability = "right", 0.97
+    b.side, b.right_probability = "right", 0.85  # weaker: not right any more
+    c.side, c.right_probability = "left", 0.2
+    one_side_each([a, b, c])
+    assert (a.side, b.side, c.side) == ("right", "unknown", "left")
+    d, e = (_result(np.zeros((21, 3)) + [x, 0, 400], 400) for x in (0, 200))
+    d.side = e.side = "left"
+    d.right_probability = e.right_probability = 0.1
+    one_side_each([d, e])
+    assert (d.side, e.side) == ("left", "unknown")  # equal evidence: the first keeps it

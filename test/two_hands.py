@@ -39,16 +39,18 @@ def hand_centres(n: int) -> np.ndarray:
     return out
 
 
-def two_hand_sequence(n: int = 12, seed: int = 4, which: tuple[int, ...] = (0, 1)):
+def two_hand_sequence(n: int = 12, seed: int = 4, which: tuple[int, ...] = (0, 1),
+                      centres: np.ndarray | None = None):
     """(depth (n, H, W) float32 mm, joints (n, 2, 21, 3) mm, centres (n, 2, 3), intrinsics).
 
-    ``which``: the hands drawn into the depth (the labels hold both).
+    ``which``: the hands drawn into the depth (the labels hold both); ``centres`` (n, 2, 3):
+    other paths than :func:`hand_centres` (e.g. touching hands).
     """
     gen = SyntheticHandGenerator(SynthConfig(seed=seed, background="none"))
     rng = np.random.default_rng(seed)
     states = [gen.sample_state(rng), gen.sample_state(rng)]
     intr = gen.intrinsics
-    centres = hand_centres(n)
+    centres = hand_centres(n) if centres is None else np.asarray(centres, np.float64)
     depths = np.zeros((n, intr.height, intr.width), np.float32)
     joints = np.zeros((n, 2, 21, 3))
     for i in range(n):

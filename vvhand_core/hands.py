@@ -19,7 +19,11 @@
   3. the hand-model fit (``config.fit``) runs per hand in the hand's own sequence (one
      fit state per track id: ``fit.stage.FitStage.apply_hands``); a hand the fit rejects
      (phantom: residual above the limit) is not reported and its localiser track ends;
-  4. **order**: nearest first (smallest centre depth z), equal depths by track id. The
+  4. **side rule**: two reported hands never share a side. When they claim the same one,
+     the one with the weaker evidence (P(right) nearer 0.5: the fit's side evidence of
+     its sequence when fitted, else the network's ``right_probability``) becomes
+     "unknown" (two people's right hands in a handover are possible: no side is forced);
+  5. **order**: nearest first (smallest centre depth z), equal depths by track id. The
      order is for reading only; a hand's identity is its ``track_id``.
 
 Hands not reported are kept in ``HandsResult.dropped`` with the reason in their
@@ -126,7 +130,31 @@ def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit
                 dropped.append(live.pop(i))
         else:
             fit.apply_hands([], depth_mm, intrinsics, sequence, invalid)
+    one_side_each(live)
     return order_hands(live), dropped
+
+
+def side_strength(result: HandPoseResult) -> float:
+    """|P(right) - 0.5| of a hand: its fit's sequence evidence when fitted, else the net's."""
+    fit = getattr(result, "fit", None)
+    if fit is not None and not fit.fell_back and fit.state is not None:
+        p = 1.0 / (1.0 + np.exp(-float(fit.state.side_evidence)))
+    else:
+        p = float(result.right_probability)
+    return abs(p - 0.5)
+
+
+def one_side_each(hands: list[HandPoseResult]) -> None:
+    """Step 4 of the module doc, in place: of hands claiming one side, the strongest keeps it.
+
+    Ties: the earlier (better scoring) candidate keeps it.
+    """
+    for side in ("left", "right"):
+        claim = [h for h in hands if h.side == side]
+        strongest = max(claim, key=side_strength, default=None)  # first of equals kept
+        for h in claim:
+            if h is not strongest:
+                h.side = "unknown"
 
 
 def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
@@ -141,4 +169,5 @@ def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
 
 
 __all__ = ["DUPLICATE_MM", "HandsResult", "MAX_HANDS_LIMIT", "check_max_hands", "duplicates",
-           "end_track", "finish_hands", "hands_result", "order_hands"]
+           "end_track", "finish_hands", "hands_result", "one_side_each", "order_hands",
+           "side_strength"]
