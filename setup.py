@@ -24,6 +24,7 @@ setup(
         "tqdm",
         "pyyaml",
         "rosbags",
+        "threadpoolctl",  # numpy's BLAS to one thread in the node (vvhand_core.threads)
         # torch: install the build for your machine first (see README); any range
         # here would let pip replace a CPU build with a CUDA one.
     ],

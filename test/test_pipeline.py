@@ -251,6 +251,7 @@ def test_bench_pipeline_smoke(tmp_path, monkeypatch, capsys):
     text = (tmp_path / "results.md").read_text()
     assert "Pipeline speed" in text and "| resnet18 | student-1 |" in text
     assert "| resnet18 | uniform-3 |" in text and "1/1" in text
+    assert "numpy BLAS threads 1" in text and "--blas-threads 1" in text
     assert "| resnet18 | student-1+mirror | torch |" in text
     column = 5 + list(bench.STAGES).index("fit")  # the fit's ms: only where it ran
     rows = {x.split("|")[2].strip(): x.split("|") for x in text.splitlines()

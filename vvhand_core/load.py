@@ -22,6 +22,8 @@ import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
+from vvhand_core.threads import limit_blas_threads
+
 NO_TORCH = "torch is not installed (an onnxruntime-only install)"
 
 
@@ -63,8 +65,10 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
     """The pipeline for ``model_path`` configured by ``options`` (module doc).
 
     num_threads > 0: the networks' CPU threads (torch's, which onnxruntime follows; the
-    lite pipeline's onnxruntime sessions). Raises CheckpointError / OnnxModelError for a
-    bad model, ValueError for options this install cannot run (the message says which).
+    lite pipeline's onnxruntime sessions). numpy's BLAS is capped at one thread for the
+    process (:func:`vvhand_core.threads.limit_blas_threads`). Raises CheckpointError /
+    OnnxModelError for a bad model, ValueError for options this install cannot run (the
+    message says which).
     ``options["backend"]`` "auto" is resolved (:func:`resolve_backend`); the pipeline's
     config says which backend runs.
     """
@@ -72,14 +76,17 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
                               model_path)
     options = {**options, "backend": backend}
     if not torch_available():
-        return _load_lite(Path(model_path), options, num_threads)
-    import torch
+        pipe = _load_lite(Path(model_path), options, num_threads)
+    else:
+        import torch
 
-    from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
+        from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 
-    if num_threads > 0:
-        torch.set_num_threads(num_threads)
-    return VirtualViewPipeline.from_checkpoint(model_path, PipelineConfig(**options))
+        if num_threads > 0:
+            torch.set_num_threads(num_threads)
+        pipe = VirtualViewPipeline.from_checkpoint(model_path, PipelineConfig(**options))
+    limit_blas_threads()  # after every library with a BLAS pool is loaded
+    return pipe
 
 
 def _load_lite(path: Path, options: dict, num_threads: int):

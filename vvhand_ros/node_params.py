@@ -117,7 +117,8 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("publish_markers", True, False, "publish RViz markers on ~/markers", None),
     ("num_threads", 0, True,
      "CPU threads for the networks (torch's; onnxruntime's sessions follow); 0 = the "
-     "default (one per core)", (0, 256)),
+     "default (one per core). numpy's BLAS always runs one thread (its matrices are small; "
+     "more threads made the fit 2-4x slower: docs/results.md)", (0, 256)),
     ("status_period_s", 10.0, True, "period of the status log line and /diagnostics [s]",
      (0.1, 3600.0)),
     ("diag_expected_rate_hz", 0.0, False,

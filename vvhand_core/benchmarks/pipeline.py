@@ -32,6 +32,7 @@ from vvhand_core.localise import HandLocaliser, LocaliseConfig
 from vvhand_core.models import A2JConfig, ModelConfig, StudentConfig, TeacherConfig, build_models
 from vvhand_core.pipeline import STAGES, PipelineConfig, VirtualViewPipeline
 from vvhand_core.skeletons import get_skeleton
+from vvhand_core.threads import blas_threads, limit_blas_threads
 
 DEFAULT_MODES = "uniform-25,teacher-3,student-1,student-3,student-9,student-15"
 NETWORK_STAGES = ("student", "a2j")
@@ -61,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default 1: two threads on a 2-core machine "
                              "shared with other processes are several times slower at batch "
                              "1; 0: torch's default)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="numpy's BLAS threads (default 1: what the node runs, "
+                             "vvhand_core.threads; 0: numpy's own default pool)")
     parser.add_argument("--model", default="",
                         help="time this checkpoint's networks instead of random ones of "
                              "--backbones / --width ('default' = the shipped model)")
@@ -202,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table, append it to docs/results.md."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.blas_threads > 0:
+        limit_blas_threads(args.blas_threads)
     if args.frames < 1 or args.warmup < 0:
         print("--frames must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
@@ -249,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
                  + (f"the networks of {model_file(args.model)}, " if args.model else
                     "random weights, ")
                  + "synthetic 640x480 frames, localisation without tracking; "
-                 "per-stage ms are means per frame; onnxruntime threads = torch threads")
+                 "per-stage ms are means per frame; onnxruntime threads = torch threads, "
+                 f"numpy BLAS threads {blas_threads()}")
     if hasattr(os, "getloadavg"):
         lines.append("- load average (1/5/15 min) at the end: "
                      + " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -263,7 +270,8 @@ def run(args: argparse.Namespace) -> int:
                    f"--renderer {args.renderer} --skeleton {args.skeleton} "
                    f"--onnx-modes '{args.onnx_modes}'"
                    + (f" --model {args.model}" if args.model else "")
-                   + (f" --threads {args.threads}" if args.threads else ""))
+                   + (f" --threads {args.threads}" if args.threads else "")
+                   + f" --blas-threads {args.blas_threads}")
         path = append_section("Pipeline speed", command, body)
         print(f"appended to {path}", file=sys.stderr)
     return 0
