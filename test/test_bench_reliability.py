@@ -63,6 +63,57 @@ def test_the_verdict_fails_on_each_problem(change, fragment):
     assert "**1 problem(s):**" in markdown(_with(change))
 
 
+def _stall(case, **kw):
+    return dict({"case": case, "next_frame_answered": True, "stall_s": 0.1, "publish_s": 0.0,
+                 "rss_before_mb": 490.0, "rss_after_mb": 491.0, "alive": True}, **kw)
+
+
+PROBE = dict(GOOD, **{  # issue 25's phases (vvhand_ros.reliability_probe)
+    "time": {"alive": True, "rows": [
+        {"category": "looped bag, loop 2 (100 s back)", "sent": 10, "answered": 10,
+         "order": "image first"},
+        {"category": "after a camera_info stamped 2038", "sent": 10, "answered": 9,
+         "order": "image first"}]},
+    "intrinsics": {"alive": True, "rows": [_stall("fx=1 fy=1 px at 640x480")],
+                   "rejected": {"rejected.camera_info K gives a field of view": 1.0}},
+    "decoders": {"alive": True, "outcome": {}, "rows": [_stall(
+        "RVL 4096x4096 + 16 MB of zero words", bytes=16 << 20, decode_s=0.001,
+        decode_peak_mb=0.5, decode_outcome="RVL stream has a run pair of no pixels")]},
+    "startup": {"signals": [{"signal": "SIGINT", "after_s": 0.3, "exit_status": 0,
+                             "exit_s": 0.01, "traceback": False, "fatal_lines": 0}],
+                "params_file": {"signal": "", "after_s": 0.0, "exit_status": 1, "exit_s": 1.0,
+                                "traceback": False, "fatal_lines": 1}},
+    "exports": {"rows": [{"damage": "view_grid_deg a number", "exit_status": 1,
+                          "fatal_lines": 1, "traceback": False, "fatal": "malformed"}]},
+})
+PROBE["overload"] = dict(GOOD["overload"], diag_reports=10, diag_warn_or_worse=9,
+                         diag_says_dropped=9)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda r: r["time"]["rows"][0].update(answered=0), "10 of 10 frames unanswered: looped"),
+    (lambda r: r["time"]["rows"][1].update(answered=8), "2 of 10 frames unanswered: after a"),
+    (lambda r: r["intrinsics"]["rows"][0].update(next_frame_answered=False), "no answer"),
+    (lambda r: r["decoders"]["rows"][0].update(rss_after_mb=2000.0), "RSS grew by 1510 MB"),
+    (lambda r: r["decoders"].update(alive=False), "not running after the decoders"),
+    (lambda r: r["overload"].update(diag_says_dropped=0), "/diagnostics never said"),
+    (lambda r: r["startup"]["signals"][0].update(exit_status=-2), "exit status -2"),
+    (lambda r: r["startup"]["params_file"].update(traceback=True), "--params-file"),
+    (lambda r: r["exports"]["rows"][0].update(fatal_lines=0), "view_grid_deg a number"),
+], ids=["loop", "far-future", "stall", "rss", "dead", "diag", "start-signal", "params",
+        "export"])
+def test_the_verdict_fails_on_each_probe_problem(change, fragment):
+    assert problems(PROBE) == [], problems(PROBE)
+    text = markdown(PROBE)
+    for heading in ("#### Time going backwards", "#### Signals during start-up",
+                    "#### Damaged ONNX export descriptions", "decode [ms]"):
+        assert heading in text, heading
+    r = copy.deepcopy(PROBE)
+    change(r)
+    found = problems(r)
+    assert len(found) == 1 and fragment in found[0], found
+
+
 def test_the_dds_profile_is_the_documented_one():
     """The bench's large-images profile is the one docs/ros.md tells users to install."""
     pytest.importorskip("rclpy")
@@ -131,3 +182,20 @@ def test_the_bench_at_tiny_sizes(ros_env, tmp_path):
     assert [s["signal"] for s in signals] == ["SIGINT", "SIGTERM", "SIGINT"], signals
     for s in signals:
         assert s["exit_status"] == 0 and not s["traceback"] and s["answered_before"] >= 1, s
+
+    # issue 25's phases: every loop of a looped bag answered, hostile intrinsics and
+    # decoder payloads followed by an answered frame, start-up signals exit 0
+    for row in r["time"]["rows"]:
+        assert row["answered"] >= row["sent"] - ("2038" in row["category"]), row
+    for phase in ("intrinsics", "decoders"):
+        assert r[phase]["alive"] and all(x["next_frame_answered"] for x in r[phase]["rows"])
+    assert any("field of view" in k for k in r["intrinsics"]["rejected"]), r["intrinsics"]
+    zeros = r["decoders"]["rows"][1]
+    assert "run pair of no pixels" in zeros["decode_outcome"] and zeros["decode_peak_mb"] < 8
+    assert all(x["exit_status"] == 0 for x in r["startup"]["signals"]), r["startup"]
+    assert r["startup"]["params_file"]["fatal_lines"] == 1
+    assert all(x["exit_status"] == 1 and x["fatal_lines"] == 1 for x in r["exports"]["rows"])
+    assert sum(r["messages_published"].values()) > 200
+    for heading in ("#### Time going backwards", "#### Signals during start-up",
+                    "#### Damaged ONNX export descriptions"):
+        assert heading in text, heading

@@ -336,8 +336,11 @@ def _check_io(path: str, name: str, session: Any, entry: dict[str, Any]) -> None
 def _skeleton(path: str, metadata: dict[str, Any]) -> Skeleton:
     try:
         skeleton = skeleton_from_entry(metadata["skeleton"])
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise OnnxModelError(path, str(exc)) from None
+    except TypeError as exc:  # a field of the wrong type inside the entry
+        raise OnnxModelError(path, f"{METADATA_FILE} is malformed: skeleton entry: {exc}"
+                             ) from None
     uvd = metadata["networks"]["a2j"]["outputs"].get("uvd")
     if not uvd or len(uvd) < 2 or uvd[1] != skeleton.num_joints:
         raise OnnxModelError(path, f"A2J's uvd output {uvd} does not have the skeleton's "

@@ -84,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and the nodes; a set FASTDDS_DEFAULT_PROFILES_FILE wins")
     parser.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", 100)),
                         help="ROS_DOMAIN_ID of the bench (default: $ROS_DOMAIN_ID or 100)")
+    parser.add_argument("--probe", action=argparse.BooleanOptionalAction, default=True,
+                        help="the phases of issue 25's probe (vvhand_ros.reliability_probe): "
+                             "stamps backwards, intrinsics extremes, decoder amplification, "
+                             "start-up signals, damaged exports")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
@@ -100,6 +104,8 @@ def command_line(args: argparse.Namespace) -> str:
         cmd += f" --device {args.device}"
     if args.dds != "large-images":
         cmd += f" --dds {args.dds}"
+    if not args.probe:
+        cmd += " --no-probe"
     return cmd
 
 
@@ -245,7 +251,7 @@ class Bench:
         self.interval_s = period / 2.0
         base = self.peer.fresh_status()
         rss0 = child.rss_bytes()
-        rss_max, stamps = rss0, []
+        rss_max, stamps, n_levels = rss0, [], len(self.peer.levels)
         t0 = time.monotonic()
         t_next, t_sample = t0, t0
         with tqdm(total=int(self.args.overload_s), desc="overload", unit="s") as bar:
@@ -261,6 +267,7 @@ class Bench:
         last_answered = self.peer.wait_for(lambda: stamps[-1] in self.peer.answers, 60.0)
         rss1 = child.rss_bytes()
         status = self.peer.fresh_status()
+        levels = self.peer.levels[n_levels:]  # /diagnostics during the overload
         answered = [self.peer.answers[s] for s in stamps if s in self.peer.answers]
         e2e = [1000.0 * (self.peer.answers[s].received_s - self.stream.sent_at[s])
                for s in stamps if s in self.peer.answers]
@@ -277,6 +284,8 @@ class Bench:
             "rss_max_mb": max(rss_max, rss1) / 2**20,
             "node_latency_ms": _percentiles([1000.0 * a.processing_s for a in answered]),
             "end_to_end_ms": _percentiles(e2e), "alive": child.alive(),
+            "diag_reports": len(levels), "diag_warn_or_worse": sum(lv >= 1 for lv, _ in levels),
+            "diag_says_dropped": sum("dropped unprocessed" in m for _, m in levels),
         }, child
 
     def stop_while_processing(self, child, sig, when: str) -> dict:
@@ -307,7 +316,9 @@ def _run_phases(args: argparse.Namespace, dds: str) -> dict:
     """The bench's phases in this DDS environment; the results dict (without the verdict)."""
     import rclpy
 
+    from vvhand_core.assets import default_model_path
     from vvhand_core.data.synthetic.generator import sample_sequence
+    from vvhand_ros import reliability_probe as probe
     from vvhand_ros.reliability_fuzz import FuzzSource
     from vvhand_ros.reliability_harness import Peer
     from vvhand_ros.synth_bag import live_camera_config
@@ -328,11 +339,16 @@ def _run_phases(args: argparse.Namespace, dds: str) -> dict:
         fuzz_raw, child = bench.fuzz_phase(args.messages - n_comp, compressed=False)
         results["fuzz"].append(fuzz_raw)
         results["parameters"] = bench.parameters_phase()
+        if args.probe:
+            results["time"] = probe.time_phase(bench, child)
+            results["intrinsics"] = probe.intrinsics_phase(bench, child)
         results["signals"].append(bench.stop_while_processing(child, signal.SIGINT,
                                                               "after the raw fuzz"))
         if n_comp:
             fuzz_comp, child = bench.fuzz_phase(n_comp, compressed=True)
             results["fuzz"].append(fuzz_comp)
+            if args.probe:
+                results["decoders"] = probe.decoder_phase(bench, child)
             results["signals"].append(bench.stop_while_processing(
                 child, signal.SIGTERM, "after the compressedDepth fuzz"))
         results["overload"], child = bench.overload_phase()
@@ -342,6 +358,10 @@ def _run_phases(args: argparse.Namespace, dds: str) -> dict:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 results["signals"].append(bench.stop_while_processing(
                     bench.start(), sig, f"extra run {k + 1}"))
+        if args.probe:
+            results["startup"] = probe.startup_phase(bench)
+            results["exports"] = probe.export_phase(bench, args.model or str(
+                default_model_path()))
     finally:
         for child in bench.children:
             if child.alive():
@@ -349,6 +369,7 @@ def _run_phases(args: argparse.Namespace, dds: str) -> dict:
         peer.close()
         context.try_shutdown()
     results["tracebacks"] = sum("Traceback" in out for out in bench.outputs)
+    results["messages_published"] = dict(peer.published)
     results["seconds"] = time.monotonic() - t0
     return results
 

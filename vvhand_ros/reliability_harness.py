@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,11 +116,14 @@ def stamp_ns(stamp) -> int:
 class NodeProcess:
     """hand_pose_node as a child process; its output is read line by line meanwhile."""
 
-    def __init__(self, env: dict[str, str], params: list[str]) -> None:
+    def __init__(self, env: dict[str, str], params: list[str],
+                 ros_args: tuple[str, ...] = ()) -> None:
+        """``params``: ``name:=value`` each; ``ros_args``: more ROS arguments at the end."""
         cmd = [sys.executable, "-m", "vvhand_ros.node", "--ros-args", "-r",
                f"__ns:={NAMESPACE}"]
         for p in [*RELIABLE_INPUT_OVERRIDES, *params]:
             cmd += ["-p", p]
+        cmd += list(ros_args)
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -216,6 +220,8 @@ class Peer:
         self.answer_count = 0
         self.status: dict[str, float] = {}
         self.status_count = 0
+        self.levels: list[tuple[int, str]] = []  # every status: (level, message)
+        self.published: Counter = Counter()      # messages published, by kind
         self.node.create_subscription(HandPose, f"{NAMESPACE}/{NODE_NAME}/hand_pose",
                                       self._on_pose, QoSProfile(depth=100))
         if DiagnosticArray is not None:
@@ -245,6 +251,7 @@ class Peer:
         """Publish ``msg`` on the depth ('image' | 'compressed') or camera_info ('info') topic."""
         {"info": self.pub_info, "image": self.pub_img, "compressed": self.pub_comp}[kind].publish(
             msg)
+        self.published[kind] += 1
 
     def _on_pose(self, msg) -> None:
         self.answer_count += 1
@@ -261,6 +268,8 @@ class Peer:
                     except ValueError:
                         pass
                 self.status = values
+                level = st.level[0] if isinstance(st.level, bytes) else int(st.level)
+                self.levels.append((level, str(st.message)))
                 self.status_count += 1
 
     # -- waiting --------------------------------------------------------------------------
@@ -355,6 +364,23 @@ class FrameStream:
         self.peer.publish(kind, img)
         self.sent_at[stamp] = time.monotonic()
         return stamp
+
+    def send_at(self, stamp_ns: int, image_first: bool = False, info=None) -> int:
+        """Publish the next frame stamped ``stamp_ns`` (any: backwards, zero, far ahead).
+
+        camera_info first unless ``image_first``; ``info``: a CameraInfo to send instead of
+        the frame's own. Returns the stamp.
+        """
+        k = self.i % len(self.msgs)
+        self.i += 1
+        cam = self.msgs[k][0] if info is None else info
+        kind, img = self._image(k)
+        cam.header = img.header = header(stamp_ns)
+        for what, msg in ([(kind, img), ("info", cam)] if image_first
+                          else [("info", cam), (kind, img)]):
+            self.peer.publish(what, msg)
+        self.sent_at[stamp_ns] = time.monotonic()
+        return stamp_ns
 
     def one_at_a_time(self, n: int, timeout_s: float = 120.0) -> list[float]:
         """Send ``n`` frames, each after the previous was answered; processing times [s]."""

@@ -10,6 +10,7 @@ from vvhand_core.benchmarks.results import markdown_table
 
 RSS_GROWTH_LIMIT_MB = 100.0  # more over the overload is a problem (a leak or a queue)
 TIMEOUT_LIMIT = 0.05  # fraction of the frames expected to be answered that may time out
+DROP_SHARE = 0.2  # the node's WARN threshold (vvhand_ros.diagnostics.DROP_WARN_FRACTION)
 NODE_ACCOUNT = ("frames_in", "processed", "no_hand", "published", "dropped", "tf_unavailable")
 
 
@@ -62,6 +63,49 @@ def problems(results: dict) -> list[str]:
         if s["exit_status"] != 0 or s["traceback"]:
             out.append(f"{s['signal']} {s['when']}: exit status {s['exit_status']}"
                        + (", traceback" if s["traceback"] else ""))
+    return out + probe_problems(results)
+
+
+def probe_problems(results: dict) -> list[str]:
+    """The checks of issue 25's phases (vvhand_ros.reliability_probe)."""
+    out = []
+    for row in results.get("time", {}).get("rows", []):
+        lost = row["sent"] - row["answered"]
+        if lost > (1 if "2038" in row["category"] else 0):  # image-first: one may go
+            out.append(f"{lost} of {row['sent']} frames unanswered: {row['category']}")
+    for phase in ("time", "intrinsics", "decoders"):
+        if phase in results and not results[phase]["alive"]:
+            out.append(f"the node was not running after the {phase} phase")
+    for phase in ("intrinsics", "decoders"):
+        for row in results.get(phase, {}).get("rows", []):
+            if not row["next_frame_answered"]:
+                out.append(f"no answer to the valid frame after {row['case']}")
+            if row["rss_after_mb"] - row["rss_before_mb"] > RSS_GROWTH_LIMIT_MB:
+                out.append(f"RSS grew by {row['rss_after_mb'] - row['rss_before_mb']:.0f} MB "
+                           f"after {row['case']}")
+    ov = results.get("overload")
+    if ov is not None and "diag_reports" in ov and ov["dropped"] > DROP_SHARE * ov["sent"] \
+            and not ov["diag_says_dropped"]:
+        out.append(f"/diagnostics never said frames were dropped while {ov['dropped']:.0f} of "
+                   f"{ov['sent']} were")
+    start = results.get("startup", {})
+    for row in start.get("signals", []):
+        if row["exit_status"] != 0 or row["traceback"]:
+            out.append(f"{row['signal']} {row['after_s']:.2f} s after the start: exit status "
+                       f"{row['exit_status']}" + (", traceback" if row["traceback"] else ""))
+    pf = start.get("params_file")
+    if pf and (pf["exit_status"] != 1 or pf["fatal_lines"] != 1 or pf["traceback"]):
+        out.append(f"unreadable --params-file: exit status {pf['exit_status']}, "
+                   f"{pf['fatal_lines']} FATAL lines" + (", traceback" if pf["traceback"]
+                                                          else ""))
+    exports = results.get("exports", {})
+    if exports.get("error"):
+        out.append(exports["error"])
+    for row in exports.get("rows", []):
+        if row["exit_status"] != 1 or row["fatal_lines"] != 1 or row["traceback"]:
+            out.append(f"export with {row['damage']}: exit status {row['exit_status']}, "
+                       f"{row['fatal_lines']} FATAL lines"
+                       + (", traceback" if row["traceback"] else ""))
     return out
 
 
@@ -124,6 +168,10 @@ def _overload_table(ov: dict) -> str:
             ["end-to-end latency p50 / p95 / max [ms] (publish to HandPose received)",
              f"{e2e['p50']:.0f} / {e2e['p95']:.0f} / {e2e['max']:.0f}"],
             ["last frame answered", "yes" if ov["last_frame_answered"] else "NO"]]
+    if "diag_reports" in ov:
+        rows.append(["/diagnostics reports during the overload: total / WARN or worse / "
+                     "saying frames were dropped", f"{ov['diag_reports']} / "
+                     f"{ov['diag_warn_or_worse']} / {ov['diag_says_dropped']}"])
     return markdown_table(["overload", "value"], rows)
 
 
@@ -132,6 +180,68 @@ def _signal_table(signals: list[dict]) -> str:
              "YES" if s["traceback"] else "no"] for s in signals]
     return markdown_table(["signal", "node run", "frames answered before", "exit status",
                            "exit after [s]", "traceback"], rows)
+
+
+def _summary_table(results: dict) -> str:
+    """One row per probe category: answered frames, worst stall, memory."""
+    rows = []
+    for row in results.get("time", {}).get("rows", []):
+        rows.append([_cell(row["category"]) + f" ({row['order']})",
+                     f"{row['answered']} / {row['sent']}", "", ""])
+    for phase in ("intrinsics", "decoders"):
+        for row in results.get(phase, {}).get("rows", []):
+            rows.append([_cell(row["case"]),
+                         "next valid frame: " + ("yes" if row["next_frame_answered"]
+                                                 else "NO"),
+                         f"{row['stall_s']:.2f} (publishing {row.get('publish_s', 0):.2f})",
+                         f"{row['rss_before_mb']:.0f} -> {row['rss_after_mb']:.0f}"])
+    text = markdown_table(["category", "frames answered", "stall [s] (to the next valid "
+                           "frame's answer)", "node RSS [MB]"], rows)
+    dec = [[_cell(r["case"]), f"{r['bytes'] / 2**20:.1f}", f"{1000 * r['decode_s']:.1f}",
+            f"{r['decode_peak_mb']:.1f}", _cell(r["decode_outcome"][:90])]
+           for r in results.get("decoders", {}).get("rows", []) if "decode_s" in r]
+    if dec:
+        text += ("\n\nThe same compressedDepth messages decoded by the node's function in "
+                 "the bench process (camera_info's size given), the decoder's own cost:\n\n"
+                 + markdown_table(["message", "size [MB]", "decode [ms]",
+                                   "peak traced memory [MB]", "outcome"], dec))
+    return text
+
+
+def _probe_sections(results: dict) -> list[str]:
+    parts = []
+    if "time" in results or "intrinsics" in results or "decoders" in results:
+        text = _summary_table(results)
+        for phase in ("intrinsics", "decoders"):
+            counts = results.get(phase, {}).get("rejected") or results.get(phase, {}).get(
+                "outcome") or {}
+            if counts:
+                text += (f"\n\nThe node's account of the {phase} phase: "
+                         + "; ".join(f"{_cell(k)} {v:.0f}" for k, v in sorted(counts.items())))
+        parts += ["#### Time going backwards, intrinsics extremes, decoder amplification "
+                  "(issue 25)", text + "\n\nOne frame at a time, each waited for (10 s at "
+                  "most); a hostile message is followed by a valid frame, and the stall runs "
+                  "from sending the hostile message to that frame's answer."]
+    start = results.get("startup")
+    if start:
+        rows = [[r["signal"], f"{r['after_s']:.2f}", r["exit_status"], f"{r['exit_s']:.2f}",
+                 "YES" if r["traceback"] else "no"] for r in start["signals"]]
+        pf = start["params_file"]
+        text = markdown_table(["signal", "sent after the start [s]", "exit status",
+                               "exit after [s]", "traceback"], rows)
+        text += (f"\n\nUnreadable `--params-file`: exit status {pf['exit_status']}, "
+                 f"{pf['fatal_lines']} FATAL line(s), traceback "
+                 f"{'YES' if pf['traceback'] else 'no'}.")
+        parts += ["#### Signals during start-up (issue 25)", text]
+    exports = results.get("exports")
+    if exports:
+        rows = [[_cell(r["damage"]), r["exit_status"], r["fatal_lines"],
+                 "YES" if r["traceback"] else "no", _cell(r["fatal"])]
+                for r in exports.get("rows", [])]
+        parts += ["#### Damaged ONNX export descriptions (issue 25)",
+                  markdown_table(["vvhand_onnx.json", "exit status", "FATAL lines",
+                                  "traceback", "the FATAL line (end)"], rows)]
+    return parts
 
 
 def markdown(results: dict) -> str:
@@ -149,7 +259,8 @@ def markdown(results: dict) -> str:
         f"Model: {results.get('model', '?')}. Load average (1 min) "
         f"{results.get('load_start', float('nan')):.1f} at the start, "
         f"{results.get('load_end', float('nan')):.1f} at the end; total "
-        f"{results.get('seconds', 0.0) / 60.0:.1f} min. {verdict}",
+        f"{results.get('seconds', 0.0) / 60.0:.1f} min. Messages published: "
+        f"{sum(results.get('messages_published', {}).values())}. {verdict}",
     ]
     if results.get("fuzz"):
         parts += ["#### Bad and fuzzed input", _fuzz_tables(results["fuzz"])]
@@ -159,6 +270,7 @@ def markdown(results: dict) -> str:
     if results.get("overload"):
         parts += ["#### Overload: valid frames at twice the processing rate",
                   _overload_table(results["overload"])]
+    parts += _probe_sections(results)
     if results.get("signals"):
         parts += ["#### SIGINT / SIGTERM while frames are processed", _signal_table(
             results["signals"]) + "\n\nFrames keep coming at twice the processing rate "
