@@ -72,3 +72,13 @@ def test_publish_refuses_a_file_too_large_to_commit(tmp_path, monkeypatch):
                           "--out", str(tmp_path / "m.pt")]) == 2
     with pytest.raises(SystemExit):
         legs_mod.main(["publish"])
+
+
+def test_record_names_the_scene_mixture():
+    from vvhand_core.train.legs import scenes_text
+
+    assert scenes_text({"synth": {"scene_version": 2}}) == "synthetic v2"
+    assert scenes_text({}) == "synthetic v1"
+    mix = {"synth": {}, "synth_mix": {2: 0.4, 3: 0.6}}
+    assert scenes_text(mix) == "synthetic mixture 40 % v2 + 60 % v3"
+    assert scenes_text(mix, short=True) == "v2+v3"

@@ -106,9 +106,9 @@ def plot_curve(legs: list[tuple[dict[str, Any], dict[str, Any], Path]], path: Pa
             if pts:
                 ax.plot(*zip(*pts), "o-", ms=3, color=colour,
                         label=phase if info is legs[0][0] else None)
-        scenes = cfg["data"].get("synth", {}).get("scene_version", 1)
         ax.axvline(offset, color="grey", lw=0.5)
-        ax.text(offset, ax.get_ylim()[1] if vals else 0, f" leg {info['leg']} (v{scenes})",
+        ax.text(offset, ax.get_ylim()[1] if vals else 0,
+                f" leg {info['leg']} ({scenes_text(cfg['data'], short=True)})",
                 va="top", fontsize=8)
         offset += info["run_time_min"]
     ax.set_xlabel("training minutes on this CPU (all legs)")
@@ -122,6 +122,18 @@ def plot_curve(legs: list[tuple[dict[str, Any], dict[str, Any], Path]], path: Pa
     plt.close(fig)
 
 
+def scenes_text(data: dict[str, Any], short: bool = False) -> str:
+    """The scene versions of a leg's data config: "synthetic v2", or its mixture."""
+    mix = data.get("synth_mix") or {}
+    if mix:
+        total = sum(mix.values())
+        parts = [f"v{v}" if short else f"{100 * s / total:.0f} % v{v}"
+                 for v, s in sorted(mix.items())]
+        return ("+".join(parts) if short else "synthetic mixture " + " + ".join(parts))
+    version = data.get("synth", {}).get("scene_version", 1)
+    return f"v{version}" if short else f"synthetic v{version}"
+
+
 def _leg_lines(info: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     hw = info.get("hardware") or {}
     init = info.get("init_from") or {}
@@ -129,7 +141,7 @@ def _leg_lines(info: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     return [
         f"### Leg {info['leg']}",
         "",
-        f"- scenes: synthetic v{cfg['data'].get('synth', {}).get('scene_version', 1)}, "
+        f"- scenes: {scenes_text(cfg['data'])}, "
         f"training seed {cfg['data']['train_seed']} ({cfg['data']['train_frames']} frames), "
         f"validation seed {cfg['data']['val_seed']} ({cfg['data']['val_frames']} frames)",
         f"- started from: {init.get('path', 'random initialisation')}"
