@@ -27,6 +27,7 @@ from rclpy.lifecycle import State, TransitionCallbackReturn  # noqa: E402
 from vvhand_ros.node import run_node  # noqa: E402
 from vvhand_ros.node_core import HandPoseCore  # noqa: E402
 from vvhand_ros.node_params import declare_parameters  # noqa: E402
+from vvhand_ros.ros_compat import guard_change_state  # noqa: E402
 
 if TYPE_CHECKING:
     from vvhand_core.pipeline import VirtualViewPipeline
@@ -39,6 +40,7 @@ class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
         self._core_defaults()
         self._given_pipeline = pipeline
         super().__init__("hand_pose_node", **node_kwargs)
+        guard_change_state(self)  # an unavailable transition: refused on Jazzy too, not fatal
         try:
             declare_parameters(self)  # ValueError for a bad start-up value: one FATAL line
         except BaseException:
