@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="2: person scenes (one hand moving); 3: v3 stills with two "
                              "labelled hands (seed 9)")
     parser.add_argument("--max-hands", type=int, default=2, help="the node's max_hands")
+    parser.add_argument("--num-threads", type=int, default=0,
+                        help="the node's num_threads (1: its networks on one core; 0: its "
+                             "default, one per core)")
+    parser.add_argument("--bag", type=Path, default=None,
+                        help="replay this bag (written by `vvhand synth-bag` with the same "
+                             "--scenes and --fps) instead of writing one")
     parser.add_argument("--dds", choices=("large-images", "default"), default="large-images",
                         help="large-images: the Fast DDS profile of docs/ros.md ('Large "
                              "images': 640x480 frames through shared memory) for the "
@@ -79,6 +85,7 @@ def _hands(report) -> str:
 def run(args: argparse.Namespace) -> int:
     """Write the bag, replay it live once per backend, print and append the table."""
     from vvhand_core.benchmarks.results import append_section, markdown_table
+    from vvhand_ros.bag import read_ground_truth
     from vvhand_ros.reliability_harness import dds_environment
     from vvhand_ros.replay import ReplayConfig, run_replay
     from vvhand_ros.synth_bag import write_synthetic_bag
@@ -88,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp, \
             dds_environment(args.dds) as dds:
-        bag = Path(tmp) / "bag"
-        if args.scenes == 3:
+        bag = args.bag or Path(tmp) / "bag"
+        if args.bag is not None:
+            frames = len(read_ground_truth(bag))
+        elif args.scenes == 3:
             write_synthetic_bag(bag, frames, seed=9, fps=args.fps, scene_version=3,
                                 two_hands=True, progress=False)
         else:
@@ -98,14 +107,15 @@ def run(args: argparse.Namespace) -> int:
             backend, mirror, fit = parse_variant(entry)
             cfg = ReplayConfig(bag=bag, mode="live", model=args.model, backend=backend,
                                mirror=mirror, fit=fit, rate=1.0, out_dir=Path(tmp) / entry,
-                               max_hands=args.max_hands)
+                               max_hands=args.max_hands, num_threads=args.num_threads)
             report, _, _ = run_replay(cfg, progress=False)
             rows.append(row(entry, report))
     table = markdown_table(HEADER, rows)
     scenes = ("640x480, person scenes" if args.scenes == 2 else
               "v3 stills with two labelled hands, seed 9, each frame its sampled camera")
     body = (f"{frames} depth frames ({scenes}) at {args.fps:g} frames/s into "
-            f"hand_pose_node (student-3, max_hands {args.max_hands}, default parameters but "
+            f"hand_pose_node (student-3, max_hands {args.max_hands}, num_threads "
+            f"{args.num_threads}, default parameters but "
             "smoothing off, reliable QoS "
             f"on loopback, DDS: {dds}); the node answers the newest frame and drops the "
             "rest. Output frames/s: answers per second from the first frame sent to the "
@@ -115,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_write:
         cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
                f"--backends {args.backends} --dds {args.dds} --scenes {args.scenes} "
-               f"--max-hands {args.max_hands}"
+               f"--max-hands {args.max_hands} --num-threads {args.num_threads}"
+               + (f" --bag {args.bag}" if args.bag else "")
                + (f" --model {args.model}" if args.model else ""))
         print(f"appended to {append_section('Node latency at camera rate', cmd, body)}")
     return 0

@@ -62,6 +62,7 @@ class ReplayConfig:
     fit_max_residual_mm: float = FIT_MAX_RESIDUAL_MM  # with fit: larger = no hand (node's)
     mirror: bool = False                  # also the mirror pass (PipelineConfig.mirror)
     max_hands: int = 2                    # hands per frame (the node's max_hands)
+    num_threads: int = 0                  # live: the node's num_threads (0 = its default)
     backend: str = "auto"                 # auto (as the node) | torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC

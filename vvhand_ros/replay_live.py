@@ -40,6 +40,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"fit_max_residual_mm:={float(cfg.fit_max_residual_mm)}",
             "-p", f"mirror:={str(cfg.mirror).lower()}",
             "-p", f"max_hands:={int(cfg.max_hands)}",
+            "-p", f"num_threads:={int(cfg.num_threads)}",
             "-p", f"backend:={cfg.backend}",
             "-p", "publish_tf:=false",
             "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
