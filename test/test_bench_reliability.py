@@ -65,6 +65,7 @@ def test_the_verdict_fails_on_each_problem(change, fragment):
 
 def _stall(case, **kw):
     return dict({"case": case, "next_frame_answered": True, "stall_s": 0.1, "publish_s": 0.0,
+                 "handled_s": 0.5, "next_frame_s": 0.1, "outcome": "rejected.x",
                  "rss_before_mb": 490.0, "rss_after_mb": 491.0, "alive": True}, **kw)
 
 
@@ -192,6 +193,7 @@ def test_the_bench_at_tiny_sizes(ros_env, tmp_path):
     assert any("field of view" in k for k in r["intrinsics"]["rejected"]), r["intrinsics"]
     zeros = r["decoders"]["rows"][1]
     assert "run pair of no pixels" in zeros["decode_outcome"] and zeros["decode_peak_mb"] < 8
+    assert "run pair of no pixels" in zeros["outcome"], zeros  # the node's own verdict
     assert all(x["exit_status"] == 0 for x in r["startup"]["signals"]), r["startup"]
     assert r["startup"]["params_file"]["fatal_lines"] == 1
     assert all(x["exit_status"] == 1 and x["fatal_lines"] == 1 for x in r["exports"]["rows"])

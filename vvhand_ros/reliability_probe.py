@@ -94,19 +94,41 @@ def _camera_info(bench, fx: float, fy: float, width: int = 640, height: int = 48
     return info
 
 
+def _outcome(before: dict, after: dict) -> str:
+    """What the node did with one frame, from its counters: the reason(s) that grew."""
+    grew = [k for k in after if (k.startswith(("rejected.", "unpaired.", "failed."))
+                                 or k in ("processed", "dropped"))
+            and after[k] > before.get(k, 0.0)]
+    return ", ".join(sorted(grew)) or "not accounted for"
+
+
 def _stall_row(bench, child, what: str, send) -> dict:
-    """``send()`` the hostile message(s), then a valid frame: seconds until it is answered."""
+    """Send a hostile frame, wait for the node to account for it, then a valid frame.
+
+    Times both (from sending the hostile frame), reads what the node did with it from its
+    /diagnostics counters, and the node's memory before and after.
+    """
+    from vvhand_ros.bench_reliability import ACCOUNTED
+
+    def accounted(st):
+        return sum(st.get(k, 0.0) for k in ACCOUNTED)
+
+    base = bench.peer.fresh_status()
     rss0 = child.rss_bytes()
     t0 = time.monotonic()
     send()
     sent_s = time.monotonic() - t0
+    bench.peer.wait_for(lambda: bench.peer.status.get("frames_in", 0.0) > base.get(
+        "frames_in", 0.0) and accounted(bench.peer.status) > accounted(base), 60.0)
+    handled_s = time.monotonic() - t0
+    after = dict(bench.peer.status)
     stamp = _now_ns(bench)
     bench.stream.last_ns = stamp
-    ok, _ = _frame(bench, stamp)
-    stall = time.monotonic() - t0
-    return {"case": what, "next_frame_answered": ok, "stall_s": stall, "publish_s": sent_s,
-            "rss_before_mb": rss0 / 2**20, "rss_after_mb": child.rss_bytes() / 2**20,
-            "alive": child.alive()}
+    ok, next_s = _frame(bench, stamp)
+    return {"case": what, "next_frame_answered": ok, "stall_s": time.monotonic() - t0,
+            "publish_s": sent_s, "handled_s": handled_s, "next_frame_s": next_s,
+            "outcome": _outcome(base, after), "rss_before_mb": rss0 / 2**20,
+            "rss_after_mb": child.rss_bytes() / 2**20, "alive": child.alive()}
 
 
 def intrinsics_phase(bench, child) -> dict:
