@@ -35,7 +35,7 @@ def test_two_hands_keep_track_ids_and_tf_names_through_a_crossing(rclpy_context,
     try:
         h.wait_subscribed(proc)
         answers = [h.send_and_wait(proc, depth[i], intr, 300.0 + i / 30.0) for i in range(N)]
-        assert spin_until(h.node, lambda: len(h.tf) >= N - 1, 10.0)
+        assert spin_until(h.node, lambda: len(h.tf) >= N - 1, 30.0)
         assert proc.poll() is None
     finally:
         out = stop(proc)

@@ -6,7 +6,12 @@
 * ``max_hands == 1``: exactly ``run``'s answer (the localiser's one-hand rule, ``locate``:
   the nearest confident hand), wrapped: ``hands`` holds it when valid.
 * ``max_hands >= 2``: the localiser's ``locate_all`` gives up to ``max_hands`` candidates
-  with their track ids; all are cropped and estimated in ONE batch through the networks
+  with their track ids, and its one-hand rule (``locate``) the hand ``run`` would crop
+  (:func:`locate_hands`): the candidate of that hand (within the localiser's merge
+  radius) is cropped at ``locate``'s centre, so the hand a one-hand node follows is
+  estimated exactly as by ``run`` (``locate_all`` keeps the best scoring of close
+  detections, which can lie 30-50 mm off a tracked hand's centre; ``locate`` the one
+  nearest its prior); all are cropped and estimated in ONE batch through the networks
   (one forward per network for the frame), then :func:`finish_hands`:
 
   1. a candidate whose crop holds no depth is no hand;
@@ -18,7 +23,8 @@
      reported; nothing is merged or averaged across hands;
   3. the hand-model fit (``config.fit``) runs per hand in the hand's own sequence (one
      fit state per track id: ``fit.stage.FitStage.apply_hands``); a hand the fit rejects
-     (phantom: residual above the limit) is not reported and its localiser track ends;
+     (phantom: residual above the limit) is not reported and its localiser track ends
+     (and ``locate``'s prior, when it was that hand: as ``run`` forgets it);
   4. **side rule**: two reported hands never share a side. When they claim the same one,
      the one with the weaker evidence (P(right) nearer 0.5: the fit's side evidence of
      its sequence when fitted, else the network's ``right_probability``) becomes
@@ -33,10 +39,11 @@ result saying why (what ``run`` returns), for single-hand consumers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from vvhand_core.detector.tracks import HandCandidate
 from vvhand_core.lite.result import HandPoseResult
 
 DUPLICATE_MM = 40.0  # two estimates closer than this (mean joint distance) are one hand
@@ -76,11 +83,37 @@ def check_max_hands(value: object) -> None:
         raise ValueError(f"max_hands must be an integer in 1..{MAX_HANDS_LIMIT}, got {value!r}")
 
 
-def end_track(localiser, track_id: int | None) -> None:
-    """End one hand's ``locate_all`` track in ``localiser`` (the others live on)."""
+def locate_hands(localiser, depth_mm: np.ndarray, intrinsics) -> list[HandCandidate]:
+    """The frame's hands (module doc): ``locate_all``'s, the one ``locate`` picks at its centre.
+
+    A hand ``locate`` finds but ``locate_all`` does not is added without a track id.
+    """
+    hands = list(localiser.locate_all(depth_mm, intrinsics))
+    centre = localiser.locate(depth_mm, intrinsics)
+    if centre is None:
+        return hands
+    centre = np.asarray(centre, np.float64)
+    dist = [float(np.linalg.norm(h.centre_mm - centre)) for h in hands]
+    near = [k for k, d in enumerate(dist) if d < localiser.cfg.merge_radius_mm]
+    if not near:
+        return [HandCandidate(centre, 1.0), *hands]
+    k = min(near, key=dist.__getitem__)
+    hands[k] = replace(hands[k], centre_mm=centre)
+    return hands
+
+
+def end_track(localiser, track_id: int | None, centre_mm: np.ndarray | None = None) -> None:
+    """End one hand's ``locate_all`` track in ``localiser`` (the others live on).
+
+    ``locate``'s prior is forgotten too when it is that hand's ``centre_mm``.
+    """
     tracks = getattr(localiser, "tracks", None)
     if tracks is not None and track_id is not None:
         tracks.tracks = [t for t in tracks.tracks if t.track_id != track_id]
+    prior = getattr(localiser, "prior", None)
+    if prior is not None and centre_mm is not None and np.allclose(prior, centre_mm,
+                                                                   atol=1e-3):
+        localiser.prior = None
 
 
 def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM) -> list[int]:
@@ -126,7 +159,7 @@ def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit
     if fit is not None:
         if live:
             for i in fit.apply_hands(live, depth_mm, intrinsics, sequence, invalid)[::-1]:
-                end_track(localiser, live[i].track_id)
+                end_track(localiser, live[i].track_id, live[i].centre_mm)
                 dropped.append(live.pop(i))
         else:
             fit.apply_hands([], depth_mm, intrinsics, sequence, invalid)
@@ -169,5 +202,6 @@ def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
 
 
 __all__ = ["DUPLICATE_MM", "HandsResult", "MAX_HANDS_LIMIT", "check_max_hands", "duplicates",
-           "end_track", "finish_hands", "hands_result", "one_side_each", "order_hands",
+           "end_track", "finish_hands", "hands_result", "locate_hands", "one_side_each",
+           "order_hands",
            "side_strength"]

@@ -45,7 +45,7 @@ from vvhand_core.fusion import (
     selection_score,
     to_camera_frame,
 )
-from vvhand_core.hands import HandsResult, finish_hands, hands_result
+from vvhand_core.hands import HandsResult, finish_hands, hands_result, locate_hands
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
 from vvhand_core.localise import locate_frames, make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
@@ -247,7 +247,7 @@ class VirtualViewPipeline:
         timer = StageTimer(self.device)
         with torch.inference_mode():
             depth = clean_depth(depth[None])
-            found = self._localiser.locate_all(depth[0], intrinsics)
+            found = locate_hands(self._localiser, depth[0], intrinsics)
             timer.lap("localise")
             results = (self._estimate_at(depth, [0] * len(found),
                                          [c.centre_mm for c in found], intrinsics, timer)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.fit.stage import make_fit_stage
-from vvhand_core.hands import HandsResult, finish_hands, hands_result
+from vvhand_core.hands import HandsResult, finish_hands, hands_result, locate_hands
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
 from vvhand_core.lite.config import SELECTORS, FrameConfig, LiteConfig, check_lite_config
@@ -152,7 +152,7 @@ class LitePipeline:
         timer = StageTimer()
         depth = _clean(depth[None])
         intr = _hashable(intrinsics)
-        found = self._make_localiser().locate_all(depth[0], intr)
+        found = locate_hands(self._make_localiser(), depth[0], intr)
         timer.lap("localise")
         results = (self._estimate_at(depth, [0] * len(found), [c.centre_mm for c in found],
                                      intr, timer) if found else [])
