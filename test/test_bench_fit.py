@@ -107,6 +107,13 @@ def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):
     for bad in ("v4", ""):
         with pytest.raises(SystemExit):
             parser.parse_args(["--splits", bad])
+    before = bench.fit_config(parser.parse_args(["--fit", "gate_mm=40, explain_mm=0, "
+                                                 "explain_after=3"]))
+    assert (before.gate_mm, before.explain_mm, before.explain_after) == (40.0, 0.0, 3)
+    assert isinstance(before.explain_after, int)
+    for bad in ("guard=0", "gate_mm=x"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--fit", bad])
 
 
 def test_splits_select_the_test_or_tuning_frames():

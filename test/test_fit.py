@@ -61,7 +61,8 @@ def test_term_jacobians_match_finite_differences(v1_frames):
     x[LENGTHS] = [1.06, 0.93, 1.1, 0.9, 1.03]  # and from the mean finger lengths
     posed = model(x, r0, SHAPE, False)
     obs = observe(f.depth_mm, f.intrinsics, posed.joints.mean(0))
-    pts, cand = data_points(obs, posed, 40.0, 192, 8)
+    gated = data_points(obs, posed, 40.0, 192, 8)
+    pts, cand = gated.points, gated.candidates
     tgt = target
     conf = np.linspace(0.2, 1.0, 21)
     terms = [lambda lin, j: point_pull(lin, tgt, conf, 0.3, 15.0, j),

@@ -76,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="", type=parse_weights,
                         help="term weights overriding the defaults, e.g. joint_mm=15,free=1 "
                              "(names: vvhand_core.fit.terms.Weights)")
+    parser.add_argument("--fit", default="", type=parse_fit_options,
+                        help="FitConfig numbers overriding the defaults, e.g. gate_mm=40,"
+                             "explain_mm=0,plane_mm=0 (the fit before it was made "
+                             f"object-aware; names: {', '.join(FIT_OPTIONS)})")
     parser.add_argument("--finger-lengths", default="", type=parse_range,
                         help="LO,HI bounds of the per-finger length factors the fit estimates "
                              "(FitConfig.finger_length_range; 1,1 holds them; default: "
@@ -150,9 +154,30 @@ def parse_range(text: str) -> tuple[float, float] | None:
     return lo, hi
 
 
+FIT_OPTIONS = ("gate_mm", "explain_mm", "explain_after", "plane_mm", "plane_share",
+               "iterations", "max_points")
+
+
+def parse_fit_options(text: str) -> dict[str, float]:
+    """'gate_mm=40, explain_mm=0' -> {"gate_mm": 40.0, "explain_mm": 0.0} (``FIT_OPTIONS``)."""
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in FIT_OPTIONS:
+            raise argparse.ArgumentTypeError(
+                f"--fit wants name=value with names in {FIT_OPTIONS}, got {item!r}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--fit: {item!r} is not a number") from None
+    return out
+
+
 def fit_config(args: argparse.Namespace) -> FitConfig:
-    """The FitConfig of the options."""
+    """The FitConfig of the options (``--fit``: integers where FitConfig's are)."""
     extra = {} if args.finger_lengths is None else {"finger_length_range": args.finger_lengths}
+    base = FitConfig()
+    extra |= {k: type(getattr(base, k))(v) for k, v in getattr(args, "fit", {}).items()}
     return FitConfig(weights=Weights(**args.weights), **extra)
 
 
@@ -337,6 +362,9 @@ def _measure(args: argparse.Namespace) -> int:
             f"IK + {cfg.iterations} depth LM iterations, {cfg.max_points} data points), "
             f"CPU time of this process with one thread"
             + (f", weights {args.weights}" if args.weights else "")
+            + (f", FitConfig {args.fit}" if args.fit else "")
+            + f", gate {cfg.gate_mm:g} mm, plane {cfg.plane_mm:g} mm, points farther than "
+              f"{cfg.explain_mm:g} mm dropped after {cfg.explain_after} iterations"
             + f", finger length factors within {cfg.finger_length_range}" + "."
             + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
                f"tracking." if pipe is not None else "")
@@ -362,6 +390,8 @@ def _measure(args: argparse.Namespace) -> int:
                   if args.hand_free_scenes != 300 else "")
                + (f" --weights {','.join(f'{k}={v:g}' for k, v in args.weights.items())}"
                   if args.weights else "")
+               + (f" --fit {','.join(f'{k}={v:g}' for k, v in args.fit.items())}"
+                  if args.fit else "")
                + (f" --finger-lengths {args.finger_lengths[0]:g},{args.finger_lengths[1]:g}"
                   if args.finger_lengths else ""))
         title = "Model fit after the network (issue 16)" + (", tuning splits" if args.tuning

@@ -8,15 +8,23 @@
 2. inverse kinematics (:mod:`.ik`): placement, scale and angles from the joints;
 3. a fixed budget of Levenberg-Marquardt iterations on: observed points near the hand to
    the model's surface, free space (the model must not project where the camera sees past
-   the hand, nor stand in front of the observed depth), the pull toward the network's
-   joints weighted by confidence, a scale prior and, in sequences, a pull toward the
-   previous fit; the angles stay within the joint limits. With both sides, each gets
-   ``both_sides_iterations`` and the lower cost goes on with the rest of the budget;
+   the hand, nor stand in front of the observed depth; surfaces in front of it may hide
+   it), the pull toward the network's joints weighted by confidence, a scale prior and,
+   in sequences, a pull toward the previous fit; the angles stay within the joint limits.
+   With both sides, each gets ``both_sides_iterations`` and the lower cost goes on with
+   the rest of the budget. What the hand model cannot explain must not pull it: the data
+   points are those within ``gate_mm`` of the IK model, less those on a large plane found
+   away from the hand (``plane_mm``: a table, a wall; :mod:`.planes`), and after
+   ``explain_after`` iterations (and the side's choice) those the model still does not
+   explain (farther than ``explain_mm``: a held object, the other hand) are dropped for
+   the rest of the budget; where they hid fingers, the network's joints and the joint
+   limits hold them;
 4. the safeguard (``guard``): when the fitted model explains the depth worse than the
    model at the network's joints (the IK start) does, by the same terms (the data and
-   free-space parts of the LM cost, recorded as the fit evaluates them: no extra model
-   call), or its joints moved implausibly far from the network's (mean >
-   ``guard_move_mm``), the network's joints are returned (``FitResult.fallback`` says why).
+   free-space parts of the LM cost on the data points kept, recorded as the fit evaluates
+   them; after points were dropped the IK start is evaluated once more), or its joints
+   moved implausibly far from the network's (mean > ``guard_move_mm``), the network's
+   joints are returned (``FitResult.fallback`` says why).
 
 The fit never sees a frame's true hand shape: it uses the mean shape (``HandShape()``)
 times its own scale and its own finger length factors (one per finger, within
@@ -37,7 +45,13 @@ import numpy as np
 from vvhand_core.camera import Intrinsics
 from vvhand_core.data.synthetic.hand_model import HandShape
 from vvhand_core.fit.hand_np import ShapeArrays
-from vvhand_core.fit.problem import SideProblem, refine, residual_terms, start
+from vvhand_core.fit.problem import (
+    SideProblem,
+    drop_unexplained,
+    refine,
+    residual_terms,
+    start,
+)
 from vvhand_core.fit.terms import ANGLES, LENGTHS, SCALE_INDEX, Weights, model, placement
 from vvhand_core.side import right_probability, side_score
 from vvhand_core.skeletons import HANDS2019_21
@@ -65,7 +79,14 @@ class FitConfig:
     doc); guard_margin: how much worse (relative, the depth terms' part of the LM cost)
     the fit may explain the depth than the IK start at the network's joints does before
     it is refused; guard_move_mm: the largest mean distance of the fitted joints from the
-    network's that is believed. max_residual_mm: frames whose fit residual
+    network's that is believed. gate_mm: data points farther than this from the IK start's
+    model are not used; plane_mm: points within this of the plane that holds at least
+    ``plane_share`` of the points away from the hand are not used (0: no plane is looked
+    for); explain_mm / explain_after: after ``explain_after`` depth iterations (at least
+    ``both_sides_iterations`` when both sides are fitted) the points farther than
+    ``explain_mm`` from the model are dropped (0: never; module doc). These four were
+    chosen on tuning frames (``vvhand bench fit --tuning``, v3 seed 7; docs/results.md).
+    max_residual_mm: frames whose fit residual
     (``FitResult.residual_mm``) is larger are reported as no hand by the pipeline
     (``fit.stage``; 0 = never): with no hand in view the localiser can pick something
     hand-like, which the hand model explains badly (docs/ros.md, "Phantom hands").
@@ -76,7 +97,11 @@ class FitConfig:
     max_points: int = 192
     radius_mm: float = 160.0
     window_px: int = 80
-    gate_mm: float = 40.0
+    gate_mm: float = 25.0
+    explain_mm: float = 6.0
+    explain_after: int = 6
+    plane_mm: float = 4.0
+    plane_share: float = 0.3
     candidates: int = 8
     forearm_mm: float = 120.0
     scale_range: tuple[float, float] = (0.75, 1.3)
@@ -101,6 +126,12 @@ class FitConfig:
             raise ValueError(f"shape_mode must be one of {SHAPE_MODES}, got {self.shape_mode!r}")
         if self.ik_iterations < 0 or self.iterations < 0 or self.max_points < 1:
             raise ValueError("ik_iterations >= 0, iterations >= 0 and max_points >= 1 needed")
+        if self.explain_mm < 0 or self.explain_after < 1 or self.plane_mm < 0:
+            raise ValueError(f"explain_mm >= 0, plane_mm >= 0 (0 = off) and explain_after "
+                             f">= 1 needed, got {self.explain_mm}, {self.plane_mm}, "
+                             f"{self.explain_after}")
+        if not 0 < self.plane_share <= 1:
+            raise ValueError(f"plane_share must be in (0, 1], got {self.plane_share}")
         if self.both_sides_iterations < 1 or self.candidates < 1 or self.calibration_frames < 1:
             raise ValueError("both_sides_iterations, candidates and calibration_frames >= 1 "
                              "needed")
@@ -139,9 +170,11 @@ class FitResult:
     and translation_mm (3,) of the placement (``kinematics`` module doc); scale;
     finger_lengths (5,) the finger length factors (thumb, index .. pinky) on the mean
     shape's lengths; side;
-    residual_mm: how badly the model explains the data (see ``residual_terms``: mean
-    distance of the observed points to the model, free-space violation, distance to the
-    network's joints; ``start_*``: the same at the IK start); iterations: LM model calls
+    residual_mm: how badly the model explains the data (see ``residual_terms``: the
+    distance within which most of the observed points near the hand lie from the model,
+    their mean distance, free-space violation, distance to the network's joints;
+    ``start_*``: the same at the IK start; dropped: the share of the data points the fit
+    dropped as unexplained); iterations: LM model calls
     (IK + depth, all sides fitted); observed: whether a depth window was used (False: IK
     alone); cost: the final LM cost; state: pass as ``previous`` to the next frame;
     sides_fitted: the sides tried; fallback: "" when the fit is returned, else why the
@@ -262,17 +295,7 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
                               fixed, problems[0].obs if problems else None, held))
     timings = {"start": (time.perf_counter() - t_start) * 1e3}
     t0 = time.perf_counter()
-    args = (target, conf, shape, cfg.weights)
-    rest = (cfg.scale_range, prev_j, fixed, lengths)
-    if len(problems) > 1 and cfg.iterations > cfg.both_sides_iterations:
-        for p in problems:  # a few iterations each, then the better side goes on
-            refine(p, *args, cfg.both_sides_iterations, *rest)
-        best = min(problems, key=lambda p: p.cost)
-        refine(best, *args, cfg.iterations - cfg.both_sides_iterations + 1, *rest)
-    else:
-        for p in problems:
-            refine(p, *args, cfg.iterations, *rest)
-        best = min(problems, key=lambda p: p.cost)
+    best = _depth_fit(problems, target, conf, shape, cfg, prev_j, fixed, lengths)
     timings["fit"] = (time.perf_counter() - t0) * 1e3
     result = _result(best, target, shape, cfg, previous, evidence)
     result.iterations = sum(p.calls for p in problems)
@@ -282,16 +305,45 @@ def fit_hand(depth_mm: np.ndarray, intrinsics: Intrinsics, joints_mm: np.ndarray
     return result
 
 
+def _depth_fit(problems: list[SideProblem], target: np.ndarray, conf: np.ndarray,
+               shape: ShapeArrays, cfg: FitConfig, prev_j: np.ndarray | None,
+               fixed: float | None, lengths) -> SideProblem:
+    """The depth LM of step 3 (module doc) on each side's problem; returns the best side.
+
+    The budget runs in chunks: up to the side's choice (both sides), up to the dropping of
+    unexplained points, then the rest; each chunk after the first starts with one more
+    model call (LM restarts at the point the last chunk ended).
+    """
+    both = len(problems) > 1
+    choose = cfg.both_sides_iterations if both else 0
+    drop = max(cfg.explain_after, choose) if cfg.explain_mm > 0 else 0
+    stops = sorted({b for b in (choose, drop) if 0 < b < cfg.iterations} | {cfg.iterations})
+    alive, done = list(problems), 0
+    for stop in stops:
+        for p in alive:
+            refine(p, target, conf, shape, cfg.weights, stop - done + (1 if done else 0),
+                   cfg.scale_range, prev_j, fixed, lengths)
+        done = stop
+        if stop == choose and len(alive) > 1:  # the better side goes on
+            alive = [min(alive, key=lambda p: p.cost)]
+        if stop == drop:
+            for p in alive:
+                drop_unexplained(p, shape, cfg.explain_mm)
+    return min(alive, key=lambda p: p.cost)
+
+
 def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConfig,
             previous: FitState | None, evidence: float) -> FitResult:
     """The result of the chosen side, after the safeguard (``evidence``: of the side)."""
     posed = model(p.x, p.r0, shape, p.left)
-    terms = residual_terms(posed, target, p.obs, p.pts, p.cand)
+    terms = residual_terms(posed, target, p.obs, p.near, p.near_cand)
+    if p.count:
+        terms["dropped"] = p.dropped / p.count
     x, joints, fallback = p.x, posed.joints.copy(), ""
     start_cost, fit_cost = p.depth_cost(p.x_ik), p.depth_cost(p.x)
     if p.observed and start_cost is not None and fit_cost is not None:
-        at_start = residual_terms(model(p.x_ik, p.r0, shape, p.left), target, p.obs, p.pts,
-                                  p.cand)
+        at_start = residual_terms(model(p.x_ik, p.r0, shape, p.left), target, p.obs, p.near,
+                                  p.near_cand)
         terms |= {f"start_{k}": v for k, v in at_start.items()}
         terms |= {"depth_cost": fit_cost, "start_depth_cost": start_cost}
         if cfg.guard:

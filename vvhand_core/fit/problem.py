@@ -5,6 +5,10 @@ result (:mod:`.observe`): the data points within ``gate_mm`` of the IK model and
 point, the round parts it may be matched to. :func:`refine` runs Levenberg-Marquardt on
 the depth terms (:mod:`.terms`) from the current parameters; it can be called again to
 continue (both sides: a few iterations each, then the better one goes on).
+:func:`drop_unexplained` removes the data points that the model, after the first
+iterations, still does not explain (a held object, the table, the other hand): from then
+on they do not pull it, while the free-space term still treats them as surfaces that may
+hide the hand (a model behind them is occluded, not wrong).
 :func:`residual_terms` is the diagnostic that the fit reports and the safeguard compares.
 """
 
@@ -19,6 +23,7 @@ from vvhand_core.fit.hand_np import HandPose, ShapeArrays
 from vvhand_core.fit.ik import solve_ik
 from vvhand_core.fit.lm import levenberg_marquardt
 from vvhand_core.fit.observe import Observation, observe
+from vvhand_core.fit.planes import dominant_plane, on_plane
 from vvhand_core.fit.surface import (
     NUM_ROUND,
     candidate_parts,
@@ -42,6 +47,11 @@ from vvhand_core.fit.terms import (
 
 DATA_CAP_MM = 30.0  # residual_terms: a data point counts at most this far
 PRETHIN = 3  # data_points: at most PRETHIN * max_points observed points are gated
+MIN_EXPLAINED = 8  # drop_unexplained keeps every point when fewer would be left
+# residual_terms' data_mm: the distance within which this share of the points near the hand
+# lie; an object or the table may take the rest without raising it (docs/results.md, v3)
+RESIDUAL_QUANTILE = 0.7
+PLANE_AWAY_MM = 20.0  # data_points: a plane is looked for among points this far from the model
 
 
 @dataclass
@@ -52,8 +62,11 @@ class SideProblem:
     cost: the last LM cost (IK's until the depth fit runs), obs / pts (N, 3) / cand (N, K):
     the observation, data points and their candidate parts (None: no depth near the
     joints), calls: model evaluations so far, depth_costs: the depth terms' cost at each
-    parameter vector the depth fit evaluated (``depth_cost``; the safeguard compares the
-    IK start's with the result's).
+    parameter vector the depth fit evaluated with the current data points (``depth_cost``;
+    the safeguard compares the IK start's with the result's), count: the data points
+    first selected (the data term's normalisation), dropped: how many of them
+    :func:`drop_unexplained` removed; near / near_cand: every point near the IK model and
+    their candidate parts (``DataPoints``; the residual's).
     """
 
     side: str
@@ -66,6 +79,10 @@ class SideProblem:
     cand: np.ndarray | None
     calls: int
     depth_costs: dict[bytes, float] = field(default_factory=dict)
+    count: int = 0
+    dropped: int = 0
+    near: np.ndarray | None = None
+    near_cand: np.ndarray | None = None
 
     def depth_cost(self, x: np.ndarray) -> float | None:
         """The depth terms' part (data + free space) of the LM cost at an evaluated x."""
@@ -89,18 +106,47 @@ def thin(items: np.ndarray, n: int) -> np.ndarray:
     return items[np.linspace(0, len(items) - 1, n).astype(np.int64)]
 
 
-def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: int,
-                candidates: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Observed points within ``gate_mm`` of the model, at most ``max_points``.
+@dataclass
+class DataPoints:
+    """What the depth shows near the model (camera mm).
 
-    Also the round parts (N, ``candidates``) each may be matched to (None: all 46).
+    points (N, 3): the points the model is fitted to, candidates (N, K) the round parts
+    each may be matched to (None: all 46); near (M, 3) / near_candidates: every point near
+    the model, those on a plane too (what :func:`residual_terms` measures).
+    """
+
+    points: np.ndarray
+    candidates: np.ndarray | None
+    near: np.ndarray
+    near_candidates: np.ndarray | None
+
+
+def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: int,
+                candidates: int, plane_mm: float = 0.0, plane_share: float = 0.3
+                ) -> DataPoints:
+    """Observed points within ``gate_mm`` of the model, at most ``max_points`` (each set).
+
+    With ``plane_mm`` > 0, the plane that holds at least ``plane_share`` of the observed
+    points farther than ``PLANE_AWAY_MM`` from the model (a table, a wall:
+    :func:`.planes.dominant_plane`) is found, and the points within ``plane_mm`` of it are
+    left out of the points fitted (not of ``near``).
     """
     pts = thin(obs.points_mm, int(PRETHIN * max_points))  # bounds the gating cost
     dist_round = round_distance(pts, posed, dtype=np.float32)[0]  # ample for a gate
-    d = np.minimum(dist_round.min(axis=1), ellipsoid_distance(pts, posed)[0].min(axis=1))
-    keep = thin(np.flatnonzero(np.abs(d) < gate_mm), max_points)
-    cand = candidate_parts(dist_round[keep], candidates) if candidates < NUM_ROUND else None
-    return pts[keep], cand
+    d = np.abs(np.minimum(dist_round.min(axis=1), ellipsoid_distance(pts, posed)[0].min(axis=1)))
+    gated = d < gate_mm
+    near = thin(np.flatnonzero(gated), max_points)
+    plane = (dominant_plane(pts[d > PLANE_AWAY_MM], plane_mm, plane_share) if plane_mm > 0
+             else None)
+    keep = near if plane is None else thin(
+        np.flatnonzero(gated & ~on_plane(pts, plane, plane_mm)), max_points)
+
+    def parts(ix: np.ndarray) -> np.ndarray | None:
+        return candidate_parts(dist_round[ix], candidates) if candidates < NUM_ROUND else None
+
+    near_cand = parts(near)
+    return DataPoints(pts[keep], near_cand if plane is None else parts(keep), pts[near],
+                      near_cand)
 
 
 def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.ndarray,
@@ -120,10 +166,34 @@ def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.n
     posed = model(ik.x, r0, shape, left)
     if obs is None:
         obs = observe(depth_mm, intr, posed.joints.mean(0), cfg.radius_mm, cfg.window_px)
-    pts = cand = None
-    if obs is not None:
-        pts, cand = data_points(obs, posed, cfg.gate_mm, cfg.max_points, cfg.candidates)
-    return SideProblem(side, ik.x, ik.x, r0, ik.cost, obs, pts, cand, ik.evaluations)
+    if obs is None:
+        return SideProblem(side, ik.x, ik.x, r0, ik.cost, None, None, None, ik.evaluations)
+    dp = data_points(obs, posed, cfg.gate_mm, cfg.max_points, cfg.candidates, cfg.plane_mm,
+                     cfg.plane_share)
+    return SideProblem(side, ik.x, ik.x, r0, ik.cost, obs, dp.points, dp.candidates,
+                       ik.evaluations, count=len(dp.points), near=dp.near,
+                       near_cand=dp.near_candidates)
+
+
+def drop_unexplained(p: SideProblem, shape: ShapeArrays, explain_mm: float) -> SideProblem:
+    """Drop the data points farther than ``explain_mm`` from the current model (p updated).
+
+    The depth costs recorded so far are forgotten (they were of the other points); the
+    data term keeps sharing its weight by ``p.count``, so the points kept weigh what they
+    did. Nothing is dropped when ``explain_mm`` <= 0 or fewer than ``MIN_EXPLAINED``
+    points would be left (the model explains nothing: its residual says so).
+    """
+    if not p.observed or explain_mm <= 0:
+        return p
+    posed = model(p.x, p.r0, shape, p.left)
+    keep = np.abs(nearest_surface(p.pts, posed, p.cand, grad=False)[0]) < explain_mm
+    if keep.all() or keep.sum() < MIN_EXPLAINED:
+        return p
+    p.pts = p.pts[keep]
+    p.cand = None if p.cand is None else p.cand[keep]
+    p.dropped += int((~keep).sum())
+    p.depth_costs.clear()
+    return p
 
 
 def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArrays,
@@ -133,7 +203,9 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
     """``iterations`` LM model calls on the depth terms from p.x (p updated and returned).
 
     length_range: bounds of the finger length factors (scalars or (5,) each; equal bounds
-    hold them).
+    hold them). When the IK start's depth cost is not known for the current data points
+    (after :func:`drop_unexplained`), it is evaluated once more (one model call, no
+    Jacobian) for the safeguard.
     """
     if not p.observed or iterations <= 0:
         return p
@@ -144,7 +216,7 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
 
     def residuals(xx: np.ndarray, jac: bool):
         lin = linearise(xx, p.r0, shape, left, jac)
-        data = data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand)
+        data = data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand, p.count)
         free = free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac)
         p.depth_costs[xx.tobytes()] = 0.5 * float(data[0] @ data[0] + free[0] @ free[0])
         parts = [point_pull(lin, target, conf, w.joints, w.joint_mm, jac), data, free,
@@ -155,6 +227,9 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
 
     res = levenberg_marquardt(residuals, p.x, lo, hi, iterations)
     p.x, p.cost, p.calls = res.x, res.cost, p.calls + res.evaluations
+    if p.depth_cost(p.x_ik) is None:
+        residuals(p.x_ik, False)
+        p.calls += 1
     return p
 
 
@@ -166,14 +241,18 @@ def residual_terms(posed: HandPose, target: np.ndarray, obs: Observation | None,
                    ) -> dict[str, float]:
     """Diagnostics of a posed model.
 
-    data_mm (mean |distance| of the data points to the model, each capped at
-    ``DATA_CAP_MM``; cand: the round parts considered per point, None: all), free_mm (mean
-    free-space violation) and joints_mm (mean distance of the model's joints to the
-    network's).
+    Of the points pts (N, 3) near the hand (``SideProblem.near``: those on a plane
+    too; cand: the round parts considered per point, None: all) and their |distance| to
+    the model, each capped at ``DATA_CAP_MM``: data_mm, the ``RESIDUAL_QUANTILE``
+    quantile (the fit residual: a held object or the table may take the farthest share
+    of the points without raising it, while a model placed on something that is not a
+    hand explains few of them well) and data_mean_mm, the mean. free_mm: mean free-space
+    violation; joints_mm: mean distance of the model's joints to the network's.
     """
     out = {"joints_mm": float(np.linalg.norm(posed.joints - target, axis=1).mean())}
     if obs is not None and pts is not None and len(pts):
         d = np.minimum(np.abs(nearest_surface(pts, posed, cand, grad=False)[0]), DATA_CAP_MM)
-        out["data_mm"] = float(d.mean())
+        out["data_mm"] = float(np.quantile(d, RESIDUAL_QUANTILE))
+        out["data_mean_mm"] = float(d.mean())
         out["free_mm"] = free_space_cost(obs, posed)
     return out

@@ -195,13 +195,16 @@ def point_pull(lin: Linearisation, target: np.ndarray, conf: np.ndarray, weight:
 
 
 def data_term(lin: Linearisation, points: np.ndarray, weight: float, sigma_mm: float,
-              robust_scale: float, jac: bool, candidates: np.ndarray | None = None):
+              robust_scale: float, jac: bool, candidates: np.ndarray | None = None,
+              count: int | None = None):
     """Observed points (N, 3) to the model's surface: r (N,), J (N, 35).
 
-    candidates: the round parts considered per point (``surface.nearest_surface``).
+    candidates: the round parts considered per point (``surface.nearest_surface``);
+    count: the number of points the weight is shared by (None: N; more than N when some
+    of the points first selected were dropped, so that the rest keep their weight).
     """
     d, grad, part = nearest_surface(points, lin.posed, candidates, jac)
-    k = (weight / max(points.shape[0], 1)) ** 0.5
+    k = (weight / max(points.shape[0] if count is None else count, 1)) ** 0.5
     psi, dpsi = robust(d / sigma_mm, robust_scale)
     if not jac:
         return psi * k, None
