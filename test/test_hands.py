@@ -196,23 +196,35 @@ def test_two_hands_never_share_a_side():
     assert (d.side, e.side) == ("left", "unknown")  # equal evidence: the first keeps it
 
 
-def test_the_hand_run_follows_is_cropped_where_run_crops_it():
-    """A person moving one hand (v2 sequence, seed 7), learned detector: run_hands crops
-    the hand run() follows at run()'s centre (locate_all alone keeps the best scoring of
-    close detections, up to ~50 mm off the tracked hand's centre in frames 11-16 here)."""
+def test_the_hand_run_follows_is_cropped_and_fitted_as_run_does():
+    """A person moving one hand (v2 sequence, seed 7: `make demo`'s motion), learned
+    detector, fit on: run_hands crops the hand run() follows at run()'s centre and fits it
+    in the same sequence. locate_all alone keeps the best scoring of close detections (up
+    to ~50 mm off the tracked hand in frames 11-16 here) and starts a new track for the
+    hand in frame 17 (its old track goes on with a second peak on the same hand): the
+    followed hand keeps its id, and so its fit sequence (LocatedHand)."""
     from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
 
-    seq = sample_sequence(SynthConfig(seed=7, scene_version=2), 60)  # `make demo`'s motion
-    frames = [next(seq) for _ in range(17)]
-    cfg = PipelineConfig(device="cpu", renderer="torch", max_hands=2)
+    seq = sample_sequence(SynthConfig(seed=7, scene_version=2), 60)
+    frames = [next(seq) for _ in range(22)]
+    cfg = PipelineConfig(device="cpu", renderer="torch", max_hands=2,
+                         fit=FitConfig(iterations=2))
     one = VirtualViewPipeline.from_checkpoint(default_model_path(), cfg)
     every = VirtualViewPipeline.from_checkpoint(default_model_path(), cfg)
+    ids = set()
     for i, f in enumerate(frames):
         depth = np.round(f.depth_mm).astype(np.uint16)  # as the demo's bag holds it
         ref = one.run(depth, f.intrinsics)
         got = every.run_hands(depth, f.intrinsics)
-        if ref.valid:
-            d = min(np.linalg.norm(h.centre_mm - ref.centre_mm) for h in got.hands)
-            assert d < 1e-3, (i, d)
-            (same,) = [h for h in got.hands if np.allclose(h.centre_mm, ref.centre_mm)]
-            np.testing.assert_allclose(same.joints_mm, ref.joints_mm, atol=1e-3)
+        assert ref.valid, i
+        d = min(np.linalg.norm(h.centre_mm - ref.centre_mm) for h in got.hands)
+        assert d < 1e-3, (i, d)
+        (same,) = [h for h in got.hands if np.allclose(h.centre_mm, ref.centre_mm)]
+        # frames 17 and 21 hold a second crop (a second peak on the hand) in the batch: the
+        # networks' float32 sums differ in the last bits, which the 2-iteration fit and its
+        # pull toward the last fit carry to ~5 mm; the fit restarted in a new sequence at
+        # frame 17 (the followed hand's id not kept) is ~14 mm off
+        gap = np.linalg.norm(same.joints_mm - ref.joints_mm, axis=1).mean()
+        assert gap < 8.0, (i, gap)
+        ids.add(same.track_id)
+    assert len(ids) == 1, ids  # the followed hand keeps its id (and its fit sequence)

@@ -11,8 +11,11 @@
   radius) is cropped at ``locate``'s centre, so the hand a one-hand node follows is
   estimated exactly as by ``run`` (``locate_all`` keeps the best scoring of close
   detections, which can lie 30-50 mm off a tracked hand's centre; ``locate`` the one
-  nearest its prior); all are cropped and estimated in ONE batch through the networks
-  (one forward per network for the frame), then :func:`finish_hands`:
+  nearest its prior). That hand also keeps its track id while ``locate`` follows it
+  (:class:`LocatedHand`: when ``locate_all``'s track of it restarts, the new id is an
+  alias of the old), so its fit sequence and published track continue as with one hand.
+  All are cropped and estimated in ONE batch through the networks (one forward per
+  network for the frame), then :func:`finish_hands`:
 
   1. a candidate whose crop holds no depth is no hand;
   2. **overlap rule** (hands touching, or two candidates on one hand): visited in the
@@ -83,37 +86,95 @@ def check_max_hands(value: object) -> None:
         raise ValueError(f"max_hands must be an integer in 1..{MAX_HANDS_LIMIT}, got {value!r}")
 
 
-def locate_hands(localiser, depth_mm: np.ndarray, intrinsics) -> list[HandCandidate]:
+class LocatedHand:
+    """The hand ``locate`` follows: its last centre and published track id.
+
+    ``alias`` is a permutation of ``locate_all``'s track ids (raw id -> published id; ids
+    not in it publish as themselves): when ``locate`` still follows its hand but
+    ``locate_all`` gives it another track, the two ids are swapped, so that the followed
+    hand keeps its id and no two hands ever publish the same one.
+    """
+
+    def __init__(self) -> None:
+        self.alias: dict[int, int] = {}
+        self.lost()
+
+    def reset(self) -> None:
+        """Forget everything (a new stream)."""
+        self.alias = {}
+        self.lost()
+
+    def lost(self) -> None:
+        """``locate`` no longer follows a hand."""
+        self.centre_mm: np.ndarray | None = None
+        self.track_id: int | None = None
+
+    def published(self, raw_id: int | None) -> int | None:
+        """The published id of ``locate_all``'s track ``raw_id``."""
+        return None if raw_id is None else self.alias.get(raw_id, raw_id)
+
+    def raw_ids(self, track_id: int | None) -> set[int]:
+        """The ``locate_all`` id published as ``track_id`` (a set: empty for None)."""
+        if track_id is None:
+            return set()
+        return {next((r for r, p in self.alias.items() if p == track_id), track_id)}
+
+    def keep(self, raw_id: int, track_id: int) -> None:
+        """Publish ``raw_id`` as ``track_id``, swapping with the raw id that had it."""
+        (holder,) = self.raw_ids(track_id)
+        old = self.published(raw_id)
+        self.alias[raw_id], self.alias[holder] = track_id, old
+        self.alias = {r: p for r, p in self.alias.items() if r != p}
+
+
+def locate_hands(localiser, depth_mm: np.ndarray, intrinsics, located: LocatedHand
+                 ) -> list[HandCandidate]:
     """The frame's hands (module doc): ``locate_all``'s, the one ``locate`` picks at its centre.
 
-    A hand ``locate`` finds but ``locate_all`` does not is added without a track id.
+    Track ids as published (:class:`LocatedHand`). A hand ``locate`` finds but
+    ``locate_all`` does not is added without a track id.
     """
-    hands = list(localiser.locate_all(depth_mm, intrinsics))
+    raw = list(localiser.locate_all(depth_mm, intrinsics))
     centre = localiser.locate(depth_mm, intrinsics)
     if centre is None:
-        return hands
+        located.lost()
+        return [replace(h, track_id=located.published(h.track_id)) for h in raw]
     centre = np.asarray(centre, np.float64)
-    dist = [float(np.linalg.norm(h.centre_mm - centre)) for h in hands]
+    dist = [float(np.linalg.norm(h.centre_mm - centre)) for h in raw]
     near = [k for k, d in enumerate(dist) if d < localiser.cfg.merge_radius_mm]
-    if not near:
-        return [HandCandidate(centre, 1.0), *hands]
-    k = min(near, key=dist.__getitem__)
+    if near:
+        k = min(near, key=dist.__getitem__)
+    else:
+        k, raw = 0, [HandCandidate(centre, 1.0), *raw]
+    followed = (located.centre_mm is not None and located.track_id is not None
+                and np.linalg.norm(centre - located.centre_mm) <= localiser.cfg.track_radius_mm)
+    raw_k = raw[k].track_id
+    if followed and raw_k is not None and located.published(raw_k) != located.track_id:
+        located.keep(raw_k, located.track_id)  # locate_all gave the followed hand a new track
+    hands = [replace(h, track_id=located.published(h.track_id)) for h in raw]
     hands[k] = replace(hands[k], centre_mm=centre)
+    located.centre_mm, located.track_id = centre, hands[k].track_id
     return hands
 
 
-def end_track(localiser, track_id: int | None, centre_mm: np.ndarray | None = None) -> None:
-    """End one hand's ``locate_all`` track in ``localiser`` (the others live on).
+def end_track(localiser, track_id: int | None, centre_mm: np.ndarray | None = None,
+              located: LocatedHand | None = None) -> None:
+    """End one hand's ``locate_all`` track (published ``track_id``) in ``localiser``.
 
-    ``locate``'s prior is forgotten too when it is that hand's ``centre_mm``.
+    The other hands' tracks live on. ``locate``'s prior is forgotten too when it is that
+    hand's ``centre_mm`` (and ``located`` loses it).
     """
     tracks = getattr(localiser, "tracks", None)
-    if tracks is not None and track_id is not None:
-        tracks.tracks = [t for t in tracks.tracks if t.track_id != track_id]
+    ends = located.raw_ids(track_id) if located is not None else (
+        set() if track_id is None else {track_id})
+    if tracks is not None and ends:
+        tracks.tracks = [t for t in tracks.tracks if t.track_id not in ends]
     prior = getattr(localiser, "prior", None)
     if prior is not None and centre_mm is not None and np.allclose(prior, centre_mm,
                                                                    atol=1e-3):
         localiser.prior = None
+        if located is not None:
+            located.lost()
 
 
 def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM) -> list[int]:
@@ -139,12 +200,14 @@ def order_hands(hands: list[HandPoseResult]) -> list[HandPoseResult]:
 
 def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit,
                  depth_mm: np.ndarray, intrinsics, sequence: bool, invalid,
-                 localiser) -> tuple[list[HandPoseResult], list[HandPoseResult]]:
+                 localiser, located: LocatedHand | None = None
+                 ) -> tuple[list[HandPoseResult], list[HandPoseResult]]:
     """Steps 1-4 of the module doc on one frame's estimates -> (hands, dropped).
 
     ``results``: one per candidate, in the localiser's order; ``track_ids`` theirs;
     ``fit``: the pipeline's FitStage or None; ``depth_mm`` (H, W); ``invalid(message,
-    centre)`` makes a no-hand result; ``localiser``: whose track a rejected hand ends.
+    centre)`` makes a no-hand result; ``localiser``: whose track a rejected hand ends
+    (``located``: the aliases of :func:`locate_hands`).
     """
     for r, tid in zip(results, track_ids, strict=True):
         r.track_id = tid
@@ -159,7 +222,7 @@ def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit
     if fit is not None:
         if live:
             for i in fit.apply_hands(live, depth_mm, intrinsics, sequence, invalid)[::-1]:
-                end_track(localiser, live[i].track_id, live[i].centre_mm)
+                end_track(localiser, live[i].track_id, live[i].centre_mm, located)
                 dropped.append(live.pop(i))
         else:
             fit.apply_hands([], depth_mm, intrinsics, sequence, invalid)
@@ -202,6 +265,6 @@ def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
 
 
 __all__ = ["DUPLICATE_MM", "HandsResult", "MAX_HANDS_LIMIT", "check_max_hands", "duplicates",
-           "end_track", "finish_hands", "hands_result", "locate_hands", "one_side_each",
-           "order_hands",
+           "end_track", "finish_hands", "hands_result", "locate_hands", "LocatedHand",
+           "one_side_each", "order_hands",
            "side_strength"]

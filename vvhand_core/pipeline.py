@@ -45,7 +45,13 @@ from vvhand_core.fusion import (
     selection_score,
     to_camera_frame,
 )
-from vvhand_core.hands import HandsResult, finish_hands, hands_result, locate_hands
+from vvhand_core.hands import (
+    HandsResult,
+    LocatedHand,
+    finish_hands,
+    hands_result,
+    locate_hands,
+)
 from vvhand_core.jointspace import crop_uvd_to_camera_mm
 from vvhand_core.localise import locate_frames, make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
@@ -97,6 +103,7 @@ class VirtualViewPipeline:
         self.device = torch.device("cpu")
         self.renderer = None
         self._localiser = None
+        self._located = LocatedHand()  # run_hands: the hand locate() follows
         self._fit: FitStage | None = None
         self._apply(config or PipelineConfig(), force=True)
 
@@ -182,6 +189,8 @@ class VirtualViewPipeline:
                 net.eval()
         self.config, self.device, self.renderer = cfg, device, renderer
         self.networks = networks
+        if localiser is not self._localiser:
+            self._located.reset()
         self._localiser, self._uniform_idx, self._fit = localiser, uniform_idx, fit
         self._grid = view_grid(self.num_candidates).to(device)
 
@@ -189,6 +198,7 @@ class VirtualViewPipeline:
         """Forget the previous frame's hand centre (and hand-model fit)."""
         if self._localiser is not None:
             self._localiser.reset()
+        self._located.reset()
         if self._fit is not None:
             self._fit.reset()
 
@@ -247,14 +257,14 @@ class VirtualViewPipeline:
         timer = StageTimer(self.device)
         with torch.inference_mode():
             depth = clean_depth(depth[None])
-            found = locate_hands(self._localiser, depth[0], intrinsics)
+            found = locate_hands(self._localiser, depth[0], intrinsics, self._located)
             timer.lap("localise")
             results = (self._estimate_at(depth, [0] * len(found),
                                          [c.centre_mm for c in found], intrinsics, timer)
                        if found else [])
             hands, dropped = finish_hands(results, [c.track_id for c in found], self._fit,
                                           depth[0], intrinsics, self.config.track,
-                                          self._invalid, self._localiser)
+                                          self._invalid, self._localiser, self._located)
             if self._fit is not None:
                 timer.lap("fit")
         return hands_result(hands, dropped, self._invalid, timer.finish())

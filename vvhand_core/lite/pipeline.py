@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.fit.stage import make_fit_stage
-from vvhand_core.hands import HandsResult, finish_hands, hands_result, locate_hands
+from vvhand_core.hands import (
+    HandsResult,
+    LocatedHand,
+    finish_hands,
+    hands_result,
+    locate_hands,
+)
 from vvhand_core.lite import fusion as fz
 from vvhand_core.lite import geometry as geo
 from vvhand_core.lite.config import SELECTORS, FrameConfig, LiteConfig, check_lite_config
@@ -51,6 +57,7 @@ class LitePipeline:
         check_lite_config(self.config, self.num_candidates)
         self._grid_deg = geo.view_grid(self.num_candidates)  # (M, 2)
         self._localiser = None
+        self._located = LocatedHand()  # run_hands: the hand locate() follows
         self._fit = make_fit_stage(self.config.fit, self.skeleton)
         if self.config.localiser == "detector":
             self._make_localiser()  # load it now: a broken detector fails here, not later
@@ -85,6 +92,7 @@ class LitePipeline:
         fit = self._fit if cfg.fit == self.config.fit else make_fit_stage(cfg.fit, self.skeleton)
         if any(getattr(cfg, k) != getattr(self.config, k) for k in localiser):
             self._localiser = None
+            self._located.reset()
         self.config, self._fit = cfg, fit
 
     def _make_localiser(self):
@@ -102,6 +110,7 @@ class LitePipeline:
         """Forget the previous frame's hand centre (and hand-model fit)."""
         if self._localiser is not None:
             self._localiser.reset()
+        self._located.reset()
         if self._fit is not None:
             self._fit.reset()
 
@@ -152,13 +161,13 @@ class LitePipeline:
         timer = StageTimer()
         depth = _clean(depth[None])
         intr = _hashable(intrinsics)
-        found = locate_hands(self._make_localiser(), depth[0], intr)
+        found = locate_hands(self._make_localiser(), depth[0], intr, self._located)
         timer.lap("localise")
         results = (self._estimate_at(depth, [0] * len(found), [c.centre_mm for c in found],
                                      intr, timer) if found else [])
         hands, dropped = finish_hands(results, [c.track_id for c in found], self._fit,
                                       depth[0], intr, self.config.track, self._invalid,
-                                      self._localiser)
+                                      self._localiser, self._located)
         if self._fit is not None:
             timer.lap("fit")
         return hands_result(hands, dropped, self._invalid, timer.finish())
