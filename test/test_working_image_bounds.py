@@ -28,17 +28,20 @@ def test_short_focal_lengths_do_not_blow_up_the_detector_image(f):
 
 def test_the_bound_keeps_the_rays_and_leaves_real_cameras_alone():
     assert canonical_camera(Intrinsics(fx=475.0, fy=470.0, **VGA), 120.0).fx == 120.0
-    # a low-resolution camera still upsampled, within the bound: canonical 120 px
+    # a low-resolution wide camera: resampled up to the bound, no further
     small = Intrinsics(fx=70.0, fy=70.0, cx=39.5, cy=29.5, width=80, height=60)
-    assert canonical_camera(small, 120.0).fy == pytest.approx(120.0)
+    cam = canonical_camera(small, 120.0)
+    assert cam.fy == pytest.approx(min(120.0, 70.0 * MAX_UPSCALE))
+    assert cam.width <= MAX_UPSCALE * 80 and cam.height <= MAX_UPSCALE * 60
     # bounded: a point still lands on the ray of its original pixel
     intr = Intrinsics(fx=4.0, fy=3.0, **VGA)
     depth = np.zeros((480, 640), np.float32)
     depth[200:260, 300:380] = 600.0
     canon, cam = canonical_depth(depth, intr, 120.0)
-    # the longer scale (40x rows) is bounded to 2x, the other shrunk alike: square pixels
-    assert canon.shape == (cam.height, cam.width) == (960, 960)
-    assert cam.fx == pytest.approx(cam.fy) == pytest.approx(6.0)
+    # the longer scale (40x rows) is bounded, the other shrunk alike: square pixels
+    assert canon.shape == (cam.height, cam.width) == (round(480 * MAX_UPSCALE),
+                                                      round(640 * 0.75 * MAX_UPSCALE))
+    assert cam.fx == pytest.approx(cam.fy) == pytest.approx(3.0 * MAX_UPSCALE)
     p = np.array([[1.0, -0.5, 600.0]])
     uv_c, uv = project_np(p, cam), project_np(p, intr)
     np.testing.assert_allclose((uv_c[:, 0] + 0.5) * intr.fx / cam.fx - 0.5, uv[:, 0])

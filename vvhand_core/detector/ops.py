@@ -29,8 +29,9 @@ UV_SCALE_PX = 8.0
 REFINE_DZ_SCALE_MM = 100.0
 REF_RADIUS = 8
 REF_PERCENTILE = 20.0
-# the canonical (working) image is at most this many times the input's size per axis
-MAX_UPSCALE = 2.0
+# the canonical (working) image is at most this many times the input's size per axis: never
+# larger than the input (at 2x, a 158 deg camera's first frame grew the node by 117 MB)
+MAX_UPSCALE = 1.0
 
 
 @dataclass
@@ -64,9 +65,9 @@ def canonical_camera(intr: Intrinsics, focal_px: float) -> Intrinsics:
 
     Focal lengths ``focal_px`` (the canonical image's size follows the field of view), but
     never more than MAX_UPSCALE times the input image's own size per axis: a focal length
-    below ``focal_px / MAX_UPSCALE`` (a field of view no depth camera has at that image
-    size) scales both axes down alike, so the working image stays within MAX_UPSCALE**2
-    times the input's pixels (its hands then look smaller than the detector was trained on).
+    below ``focal_px / MAX_UPSCALE`` (a wide field of view at a small image size) scales
+    both axes down alike, so the working image is never larger than the input (its hands
+    then look smaller than the detector was trained on).
     """
     sx, sy = focal_px / intr.fx, focal_px / intr.fy
     shrink = min(1.0, MAX_UPSCALE / max(sx, sy))
