@@ -13,10 +13,10 @@ import pytest
 
 from vvhand_core.checkpoint import save_random_checkpoint
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
+from vvhand_core.deployed import DEPLOYED
 from vvhand_ros import replay_cli
 from vvhand_ros.bag import BagError, read_frames, read_ground_truth
 from vvhand_ros.depth_encoding import image_to_depth_mm
-from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
 from vvhand_ros.replay import ReplayConfig, run_replay
 from vvhand_ros.synth_bag import live_camera_config, write_synthetic_bag
 
@@ -141,7 +141,7 @@ def test_offline_replay_with_the_hand_model_fit(tmp_path, bag):
              for a, b in zip(fitted.records, plain.records, strict=True) if a.valid]
     assert moved and max(moved) > 0.1
     assert {r.skeleton for r in fitted.records if r.valid} == {"hands2019_21"}
-    assert fitted.config["fit_max_residual_mm"] == str(FIT_MAX_RESIDUAL_MM)  # the node's
+    assert fitted.config["fit_max_residual_mm"] == str(DEPLOYED.fit_max_residual_mm)  # the node's
     strict, _, _ = run_replay(ReplayConfig(out_dir=tmp_path / "d", fit=True,
                                            fit_max_residual_mm=1e-3, **common), progress=False)
     assert not any(r.valid for r in strict.records)  # every fit explains the depth worse

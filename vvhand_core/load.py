@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from vvhand_core.threads import limit_blas_threads
 
 NO_TORCH = "torch is not installed (an onnxruntime-only install)"
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime")  # what a deployment may ask for
 
 
 def torch_available() -> bool:
@@ -44,6 +45,8 @@ def resolve_backend(backend: str, device: str, model_path: str | Path) -> str:
     onnxruntime when it is installed and the model can reach it (a checkpoint needs the
     ``onnx`` exporter).
     """
+    if backend not in BACKEND_CHOICES:
+        raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
     if backend != "auto":
         return backend
     if Path(model_path).is_dir() or not torch_available():

@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 
 from vvhand_core.assets import default_model_path
+from vvhand_core.deployed import DEPLOYED
+from vvhand_core.lite.config import SELECTORS
+from vvhand_core.load import BACKEND_CHOICES
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay
 from vvhand_ros.synth_bag import write_synthetic_bag
 
@@ -35,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthetic scene version of the bag (2: person scenes)")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "demo")
     parser.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
-    parser.add_argument("--num-views", type=int, default=3)
-    parser.add_argument("--selector", default="student")
-    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--num-views", type=int, default=DEPLOYED.num_views)
+    parser.add_argument("--selector", choices=SELECTORS, default=DEPLOYED.selector)
+    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=DEPLOYED.fit,
                         help="the node fits the hand model to the depth after the network "
                              "(its default); --no-fit: the network's joints")
     parser.add_argument("--mirror", action="store_true",
                         help="the node also runs the networks on the flipped image (mirror)")
-    parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=DEPLOYED.backend,
                         help="the node's backend (auto: onnxruntime on the CPU)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="1.0 = the bag's 15 frames/s; 0 = as fast as the node answers")

@@ -54,8 +54,8 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
      "joints"),
     ("mirror", "", "true: also run the networks on the flipped image (twice their time; "
      "docs/ros.md 'Mirror pass')"),
-    ("max_hands", "", "most hands estimated per frame (node default 2; 1 = the nearest hand "
-     "only; docs/ros.md 'Several hands')"),
+    ("max_hands", "", "most hands estimated per frame (1 = the nearest hand only; "
+     "docs/ros.md 'Several hands')"),
     ("publish_tf", "", "one TF frame per hand (its palm)"),
     ("publish_joint_tf", "", "also one TF frame per joint"),
     ("tf_prefix", "", "prefix of the TF frame names (node default: <namespace>/<node name>/)"),

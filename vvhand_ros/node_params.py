@@ -1,6 +1,8 @@
 """hand_pose_node's parameters: one table, declared with descriptions and ranges.
 
-config/vvhand.yaml and docs/ros.md document every entry (checked by test_node.py). The
+config/vvhand.yaml and docs/ros.md document every entry (checked by test_node.py); the
+pipeline's, fit's and outputs' defaults are :data:`vvhand_core.deployed.DEPLOYED`'s
+(values compared by test_deployed.py). The
 subscriptions' QoS is not a parameter of ours: rclpy declares the standard
 ``qos_overrides.<topic>.subscription.<policy>`` parameters (QoSOverridingOptions).
 """
@@ -16,12 +18,9 @@ from rclpy.exceptions import (
     ParameterException,
 )
 
+from vvhand_core.deployed import DEPLOYED
 from vvhand_core.fit import FitConfig
 from vvhand_core.lite.geometry import GRID_SHAPES
-
-# with fit: hands whose fit residual exceeds this are published as none (docs/ros.md,
-# "Phantom hands"); replay uses the same default so that it scores what the node publishes
-FIT_MAX_RESIDUAL_MM = 5.0
 
 # name, default, read only (needs a restart), description, (low, high) or None
 PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
@@ -29,7 +28,7 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("device", "auto", True,
      "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N", None),
     ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),
-    ("backend", "auto", True,
+    ("backend", DEPLOYED.backend, True,
      "where the networks run: auto (onnxruntime on the CPU when it and onnx are installed, "
      "1.6x torch's "
      "speed; torch on a GPU) | torch | onnxruntime (model_path: a checkpoint, exported to "
@@ -45,39 +44,41 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "many seconds [s]", (0.0, 1.0)),
     ("sync_queue_size", 10, True,
      "depth images (and camera_infos) kept while waiting for their partner", (1, 1000)),
-    ("num_views", 3, False,
+    ("num_views", DEPLOYED.num_views, False,
      "N views rendered and fused (select: 1..25; uniform: 1, 3, 9, 15 or 25)", (1, 25)),
-    ("selector", "student", False,
+    ("selector", DEPLOYED.selector, False,
      "view selection: student (renders N views) | teacher (renders and scores all 25) "
      "| uniform (fixed grid of N views)", None),
-    ("fusion", "confidence", False,
+    ("fusion", DEPLOYED.fusion, False,
      "fusion of the N views: confidence (softmax of the logits) | average", None),
-    ("cube_mm", 250.0, False, "edge of the cube cropped around the hand centre [mm]",
+    ("cube_mm", DEPLOYED.cube_mm, False, "edge of the cube cropped around the hand centre [mm]",
      (100.0, 600.0)),
-    ("localiser", "detector", False,
+    ("localiser", DEPLOYED.localiser, False,
      "hand localiser: detector (learned, finds the hand in front of the body or a table) | "
      "geometric (nearest sizeable object; crops the forearm when that is nearest)", None),
     ("detector_weights", "", True,
      "hand detector weights (.pt) for localiser=detector; empty = the shipped detector", None),
-    ("fit", True, False,
+    ("fit", DEPLOYED.fit, False,
      "fit the articulated hand model to the depth after the network: refined joints, joint "
      "angles and a fit residual in ~/hands, phantom hands dropped (docs/ros.md, 'Hand-model "
      "fit'); costs ~6-15 ms per frame on one CPU core; false: the network's joints", None),
-    ("fit_iterations", 8, False,
+    ("fit_iterations", DEPLOYED.fit_iterations, False,
      "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
      "kinematics); more = closer fit, slower", (1, 50)),
-    ("fit_max_residual_mm", FIT_MAX_RESIDUAL_MM, False,
+    ("fit_max_residual_mm", DEPLOYED.fit_max_residual_mm, False,
      "with fit: a hand whose fit residual is larger is reported as no hand and not tracked "
      "(a phantom, or a bad estimate: docs/ros.md, 'Phantom hands'); 0 = off", (0.0, 100.0)),
-    ("mirror", False, False,
+    ("mirror", DEPLOYED.mirror, False,
      "also run the networks on the depth image flipped left-right and average both answers "
      "(twice the networks' time, a lower error; with fit, a hand whose side the network "
      "cannot tell is fitted as both sides: docs/ros.md, 'Mirror pass')", None),
-    ("max_hands", 2, False,
+    ("max_hands", DEPLOYED.max_hands, False,
      "most hands estimated per frame, in one batch; ~/hands lists them nearest first, each "
      "with its own track (docs/ros.md, 'Several hands'); 1 = the nearest hand only", (1, 8)),
-    ("min_depth_mm", 200.0, False, "nearest depth searched for a hand [mm]", (0.0, 10000.0)),
-    ("max_depth_mm", 1200.0, False, "farthest depth searched for a hand [mm]", (0.0, 10000.0)),
+    ("min_depth_mm", DEPLOYED.min_depth_mm, False, "nearest depth searched for a hand [mm]",
+     (0.0, 10000.0)),
+    ("max_depth_mm", DEPLOYED.max_depth_mm, False, "farthest depth searched for a hand [mm]",
+     (0.0, 10000.0)),
     ("publish_tf", True, False,
      "broadcast one TF frame per hand: its palm, <prefix>hand_<slot>_palm under the output "
      "frame (the slot stays with the hand: docs/ros.md, 'Frames')", None),
@@ -99,20 +100,20 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("tf_timeout_s", 0.1, True,
      "longest wait for the target_frame transform of a frame; then it is dropped [s]",
      (0.0, 10.0)),
-    ("smoothing", True, False,
+    ("smoothing", DEPLOYED.smoothing, False,
      "One Euro filter on the published joints (reset when the hand is lost or jumps)", None),
-    ("smoothing_min_cutoff_hz", 1.0, False,
+    ("smoothing_min_cutoff_hz", DEPLOYED.smoothing_min_cutoff_hz, False,
      "One Euro minimum cutoff: lower = steadier when still, more lag [Hz]", (0.01, 100.0)),
-    ("smoothing_beta", 0.02, False,
+    ("smoothing_beta", DEPLOYED.smoothing_beta, False,
      "One Euro speed coefficient: higher = less lag when moving [1/mm]", (0.0, 10.0)),
-    ("smoothing_d_cutoff_hz", 1.0, False, "One Euro cutoff of the speed estimate [Hz]",
-     (0.01, 100.0)),
-    ("track_jump_mm", 80.0, False,
+    ("smoothing_d_cutoff_hz", DEPLOYED.smoothing_d_cutoff_hz, False,
+     "One Euro cutoff of the speed estimate [Hz]", (0.01, 100.0)),
+    ("track_jump_mm", DEPLOYED.track_jump_mm, False,
      "a hand whose joints' mean moves more than this between frames starts a new track "
      "(new track_id, filter reset) [mm]", (1.0, 2000.0)),
-    ("track_max_gap_s", 0.5, False,
+    ("track_max_gap_s", DEPLOYED.track_max_gap_s, False,
      "a hand seen again after more than this starts a new track [s]", (0.0, 3600.0)),
-    ("confidence_scale_mm", 20.0, False,
+    ("confidence_scale_mm", DEPLOYED.confidence_scale_mm, False,
      "joint confidence = exp(-spread of the fused views / this) [mm]", (0.1, 1000.0)),
     ("publish_markers", True, False, "publish RViz markers on ~/markers", None),
     ("num_threads", 0, True,

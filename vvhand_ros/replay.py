@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vvhand_core.deployed import DEPLOYED
 from vvhand_core.evaluate import compute_metrics
-from vvhand_core.fit import FitConfig
 from vvhand_core.load import resolve_backend
 from vvhand_core.pipeline import PipelineConfig, VirtualViewPipeline
 from vvhand_ros.bag import (
@@ -43,7 +43,6 @@ from vvhand_ros.bag import (
     read_ground_truth_hands,
 )
 from vvhand_ros.depth_input import ConversionError, DepthInput
-from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
 from vvhand_ros.replay_sheet import skeleton_for, write_replay_sheet
 
 
@@ -54,16 +53,16 @@ class ReplayConfig:
     bag: Path
     mode: str = "offline"                 # offline | live
     model: str = ""                       # checkpoint; "" = the shipped default model
-    selector: str = "student"
-    num_views: int = 3
-    fusion: str = "confidence"
+    selector: str = DEPLOYED.selector     # pipeline and fit: the node's defaults
+    num_views: int = DEPLOYED.num_views
+    fusion: str = DEPLOYED.fusion
     device: str = "auto"
-    fit: bool = True                      # hand-model fit after the network (the node's default)
-    fit_max_residual_mm: float = FIT_MAX_RESIDUAL_MM  # with fit: larger = no hand (node's)
-    mirror: bool = False                  # also the mirror pass (PipelineConfig.mirror)
-    max_hands: int = 2                    # hands per frame (the node's max_hands)
+    fit: bool = DEPLOYED.fit              # hand-model fit after the network
+    fit_max_residual_mm: float = DEPLOYED.fit_max_residual_mm  # with fit: larger = no hand
+    mirror: bool = DEPLOYED.mirror        # also the mirror pass (PipelineConfig.mirror)
+    max_hands: int = DEPLOYED.max_hands   # hands per frame
     num_threads: int = 0                  # live: the node's num_threads (0 = its default)
-    backend: str = "auto"                 # auto (as the node) | torch | onnxruntime
+    backend: str = DEPLOYED.backend       # auto (as the node) | torch | onnxruntime
     depth_topic: str = DEFAULT_DEPTH_TOPIC  # base topic or the recorded compressedDepth one
     info_topic: str = DEFAULT_INFO_TOPIC
     camera_model: str = "auto"            # auto | rectified | raw (vvhand_ros.camera_model)
@@ -128,7 +127,7 @@ def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
     backend = resolve_backend(cfg.backend, cfg.device, model_path(cfg))
     return PipelineConfig(selector=cfg.selector, num_views=cfg.num_views, fusion=cfg.fusion,
                           device=cfg.device, backend=backend,
-                          fit=FitConfig(max_residual_mm=cfg.fit_max_residual_mm)
+                          fit=DEPLOYED.fit_config(max_residual_mm=cfg.fit_max_residual_mm)
                           if cfg.fit else None, mirror=cfg.mirror, max_hands=cfg.max_hands)
 
 
@@ -175,8 +174,8 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
         rec.answered, rec.valid, rec.message = True, bool(result.valid), result.message
         rec.hands_mm = [np.asarray(h.joints_mm, np.float64).tolist() for h in result.hands]
         rec.hands_sides = [h.side for h in result.hands]
-        if result.valid:
-            rec.joints_mm = rec.hands_mm[0]
+        if result.valid:  # the hand ~/hand_pose carries
+            rec.joints_mm = np.asarray(result.primary.joints_mm, np.float64).tolist()
             rec.skeleton = pipe.skeleton.name
     return sorted(records, key=lambda r: r.index)
 

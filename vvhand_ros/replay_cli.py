@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 from vvhand_core.checkpoint import CheckpointError
+from vvhand_core.deployed import DEPLOYED
+from vvhand_core.lite.config import SELECTORS
+from vvhand_core.lite.fusion import FUSIONS
+from vvhand_core.load import BACKEND_CHOICES
 from vvhand_ros.bag import DEFAULT_DEPTH_TOPIC, DEFAULT_GT_TOPIC, DEFAULT_INFO_TOPIC, BagError
-from vvhand_ros.node_params import FIT_MAX_RESIDUAL_MM
+from vvhand_ros.camera_model import CAMERA_MODELS
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay
 
 
@@ -30,20 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("offline", "live"), default="offline",
                         help="offline: pipeline on each frame; live: publish to a running node")
     parser.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
-    parser.add_argument("--selector", choices=("student", "teacher", "uniform"),
-                        default="student")
-    parser.add_argument("--num-views", type=int, default=3)
-    parser.add_argument("--fusion", choices=("confidence", "average"), default="confidence")
+    parser.add_argument("--selector", choices=SELECTORS, default=DEPLOYED.selector)
+    parser.add_argument("--num-views", type=int, default=DEPLOYED.num_views)
+    parser.add_argument("--fusion", choices=FUSIONS, default=DEPLOYED.fusion)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=DEPLOYED.backend,
                         help="where the networks run (auto: onnxruntime on the CPU, as the node)")
-    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=DEPLOYED.fit,
                         help="fit the hand model to the depth after the network (issue 16; "
                              "the node's default); --no-fit: the network's joints")
-    parser.add_argument("--fit-max-residual-mm", type=float, default=FIT_MAX_RESIDUAL_MM,
+    parser.add_argument("--fit-max-residual-mm", type=float,
+                        default=DEPLOYED.fit_max_residual_mm,
                         help="with the fit: a hand whose fit residual is larger counts as no "
                              "hand, as in the node (parameter fit_max_residual_mm; 0 = off)")
-    parser.add_argument("--max-hands", type=int, default=2,
+    parser.add_argument("--max-hands", type=int, default=DEPLOYED.max_hands,
                         help="hands estimated per frame (the node's max_hands; 1 = the "
                              "nearest only); every hand is scored against every labelled one")
     parser.add_argument("--mirror", action="store_true",
@@ -53,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth image topic; a CompressedImage on it or on "
                         "<topic>/compressedDepth is decoded as compressedDepth")
     parser.add_argument("--info-topic", default=DEFAULT_INFO_TOPIC)
-    parser.add_argument("--camera-model", choices=("auto", "rectified", "raw"), default="auto",
+    parser.add_argument("--camera-model", choices=CAMERA_MODELS, default="auto",
                         help="rectified: P; raw: K and D (undistorted); auto: by topic name")
     parser.add_argument("--sync-slop", type=float, default=0.0,
                         help="camera_info pairing [s]: 0 = same stamp as the depth image")

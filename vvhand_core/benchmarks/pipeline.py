@@ -27,6 +27,7 @@ import torch
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.camera import Intrinsics
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
+from vvhand_core.deployed import DEPLOYED
 from vvhand_core.fit import FitConfig
 from vvhand_core.localise import HandLocaliser, LocaliseConfig
 from vvhand_core.models import A2JConfig, ModelConfig, StudentConfig, TeacherConfig, build_models
@@ -119,7 +120,8 @@ def model_file(model: str) -> str:
 def _parse_mode(mode: str) -> tuple[str, int, bool, bool]:
     """'student-3' -> ("student", 3, False, False): selector, N, mirror pass, hand-model fit.
 
-    '+mirror' and / or '+fit' after N add the mirror pass and the fit (``FitConfig()``).
+    '+mirror' and / or '+fit' after N add the mirror pass and the fit (the node's:
+    :func:`fit_config_of`).
     """
     base, *extras = [x.strip() for x in mode.strip().split("+")]
     selector, _, n = base.partition("-")
@@ -168,7 +170,7 @@ def bench_backbone(backbone: str, modes: list[str], frames: list[np.ndarray], in
         frame = frames[i % len(frames)]
         for run in runs:
             selector, n, mirror, fit = parsed[run[0]]
-            changes = {"fit": FitConfig() if fit else None}
+            changes = {"fit": fit_config_of(fit)}
             if run[1] != "lite":
                 changes |= {"backend": run[1], "mirror": mirror}
             pipes[run[1]].configure(selector=selector, num_views=n, **changes)
@@ -200,6 +202,11 @@ def _lite_twin(pipe: VirtualViewPipeline):
     pipe.configure(backend="onnxruntime")
     return LitePipeline(pipe.onnx, LiteConfig.from_pipeline_config(pipe.config,
                                                                    torch.get_num_threads()))
+
+
+def fit_config_of(fit: bool) -> FitConfig | None:
+    """The fit a '+fit' mode runs: the node's (``DEPLOYED.fit_config()``), else None."""
+    return DEPLOYED.fit_config() if fit else None
 
 
 def run(args: argparse.Namespace) -> int:
