@@ -75,6 +75,12 @@ def test_every_hand_keeps_its_track_slot_and_tf_name_when_the_order_flips():
     assert second.joints.poses[0].position.x == pytest.approx(second.hands.hands[0].joints[0].x)
     # markers: one namespace per hand
     assert {m.ns for m in second.markers.markers} == {"vvhand", "vvhand_1"}
+    # ~/hand_pose, ~/palm_pose and ~/joints carry the primary hand, wherever it is listed
+    third = out.build(header(1.066), HandsResult([b1, a1], a1), None, None, 0.01)
+    assert third.hands.hands[1].track_id == ids0[0]  # A, second in the list
+    assert third.hand_pose.center.x == pytest.approx(third.hands.hands[1].center.x)
+    assert third.joints.poses[0].position.x == pytest.approx(third.hands.hands[1].joints[0].x)
+    assert third.palm.pose == third.hands.hands[1].palm
 
 
 def test_a_hand_that_leaves_frees_its_slot_and_the_other_keeps_its_own():

@@ -12,18 +12,21 @@
   estimated exactly as by ``run`` (``locate_all`` keeps the best scoring of close
   detections, which can lie 30-50 mm off a tracked hand's centre; ``locate`` the one
   nearest its prior). That hand also keeps its track id while ``locate`` follows it
-  (:class:`LocatedHand`: when ``locate_all``'s track of it restarts, the new id is an
-  alias of the old), so its fit sequence and published track continue as with one hand.
+  (:class:`LocatedHand`: when ``locate_all`` starts a new track for it, the new id is
+  swapped with the old), so its fit sequence and published track continue as with one
+  hand.
   All are cropped and estimated in ONE batch through the networks (one forward per
   network for the frame), then :func:`finish_hands`:
 
   1. a candidate whose crop holds no depth is no hand;
-  2. **overlap rule** (hands touching, or two candidates on one hand): visited in the
-     localiser's order (score descending), a hand whose fused joints lie within
-     :data:`DUPLICATE_MM` (mean joint distance) of a hand already kept is the same hand
-     seen twice and is not reported (its localiser track lives on, so it returns with its
-     id once the hands part). Two hands that touch but are estimated apart are both
-     reported; nothing is merged or averaged across hands;
+  2. **overlap rule** (hands touching, or two candidates on one hand): visited with the
+     followed hand first, then in the localiser's order (score descending), a hand whose
+     fused joints lie within :data:`DUPLICATE_MM` (mean joint distance) of a hand already
+     kept, or whose crop centre lies within :data:`DUPLICATE_CENTRE_MM` of one of its
+     joints (a second detector peak on its fingers or wrist), is the same hand seen twice
+     and is not reported (its localiser track lives on, so it returns with its id once the
+     hands part). Two hands that touch but are estimated apart are both reported; nothing
+     is merged or averaged across hands;
   3. the hand-model fit (``config.fit``) runs per hand in the hand's own sequence (one
      fit state per track id: ``fit.stage.FitStage.apply_hands``); a hand the fit rejects
      (phantom: residual above the limit) is not reported and its localiser track ends
@@ -36,8 +39,9 @@
      order is for reading only; a hand's identity is its ``track_id``.
 
 Hands not reported are kept in ``HandsResult.dropped`` with the reason in their
-``message``. ``HandsResult.primary``: the first hand, or when there is none the invalid
-result saying why (what ``run`` returns), for single-hand consumers.
+``message``. ``HandsResult.primary``, for single-hand consumers: the hand ``locate``
+follows when it is reported (what ``run`` returns), else the first hand, or when there is
+none the invalid result saying why.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from vvhand_core.detector.tracks import HandCandidate
 from vvhand_core.lite.result import HandPoseResult
 
 DUPLICATE_MM = 40.0  # two estimates closer than this (mean joint distance) are one hand
+DUPLICATE_CENTRE_MM = 30.0  # a crop centre this near a kept hand's joint is that hand again
 MAX_HANDS_LIMIT = 8  # the largest max_hands accepted
 
 
@@ -90,9 +95,11 @@ class LocatedHand:
     """The hand ``locate`` follows: its last centre and published track id.
 
     ``alias`` is a permutation of ``locate_all``'s track ids (raw id -> published id; ids
-    not in it publish as themselves): when ``locate`` still follows its hand but
-    ``locate_all`` gives it another track, the two ids are swapped, so that the followed
-    hand keeps its id and no two hands ever publish the same one.
+    not in it publish as themselves): when ``locate`` still follows its hand (within the
+    localiser's track radius) and ``locate_all`` gives it a NEW track, the two ids are
+    swapped, so that the followed hand keeps its id and no two hands ever publish the same
+    one. A track that existed before is never renamed (when ``locate``'s prior moves to
+    another, already tracked hand, that hand keeps its own id).
     """
 
     def __init__(self) -> None:
@@ -103,11 +110,13 @@ class LocatedHand:
         """Forget everything (a new stream)."""
         self.alias = {}
         self.lost()
+        self.newest_raw = -1
 
     def lost(self) -> None:
         """``locate`` no longer follows a hand."""
         self.centre_mm: np.ndarray | None = None
         self.track_id: int | None = None
+        self.newest_raw = getattr(self, "newest_raw", -1)  # ids above it: new tracks
 
     def published(self, raw_id: int | None) -> int | None:
         """The published id of ``locate_all``'s track ``raw_id``."""
@@ -149,8 +158,11 @@ def locate_hands(localiser, depth_mm: np.ndarray, intrinsics, located: LocatedHa
     followed = (located.centre_mm is not None and located.track_id is not None
                 and np.linalg.norm(centre - located.centre_mm) <= localiser.cfg.track_radius_mm)
     raw_k = raw[k].track_id
-    if followed and raw_k is not None and located.published(raw_k) != located.track_id:
+    if (followed and raw_k is not None and raw_k > located.newest_raw
+            and located.published(raw_k) != located.track_id):
         located.keep(raw_k, located.track_id)  # locate_all gave the followed hand a new track
+    located.newest_raw = max([located.newest_raw, *(h.track_id for h in raw
+                                                    if h.track_id is not None)])
     hands = [replace(h, track_id=located.published(h.track_id)) for h in raw]
     hands[k] = replace(hands[k], centre_mm=centre)
     located.centre_mm, located.track_id = centre, hands[k].track_id
@@ -177,19 +189,30 @@ def end_track(localiser, track_id: int | None, centre_mm: np.ndarray | None = No
             located.lost()
 
 
-def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM) -> list[int]:
-    """Indices of the valid results that repeat an earlier kept one (overlap rule, step 2)."""
+def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM,
+               centre_mm: float = DUPLICATE_CENTRE_MM) -> list[int]:
+    """Indices of the valid results that repeat an earlier kept one (overlap rule, step 2).
+
+    A repeat: joints within ``limit_mm`` (mean joint distance) of a kept hand's, or a crop
+    centre within ``centre_mm`` of one of its joints.
+    """
     kept: list[np.ndarray] = []
     out = []
     for i, r in enumerate(results):
         if not r.valid:
             continue
         joints = np.asarray(r.joints_mm, np.float64)
-        if any(np.linalg.norm(joints - k, axis=1).mean() < limit_mm for k in kept):
+        centre = np.asarray(r.centre_mm, np.float64)
+        if any(np.linalg.norm(joints - k, axis=1).mean() < limit_mm
+               or np.linalg.norm(k - centre, axis=1).min() < centre_mm for k in kept):
             out.append(i)
         else:
             kept.append(joints)
     return out
+
+
+def _is_at(result: HandPoseResult, centre_mm: np.ndarray | None) -> bool:
+    return centre_mm is not None and bool(np.allclose(result.centre_mm, centre_mm, atol=1e-3))
 
 
 def order_hands(hands: list[HandPoseResult]) -> list[HandPoseResult]:
@@ -211,12 +234,14 @@ def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit
     """
     for r, tid in zip(results, track_ids, strict=True):
         r.track_id = tid
+    lead = None if located is None else located.centre_mm
     dropped = [r for r in results if not r.valid]
-    live = [r for r in results if r.valid]
+    live = sorted((r for r in results if r.valid), key=lambda r: not _is_at(r, lead))
     for i in duplicates(live)[::-1]:
         r = live.pop(i)
         shown = invalid(f"not reported: the same hand as another estimate (joints within "
-                        f"{DUPLICATE_MM:g} mm)", r.centre_mm)
+                        f"{DUPLICATE_MM:g} mm, or its centre within {DUPLICATE_CENTRE_MM:g} "
+                        "mm of a joint)", r.centre_mm)
         shown.track_id = r.track_id
         dropped.append(shown)
     if fit is not None:
@@ -254,11 +279,19 @@ def one_side_each(hands: list[HandPoseResult]) -> None:
 
 
 def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
-                 invalid, timings_ms: dict[str, float]) -> HandsResult:
-    """The frame's HandsResult; every result gets the frame's timings."""
+                 invalid, timings_ms: dict[str, float], located: LocatedHand | None = None
+                 ) -> HandsResult:
+    """The frame's HandsResult; every result gets the frame's timings.
+
+    ``primary``: the hand ``locate`` follows (cropped at ``located.centre_mm``) when it is
+    reported, else the first hand, else why there is none.
+    """
     for r in (*hands, *dropped):
         r.timings_ms = dict(timings_ms)
-    primary = hands[0] if hands else (dropped[0] if dropped else invalid("no hand in range"))
+    lead = None if located is None else located.centre_mm
+    followed = [r for r in hands if _is_at(r, lead)]
+    primary = (followed[0] if followed else hands[0] if hands else
+               dropped[0] if dropped else invalid("no hand in range"))
     if not primary.timings_ms:
         primary.timings_ms = dict(timings_ms)
     return HandsResult(hands, primary, dropped, dict(timings_ms))

@@ -267,7 +267,7 @@ class VirtualViewPipeline:
                                           self._invalid, self._localiser, self._located)
             if self._fit is not None:
                 timer.lap("fit")
-        return hands_result(hands, dropped, self._invalid, timer.finish())
+        return hands_result(hands, dropped, self._invalid, timer.finish(), self._located)
 
     def _invalid(self, message: str, centre: np.ndarray | None = None) -> HandPoseResult:
         return HandPoseResult.invalid(message, self.skeleton.num_joints, self.num_candidates,

@@ -7,8 +7,9 @@ filtered there (one track and filter per hand, keyed by the pipeline's track id:
 vvhand_core.hand_tracks), the per-joint confidence is derived from the views' spread
 (vvhand_core.confidence), the palm frame is computed from the published joints
 (vvhand_core.palm), then every message is built: ~/hands lists every hand in the
-pipeline's order; ~/hand_pose, ~/palm_pose and ~/joints carry the first hand; markers and
-TF cover every hand, TF frames named after the hand's slot (``hand_<slot>_palm``) and,
+pipeline's order; ~/hand_pose, ~/palm_pose and ~/joints carry its primary hand (the one
+a one-hand node follows: ``HandsResult.primary``); markers and TF cover every hand, TF
+frames named after the hand's slot (``hand_<slot>_palm``) and,
 opt-in (``publish_side_tf``), where exactly one hand of the frame has a known side,
 ``hand_left_palm`` / ``hand_right_palm`` too (docs/ros.md, "Frames"). Nothing here
 publishes; the node does, so this is testable without DDS.
@@ -139,9 +140,10 @@ class FrameOutput:
                             frame_id=target.frame if target is not None else header.frame_id)
         hands = self._hands(header, frame.hands, rigid, processing_time_s)
         first = frame.primary
+        lead = next((k for k, r in enumerate(frame.hands) if r is first), 0)
         pose = hand_pose_msg(
-            out_header, sk, hands[0][0].joints_mm if hands else first.joints_mm,
-            hands[0][0].centre_mm if hands else first.centre_mm, first.cube_mm,
+            out_header, sk, hands[lead][0].joints_mm if hands else first.joints_mm,
+            hands[lead][0].centre_mm if hands else first.centre_mm, first.cube_mm,
             first.num_candidates, first.selected_views, first.weights, first.logits,
             first.score, bool(hands), processing_time_s)
         if not hands:
@@ -158,8 +160,8 @@ class FrameOutput:
                 markers = marker_array_msg(out_header, sk, hand.joints_mm, marker_namespace(slot))
                 msgs.markers = markers if msgs.markers is None else MarkerArray(
                     markers=msgs.markers.markers + markers.markers)
-            rotations = self._rotations(hand, rigid) if k == 0 or s.publish_joint_tf else None
-            if k == 0:
+            rotations = self._rotations(hand, rigid) if k == lead or s.publish_joint_tf else None
+            if k == lead:
                 msgs.joints = pose_array_msg(out_header, hand.joints_mm, rotations)
                 if palm is not None:
                     msgs.palm = palm_pose_msg(out_header, palm)
