@@ -80,12 +80,14 @@ class FitConfig:
     the fit may explain the depth than the IK start at the network's joints does before
     it is refused; guard_move_mm: the largest mean distance of the fitted joints from the
     network's that is believed. gate_mm: data points farther than this from the IK start's
-    model are not used; plane_mm: points within this of the plane that holds at least
-    ``plane_share`` of the points away from the hand are not used (0: no plane is looked
-    for); explain_mm / explain_after: after ``explain_after`` depth iterations (at least
-    ``both_sides_iterations`` when both sides are fitted) the points farther than
-    ``explain_mm`` from the model are dropped (0: never; module doc). These four were
-    chosen on tuning frames (``vvhand bench fit --tuning``, v3 seed 7; docs/results.md).
+    model are not used; residual_gate_mm: the residual measures the points this near the
+    IK start's model (``problem.residual_terms``); plane_mm: points within this of the
+    plane that holds at least ``plane_share`` of the points away from the hand are not
+    used (0: no plane is looked for); explain_mm / explain_after: after ``explain_after``
+    depth iterations (at least ``both_sides_iterations`` when both sides are fitted) the
+    points farther than ``explain_mm`` from the model are dropped (0: never; module doc).
+    These were chosen on tuning frames (``vvhand bench fit --tuning``, v3 seed 7, and
+    the tuning sequences; docs/results.md).
     max_residual_mm: frames whose fit residual
     (``FitResult.residual_mm``) is larger are reported as no hand by the pipeline
     (``fit.stage``; 0 = never): with no hand in view the localiser can pick something
@@ -97,7 +99,8 @@ class FitConfig:
     max_points: int = 192
     radius_mm: float = 160.0
     window_px: int = 80
-    gate_mm: float = 25.0
+    gate_mm: float = 30.0
+    residual_gate_mm: float = 25.0
     explain_mm: float = 6.0
     explain_after: int = 6
     plane_mm: float = 4.0

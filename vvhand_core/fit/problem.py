@@ -122,10 +122,11 @@ class DataPoints:
 
 
 def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: int,
-                candidates: int, plane_mm: float = 0.0, plane_share: float = 0.3
-                ) -> DataPoints:
+                candidates: int, plane_mm: float = 0.0, plane_share: float = 0.3,
+                near_mm: float | None = None) -> DataPoints:
     """Observed points within ``gate_mm`` of the model, at most ``max_points`` (each set).
 
+    ``near``: those within ``near_mm`` (None: ``gate_mm``) instead.
     With ``plane_mm`` > 0, the plane that holds at least ``plane_share`` of the observed
     points farther than ``PLANE_AWAY_MM`` from the model (a table, a wall:
     :func:`.planes.dominant_plane`) is found, and the points within ``plane_mm`` of it are
@@ -135,18 +136,18 @@ def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: i
     dist_round = round_distance(pts, posed, dtype=np.float32)[0]  # ample for a gate
     d = np.abs(np.minimum(dist_round.min(axis=1), ellipsoid_distance(pts, posed)[0].min(axis=1)))
     gated = d < gate_mm
-    near = thin(np.flatnonzero(gated), max_points)
+    near = thin(np.flatnonzero(d < (gate_mm if near_mm is None else near_mm)), max_points)
     plane = (dominant_plane(pts[d > PLANE_AWAY_MM], plane_mm, plane_share) if plane_mm > 0
              else None)
-    keep = near if plane is None else thin(
-        np.flatnonzero(gated & ~on_plane(pts, plane, plane_mm)), max_points)
+    flat = on_plane(pts, plane, plane_mm)
+    keep = thin(np.flatnonzero(gated & ~flat), max_points)
 
     def parts(ix: np.ndarray) -> np.ndarray | None:
         return candidate_parts(dist_round[ix], candidates) if candidates < NUM_ROUND else None
 
-    near_cand = parts(near)
-    return DataPoints(pts[keep], near_cand if plane is None else parts(keep), pts[near],
-                      near_cand)
+    same = len(keep) == len(near) and np.array_equal(keep, near)
+    keep_cand = parts(keep)
+    return DataPoints(pts[keep], keep_cand, pts[near], keep_cand if same else parts(near))
 
 
 def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.ndarray,
@@ -169,7 +170,7 @@ def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.n
     if obs is None:
         return SideProblem(side, ik.x, ik.x, r0, ik.cost, None, None, None, ik.evaluations)
     dp = data_points(obs, posed, cfg.gate_mm, cfg.max_points, cfg.candidates, cfg.plane_mm,
-                     cfg.plane_share)
+                     cfg.plane_share, cfg.residual_gate_mm)
     return SideProblem(side, ik.x, ik.x, r0, ik.cost, obs, dp.points, dp.candidates,
                        ik.evaluations, count=len(dp.points), near=dp.near,
                        near_cand=dp.near_candidates)
