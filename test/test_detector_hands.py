@@ -4,6 +4,7 @@ hand-free negatives, crops and refiner samples around any hand, fine-tuning."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from vvhand_core.camera import Intrinsics
@@ -77,3 +78,55 @@ def test_training_continues_from_given_weights_and_any_hand_trains_the_refiner()
     losses = train_refiner(RefineNet(width=2), ex, DetectorConfig(width=2), steps=2,
                            batch_size=4)
     assert len(losses) == 2 and np.isfinite(losses).all()
+
+
+def test_frame_weights_choose_how_often_frames_are_drawn():
+    from vvhand_core.detector.cli import TRAIN_SOURCES, source_weights
+
+    ex = _two_hand_examples()
+    two = Examples(np.concatenate([ex.depth, ex.depth]), np.concatenate([ex.near_mm] * 2),
+                   np.concatenate([ex.hands, ex.hands]))
+    two.hands[1, :, 2] = 0.5  # frame 1 told apart by its dz targets
+    crops = TrainingCrops(two, (64, 64), p_hand=1.0, margin=8,
+                          frame_weights=np.array([0.0, 1.0]))
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        b = crops.batch(rng, 1)
+        peak = np.unravel_index(np.argmax(b["heat"][0]), b["heat"][0].shape)
+        assert b["dz"][0][peak] == 0.5  # only frame 1 is drawn
+    sources = [(TRAIN_SOURCES["v2"], 2), (TRAIN_SOURCES["v1"], 1),
+               (TRAIN_SOURCES["v3 hand-free"], 2)]
+    np.testing.assert_array_equal(source_weights("v1=3, v3-hand-free=0", sources),
+                                  [1, 1, 3, 0, 0])
+    assert source_weights("", sources) is None
+    with pytest.raises(SystemExit, match="names are"):
+        source_weights("v4=2", sources)
+
+
+def test_train_command_finetunes_and_keeps_the_refiner(tmp_path):
+    """`vvhand detector train --finetune W --refine-steps 0`: both networks start from W,
+    the heat-map network trains (drawing by --source-weights), W's refiner is kept."""
+    import argparse
+
+    from vvhand_core.detector.cli import add_arguments, run
+    from vvhand_core.detector.localiser import load_detector, save_detector
+
+    start = tmp_path / "start.pt"
+    ref = RefineNet()
+    save_detector(start, HandDetectorNet(DetectorConfig(width=2)), {"note": "start"}, ref)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out = tmp_path / "tuned.pt"
+    args = parser.parse_args(["train", "--v2-frames", "0", "--v1-frames", "3", "--steps", "2",
+                              "--batch-size", "2", "--finetune", str(start),
+                              "--refine-steps", "0", "--source-weights", "v1=2",
+                              "--workers", "1", "--threads", "1", "--eval-frames", "0",
+                              "--out", str(out)])
+    assert run(args) == 0
+    net, refiner, meta = load_detector(out)
+    assert meta["finetune"]["record"] == {"note": "start"} and meta["source_weights"] == "v1=2"
+    assert meta["refiner"] == {"steps": 0, "kept_from": str(start)}
+    for k, v in ref.state_dict().items():
+        assert torch.equal(refiner.state_dict()[k], v)
+    first, _, _ = load_detector(start)
+    assert any(not torch.equal(first.state_dict()[k], v) for k, v in net.state_dict().items())

@@ -23,6 +23,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -128,7 +129,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="start both networks from these detector weights and train them "
                         "further (--steps, --lr, --refine-steps) on the sources given")
     t.add_argument("--refine-steps", type=int, default=1500,
-                   help="steps of the refiner (patch -> centre offset; 0: none)")
+                   help="steps of the refiner (patch -> centre offset; 0: none, or with "
+                        "--finetune the start's refiner kept as it is)")
+    t.add_argument("--source-weights", default="",
+                   help="how often the heat-map network draws each source's frames, "
+                        "relative, e.g. 'v1=3' (names: v2, v1, v3, v3-hand-free; default 1)")
     t.add_argument("--width", type=int, default=DetectorConfig.width)
     t.add_argument("--workers", type=int, default=2, help="processes rendering frames")
     t.add_argument("--threads", type=int, default=2, help="torch threads for training")
@@ -169,7 +174,32 @@ def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
     return ex, sources
 
 
-def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=None):
+def source_weights(text: str, sources: list[tuple[dict, int]]) -> np.ndarray | None:
+    """Per-frame weights (N,) from "name=w,..." over the sources' frames (None: uniform).
+
+    Names are ``TRAIN_SOURCES``' ("v3 hand-free" also as "v3-hand-free"); SystemExit on an
+    unknown name or a bad number.
+    """
+    if not text.strip():
+        return None
+    given = {}
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        name, _, value = item.partition("=")
+        name = name.strip().replace("v3-hand", "v3 hand")
+        try:
+            given[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"--source-weights: {item!r} is not name=number") from None
+        if name not in TRAIN_SOURCES or given[name] < 0:
+            raise SystemExit(f"--source-weights: {item!r}: names are {', '.join(TRAIN_SOURCES)}"
+                             " and weights >= 0")
+    names = {json.dumps(v, sort_keys=True): k for k, v in TRAIN_SOURCES.items()}
+    return np.concatenate([np.full(n, given.get(names[json.dumps(s, sort_keys=True)], 1.0))
+                           for s, n in sources])
+
+
+def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=None,
+                weights: np.ndarray | None = None):
     """Train the heat-map network (a new one, or ``start`` further); it and its record."""
     cfg = DetectorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
     t0 = time.perf_counter()
@@ -178,7 +208,8 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=Non
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(heat=f"{parts['heat']:.3f}", dz=f"{parts['dz']:.3f}")
-        net, hist = train_detector(ex, net_cfg, cfg, progress=tick, net=start)
+        net, hist = train_detector(ex, net_cfg, cfg, progress=tick, net=start,
+                                   frame_weights=weights)
     curve = [{k: round(h[k], 4) for k in ("step", "loss", "heat", "dz", "s")}
              for h in hist[:: max(1, len(hist) // 40)]]
     return net, {"train": config_dict(cfg), "train_s": round(time.perf_counter() - t0, 1),
@@ -223,10 +254,15 @@ def _train(args: argparse.Namespace) -> int:
             "examples_s": round(time.perf_counter() - t0, 1)}
     if args.finetune:
         meta["finetune"] = {"from": args.finetune, "record": record}
+    if args.source_weights:
+        meta["source_weights"] = args.source_weights
     if not args.init:
-        net, heat = _train_heat(args, ex, net_cfg, start)
+        net, heat = _train_heat(args, ex, net_cfg, start,
+                                source_weights(args.source_weights, sources))
     meta["heat_net"] = heat
-    refiner = None
+    refiner = start_refiner  # kept as it is unless trained below (--finetune only)
+    if refiner is not None and args.refine_steps == 0:
+        meta["refiner"] = {"steps": 0, "kept_from": args.finetune}
     if args.refine_steps > 0:
         refiner, t1 = start_refiner or RefineNet(), time.perf_counter()
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:

@@ -188,13 +188,20 @@ class TrainingCrops:
 
     With probability ``p_hand`` the crop contains the centre of one of the frame's hands
     (drawn uniformly) at least ``margin`` pixels inside; otherwise it is placed uniformly
-    (often a negative).
+    (often a negative). Frames are drawn uniformly, or with probabilities proportional to
+    ``frame_weights`` (N,) when given.
     """
 
     def __init__(self, ex: Examples, crop_hw: tuple[int, int] = (96, 128), p_hand: float = 0.85,
-                 margin: int = 12) -> None:
-        """Wrap the examples."""
+                 margin: int = 12, frame_weights: np.ndarray | None = None) -> None:
+        """Wrap the examples (ValueError: weights of the wrong length or not positive)."""
         self.ex, self.crop_hw, self.p_hand, self.margin = ex, crop_hw, p_hand, margin
+        self.cdf = None
+        if frame_weights is not None:
+            w = np.asarray(frame_weights, np.float64)
+            if w.shape != (len(ex.depth),) or (w < 0).any() or w.sum() <= 0:
+                raise ValueError("frame_weights: one non-negative weight per frame, some > 0")
+            self.cdf = np.cumsum(w) / w.sum()
 
     def batch(self, rng: np.random.Generator, size: int, min_depth_mm: float = 200.0,
               max_depth_mm: float = 1200.0) -> dict[str, np.ndarray]:
@@ -206,7 +213,8 @@ class TrainingCrops:
         heats = np.zeros((size, h4, w4), np.float32)
         dzs = np.zeros((size, h4, w4), np.float32)
         for b in range(size):
-            i = int(rng.integers(n))
+            i = (int(rng.integers(n)) if self.cdf is None
+                 else min(int(np.searchsorted(self.cdf, rng.random(), side="right")), n - 1))
             hands = self.ex.hands[i].copy()
             present = np.flatnonzero(hands[:, 4] > 0.5)
             if present.size and rng.random() < self.p_hand:

@@ -57,12 +57,14 @@ def detector_loss(out: Tensor, heat: Tensor, dz: Tensor, dz_weight: float
 
 
 def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConfig,
-                   progress=None, net: HandDetectorNet | None = None
+                   progress=None, net: HandDetectorNet | None = None,
+                   frame_weights: np.ndarray | None = None
                    ) -> tuple[HandDetectorNet, list[dict]]:
     """Train a detector on ``ex``; returns it (eval mode) and the loss history.
 
     ``net``: trained further from its weights (its config must be ``net_cfg``); None: a
-    new network. ``progress``: optional callable(step, losses) after each step.
+    new network. ``frame_weights`` (N,): how often each frame is drawn, relative (None:
+    uniformly). ``progress``: optional callable(step, losses) after each step.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -70,7 +72,7 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-    crops = TrainingCrops(ex, (cfg.crop_h, cfg.crop_w))
+    crops = TrainingCrops(ex, (cfg.crop_h, cfg.crop_w), frame_weights=frame_weights)
     history = []
     t0 = time.perf_counter()
     net.train()
