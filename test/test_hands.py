@@ -239,3 +239,16 @@ def test_the_hand_run_follows_is_cropped_and_fitted_as_run_does():
         assert gap < 8.0, (i, gap)
         ids.add(same.track_id)
     assert len(ids) == 1, ids  # the followed hand keeps its id (and its fit sequence)
+
+
+def test_the_detector_network_runs_once_per_frame(seq):
+    """locate_all and locate share one detector run per frame (hands._detect_once)."""
+    depth, _, _, intr = seq
+    pipe = VirtualViewPipeline.from_checkpoint(default_model_path(), PipelineConfig(
+        device="cpu", renderer="torch", max_hands=2))
+    runner, calls = pipe._localiser.runner, []
+    heat = runner.heat
+    runner.heat = lambda x: (calls.append(len(x)), heat(x))[1]
+    found = [len(pipe.run_hands(d, intr).hands) for d in depth[:3]]
+    assert calls == [1, 1, 1] and sum(found) >= 3
+    assert "candidates" not in vars(pipe._localiser)  # the method is back afterwards

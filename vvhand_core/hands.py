@@ -46,6 +46,7 @@ none the invalid result saying why.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -143,8 +144,9 @@ def locate_hands(localiser, depth_mm: np.ndarray, intrinsics, located: LocatedHa
     Track ids as published (:class:`LocatedHand`). A hand ``locate`` finds but
     ``locate_all`` does not is added without a track id.
     """
-    raw = list(localiser.locate_all(depth_mm, intrinsics))
-    centre = localiser.locate(depth_mm, intrinsics)
+    with _detect_once(localiser, depth_mm):
+        raw = list(localiser.locate_all(depth_mm, intrinsics))
+        centre = localiser.locate(depth_mm, intrinsics)
     if centre is None:
         located.lost()
         return [replace(h, track_id=located.published(h.track_id)) for h in raw]
@@ -167,6 +169,36 @@ def locate_hands(localiser, depth_mm: np.ndarray, intrinsics, located: LocatedHa
     hands[k] = replace(hands[k], centre_mm=centre)
     located.centre_mm, located.track_id = centre, hands[k].track_id
     return hands
+
+
+@contextmanager
+def _detect_once(localiser, depth_mm: np.ndarray):
+    """Within: the learned detector's network runs once for ``depth_mm``.
+
+    ``locate_all`` and ``locate`` each ask for its detections (the network is most of the
+    localiser's time). ``candidates(depth, intr, threshold)`` returns every peak scoring
+    >= threshold, best first (at most ``max_peaks``), so a call at a higher threshold is
+    the lower one's answer filtered by score. Localisers without ``candidates``
+    (geometric) are untouched.
+    """
+    detect = getattr(localiser, "candidates", None)
+    if detect is None:
+        yield
+        return
+    cache: dict[str, object] = {}
+
+    def candidates(depth, intr, threshold):
+        if depth is not depth_mm:
+            return detect(depth, intr, threshold)
+        if "found" not in cache or threshold < cache["low"]:
+            cache["low"], cache["found"] = threshold, detect(depth, intr, threshold)
+        return [(s, c) for s, c in cache["found"] if s >= threshold]
+
+    localiser.candidates = candidates  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del localiser.candidates
 
 
 def end_track(localiser, track_id: int | None, centre_mm: np.ndarray | None = None,
