@@ -25,25 +25,26 @@ from vvhand_core.skeletons import HANDS2019_21
 
 NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 
-# DetectorLocaliser.locate with the packaged detector (weights sha256 c3c2ae13d9eb6b66...)
+# DetectorLocaliser.locate with the packaged detector (weights sha256 9f5a38f2653ba481...)
 # computed with the localiser of commit 407d3a6, before locate_all existed: v2 seed 5
-# frames V2_INDICES, each on its own (158, 250, 276: the hand_threshold rule decides);
-# then with tracking, a v2 sequence (seed 21, 12 frames, keyframes every 6) followed by
-# the same frames (frame 4 is found through frame 3's prior). mm, rounded to 1e-3.
+# frames V2_INDICES, each on its own; then with tracking, a v2 sequence (seed 21, 12
+# frames, keyframes every 6) followed by the same frames (frame 4 is found through frame
+# 3's prior). mm, rounded to 1e-3. New packaged weights: recompute them with that commit's
+# localiser (git show 407d3a6:vvhand_core/detector/localiser.py).
 V2_INDICES = [*range(10), 158, 250, 276]
 PINNED_INDEPENDENT = [
-    [-409.189, 129.655, 882.495], [-341.031, -198.812, 817.448], None,
-    [-288.8, -27.293, 453.354], [190.784, -69.779, 692.66], [-126.275, 256.745, 711.3],
-    [303.943, 161.98, 764.72], [-145.67, -56.454, 479.118], [-32.434, -138.334, 448.667],
-    [-344.748, 338.567, 797.857], [195.664, -173.042, 597.989], [-193.754, 12.261, 823.205],
-    [326.624, 280.851, 824.615]]
+    [-410.449, 128.259, 881.708], [-342.58, -202.701, 832.723],
+    [-549.208, 311.035, 797.479], [-292.265, -23.677, 457.29], [189.006, -76.057, 693.809],
+    [-132.103, 256.46, 716.291], [312.498, 160.113, 769.713], [-145.373, -66.154, 484.619],
+    [-38.175, -136.171, 455.947], [-346.296, 335.332, 794.495], [-120.049, 17.72, 400.316],
+    [-190.689, 9.264, 828.233], [328.11, 282.427, 824.743]]
 PINNED_SEQUENCE = [
-    [22.897, -180.518, 354.133], [25.146, -173.157, 358.358], [27.807, -160.703, 370.498],
-    [27.641, -150.143, 374.783], [29.003, -131.374, 387.025], [29.793, -116.908, 399.313],
-    [29.255, -110.92, 399.411], [26.058, -106.956, 404.992], [13.384, -103.749, 418.945],
-    [3.319, -105.382, 430.623], [-9.994, -103.175, 450.773], [-19.69, -100.547, 457.062]]
+    [23.165, -178.044, 355.545], [24.703, -175.382, 360.059], [27.031, -158.088, 368.993],
+    [23.312, -149.172, 374.111], [29.171, -133.959, 389.328], [31.854, -118.982, 397.879],
+    [31.754, -112.988, 396.259], [26.073, -110.15, 401.885], [13.851, -103.429, 414.406],
+    [5.416, -102.351, 426.707], [-7.577, -98.495, 448.02], [-19.669, -99.634, 455.35]]
 PINNED_TRACKED = PINNED_SEQUENCE + PINNED_INDEPENDENT[:4] + [
-    [-377.408, -21.002, 441.526]] + PINNED_INDEPENDENT[5:]
+    [-383.793, -19.033, 440.011]] + PINNED_INDEPENDENT[5:]
 
 
 @pytest.fixture(scope="module")
