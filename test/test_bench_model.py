@@ -65,7 +65,7 @@ def test_v3_localised_scores_the_estimate_nearest_to_hand_0():
     gt = f.joints_mm.astype(np.float64)
 
     def hand(offset_mm):
-        return SimpleNamespace(joints_mm=gt + offset_mm, side="right")
+        return SimpleNamespace(joints_mm=gt + offset_mm, side="right", valid=True)
 
     for hands, expect in (([hand([0, 0, 300.0]), hand([5.0, 0, 0])], 5.0),
                           ([hand([0, 0, MATCH_MM + 1])], np.nan), ([], np.nan)):

@@ -55,15 +55,21 @@ class SplitScore:
     joint_errors_mm: np.ndarray  # (F, J) per joint; NaN rows where no hand was found
 
 
-def score_split(pipe: VirtualViewPipeline, frames: list, oracle: bool) -> SplitScore:
-    """Run the pipeline on every frame (oracle or localised centre)."""
+def score_split(pipe: VirtualViewPipeline, frames: list, oracle: bool,
+                estimate=None) -> SplitScore:
+    """Run the pipeline on every frame (oracle or localised centre).
+
+    ``estimate(frame)``: the hand to score, an object with ``valid``, ``joints_mm`` and
+    ``side`` (default: ``pipe.run`` at the labelled centre or the localiser's).
+    """
     names = list(pipe.skeleton.joint_names)
     tips = names.index("thumb_tip"), names.index("pinky_tip")
     err, told, span, centre_err, preds = [], [], [], [], []
     per_joint = np.full((len(frames), len(names)), np.nan)
     for i, f in enumerate(frames):
         gt = f.joints_mm.astype(np.float64)
-        r = pipe.run(f.depth_mm, f.intrinsics, centre_mm=gt.mean(axis=0) if oracle else None)
+        r = (estimate(f) if estimate is not None else
+             pipe.run(f.depth_mm, f.intrinsics, centre_mm=gt.mean(axis=0) if oracle else None))
         centre_err.append(np.linalg.norm(gt - gt.mean(axis=0), axis=-1).mean())
         gt_span = np.linalg.norm(gt[tips[0]] - gt[tips[1]])
         if not r.valid:

@@ -25,34 +25,24 @@ MATCH_MM = 100.0  # an estimate this far (centre to centre) from hand 0 is anoth
 
 def score_localised_hands(pipe, frames: list):
     """:class:`.model.SplitScore` of hand 0 from ``run_hands`` (module doc)."""
-    from vvhand_core.benchmarks.model import SplitScore
+    from vvhand_core.benchmarks.model import score_split
 
-    names = list(pipe.skeleton.joint_names)
-    tips = names.index("thumb_tip"), names.index("pinky_tip")
-    err, told, span, centre_err, preds = [], [], [], [], []
-    per_joint = np.full((len(frames), len(names)), np.nan)
-    for i, f in enumerate(frames):
-        gt = f.joints_mm.astype(np.float64)
-        centre = gt.mean(axis=0)
-        centre_err.append(np.linalg.norm(gt - centre, axis=-1).mean())
-        gt_span = np.linalg.norm(gt[tips[0]] - gt[tips[1]])
+    def nearest_to_hand_0(f):
+        centre = f.joints_mm.astype(np.float64).mean(axis=0)
         found = pipe.run_hands(f.depth_mm, f.intrinsics).hands
         dist = [np.linalg.norm(h.joints_mm.mean(axis=0) - centre) for h in found]
         if not found or min(dist) > MATCH_MM:
-            err.append(np.nan)
-            told.append("unknown")
-            span.append((np.nan, gt_span))
-            preds.append(None)
-            continue
-        r = found[int(np.argmin(dist))]
-        j = r.joints_mm.astype(np.float64)
-        per_joint[i] = np.linalg.norm(j - gt, axis=-1)
-        err.append(per_joint[i].mean())
-        told.append(r.side)
-        preds.append(j)
-        span.append((np.linalg.norm(j[tips[0]] - j[tips[1]]), gt_span))
-    return SplitScore(np.array(err), [f.meta.get("side", "right") for f in frames], told,
-                      np.array(centre_err), np.array(span), preds, per_joint)
+            return _NO_HAND
+        return found[int(np.argmin(dist))]
+
+    return score_split(pipe, frames, False, nearest_to_hand_0)
+
+
+class _NoHand:
+    valid, joints_mm, side = False, None, "unknown"
+
+
+_NO_HAND = _NoHand()
 
 
 def _cell(errors: np.ndarray) -> str:
