@@ -174,3 +174,26 @@ def test_unexplained_points_are_dropped_and_the_rest_keep_their_weight(hands):
                      None, 0, count=MIN_EXPLAINED + 2)
     drop_unexplained(p2, shape, 12.0)  # too few would be left: all kept
     assert len(p2.pts) == MIN_EXPLAINED + 2 and p2.dropped == 0
+
+
+def test_the_start_cost_after_dropping_is_the_start_evaluated_on_the_points_kept(hands):
+    """The safeguard's IK-start cost on the points kept, from its residuals per point."""
+    from vvhand_core.fit.fit import _shape
+    from vvhand_core.fit.problem import refine, start
+
+    f, joints, start_joints = hands[1]
+    cfg = FitConfig(side="right")
+    shape = _shape(cfg)
+    conf = np.ones(21)
+    depth = nearer(f.depth_mm, np.full(f.depth_mm.shape, joints[:, 2].max() + 8.0))
+    p = start(depth, f.intrinsics, start_joints, conf, "right", shape, cfg, None, None)
+    args = (start_joints, conf, shape, cfg.weights)
+    refine(p, *args, 6, cfg.scale_range, None, None, cfg.finger_length_range)
+    drop_unexplained(p, shape, 1.0)  # a tight threshold: some points go
+    assert p.dropped > 0 and len(p.pts) >= MIN_EXPLAINED
+    stored = p.depth_cost(p.x_ik)
+    p.depth_costs.clear()
+    calls = p.calls
+    refine(p, *args, 1, cfg.scale_range, None, None, cfg.finger_length_range)
+    assert p.calls == calls + 2  # the LM's one call, then the start evaluated again
+    assert stored == pytest.approx(p.depth_cost(p.x_ik), rel=1e-9)

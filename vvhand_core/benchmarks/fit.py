@@ -78,8 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(names: vvhand_core.fit.terms.Weights)")
     parser.add_argument("--fit", default="", type=parse_fit_options,
                         help="FitConfig numbers overriding the defaults, e.g. gate_mm=40,"
-                             "explain_mm=0,plane_mm=0 (the fit before it was made "
-                             f"object-aware; names: {', '.join(FIT_OPTIONS)})")
+                             "residual_gate_mm=40,explain_mm=0,plane_mm=0 (the fit before "
+                             f"it was made object-aware; names: {', '.join(FIT_OPTIONS)})")
     parser.add_argument("--finger-lengths", default="", type=parse_range,
                         help="LO,HI bounds of the per-finger length factors the fit estimates "
                              "(FitConfig.finger_length_range; 1,1 holds them; default: "
@@ -154,8 +154,8 @@ def parse_range(text: str) -> tuple[float, float] | None:
     return lo, hi
 
 
-FIT_OPTIONS = ("gate_mm", "explain_mm", "explain_after", "plane_mm", "plane_share",
-               "iterations", "max_points")
+FIT_OPTIONS = ("gate_mm", "residual_gate_mm", "explain_mm", "explain_after", "plane_mm",
+               "plane_share", "iterations", "max_points")
 
 
 def parse_fit_options(text: str) -> dict[str, float]:

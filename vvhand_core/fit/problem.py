@@ -66,7 +66,9 @@ class SideProblem:
     the safeguard compares the IK start's with the result's), count: the data points
     first selected (the data term's normalisation), dropped: how many of them
     :func:`drop_unexplained` removed; near / near_cand: every point near the IK model and
-    their candidate parts (``DataPoints``; the residual's).
+    their candidate parts (``DataPoints``; the residual's); start_residuals: the data
+    term's residual per point and the free-space cost at the IK start, once evaluated (so
+    its depth cost on fewer points needs no model call).
     """
 
     side: str
@@ -83,6 +85,7 @@ class SideProblem:
     dropped: int = 0
     near: np.ndarray | None = None
     near_cand: np.ndarray | None = None
+    start_residuals: tuple[np.ndarray, float] | None = None
 
     def depth_cost(self, x: np.ndarray) -> float | None:
         """The depth terms' part (data + free space) of the LM cost at an evaluated x."""
@@ -179,10 +182,11 @@ def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.n
 def drop_unexplained(p: SideProblem, shape: ShapeArrays, explain_mm: float) -> SideProblem:
     """Drop the data points farther than ``explain_mm`` from the current model (p updated).
 
-    The depth costs recorded so far are forgotten (they were of the other points); the
-    data term keeps sharing its weight by ``p.count``, so the points kept weigh what they
-    did. Nothing is dropped when ``explain_mm`` <= 0 or fewer than ``MIN_EXPLAINED``
-    points would be left (the model explains nothing: its residual says so).
+    The depth costs recorded so far are forgotten (they were of the other points) but the
+    IK start's, recomputed from its residuals per point; the data term keeps sharing its
+    weight by ``p.count``, so the points kept weigh what they did. Nothing is dropped when
+    ``explain_mm`` <= 0 or fewer than ``MIN_EXPLAINED`` points would be left (the model
+    explains nothing: its residual says so).
     """
     if not p.observed or explain_mm <= 0:
         return p
@@ -194,6 +198,10 @@ def drop_unexplained(p: SideProblem, shape: ShapeArrays, explain_mm: float) -> S
     p.cand = None if p.cand is None else p.cand[keep]
     p.dropped += int((~keep).sum())
     p.depth_costs.clear()
+    if p.start_residuals is not None:
+        data, free_cost = p.start_residuals
+        p.start_residuals = data[keep], free_cost
+        p.depth_costs[p.x_ik.tobytes()] = 0.5 * float(data[keep] @ data[keep]) + free_cost
     return p
 
 
@@ -205,8 +213,8 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
 
     length_range: bounds of the finger length factors (scalars or (5,) each; equal bounds
     hold them). When the IK start's depth cost is not known for the current data points
-    (after :func:`drop_unexplained`), it is evaluated once more (one model call, no
-    Jacobian) for the safeguard.
+    (the IK start was not evaluated with them), it is evaluated once more (one model call,
+    no Jacobian) for the safeguard.
     """
     if not p.observed or iterations <= 0:
         return p
@@ -214,12 +222,16 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
                     length_range)
     prev = None if previous_joints is None else np.asarray(previous_joints, np.float64)
     left, pts, cand, obs = p.left, p.pts, p.cand, p.obs
+    start_key = p.x_ik.tobytes()
 
     def residuals(xx: np.ndarray, jac: bool):
         lin = linearise(xx, p.r0, shape, left, jac)
         data = data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand, p.count)
         free = free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac)
-        p.depth_costs[xx.tobytes()] = 0.5 * float(data[0] @ data[0] + free[0] @ free[0])
+        key, free_cost = xx.tobytes(), 0.5 * float(free[0] @ free[0])
+        p.depth_costs[key] = 0.5 * float(data[0] @ data[0]) + free_cost
+        if key == start_key:
+            p.start_residuals = data[0].copy(), free_cost
         parts = [point_pull(lin, target, conf, w.joints, w.joint_mm, jac), data, free,
                  scale_prior(xx, 1.0, w, jac), length_prior(xx, w, jac)]
         if prev is not None and w.temporal > 0:
