@@ -45,8 +45,6 @@ def resolve_backend(backend: str, device: str, model_path: str | Path) -> str:
     onnxruntime when it is installed and the model can reach it (a checkpoint needs the
     ``onnx`` exporter).
     """
-    if backend not in BACKEND_CHOICES:
-        raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
     if backend != "auto":
         return backend
     if Path(model_path).is_dir() or not torch_available():

@@ -100,6 +100,6 @@ def main(args: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
+    from vvhand_ros.node_startup import exit_process
 
-    sys.exit(main())
+    exit_process(main())

@@ -21,8 +21,6 @@ See docs/ros.md for every parameter and frame.
 
 from __future__ import annotations
 
-import sys
-
 if __name__ == "__main__":  # `python -m vvhand_ros.node`: quiet signals while importing
     from vvhand_ros.node_startup import exit_on_signals_while_importing
 
@@ -40,6 +38,7 @@ from vvhand_ros.node_core import PIPELINE_PARAMETERS, HandPoseCore, sensor_data_
 from vvhand_ros.node_params import declare_parameters  # noqa: E402
 from vvhand_ros.node_startup import (  # noqa: E402
     STARTING_LINE,
+    exit_process,
     ignore_signals,
     interrupt_on_signals,
 )
@@ -152,4 +151,4 @@ __all__ = ["HandPoseNode", "PIPELINE_PARAMETERS", "main", "run_node", "sensor_da
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

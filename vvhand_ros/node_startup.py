@@ -12,12 +12,18 @@ Three phases, one rule each:
   and spin code has one exception to handle for both signals.
 - stopping (``ignore_signals``): further signals are ignored, so a second Ctrl-C does not
   interrupt the clean-up (which otherwise ended with status -2).
+
+The entry points end the process with :func:`exit_process` once the node is shut down:
+the interpreter's own finalisation, with onnxruntime's, torch's and DDS's threads still
+alive, ended a node stopped during its start-up with status -2 or -6 in a few of the
+reliability probe's timed signals (issue 25), after its clean log line.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 
 STARTING_LINE = "shutdown requested while starting: exiting"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -33,6 +39,16 @@ def exit_on_signals_while_importing(name: str) -> None:
 
     for sig in SIGNALS:
         signal.signal(sig, _exit)
+
+
+def exit_process(code: int) -> None:
+    """End the process now with ``code``: flush stdout / stderr, skip finalisation (above)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
 
 
 def _interrupt(signum, frame) -> None:
@@ -51,5 +67,5 @@ def ignore_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-__all__ = ["STARTING_LINE", "exit_on_signals_while_importing", "ignore_signals",
-           "interrupt_on_signals"]
+__all__ = ["STARTING_LINE", "exit_on_signals_while_importing", "exit_process",
+           "ignore_signals", "interrupt_on_signals"]
