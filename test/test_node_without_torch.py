@@ -29,15 +29,19 @@ from vvhand_core import cli  # noqa: E402
 from vvhand_core.fit import FitConfig  # noqa: E402
 from vvhand_core.lite.pipeline import LiteConfig, LitePipeline  # noqa: E402
 
-# the node's entry point behind an import hook that refuses torch
+# the node's main() behind an import hook that refuses torch (main, not the module's
+# __main__ block: that ends the process with os._exit, node_startup.exit_process, before
+# the check below could print)
 BOOT = BLOCK_TORCH + r"""
-import runpy, sys
+import sys
 
 sys.argv[0] = "hand_pose_node"
 try:
-    runpy.run_module("vvhand_ros.node", run_name="__main__")
+    from vvhand_ros.node import main
+    code = main()
 finally:
     print("TORCH_LOADED" if "torch" in sys.modules else "TORCH_ABSENT", flush=True)
+sys.exit(code)
 """
 
 
