@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.data.base import DepthFrame
+from vvhand_core.hand_scores import match_hands
 
 FOUND_MM = 30.0  # a candidate this close to a labelled hand's centre finds it
 NEAR_MM = 60.0  # a candidate this close to any hand of the scene is not a phantom
@@ -63,22 +64,10 @@ def match_greedy(cands_mm: np.ndarray, hands_mm: np.ndarray, radius_mm: float
                  ) -> list[tuple[int, int]]:
     """(candidate, hand) index pairs within ``radius_mm``, closest pair first.
 
-    Each candidate and each hand is used once. ``cands_mm`` (N, 3), ``hands_mm`` (M, 3).
+    Each candidate and each hand is used once (``vvhand_core.hand_scores.match_hands``,
+    the one greedy matcher). ``cands_mm`` (N, 3), ``hands_mm`` (M, 3).
     """
-    if len(cands_mm) == 0 or len(hands_mm) == 0:
-        return []
-    d = np.linalg.norm(cands_mm[:, None, :] - hands_mm[None, :, :], axis=-1)
-    pairs = []
-    used_c, used_h = set(), set()
-    for flat in np.argsort(d, axis=None, kind="stable"):
-        i, j = divmod(int(flat), d.shape[1])
-        if d[i, j] > radius_mm:
-            break
-        if i not in used_c and j not in used_h:
-            pairs.append((i, j))
-            used_c.add(i)
-            used_h.add(j)
-    return pairs
+    return match_hands(cands_mm, hands_mm, radius_mm)
 
 
 @dataclass

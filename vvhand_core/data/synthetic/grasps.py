@@ -406,8 +406,7 @@ def sample_grasp(rng: np.random.Generator, shape: HandShape, scale: float,
         if cleared is None:
             continue
         obj, start = cleared
-        art, _ = close_fingers(poser, start, closed, obj, active)
-        gaps = poser.finger_gaps(art, obj).min(axis=1)
+        art, gaps = close_fingers(poser, start, closed, obj, active)
         if gaps.min() < 0.0:
             continue
         touching = int(np.sum(gaps[fingers] < CONTACT_TOLERANCE_MM))
