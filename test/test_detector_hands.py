@@ -130,3 +130,72 @@ def test_train_command_finetunes_and_keeps_the_refiner(tmp_path):
         assert torch.equal(refiner.state_dict()[k], v)
     first, _, _ = load_detector(start)
     assert any(not torch.equal(first.state_dict()[k], v) for k, v in net.state_dict().items())
+
+
+def test_widened_network_computes_the_same_function():
+    """detector.net.widen: more channels, the same output (noise 0); noise sets copies apart."""
+    from vvhand_core.detector.net import widen
+
+    torch.manual_seed(0)
+    net = HandDetectorNet(DetectorConfig(width=3))
+    with torch.no_grad():  # trained-looking BatchNorm statistics, not the defaults
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    net.eval()
+    x = torch.rand(2, 3, 32, 40)
+    wide = widen(net, 5, noise=0.0).eval()
+    assert wide.config.width == 5 and wide.stem[0].out_channels == 5
+    assert wide.s8[2][0].out_channels == 20
+    torch.testing.assert_close(wide(x), net(x), atol=1e-5, rtol=1e-5)
+    noisy = widen(net, 5, noise=0.05).eval()
+    w = noisy.stem[0].weight
+    assert not torch.equal(w[0], w[3])  # channel 3 copies channel 0, set apart by the noise
+    with pytest.raises(ValueError, match="width 2"):
+        widen(net, 2)
+
+
+def test_train_command_keeps_the_heat_map_with_zero_steps_and_widens(tmp_path):
+    """--finetune W --steps 0: W's heat-map network kept, the refiner trained (drawing by
+    --refine-source-weights); --widen: the heat-map network trained at the new width."""
+    import argparse
+
+    from vvhand_core.detector.cli import add_arguments, run
+    from vvhand_core.detector.localiser import load_detector, save_detector
+
+    start = tmp_path / "start.pt"
+    ref = RefineNet()
+    save_detector(start, HandDetectorNet(DetectorConfig(width=2)), {"note": "start"}, ref)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    common = ["train", "--v2-frames", "0", "--v1-frames", "3", "--batch-size", "2",
+              "--finetune", str(start), "--workers", "1", "--threads", "1",
+              "--eval-frames", "0", "--examples", str(tmp_path / "ex.npz")]
+    out = tmp_path / "refined.pt"
+    assert run(parser.parse_args([*common, "--steps", "0", "--refine-steps", "2",
+                                  "--refine-source-weights", "v1=2", "--out", str(out)])) == 0
+    net, refiner, meta = load_detector(out)
+    first, _, _ = load_detector(start)
+    assert meta["heat_net"] == {"steps": 0, "kept_from": str(start)}
+    assert meta["refine_source_weights"] == "v1=2" and meta["refiner"]["steps"] == 2
+    for k, v in first.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v)
+    assert any(not torch.equal(refiner.state_dict()[k], v) for k, v in ref.state_dict().items())
+    wide = tmp_path / "wide.pt"
+    assert run(parser.parse_args([*common, "--steps", "1", "--refine-steps", "0",
+                                  "--widen", "3", "--out", str(wide)])) == 0
+    net, _, meta = load_detector(wide)
+    assert net.config.width == 3 and meta["finetune"]["widened_to"] == 3
+
+
+def test_refiner_frame_weights_need_a_weighted_hand():
+    ex = _two_hand_examples()
+    with pytest.raises(ValueError, match="no frame with a hand"):
+        train_refiner(RefineNet(width=2), ex, DetectorConfig(), steps=1, batch_size=2,
+                      frame_weights=np.zeros(1))
+    losses = train_refiner(RefineNet(width=2), ex, DetectorConfig(), steps=2, batch_size=2,
+                           frame_weights=np.ones(1))
+    assert len(losses) == 2 and all(np.isfinite(losses))

@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", default="",
                         help="threshold:relative_threshold pairs of locate_all to score too, "
                              "e.g. 0.3:0.5,0.5:0.3 (from one detector run per frame)")
+    parser.add_argument("--misses", action="store_true",
+                        help="also why each missed hand was missed (detector.misses), per "
+                             "camera placement, grasp type and condition of the hand")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -161,6 +164,7 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     splits = TUNING_SPLITS if args.tuning else SPLITS
     free = args.frames if args.free_frames < 0 else args.free_frames
     locs = localisers(args.weights, args.geometric, args.sweep)
+    diagnose = _Misses(args.weights) if getattr(args, "misses", False) else None
     rows, placement_rows, grasp_rows, messages = [], [], [], []
     for key in [k.strip() for k in args.splits.split(",") if k.strip()]:
         if key not in splits:
@@ -172,8 +176,11 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             messages.append(f"{name}: skipped ({exc})")
             continue
         n_free = free if synth.get("scene_version", 1) >= 2 else 0
+        frames = split_frames(synth, args.frames, n_free)
+        if diagnose is not None:
+            frames = diagnose.watch(name, frames)
         with tqdm(total=args.frames + n_free, desc=name, leave=False) as bar:
-            out = run_localisers(locs, split_frames(synth, args.frames, n_free), bar.update)
+            out = run_localisers(locs, frames, bar.update)
         for loc, outcomes in out.items():
             rows.append([name, loc, *_row(loc, summarise(outcomes))])
             placement_rows += [[name, loc, p, *_row(loc, s)]
@@ -188,7 +195,42 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         sections.append("Per grasp type:\n\n" + markdown_table(
             ["split", "localiser", "grasp", "labelled hands", "found within 30 mm"],
             grasp_rows))
+    if diagnose is not None:
+        sections += diagnose.sections()
     return sections, messages
+
+
+class _Misses:
+    """``--misses``: every frame with hands diagnosed (``detector.misses``) on its way."""
+
+    def __init__(self, weights: str) -> None:
+        from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
+
+        self.det = DetectorLocaliser(DetectorLocaliserConfig(
+            weights=weights, use_tracking=False, num_threads=1))
+        self.outcomes: dict[str, list] = {}
+
+    def watch(self, split: str, frames):
+        """``frames``, each diagnosed before it is yielded."""
+        from vvhand_core.detector.misses import diagnose_frame
+
+        got = self.outcomes.setdefault(split, [])
+        for f in frames:
+            got += diagnose_frame(self.det, f)
+            yield f
+
+    def sections(self) -> list[str]:
+        """One table per grouping (placement, grasp, condition) over the splits."""
+        from vvhand_core.detector.misses import MISS_HEADER, miss_rows
+
+        out = []
+        for key, title in (("placement", "camera placement"), ("grasp", "grasp type"),
+                           ("condition", "condition of the hand")):
+            rows = [[split, *r] for split, got in self.outcomes.items()
+                    for r in miss_rows(got, key) if got]
+            out.append(f"Missed hands by cause (locate_all), per {title}:\n\n"
+                       + markdown_table(["split", key, *MISS_HEADER], rows))
+        return out
 
 
 def _row(name: str, score) -> list[object]:
@@ -202,7 +244,7 @@ def command_line(args: argparse.Namespace) -> str:
     cmd = f"vvhand bench localiser --frames {args.frames} --splits {args.splits}"
     if args.free_frames >= 0:
         cmd += f" --free-frames {args.free_frames}"
-    for flag in ("tuning", "geometric"):
+    for flag in ("tuning", "geometric", "misses"):
         if getattr(args, flag):
             cmd += f" --{flag}"
     cmd += f" --sweep {args.sweep}" if args.sweep else ""

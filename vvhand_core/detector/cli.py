@@ -37,7 +37,7 @@ from vvhand_core.detector.localiser import (
     load_detector,
     save_detector,
 )
-from vvhand_core.detector.net import DetectorConfig
+from vvhand_core.detector.net import DetectorConfig, widen
 from vvhand_core.detector.refine import RefineNet, train_refiner
 from vvhand_core.detector.runtime import RUNTIMES
 from vvhand_core.detector.shipped import write_exported
@@ -127,14 +127,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(and its record), train only the refiner")
     t.add_argument("--finetune", default="",
                    help="start both networks from these detector weights and train them "
-                        "further (--steps, --lr, --refine-steps) on the sources given")
+                        "further (--steps, --lr, --refine-steps) on the sources given; "
+                        "--steps 0 keeps its heat-map network as it is")
     t.add_argument("--refine-steps", type=int, default=1500,
                    help="steps of the refiner (patch -> centre offset; 0: none, or with "
                         "--finetune the start's refiner kept as it is)")
     t.add_argument("--source-weights", default="",
                    help="how often the heat-map network draws each source's frames, "
                         "relative, e.g. 'v1=3' (names: v2, v1, v3, v3-hand-free; default 1)")
+    t.add_argument("--refine-source-weights", default="",
+                   help="as --source-weights, for the refiner's frames")
     t.add_argument("--width", type=int, default=DetectorConfig.width)
+    t.add_argument("--widen", type=int, default=0,
+                   help="with --finetune: widen the start's heat-map network to this "
+                        "first-stage width first (detector.net.widen: the same function, "
+                        "more channels to train)")
     t.add_argument("--workers", type=int, default=2, help="processes rendering frames")
     t.add_argument("--threads", type=int, default=2, help="torch threads for training")
     t.add_argument("--out", default=str(default_weights_path()))
@@ -249,14 +256,22 @@ def _train(args: argparse.Namespace) -> int:
     else:
         net_cfg = DetectorConfig(width=args.width)
     ex, sources = _examples(args, net_cfg)
+    if start is not None and args.widen:  # after the examples: they do not depend on width
+        start = widen(start, args.widen)
+        net_cfg = start.config
     meta = {"sources": [{"synth": s, "frames": n} for s, n in sources],
             "canonical_size": list(ex.depth.shape[1:]), "threads": args.threads,
             "examples_s": round(time.perf_counter() - t0, 1)}
     if args.finetune:
         meta["finetune"] = {"from": args.finetune, "record": record}
-    if args.source_weights:
-        meta["source_weights"] = args.source_weights
-    if not args.init:
+        if args.widen:
+            meta["finetune"]["widened_to"] = args.widen
+    for name in ("source_weights", "refine_source_weights"):
+        if getattr(args, name):
+            meta[name] = getattr(args, name)
+    if args.finetune and args.steps == 0:  # the start's heat-map network kept as it is
+        net, heat = start, {"steps": 0, "kept_from": args.finetune}
+    elif not args.init:
         net, heat = _train_heat(args, ex, net_cfg, start,
                                 source_weights(args.source_weights, sources))
     meta["heat_net"] = heat
@@ -266,8 +281,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.refine_steps > 0:
         refiner, t1 = start_refiner or RefineNet(), time.perf_counter()
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:
-            losses = train_refiner(refiner, ex, net_cfg, args.refine_steps,
-                                   progress=lambda s, loss: bar.update(1))
+            losses = train_refiner(
+                refiner, ex, net_cfg, args.refine_steps, progress=lambda s, loss: bar.update(1),
+                frame_weights=source_weights(args.refine_source_weights, sources))
         every = max(1, len(losses) // 40)
         meta["refiner"] = {"steps": args.refine_steps,
                            "train_s": round(time.perf_counter() - t1, 1),

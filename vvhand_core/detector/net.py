@@ -99,3 +99,50 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
             fused.bias.copy_(bn.bias.detach() - bn.running_mean * scale)
         block[0], block[1] = fused, nn.Identity()
     return net.eval()
+
+
+def widen(net: HandDetectorNet, width: int, noise: float = 0.01, seed: int = 0
+          ) -> HandDetectorNet:
+    """A copy of ``net`` with first-stage ``width`` channels, computing the same function.
+
+    Net2Net widening (Chen et al. 2016): new channel j of a stage copies old channel
+    ``j mod c`` (c the old channel count of that stage); the next layer's weights from a
+    copied channel are divided by the number of copies, so the output is unchanged up to
+    ``noise`` x each weight tensor's standard deviation added (Gaussian, ``seed``) to the
+    widened layers' weights, which lets the copies of a channel learn apart. ValueError
+    when ``width`` is smaller than the network's.
+    """
+    c = net.config.width
+    if width < c:
+        raise ValueError(f"widen: width {width} < the network's {c}")
+    wide = HandDetectorNet(DetectorConfig(**{**net.config.to_dict(), "width": width}))
+    gen = torch.Generator().manual_seed(seed)
+    maps = {n: torch.arange(n * width) % (n * c) for n in (1, 2, 4)}
+    maps[0] = torch.arange(3)  # the input's channels
+    out_head = torch.arange(2)
+
+    def copy_conv(new: nn.Conv2d, old: nn.Conv2d, m_in: Tensor, m_out: Tensor) -> None:
+        counts = torch.bincount(m_in, minlength=old.in_channels).float()
+        w = old.weight.detach()[m_out][:, m_in] / counts[m_in][None, :, None, None]
+        if noise > 0 and new.out_channels > old.out_channels:
+            w = w + noise * w.std() * torch.randn(w.shape, generator=gen)
+        new.weight.copy_(w)
+        if old.bias is not None:
+            new.bias.copy_(old.bias.detach()[m_out])
+
+    def copy_block(new: nn.Sequential, old: nn.Sequential, m_in: Tensor, m_out: Tensor) -> None:
+        copy_conv(new[0], old[0], m_in, m_out)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(new[1], name).copy_(getattr(old[1], name).detach()[m_out])
+
+    with torch.no_grad():
+        copy_block(wide.stem, net.stem, maps[0], maps[1])
+        copy_block(wide.s4[0], net.s4[0], maps[1], maps[2])
+        copy_block(wide.s4[1], net.s4[1], maps[2], maps[2])
+        copy_block(wide.s8[0], net.s8[0], maps[2], maps[4])
+        for k in (1, 2):
+            copy_block(wide.s8[k], net.s8[k], maps[4], maps[4])
+        copy_conv(wide.lateral, net.lateral, maps[4], maps[2])
+        copy_block(wide.head[0], net.head[0], maps[2], maps[2])
+        copy_conv(wide.head[1], net.head[1], maps[2], out_head)
+    return wide.train(net.training)

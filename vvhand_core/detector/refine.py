@@ -54,10 +54,12 @@ class RefineNet(nn.Module):
 def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
                   batch_size: int = 64, lr: float = 3e-3, jitter_px: float = 10.0,
                   seed: int = 0, min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
-                  progress=None) -> list[float]:
+                  progress=None, frame_weights: np.ndarray | None = None) -> list[float]:
     """Train on detector examples (their hands; ``cfg``: the config they used).
 
-    Each sample: a frame, the centre of one of its hands (drawn uniformly among those with
+    Each sample: a frame (uniformly among those with a hand, or in proportion to
+    ``frame_weights`` (N,) when given; ValueError when no frame with a hand has weight > 0),
+    the centre of one of its hands (drawn uniformly among those with
     a depth target) moved by a uniform +-jitter_px (the detector's typical error and
     more), mirrored half of the time. L1 on the offsets. The centre's depth is the
     examples' surface depth plus their dz target.
@@ -67,6 +69,12 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
     torch.manual_seed(seed)
     usable = (hands[:, :, 4] > 0.5) & np.isfinite(hands[:, :, 2])
     ok = np.flatnonzero(usable.any(axis=1))
+    cdf = None
+    if frame_weights is not None:
+        w = np.asarray(frame_weights, np.float64)[ok]
+        if w.sum() <= 0:
+            raise ValueError("frame_weights: no frame with a hand has a weight > 0")
+        cdf = np.cumsum(w) / w.sum()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     losses = []
@@ -74,7 +82,8 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
     for step in range(steps):
         xs, ys = [], []
         while len(xs) < batch_size:
-            i = int(ok[rng.integers(ok.size)])
+            i = int(ok[rng.integers(ok.size) if cdf is None else
+                       min(int(np.searchsorted(cdf, rng.random(), side="right")), ok.size - 1)])
             ks = np.flatnonzero(usable[i])
             k = int(ks[0] if ks.size == 1 else rng.choice(ks))
             d = depth[i].astype(np.float32)
