@@ -12,8 +12,8 @@ from geometry_msgs.msg import Quaternion, Transform, Vector3  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from vvhand_core.data.synthetic.hand_model import pose_hand, rest_articulation  # noqa: E402
+from vvhand_core.hand_pose_result import HandPoseResult  # noqa: E402
 from vvhand_core.palm import matrix_to_quaternion, palm_frame  # noqa: E402
-from vvhand_core.pipeline_config import HandPoseResult  # noqa: E402
 from vvhand_core.skeletons import HANDS2019_21  # noqa: E402
 from vvhand_ros.diagnostics import ERROR, OK, WARN, DiagnosticBounds, RateDelayMonitor, assess  # noqa: E402,E501
 from vvhand_ros.frame_output import FrameOutput, settings_from  # noqa: E402

@@ -12,9 +12,9 @@ from builtin_interfaces.msg import Time  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from vvhand_core.data.synthetic.hand_model import pose_hand, rest_articulation  # noqa: E402
+from vvhand_core.hand_pose_result import HandPoseResult  # noqa: E402
 from vvhand_core.hand_tracks import OutputTracks  # noqa: E402
 from vvhand_core.hands import HandsResult  # noqa: E402
-from vvhand_core.pipeline_config import HandPoseResult  # noqa: E402
 from vvhand_core.skeletons import HANDS2019_21  # noqa: E402
 from vvhand_core.smoothing import SmoothingConfig  # noqa: E402
 from vvhand_ros.frame_output import FrameOutput, settings_from  # noqa: E402

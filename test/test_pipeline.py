@@ -63,11 +63,11 @@ def frame():
 def test_each_mode_renders_the_views_it_should(pipe, frame, selector, n, rendered):
     pipe.configure(selector=selector, num_views=n, fusion="confidence")
     spy = CountingRenderer(pipe.renderer)
-    pipe.renderer = spy
+    pipe.ops.renderer = spy
     try:
         res = pipe.run(frame, INTR)
     finally:
-        pipe.renderer = spy.inner
+        pipe.ops.renderer = spy.inner
     assert res.valid, res.message
     assert spy.calls == rendered
     assert res.selected_views.shape == (n,) and res.selected_views.dtype == np.int64

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from vvhand_core.detector.tracks import HandCandidate
-from vvhand_core.lite.result import HandPoseResult
+from vvhand_core.hand_pose_result import HandPoseResult
 
 DUPLICATE_MM = 40.0  # two estimates closer than this (mean joint distance) are one hand
 DUPLICATE_CENTRE_MM = 30.0  # a crop centre this near a kept hand's joint is that hand again

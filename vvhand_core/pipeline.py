@@ -1,19 +1,14 @@
 """VirtualViewPipeline: one depth image (+ intrinsics) -> 3D hand joints in camera mm.
 
-    localise -> crop (T, centre, cube) -> normalise
-      -> view scores: student on the crop (M logits)          [selector "student"]
-                      teacher on A2J outputs of all M views   [selector "teacher"]
-                      none, the N views of the N-grid         [selector "uniform"]
-      -> render the N views to use (all M for "teacher") -> A2J on them in one batch
-      -> crop uvd -> view mm -> M_i^-1 -> fusion (softmax over the N selected logits,
-         or the unweighted average)
-
-The node, rosbag replay, ``vvhand eval``, ``vvhand bench`` and the demo all call this
-object; nothing else re-implements a step. ``run`` / ``run_batch`` estimate one hand per
-frame (the localiser's nearest confident hand); ``run_hands`` every hand of a frame, up to
-``config.max_hands``, in one batch (:mod:`vvhand_core.hands`). Selected views are always
-indices into the M-view candidate grid (uniform N-grids are subsets of it). Networks run under
-``torch.inference_mode``; numpy is only touched at the input and output.
+The frame flow (localise -> crop -> view scores -> render -> A2J -> fusion [-> fit]) is
+:class:`vvhand_core.frame_flow.FrameFlow`'s, shared with the torch-free
+:class:`~vvhand_core.lite.pipeline.LitePipeline`; this module holds its torch operations
+(:class:`TorchOps`: tensors on the configured device, networks under
+``torch.inference_mode``) and the set-up: loading, configuring, devices and backends.
+``run`` / ``run_batch`` estimate one hand per frame (the localiser's nearest confident
+hand); ``run_hands`` every hand of a frame, up to ``config.max_hands``, in one batch
+(:mod:`vvhand_core.hands`). The node, rosbag replay, ``vvhand eval``, ``vvhand bench``
+and the demo all call this object.
 
 Backends (``PipelineConfig.backend``, :mod:`vvhand_core.backends`): "torch" runs the
 torch modules; "onnxruntime" runs the same networks as ONNX models in onnxruntime, either
@@ -31,54 +26,106 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vvhand_core import fusion, jointspace, views
 from vvhand_core.backends import Networks, check_backend, load_onnx_dir, make_networks
 from vvhand_core.camera import Intrinsics, with_mirror_t
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.fit.stage import FitStage, make_fit_stage
-from vvhand_core.fusion import (
-    fuse_camera_joints,
-    fusion_weights,
-    gather_views,
-    merge_mirror_pass,
-    select_top_n,
-    selection_score,
-    to_camera_frame,
-)
-from vvhand_core.hands import (
-    HandsResult,
-    LocatedHand,
-    finish_hands,
-    hands_result,
-    locate_hands,
-)
-from vvhand_core.jointspace import crop_uvd_to_camera_mm
-from vvhand_core.localise import locate_frames, make_localiser
+from vvhand_core.frame_config import SELECTORS
+from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps
+from vvhand_core.hand_pose_result import STAGES, HandPoseResult, StageTimer
+from vvhand_core.hands import HandsResult, LocatedHand
+from vvhand_core.localise import make_localiser
 from vvhand_core.models import A2J, Student, Teacher, teacher_features
 from vvhand_core.onnx_model import OnnxNetworks
-from vvhand_core.pipeline_config import (
-    SELECTORS,
-    STAGES,
-    HandPoseResult,
-    PipelineConfig,
-    StageTimer,
-    check_config,
-    check_networks,
-    clean_depth,
-)
+from vvhand_core.pipeline_config import PipelineConfig, check_config, check_networks
 from vvhand_core.render import make_renderer
 from vvhand_core.skeletons import Skeleton
-from vvhand_core.views import (
-    grid_subset_indices,
-    invert_rigid,
-    view_grid,
-    view_matrices,
-)
 
 __all__ = ["HandPoseResult", "HandsResult", "PipelineConfig", "SELECTORS", "STAGES",
-           "VirtualViewPipeline"]
+           "TorchOps", "VirtualViewPipeline"]
 
-class VirtualViewPipeline:
+
+class TorchOps(FrameOps):
+    """The frame flow's operations on torch tensors of ``device`` (FrameOps' contracts).
+
+    networks: the backend's student, A2J and teacher (:mod:`vvhand_core.backends`);
+    renderer: a :mod:`vvhand_core.render` renderer; num_candidates: M; crop_size: S.
+    """
+
+    select_top_n = staticmethod(fusion.select_top_n)
+    gather_views = staticmethod(fusion.gather_views)
+    fusion_weights = staticmethod(fusion.fusion_weights)
+    selection_score = staticmethod(fusion.selection_score)
+    to_camera_frame = staticmethod(fusion.to_camera_frame)
+    fuse_camera_joints = staticmethod(fusion.fuse_camera_joints)
+    invert_rigid = staticmethod(views.invert_rigid)
+    crop_uvd_to_camera_mm = staticmethod(jointspace.crop_uvd_to_camera_mm)
+
+    def __init__(self, networks: Networks, renderer, device: torch.device,
+                 num_candidates: int, crop_size: int) -> None:
+        self.networks, self.renderer, self.device = networks, renderer, device
+        self.num_candidates, self.crop_size = num_candidates, crop_size
+        self._grid = views.view_grid(num_candidates).to(device)
+        self._uniform: dict[int, torch.Tensor] = {}
+
+    def inference(self):
+        return torch.inference_mode()
+
+    def timer(self) -> StageTimer:
+        return StageTimer(self.device)
+
+    def crop(self, depth_mm: np.ndarray, frames: list[int], centres_mm: list[np.ndarray],
+             intrinsics: Intrinsics, cube_mm: float, mirror: bool) -> Crops:
+        dev, n = self.device, len(frames)
+        k = intrinsics.as_tensor(device=dev).expand(n, 4)
+        centre = torch.from_numpy(np.stack(centres_mm)).to(dev, torch.float32)
+        whole = frames == list(range(depth_mm.shape[0]))
+        depth = torch.from_numpy(depth_mm if whole else depth_mm[frames]).to(dev)
+        if mirror:  # the mirror pass: the same frames flipped left-right, second
+            depth, k, centre = with_mirror_t(depth, centre, intrinsics)
+        crop, t = crop_depth(depth, centre, k, CropConfig(cube_mm, self.crop_size))
+        has_depth = (crop > 0).flatten(1).any(1).cpu().numpy()
+        return Crops(crop, t, k, centre, has_depth)
+
+    def normalise(self, depth_mm, centre_z_mm, cube_mm: float):
+        return normalise(depth_mm, centre_z_mm, cube_mm)
+
+    def view_matrices(self, centre_mm):
+        return views.view_matrices(self._grid, centre_mm)
+
+    def uniform_indices(self, n: int, num_crops: int):
+        if n not in self._uniform:
+            self._uniform[n] = views.grid_subset_indices(n, self.num_candidates).to(self.device)
+        return self._uniform[n].expand(num_crops, n)
+
+    def student(self, crop_in):
+        return self.networks.student(crop_in)
+
+    def render(self, crops: Crops, view_mats):
+        return self.renderer.render(crops.depth_mm, crops.t, crops.k, view_mats)
+
+    def a2j(self, views_in, features: bool):
+        return self.networks.a2j(views_in, features)
+
+    def teacher(self, features, num_views: int):
+        return self.networks.teacher(teacher_features(features, num_views))
+
+    def zeros(self, shape):
+        return torch.zeros(shape, device=self.device)
+
+    def ones(self, shape):
+        return torch.ones(shape, device=self.device)
+
+    def numpy(self, x) -> np.ndarray:
+        return x.cpu().numpy()
+
+    def merge_mirror(self, joints_mm, views_mm, idx, weights):
+        return fusion.merge_mirror_pass(joints_mm, views_mm, idx, weights)
+
+
+class VirtualViewPipeline(FrameFlow):
     """Depth image -> hand joints by virtual-view selection and fusion (see module doc).
 
     a2j, student, teacher: the torch networks (student or teacher may be None when no
@@ -98,14 +145,23 @@ class VirtualViewPipeline:
         self.skeleton = skeleton
         self.num_candidates = num_candidates
         self.crop_size = a2j.config.crop_size if a2j is not None else onnx.crop_size
-        self.networks: Networks | None = None
         self.config = PipelineConfig()
         self.device = torch.device("cpu")
-        self.renderer = None
+        self.ops: TorchOps | None = None
         self._localiser = None
         self._located = LocatedHand()  # run_hands: the hand locate() follows
         self._fit: FitStage | None = None
         self._apply(config or PipelineConfig(), force=True)
+
+    @property
+    def renderer(self):
+        """The renderer of the configured device and ``config.renderer``."""
+        return self.ops.renderer
+
+    @property
+    def networks(self) -> Networks:
+        """The networks of ``config.backend`` (:mod:`vvhand_core.backends`)."""
+        return self.ops.networks
 
     # ------------------------------------------------------------------ set-up
     @classmethod
@@ -158,7 +214,7 @@ class VirtualViewPipeline:
         fit = (make_fit_stage(cfg.fit, self.skeleton) if force or cfg.fit != old.fit
                else self._fit)
         device = resolve_device(cfg.device)
-        renderer = self.renderer
+        renderer = None if force else self.ops.renderer
         if force or (cfg.device, cfg.renderer) != (old.device, old.renderer):
             try:
                 renderer = make_renderer(cfg.renderer, device=device)
@@ -172,9 +228,7 @@ class VirtualViewPipeline:
                                               old.max_hands):
             # ValueError names a bad weights file
             localiser = make_localiser(*loc, max_hands=cfg.max_hands)
-        uniform_idx = (grid_subset_indices(cfg.num_views, self.num_candidates).to(device)
-                       if cfg.selector == "uniform" else None)
-        networks = self.networks
+        networks = None if force else self.ops.networks
         if force or cfg.backend != old.backend:
             networks, self.onnx = make_networks(
                 cfg.backend, (self.a2j, self.student, self.teacher), self.onnx, self.skeleton,
@@ -187,208 +241,8 @@ class VirtualViewPipeline:
         for net in (self.a2j, self.student, self.teacher):
             if net is not None:
                 net.eval()
-        self.config, self.device, self.renderer = cfg, device, renderer
-        self.networks = networks
+        self.config, self.device = cfg, device
         if localiser is not self._localiser:
             self._located.reset()
-        self._localiser, self._uniform_idx, self._fit = localiser, uniform_idx, fit
-        self._grid = view_grid(self.num_candidates).to(device)
-
-    def reset_tracking(self) -> None:
-        """Forget the previous frame's hand centre (and hand-model fit)."""
-        if self._localiser is not None:
-            self._localiser.reset()
-        self._located.reset()
-        if self._fit is not None:
-            self._fit.reset()
-
-    # ------------------------------------------------------------------ running
-    def run(self, depth_mm: np.ndarray, intrinsics: Intrinsics,
-            centre_mm: np.ndarray | None = None) -> HandPoseResult:
-        """One frame: depth (H, W) uint16 or float mm (0/NaN invalid) -> HandPoseResult.
-
-        ``centre_mm`` (3,) skips localisation (e.g. an oracle centre).
-        """
-        depth = np.asarray(depth_mm)
-        if depth.ndim != 2:
-            raise ValueError(f"depth_mm must be (H, W), got shape {depth.shape}")
-        centres = None if centre_mm is None else np.asarray(centre_mm, np.float64).reshape(1, 3)
-        return self.run_batch(depth[None], intrinsics, centres)[0]
-
-    def run_batch(self, depth_mm: np.ndarray, intrinsics: Intrinsics,
-                  centres_mm: np.ndarray | None = None) -> list[HandPoseResult]:
-        """B frames of one camera: depth (B, H, W) -> B results (frames in order).
-
-        ``centres_mm`` (B, 3) skips localisation. With tracking on, frames are treated
-        as consecutive (frame i's centre is the prior of frame i + 1).
-        """
-        depth = np.asarray(depth_mm)
-        if depth.ndim != 3:
-            raise ValueError(f"depth_mm must be (B, H, W), got shape {depth.shape}")
-        b, h, w = depth.shape
-        if (w, h) != (intrinsics.width, intrinsics.height):
-            raise ValueError(f"depth image is {w}x{h}, intrinsics are for "
-                             f"{intrinsics.width}x{intrinsics.height}")
-        if centres_mm is not None and np.shape(centres_mm) != (b, 3):
-            raise ValueError(f"centres_mm must be ({b}, 3), got {np.shape(centres_mm)}")
-        timer = StageTimer(self.device)
-        with torch.inference_mode():
-            results = self._run(depth, intrinsics, centres_mm, timer)
-        per_frame = {k: v / b for k, v in timer.finish().items()}
-        for r in results:
-            r.timings_ms = dict(per_frame)
-        return results
-
-    def run_hands(self, depth_mm: np.ndarray, intrinsics: Intrinsics) -> HandsResult:
-        """Every hand of one frame, depth (H, W) mm -> HandsResult (``vvhand_core.hands``).
-
-        Up to ``config.max_hands`` hands, estimated in one batch; with max_hands 1 exactly
-        :meth:`run`'s answer.
-        """
-        if self.config.max_hands == 1:
-            return HandsResult.of_one(self.run(depth_mm, intrinsics))
-        depth = np.asarray(depth_mm)
-        if depth.ndim != 2:
-            raise ValueError(f"depth_mm must be (H, W), got shape {depth.shape}")
-        h, w = depth.shape
-        if (w, h) != (intrinsics.width, intrinsics.height):
-            raise ValueError(f"depth image is {w}x{h}, intrinsics are for "
-                             f"{intrinsics.width}x{intrinsics.height}")
-        timer = StageTimer(self.device)
-        with torch.inference_mode():
-            depth = clean_depth(depth[None])
-            found = locate_hands(self._localiser, depth[0], intrinsics, self._located)
-            timer.lap("localise")
-            results = (self._estimate_at(depth, [0] * len(found),
-                                         [c.centre_mm for c in found], intrinsics, timer)
-                       if found else [])
-            hands, dropped = finish_hands(results, [c.track_id for c in found], self._fit,
-                                          depth[0], intrinsics, self.config.track,
-                                          self._invalid, self._localiser, self._located)
-            if self._fit is not None:
-                timer.lap("fit")
-        return hands_result(hands, dropped, self._invalid, timer.finish(), self._located)
-
-    def _invalid(self, message: str, centre: np.ndarray | None = None) -> HandPoseResult:
-        return HandPoseResult.invalid(message, self.skeleton.num_joints, self.num_candidates,
-                                      self.config.cube_mm, centre)
-
-    def _run(self, depth: np.ndarray, intr: Intrinsics, centres_in: np.ndarray | None,
-             timer: StageTimer) -> list[HandPoseResult]:
-        b, depth = depth.shape[0], clean_depth(depth)
-        centres, messages = locate_frames(self._localiser, depth, intr, centres_in)
-        timer.lap("localise")
-        live = [i for i in range(b) if centres[i] is not None]
-        results: list[HandPoseResult] = [self._invalid(msg) for msg in messages]
-        if not live:
-            return results
-        estimates = self._estimate_at(depth, live, [centres[i] for i in live], intr, timer)
-        for i, r in zip(live, estimates):
-            results[i] = r
-        if self._fit is not None:
-            self._fit.apply_all(results, depth, intr, self.config.track, self._invalid,
-                                self._localiser)
-            timer.lap("fit")
-        return results
-
-    def _estimate_at(self, depth: np.ndarray, frames: list[int], centres: list[np.ndarray],
-                     intr: Intrinsics, timer: StageTimer) -> list[HandPoseResult]:
-        """One estimate per centre (3,) mm, cropped from depth[frames[n]]: one batch."""
-        cfg, dev = self.config, self.device
-        live = frames
-        # -------- crop + normalise
-        k1 = intr.as_tensor(device=dev)
-        k = k1.expand(len(live), 4)
-        centre_t = torch.from_numpy(np.stack(centres)).to(dev, torch.float32)
-        whole = live == list(range(depth.shape[0]))
-        depth_t = torch.from_numpy(depth if whole else depth[live]).to(dev)
-        if cfg.mirror:  # the mirror pass: the same frames flipped left-right, second
-            depth_t, k, centre_t = with_mirror_t(depth_t, centre_t, intr)
-        crop, t = crop_depth(depth_t, centre_t, k, CropConfig(cfg.cube_mm, self.crop_size))
-        zc = centre_t[:, 2]
-        has_fg = (crop > 0).flatten(1).any(1).cpu()
-        crop_in = normalise(crop, zc, cfg.cube_mm)[:, None]  # (L, 1, S, S); 2L with mirror
-        timer.lap("crop")
-        # -------- choose views, render, A2J, fuse
-        joints, views, idx, weights, logits, score = self._estimate(crop, crop_in, t, k,
-                                                                    centre_t, timer)
-        passes = None
-        if cfg.mirror:
-            joints, views, idx, weights, passes = merge_mirror_pass(joints, views, idx, weights)
-            logits, score, passes = logits[: len(live)], score[: len(live)], passes.cpu().numpy()
-        joints_np, views_np, idx_np = joints.cpu().numpy(), views.cpu().numpy(), idx.cpu().numpy()
-        w_np, logits_np, score_np = (weights.float().cpu().numpy(), logits.float().cpu().numpy(),
-                                     score.float().cpu().numpy())
-        timer.lap("fusion")
-        results = []
-        for n in range(len(live)):
-            if not has_fg[n]:
-                results.append(self._invalid("empty crop: no depth inside the hand cube",
-                                             centres[n]))
-                continue
-            results.append(HandPoseResult.estimate(
-                centres[n], cfg.cube_mm, self.num_candidates, joints_np[n], views_np[n],
-                idx_np[n], w_np[n], logits_np[n], score_np[n], self.skeleton, cfg.side))
-            if passes is not None:
-                results[-1].passes_joints_mm = passes[n]
-        return results
-
-    def _a2j_views(self, views_mm: torch.Tensor, zc: torch.Tensor, features: bool = False
-                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Rendered views (L, V, S, S) mm -> uvd (L, V, J, 3) and the teacher's input.
-
-        The teacher's input (L*V, J, 64, H_c, W_c) only when ``features``, else None.
-        """
-        n, v, s, _ = views_mm.shape
-        x = normalise(views_mm, zc, self.config.cube_mm).reshape(n * v, 1, s, s)
-        uvd, feats = self.networks.a2j(x, features)
-        return uvd.reshape(n, v, *uvd.shape[1:]), feats
-
-    def _estimate(self, crop: torch.Tensor, crop_in: torch.Tensor, t: torch.Tensor,
-                  k: torch.Tensor, centre: torch.Tensor, timer: StageTimer):
-        cfg, m, n_sel = self.config, self.num_candidates, self.config.num_views
-        nets = self.networks
-        nl = crop.shape[0]
-        zc = centre[:, 2]
-        mats_all = view_matrices(self._grid, centre)  # (L, M, 4, 4)
-        if cfg.selector == "student":
-            logits = nets.student(crop_in)  # (L, M)
-            idx = select_top_n(logits, n_sel)
-            timer.lap("student")
-            mats = gather_views(mats_all, idx)
-            views = self.renderer.render(crop, t, k, mats)
-            timer.lap("render")
-            uvd, _ = self._a2j_views(views, zc)
-            timer.lap("a2j")
-            weights = fusion_weights(gather_views(logits, idx), cfg.fusion)
-            score = selection_score(logits, idx)
-        elif cfg.selector == "teacher":
-            views = self.renderer.render(crop, t, k, mats_all)
-            timer.lap("render")
-            uvd_all, feats = self._a2j_views(views, zc, features=True)
-            timer.lap("a2j")
-            logits = nets.teacher(teacher_features(feats, m))
-            idx = select_top_n(logits, n_sel)
-            timer.lap("student")
-            mats, uvd = gather_views(mats_all, idx), gather_views(uvd_all, idx)
-            weights = fusion_weights(gather_views(logits, idx), cfg.fusion)
-            score = selection_score(logits, idx)
-        else:  # uniform
-            idx = self._uniform_idx.expand(nl, n_sel)
-            mats = gather_views(mats_all, idx)
-            views = self.renderer.render(crop, t, k, mats)
-            timer.lap("render")
-            uvd, feats = self._a2j_views(views, zc, features=cfg.fusion == "confidence")
-            timer.lap("a2j")
-            if cfg.fusion == "confidence":
-                view_logits = nets.teacher(teacher_features(feats, n_sel))
-                weights = fusion_weights(view_logits, "confidence")
-                timer.lap("student")
-            else:
-                weights = fusion_weights(torch.zeros(nl, n_sel, device=crop.device), "average")
-            logits = torch.zeros(nl, m, device=crop.device)
-            score = torch.ones(nl, device=crop.device)
-        joints_view = crop_uvd_to_camera_mm(uvd, t, k, zc, cfg.cube_mm)
-        views_cam = to_camera_frame(joints_view, invert_rigid(mats))  # (L, N, J, 3)
-        joints = fuse_camera_joints(views_cam, weights)  # Eq. 2, as fusion.fuse_joints
-        return joints, views_cam, idx, weights, logits, score
+        self._localiser, self._fit = localiser, fit
+        self.ops = TorchOps(networks, renderer, device, self.num_candidates, self.crop_size)

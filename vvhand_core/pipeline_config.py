@@ -1,19 +1,15 @@
-"""The pipeline's configuration and input checks; its per-frame result and stage timer.
+"""The torch pipeline's configuration and its checks (:class:`PipelineConfig`).
 
-Kept apart from :mod:`vvhand_core.pipeline` (which re-exports them) so that the pipeline
-module holds only the running code. ``HandPoseResult``, ``STAGES`` and ``StageTimer`` live
-in the torch-free :mod:`vvhand_core.lite.result` (the lite pipeline uses them too).
+The fields and checks both pipelines share are :mod:`vvhand_core.frame_config`'s;
+:mod:`vvhand_core.pipeline` re-exports :class:`PipelineConfig`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from vvhand_core.checkpoint import resolve_device
-from vvhand_core.lite.config import SELECTORS, FrameConfig, check_lite_config  # noqa: F401
-from vvhand_core.lite.result import STAGES, HandPoseResult, StageTimer  # noqa: F401 (re-exported)
+from vvhand_core.frame_config import FrameConfig, check_frame_config
 from vvhand_core.views import GRID_SHAPES
 
 
@@ -22,7 +18,7 @@ class PipelineConfig(FrameConfig):
     """How the pipeline runs; change between calls with :meth:`VirtualViewPipeline.configure`.
 
     The fields both pipelines honour (selector, num_views, fusion, cube and depth range,
-    track, localiser, detector_weights, side, fit) are :class:`~vvhand_core.lite.config.
+    track, localiser, detector_weights, side, fit) are :class:`~vvhand_core.frame_config.
     FrameConfig`'s. device: torch device ("auto": CUDA when present); renderer: "auto" |
     "torch" | "pycuda". backend: where the networks run, "torch" or "onnxruntime" (the
     same networks as ONNX models; ``vvhand_core.backends``). mirror: also run the networks
@@ -45,7 +41,7 @@ def check_config(cfg: PipelineConfig, num_candidates: int, has_student: bool,
     The backend's own check (``backends.check_backend``) comes first: with "onnxruntime"
     all three networks are there.
     """
-    check_lite_config(cfg, num_candidates)  # the checks both pipelines share
+    check_frame_config(cfg, num_candidates)  # the checks both pipelines share
     ort = cfg.backend == "onnxruntime"
     if cfg.selector == "student" and not (has_student or ort):
         raise ValueError("selector 'student' needs a student network")
@@ -77,17 +73,3 @@ def check_networks(a2j, student, onnx, skeleton, num_candidates: int) -> None:
     if onnx is not None and onnx.num_candidates != num_candidates:
         raise ValueError(f"the ONNX student scores {onnx.num_candidates} views, "
                          f"num_candidates is {num_candidates}")
-
-
-def clean_depth(depth: np.ndarray) -> np.ndarray:
-    """Depth (B, H, W) as a writable C-contiguous float32 array, non-finite values 0.
-
-    (A ROS image buffer is read-only; NaN marks missing depth in float images.)
-    """
-    floating = np.issubdtype(depth.dtype, np.floating)
-    depth = depth.astype(np.float32, copy=False)
-    if not (depth.flags.writeable and depth.flags.c_contiguous):
-        depth = np.array(depth, dtype=np.float32, order="C")
-    if floating and not np.isfinite(depth).all():
-        depth = np.where(np.isfinite(depth), depth, np.float32(0))
-    return depth

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vvhand_core.assets import default_model_path
 from vvhand_core.deployed import DEPLOYED
-from vvhand_core.lite.config import SELECTORS
+from vvhand_core.frame_config import SELECTORS
 from vvhand_core.load import BACKEND_CHOICES
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay
 from vvhand_ros.synth_bag import write_synthetic_bag

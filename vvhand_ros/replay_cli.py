@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vvhand_core.checkpoint import CheckpointError
 from vvhand_core.deployed import DEPLOYED
-from vvhand_core.lite.config import SELECTORS
+from vvhand_core.frame_config import SELECTORS
 from vvhand_core.lite.fusion import FUSIONS
 from vvhand_core.load import BACKEND_CHOICES
 from vvhand_ros.bag import DEFAULT_DEPTH_TOPIC, DEFAULT_GT_TOPIC, DEFAULT_INFO_TOPIC, BagError

@@ -1,8 +1,7 @@
-"""The pipeline's per-frame result, :class:`HandPoseResult`, and its stage names (no torch).
+"""One hand's estimate, :class:`HandPoseResult`, its stage names and the stage timer.
 
-Shared by :class:`vvhand_core.pipeline.VirtualViewPipeline` (re-exported by
-:mod:`vvhand_core.pipeline_config`) and :class:`vvhand_core.lite.pipeline.LitePipeline`,
-and importable with only numpy installed.
+The result type of both pipelines (:mod:`vvhand_core.frame_flow`; re-exported by
+:mod:`vvhand_core.pipeline`), importable with only numpy installed (no torch).
 """
 
 from __future__ import annotations
