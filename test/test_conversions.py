@@ -1,4 +1,4 @@
-"""The node's boundary (vvhand_ros.conversions): every supported case and every rejection."""
+"""The node's input boundary (vvhand_ros.conversions): every supported case and rejection."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ pytest.importorskip("rclpy")
 from builtin_interfaces.msg import Time  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
-from visualization_msgs.msg import Marker  # noqa: E402
 
 from vvhand_core.camera import Intrinsics  # noqa: E402
-from vvhand_core.skeletons import HANDS2019_21, NYU_14  # noqa: E402
 from vvhand_ros.conversions import (  # noqa: E402
     ConversionError,
     camera_info_to_intrinsics,
     check_image_matches_info,
     depth_mm_to_image,
-    hand_pose_msg,
     image_to_depth_mm,
     intrinsics_to_camera_info,
-    joint_transforms,
-    marker_array_msg,
-    pose_array_msg,
 )
 
 HEADER = Header(stamp=Time(sec=5, nanosec=6), frame_id="cam_optical")
@@ -131,54 +125,3 @@ def test_image_info_size_mismatch():
     check_image_matches_info((480, 640), intr)
     with pytest.raises(ConversionError, match="640x480"):
         check_image_matches_info((240, 320), intr)
-
-
-JOINTS_MM = np.arange(21 * 3, dtype=np.float32).reshape(21, 3) * 3.0 + 250.0
-
-
-def test_hand_pose_fields_in_metres():
-    msg = hand_pose_msg(HEADER, HANDS2019_21, JOINTS_MM, np.array([10.0, -20.0, 450.0]), 250.0,
-                        25, [12, 3], [0.6, 0.4], np.zeros(25), 0.5, True, 0.02)
-    assert msg.header == HEADER
-    assert msg.joint_names == list(HANDS2019_21.joint_names)
-    got = np.array([[p.x, p.y, p.z] for p in msg.joints])
-    np.testing.assert_allclose(got, JOINTS_MM / 1000.0, rtol=1e-6)
-    assert (msg.center.x, msg.center.y, msg.center.z) == pytest.approx((0.01, -0.02, 0.45))
-    assert msg.cube_size == pytest.approx(0.25)
-    assert list(msg.selected_views) == [12, 3] and msg.num_candidate_views == 25
-    invalid = hand_pose_msg(HEADER, HANDS2019_21, JOINTS_MM, np.zeros(3), 250.0, 25, [], [],
-                            np.zeros(25), 0.0, False, 0.01)
-    assert invalid.valid is False and len(invalid.joints) == 0
-    with pytest.raises(ValueError):
-        hand_pose_msg(HEADER, NYU_14, JOINTS_MM, np.zeros(3), 250.0, 25, [], [], [], 0.0, True, 0)
-
-
-def test_pose_array():
-    msg = pose_array_msg(HEADER, JOINTS_MM)
-    assert msg.header == HEADER and len(msg.poses) == 21
-    p = msg.poses[4]
-    assert (p.position.x, p.position.y, p.position.z) == pytest.approx(tuple(JOINTS_MM[4] / 1000))
-    assert p.orientation.w == 1.0
-
-
-def test_markers_skeleton_lines_and_spheres():
-    arr = marker_array_msg(HEADER, HANDS2019_21, JOINTS_MM)
-    lines, spheres = arr.markers
-    assert lines.type == Marker.LINE_LIST and spheres.type == Marker.SPHERE_LIST
-    assert lines.header == HEADER and spheres.header == HEADER
-    bones = HANDS2019_21.bones()
-    assert len(lines.points) == 2 * len(bones) == 40
-    parent, child = bones[5]
-    assert lines.points[10].x == pytest.approx(JOINTS_MM[parent, 0] / 1000)
-    assert lines.points[11].z == pytest.approx(JOINTS_MM[child, 2] / 1000)
-    assert len(spheres.points) == 21 and len(spheres.colors) == 21
-    assert spheres.colors[1].r == pytest.approx(HANDS2019_21.colors[1][0])
-    assert lines.id != spheres.id
-
-
-def test_transforms_per_joint():
-    tfs = joint_transforms(HEADER, HANDS2019_21, JOINTS_MM, tf_prefix="r/")
-    assert [t.child_frame_id for t in tfs] == [f"r/hand_{n}" for n in HANDS2019_21.joint_names]
-    assert all(t.header == HEADER for t in tfs)
-    t = tfs[7].transform.translation
-    assert (t.x, t.y, t.z) == pytest.approx(tuple(JOINTS_MM[7] / 1000))

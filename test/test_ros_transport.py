@@ -24,7 +24,7 @@ from std_msgs.msg import Header
 from builtin_interfaces.msg import Time
 from vvhand.msg import HandPose
 from vvhand_core.skeletons import HANDS2019_21
-from vvhand_ros.conversions import hand_pose_msg
+from vvhand_ros.hand_msgs import hand_pose_msg
 rclpy.init()
 node = rclpy.create_node("hand_pose_talker")
 pub = node.create_publisher(HandPose, "hand_pose", 10)
@@ -43,13 +43,13 @@ from std_msgs.msg import Header
 from builtin_interfaces.msg import Time
 from tf2_msgs.msg import TFMessage
 from vvhand_core.skeletons import HANDS2019_21
-from vvhand_ros.conversions import joint_transforms
+from vvhand_ros.hand_msgs import hand_joint_transforms
 rclpy.init()
 node = rclpy.create_node("tf_talker")
 pub = node.create_publisher(TFMessage, "/tf", 100)
 joints = np.arange(21 * 3, dtype=np.float32).reshape(21, 3) + 500.0
 header = Header(stamp=Time(sec=3, nanosec=9), frame_id="cam_optical")
-msg = TFMessage(transforms=joint_transforms(header, HANDS2019_21, joints, tf_prefix="left_"))
+msg = TFMessage(transforms=hand_joint_transforms(header, HANDS2019_21, joints, "left_", 0))
 while True:
     pub.publish(msg)
     time.sleep(0.05)
@@ -99,8 +99,8 @@ def test_tf_message_on_tf_crosses_processes(rclpy_context, ros_env):
     first = transforms[0]
     assert first.header.frame_id == "cam_optical"
     assert (first.header.stamp.sec, first.header.stamp.nanosec) == (3, 9)
-    assert first.child_frame_id == "left_hand_wrist"
-    assert transforms[-1].child_frame_id == "left_hand_pinky_tip"
+    assert first.child_frame_id == "left_hand_0_wrist"
+    assert transforms[-1].child_frame_id == "left_hand_0_pinky_tip"
     t = transforms[-1].transform.translation
     assert np.allclose([t.x, t.y, t.z], (np.array([60.0, 61.0, 62.0]) + 500.0) / 1000.0)
     assert transforms[-1].transform.rotation.w == 1.0

@@ -32,7 +32,6 @@ from vvhand_core.hand_tracks import OutputTracks
 from vvhand_core.hands import HandsResult
 from vvhand_core.skeletons import Skeleton
 from vvhand_core.smoothing import SmoothingConfig
-from vvhand_ros.conversions import hand_pose_msg, marker_array_msg, pose_array_msg
 from vvhand_ros.diagnostics import DiagnosticBounds
 from vvhand_ros.hand_msgs import (
     HandOutput,
@@ -40,12 +39,15 @@ from vvhand_ros.hand_msgs import (
     hand_array_msg,
     hand_joint_transforms,
     hand_msg,
+    hand_pose_msg,
     joint_state_msg,
     joint_state_name_prefix,
+    marker_array_msg,
     palm_frame_name,
     palm_pose,
     palm_pose_msg,
     palm_transform,
+    pose_array_msg,
     side_frame_name,
 )
 from vvhand_ros.target_frame import apply_rigid

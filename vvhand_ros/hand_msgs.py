@@ -1,9 +1,11 @@
-"""The robot-facing outputs: HandPoseArray / Hand, palm PoseStamped and TF, frame names.
+"""Every message the node publishes about hands, and the TF frame names.
 
-Millimetre arrays in, metre messages out (conversions.MM_TO_M); the palm frame's axes are
-defined once in vvhand_core.palm. One :class:`HandOutput` per hand and frame holds what
-the node computed (joints after the optional target-frame transform and filter); the
-functions here only build messages from it.
+HandPoseArray / Hand (every hand), HandPose, PoseArray and MarkerArray (one hand's joints),
+palm PoseStamped and TF, JointState (fitted angles). Millimetre arrays in, metre messages
+out (conversions.MM_TO_M); outputs keep the input header (stamp, frame_id); the palm
+frame's axes are defined once in vvhand_core.palm. One :class:`HandOutput` per hand and
+frame holds what the node computed (joints after the optional target-frame transform and
+filter); the functions here only build messages (vvhand_ros.frame_output decides which).
 
 Frame names (docs/ros.md, "Frames"): ``<prefix>hand_<slot>_palm`` for the hand holding
 ``slot`` (vvhand_core.hand_tracks: given when the hand appears, kept while it is followed;
@@ -16,25 +18,29 @@ is empty the node's namespace and name (``/cam1/hand_pose_node`` ->
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import (
     Point,
     Pose,
+    PoseArray,
     PoseStamped,
     Quaternion,
     TransformStamped,
     Vector3,
 )
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Header
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
 
-from vvhand.msg import Hand, HandPoseArray
+from vvhand.msg import Hand, HandPose, HandPoseArray
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES as ANGLE_NAMES
 from vvhand_core.palm import matrix_to_quaternion, palm_frame, palm_indices
 from vvhand_core.skeletons import Skeleton
-from vvhand_ros.conversions import MM_TO_M, quaternion_msg
+from vvhand_ros.conversions import MM_TO_M
 
 SIDE_CODES = {"unknown": Hand.SIDE_UNKNOWN, "left": Hand.SIDE_LEFT, "right": Hand.SIDE_RIGHT}
 
@@ -77,9 +83,110 @@ def hand_joint_frame_name(prefix: str, slot: int, joint: str) -> str:
     return f"{prefix}hand_{slot}_{joint}"
 
 
-def _point(p_mm) -> Point:
-    x, y, z = (float(v) * MM_TO_M for v in np.asarray(p_mm, dtype=np.float64).reshape(3))
-    return Point(x=x, y=y, z=z)
+def points_m(points_mm: np.ndarray) -> list[Point]:
+    """Points (..., 3) mm -> geometry_msgs/Point list in metres."""
+    p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) * MM_TO_M
+    return [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in p]
+
+
+def hand_pose_msg(
+    header: Header,
+    skeleton: Skeleton,
+    joints_mm: np.ndarray,
+    centre_mm: np.ndarray,
+    cube_mm: float,
+    num_candidates: int,
+    selected_views: Sequence[int],
+    weights: Sequence[float],
+    logits: Sequence[float],
+    score: float,
+    valid: bool,
+    processing_time_s: float,
+) -> HandPose:
+    """Build a vvhand/HandPose (metres in header.frame_id) from millimetre arrays.
+
+    joints_mm: (J, 3) in the camera optical frame; J must equal skeleton.num_joints.
+    When ``valid`` is False the joints list is left empty.
+    """
+    msg = HandPose()
+    msg.header = header
+    msg.skeleton = skeleton.name
+    msg.joint_names = list(skeleton.joint_names)
+    if valid:
+        joints = np.asarray(joints_mm).reshape(-1, 3)
+        if joints.shape[0] != skeleton.num_joints:
+            raise ValueError(f"{joints.shape[0]} joints for skeleton {skeleton.name!r}")
+        msg.joints = points_m(joints)
+    msg.center = points_m(np.asarray(centre_mm).reshape(1, 3))[0]
+    msg.cube_size = float(cube_mm) * MM_TO_M
+    msg.num_candidate_views = int(num_candidates)
+    msg.selected_views = [int(i) for i in selected_views]
+    msg.view_weights = [float(x) for x in weights]
+    msg.view_logits = [float(x) for x in logits]
+    msg.score = float(score)
+    msg.valid = bool(valid)
+    msg.processing_time = float(processing_time_s)
+    return msg
+
+
+def pose_array_msg(header: Header, joints_mm: np.ndarray,
+                   rotations: np.ndarray | None = None) -> PoseArray:
+    """geometry_msgs/PoseArray with one pose per joint (position in m).
+
+    ``rotations`` (J, 3, 3): each joint's orientation (vvhand_core.bones); None = identity.
+    """
+    msg = PoseArray(header=header)
+    quats = ([Quaternion(w=1.0)] * len(joints_mm) if rotations is None
+             else [quaternion_msg(r) for r in rotations])
+    msg.poses = [Pose(position=p, orientation=q) for p, q in zip(points_m(joints_mm), quats)]
+    return msg
+
+
+def quaternion_msg(rotation: np.ndarray) -> Quaternion:
+    """geometry_msgs/Quaternion of a (3, 3) rotation matrix."""
+    x, y, z, w = matrix_to_quaternion(np.asarray(rotation, np.float64))
+    return Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
+
+
+def _rgba(rgb: Sequence[float], alpha: float = 1.0) -> ColorRGBA:
+    return ColorRGBA(r=float(rgb[0]), g=float(rgb[1]), b=float(rgb[2]), a=float(alpha))
+
+
+def marker_array_msg(
+    header: Header,
+    skeleton: Skeleton,
+    joints_mm: np.ndarray,
+    namespace: str = "vvhand",
+    joint_radius_m: float = 0.008,
+    bone_width_m: float = 0.004,
+    lifetime_s: float = 0.5,
+) -> MarkerArray:
+    """RViz markers: a LINE_LIST of the skeleton's bones and a SPHERE_LIST of the joints.
+
+    Colours come from ``skeleton.colors``. Markers expire after ``lifetime_s`` so a lost
+    hand disappears from RViz instead of freezing.
+    """
+    points = points_m(joints_mm)
+    lifetime = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
+
+    bones = Marker(header=header, ns=namespace, id=0, type=Marker.LINE_LIST, action=Marker.ADD)
+    bones.pose.orientation.w = 1.0
+    bones.scale = Vector3(x=bone_width_m)
+    bones.lifetime = lifetime
+    for parent, child in skeleton.bones():
+        bones.points += [points[parent], points[child]]
+        bones.colors += [_rgba(skeleton.colors[child])] * 2
+    bones.color = _rgba((1.0, 1.0, 1.0))
+
+    joints = Marker(header=header, ns=namespace, id=1, type=Marker.SPHERE_LIST, action=Marker.ADD)
+    joints.pose.orientation.w = 1.0
+    d = 2.0 * joint_radius_m
+    joints.scale = Vector3(x=d, y=d, z=d)
+    joints.lifetime = lifetime
+    joints.points = points
+    joints.colors = [_rgba(c) for c in skeleton.colors]
+    joints.color = _rgba((1.0, 1.0, 1.0))
+    return MarkerArray(markers=[bones, joints])
 
 
 def palm_pose(joints_mm: np.ndarray, skeleton: Skeleton) -> Pose | None:
@@ -91,7 +198,7 @@ def palm_pose(joints_mm: np.ndarray, skeleton: Skeleton) -> Pose | None:
     except ValueError:
         return None
     x, y, z, w = matrix_to_quaternion(rot)
-    return Pose(position=_point(origin),
+    return Pose(position=points_m(origin)[0],
                 orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
 
 
@@ -101,7 +208,7 @@ def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
     r = hand.result
     msg = Hand(side=SIDE_CODES[hand.side], right_probability=float(hand.right_probability),
                track_id=int(hand.track_id), smoothed=bool(hand.smoothed))
-    msg.joints = [_point(p) for p in np.asarray(hand.joints_mm).reshape(-1, 3)]
+    msg.joints = points_m(hand.joints_mm)
     if len(msg.joints) != skeleton.num_joints:
         raise ValueError(f"{len(msg.joints)} joints for skeleton {skeleton.name!r}")
     spread = np.asarray(hand.joint_spread_mm, dtype=np.float64)
@@ -112,7 +219,7 @@ def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
         msg.palm, msg.palm_frame = palm, palm_frame_id
     else:
         msg.palm.orientation.w = 1.0
-    msg.center = _point(hand.centre_mm)
+    msg.center = points_m(hand.centre_mm)[0]
     msg.cube_size = float(r.cube_mm) * MM_TO_M
     msg.num_candidate_views = int(r.num_candidates)
     msg.selected_views = [int(i) for i in r.selected_views]
@@ -170,7 +277,7 @@ def hand_joint_transforms(header: Header, skeleton: Skeleton, joints_mm: np.ndar
     for j, (name, p) in enumerate(zip(skeleton.joint_names, points, strict=True)):
         t = TransformStamped(header=header,
                              child_frame_id=hand_joint_frame_name(prefix, slot, name))
-        q = _point(p)
+        q = points_m(p)[0]
         t.transform.translation = Vector3(x=q.x, y=q.y, z=q.z)
         t.transform.rotation = (Quaternion(w=1.0) if rotations is None
                                 else quaternion_msg(rotations[j]))
@@ -194,6 +301,7 @@ def joint_state_msg(header: Header, fit, prefix: str) -> JointState:
 
 
 __all__ = ["HandOutput", "SIDE_CODES", "frame_prefix", "hand_array_msg",
-           "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "joint_state_msg",
-           "joint_state_name_prefix", "palm_frame_name",
-           "palm_pose", "palm_pose_msg", "palm_transform", "side_frame_name"]
+           "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "hand_pose_msg",
+           "joint_state_msg", "joint_state_name_prefix", "marker_array_msg",
+           "palm_frame_name", "palm_pose", "palm_pose_msg", "palm_transform", "points_m",
+           "pose_array_msg", "quaternion_msg", "side_frame_name"]
