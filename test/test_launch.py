@@ -28,7 +28,6 @@ from launch_harness import (
     install,
     launch_,
     load,
-    resolve,
     vvhand_node,
 )
 
@@ -84,13 +83,47 @@ def test_camera_launch_files(standins, launch_file):
     for arg in ("depth_topic", "info_topic", "depth_transport", "camera_model", "model",
                 "device", "num_views", "selector", "namespace", "params_file", "rviz",
                 "fixed_frame", "fit", "mirror", "max_hands", "depth_reliability", "lifecycle",
-                "autostart"):
+                "autostart", "use_sim_time"):
         assert arg in configs, arg
-    # RViz (off by default) shows the depth image's frame
-    (rviz,) = [a for a in actions if isinstance(a, Node) and a.kwargs["package"] == "rviz2"]
-    args = [resolve(a, configs) for a in rviz.kwargs["arguments"]]
-    assert resolve(rviz.kwargs["condition"].args[0], configs) == "false"
-    assert args[:1] == ["-d"] and Path(args[1]).name == "vvhand.rviz" and args[2:] == ["-f", frame]
+    assert "use_sim_time" not in params  # the node's default unless given
+    assert not _rviz_nodes(actions)  # RViz is off by default
+    # RViz shows this camera's depth topic in its depth image's frame
+    (rviz,) = _rviz_nodes(launch_(load(launch_file), rviz="true")[1])
+    args = rviz.kwargs["arguments"]
+    assert args[0] == "-d" and args[2:] == ["-f", frame]
+    cfg = yaml.safe_load(Path(args[1]).read_text())
+    assert _displays(cfg)["rviz_default_plugins/DepthCloud"]["Depth Map Topic"] == depth
+    assert cfg["Visualization Manager"]["Global Options"]["Fixed Frame"] == frame
+
+
+def _rviz_nodes(actions) -> list:
+    return [a for a in actions if isinstance(a, Node) and a.kwargs["package"] == "rviz2"]
+
+
+def _displays(cfg: dict) -> dict:
+    return {d["Class"]: d for d in cfg["Visualization Manager"]["Displays"]}
+
+
+def test_use_sim_time_and_rviz_topics_follow_the_launch(standins, tmp_path):
+    _, actions = launch_(load("realsense.launch.py"), use_sim_time="true", rviz="true",
+                         namespace="left", depth_transport="compressedDepth")
+    assert effective(vvhand_node(actions))["use_sim_time"] is True
+    (rviz,) = _rviz_nodes(actions)
+    assert rviz.kwargs["parameters"] == [{"use_sim_time": True}]
+    displays = _displays(yaml.safe_load(Path(rviz.kwargs["arguments"][1]).read_text()))
+    cloud = displays["rviz_default_plugins/DepthCloud"]
+    assert cloud["Depth Map Topic"] == "/camera/camera/depth/image_rect_raw"
+    assert cloud["Depth Map Transport Hint"] == "compressedDepth"
+    node_topics = {c: d["Topic"]["Value"] for c, d in displays.items() if "Topic" in d}
+    assert node_topics == {
+        "rviz_default_plugins/MarkerArray": "/left/hand_pose_node/markers",
+        "rviz_default_plugins/PoseArray": "/left/hand_pose_node/joints",
+        "rviz_default_plugins/Pose": "/left/hand_pose_node/palm_pose",
+        "rviz_default_plugins/Image": "/left/hand_pose_node/debug_image"}
+    # a params_file's use_sim_time is kept when the argument is not given
+    _, actions = launch_(load("realsense.launch.py"),
+                         params_file=params_file(tmp_path, {"use_sim_time": True}))
+    assert effective(vvhand_node(actions))["use_sim_time"] is True
 
 
 @pytest.mark.parametrize("launch_file", sorted(CAMERAS) + ["replay.launch.py"])
@@ -129,7 +162,8 @@ def test_given_arguments_win_over_params_file(standins, tmp_path, launch_file):
 @pytest.mark.parametrize("args, match", [({"num_views": "three"}, "num_views"),
                                          ({"fit": "yes please"}, "fit"),
                                          ({"depth_reliability": "sometimes"}, "reliab"),
-                                         ({"lifecycle": "maybe"}, "lifecycle")])
+                                         ({"lifecycle": "maybe"}, "lifecycle"),
+                                         ({"use_sim_time": "1"}, "use_sim_time")])
 def test_bad_argument_values_are_named(standins, args, match):
     with pytest.raises(ValueError, match=match):
         launch_(load("vvhand.launch.py"), **args)
@@ -280,5 +314,7 @@ def test_rviz_config_shows_depth_markers_palms_and_tf():
     assert displays["rviz_default_plugins/TF"]["Show Axes"]  # the palm frames
     palm = displays["rviz_default_plugins/Pose"]
     assert palm["Topic"]["Value"] == "/hand_pose_node/palm_pose" and palm["Shape"] == "Axes"
+    assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == \
+        "/hand_pose_node/debug_image"
     assert cfg["Visualization Manager"]["Global Options"]["Fixed Frame"] == \
         "camera_depth_optical_frame"  # the frame `vvhand synth-bag` stamps

@@ -22,13 +22,17 @@ rclpy's standard ``qos_overrides.<resolved topic>.subscription.reliability`` par
 (best effort) or what ``params_file`` says. ``lifecycle:=true`` starts the managed node
 (vvhand_ros.lifecycle_node) as a launch_ros LifecycleNode that configures and then
 activates itself (``autostart:=false``: it stays unconfigured for a lifecycle manager).
-``rviz:=true`` starts RViz with config/vvhand.rviz and ``fixed_frame`` as its fixed frame.
+``rviz:=true`` starts RViz with config/vvhand.rviz, its topics rewritten for the launch's depth
+topic, transport and namespace and ``fixed_frame`` as its fixed frame (:func:`rviz_config`).
+``use_sim_time:=true`` makes the node and RViz follow /clock (a bag replayed with --clock);
+empty leaves the node's default (false) or what ``params_file`` says.
 launch and launch_ros are imported only when a description is generated, so this module
 imports without them.
 """
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -71,7 +75,9 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
      "false: leave it unconfigured for ros2 lifecycle set or a lifecycle manager"),
     ("params_file", "", "node parameters (YAML, e.g. with qos_overrides); its values win over "
      "this launch file's defaults, arguments given on the command line win over it"),
-    ("rviz", "false", "start RViz with config/vvhand.rviz"),
+    ("use_sim_time", "", "true: the node and RViz use /clock (a bag played with --clock); "
+     "empty: the node's default (false) or params_file's"),
+    ("rviz", "false", "start RViz with config/vvhand.rviz (its topics follow this launch)"),
     ("fixed_frame", "camera_depth_optical_frame", "RViz fixed frame: the depth image's frame"),
 )
 
@@ -177,6 +183,8 @@ def node_parameters(values: dict[str, str], launch_defaults: dict[str, str],
                if a in NODE_PARAMETERS and v != ""}
         if given.get("depth_reliability"):
             out.update(reliability_overrides(given["depth_reliability"], values))
+        if given.get("use_sim_time"):
+            out["use_sim_time"] = _flag(given, "use_sim_time")
         return out
 
     layers: list = [str(default_params_file())]
@@ -240,6 +248,43 @@ def _autostart(node) -> list:
     return [activate, change(Transition.TRANSITION_CONFIGURE)]
 
 
+def rviz_config(values: dict[str, str]) -> str:
+    """config/vvhand.rviz (YAML text) with this launch's topics and frame.
+
+    The depth topic and its transport, the node's topics under its namespace, and
+    ``fixed_frame`` (``values``: the launch configurations as text).
+    """
+    cfg = yaml.safe_load(config_file("vvhand.rviz").read_text())
+    node_prefix = resolved_topic("~/", values["namespace"])
+    manager = cfg["Visualization Manager"]
+    manager["Global Options"]["Fixed Frame"] = values["fixed_frame"]
+    for display in manager["Displays"]:
+        if display["Class"] == "rviz_default_plugins/DepthCloud":
+            display["Depth Map Topic"] = values["depth_topic"]
+            display["Depth Map Transport Hint"] = (
+                "compressedDepth" if values.get("depth_transport") == "compressedDepth" else "raw")
+        topic = display.get("Topic")
+        if isinstance(topic, dict) and topic["Value"].startswith(f"/{NODE_NAME}/"):
+            topic["Value"] = node_prefix + topic["Value"][len(NODE_NAME) + 2:]
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def _rviz_actions(context) -> list:
+    """OpaqueFunction body: RViz with :func:`rviz_config` written to a temporary file."""
+    values = dict(context.launch_configurations)
+    if not _flag(values, "rviz"):
+        return []
+    from launch_ros.actions import Node
+
+    with tempfile.NamedTemporaryFile("w", prefix="vvhand_", suffix=".rviz",
+                                     delete=False) as f:
+        f.write(rviz_config(values))
+    params = ([{"use_sim_time": _flag(values, "use_sim_time")}]
+              if values.get("use_sim_time") else [])
+    return [Node(package="rviz2", executable="rviz2", name="rviz2", parameters=params,
+                 arguments=["-d", f.name, "-f", values["fixed_frame"]])]
+
+
 def generate(overrides: dict[str, str] | None = None, extra_actions: list | None = None,
              extra_parameters: dict | None = None):
     """Build the LaunchDescription: launch arguments, the vvhand node, RViz, then extras.
@@ -252,19 +297,18 @@ def generate(overrides: dict[str, str] | None = None, extra_actions: list | None
     """
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
-    from launch.conditions import IfCondition
-    from launch.substitutions import LaunchConfiguration
-    from launch_ros.actions import Node
 
     overrides = dict(overrides or {})
     unknown = set(overrides) - {name for name, _, _ in LAUNCH_ARGUMENTS}
     if unknown:
         raise ValueError(f"unknown launch arguments {sorted(unknown)}")
     below_file = {a: v for a, v in overrides.items()
-                  if a in NODE_PARAMETERS or a == "depth_reliability"}
+                  if a in NODE_PARAMETERS or a in ("depth_reliability", "use_sim_time")}
     for a, v in below_file.items():  # a bad value fails here, not when launched
         if a in NODE_PARAMETERS:
             typed_value(a, v)
+        elif a == "use_sim_time":
+            _flag(below_file, a)
         else:
             reliability_overrides(v, {"depth_topic": "/t", "info_topic": "/t", "namespace": ""})
     actions = []
@@ -276,12 +320,5 @@ def generate(overrides: dict[str, str] | None = None, extra_actions: list | None
         actions.append(DeclareLaunchArgument(name, default_value=default, description=text))
     node = OpaqueFunction(function=partial(_node_actions, launch_defaults=below_file,
                                            extra_parameters=extra_parameters))
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", str(config_file("vvhand.rviz")), "-f",
-                   LaunchConfiguration("fixed_frame")],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
+    rviz = OpaqueFunction(function=_rviz_actions)
     return LaunchDescription([*actions, node, rviz, *(extra_actions or [])])

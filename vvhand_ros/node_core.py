@@ -6,7 +6,8 @@ constructor, and by the lifecycle transitions (configure: ``_configure``,
 ``_create_outputs``; activate: ``_activate``; deactivate: ``_deactivate``; cleanup:
 ``_destroy_outputs``, ``_free``). Callbacks only pair and store; a worker thread decodes
 the newest pair, runs the pipeline and publishes (vvhand_ros.frame_output builds the
-hands). Topics, frames and parameters: see vvhand_ros.node and docs/ros.md.
+hands); services and the debug image: vvhand_ros.node_controls. Topics, frames and
+parameters: see vvhand_ros.node and docs/ros.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess, dropped_fraction
 from vvhand_ros.frame_output import FrameOutput, settings_from
+from vvhand_ros.node_controls import DISABLED_MESSAGE, NodeControls
 from vvhand_ros.node_params import FIT_PARAMETERS, RUNTIME_PARAMETERS, check_num_views, fit_config
 from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
 from vvhand_ros.pairing import Pair, StampPairer
@@ -61,7 +63,7 @@ def stamp_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-class HandPoseCore:
+class HandPoseCore(NodeControls):
     """Set-up steps, callbacks and the worker of hand_pose_node (see the module doc)."""
 
     pipeline: VirtualViewPipeline | None = None
@@ -154,8 +156,10 @@ class HandPoseCore:
         self.pub_diag = pub(DiagnosticArray, "/diagnostics", 10) if DiagnosticArray else None
         if self.pub_diag is not None:
             self._outputs.append(self.pub_diag)
+        self._create_controls()
 
     def _destroy_outputs(self) -> None:
+        self._destroy_controls()
         for entity in self._outputs:
             self.destroy_publisher(entity)
         self._outputs = []
@@ -174,8 +178,8 @@ class HandPoseCore:
             return lambda transforms: pub.publish(TFMessage(transforms=transforms))
 
     # -- activate / deactivate ------------------------------------------------------------
-    def _activate(self) -> None:
-        """Subscribe (REP-2003 sensor-data QoS, overridable) and start the worker."""
+    def _subscribe(self) -> None:
+        """Subscribe to camera_info and the depth image (REP-2003 sensor-data QoS, overridable)."""
         overrides = QoSOverridingOptions.with_default_policies()
         image_type = Image if self._transport == "raw" else CompressedImage
         self._inputs = [
@@ -184,6 +188,16 @@ class HandPoseCore:
             self.create_subscription(image_type, self._image_topic, self._on_image,
                                      sensor_data_qos(), qos_overriding_options=overrides),
         ]
+
+    def _unsubscribe(self) -> None:
+        for sub in self._inputs:
+            self.destroy_subscription(sub)
+        self._inputs = []
+
+    def _activate(self) -> None:
+        """Subscribe and start the worker (enabled again: see vvhand_ros.node_controls)."""
+        self.enabled = True
+        self._subscribe()
         self._timer = self.create_timer(float(self.get_parameter("status_period_s").value),
                                         self._report_status)
         self._slot = LatestSlot()
@@ -198,9 +212,7 @@ class HandPoseCore:
 
     def _deactivate(self) -> None:
         """Unsubscribe and stop the worker (it finishes the frame in hand first)."""
-        for sub in self._inputs:
-            self.destroy_subscription(sub)
-        self._inputs = []
+        self._unsubscribe()
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
@@ -320,6 +332,7 @@ class HandPoseCore:
             self._tf_send(out.transforms)
         for state in out.joint_states:
             self.pub_joint_states.publish(state)
+        self._publish_debug(header, depth_mm, intr, result)
         self.stats.published += 1
         self.stats.latency_ms.append(1000.0 * (time.monotonic() - t_in))
         self._monitor.output(self._now_s(), stamp_ns(header.stamp) * 1e-9)
@@ -333,6 +346,8 @@ class HandPoseCore:
         summary["dropped_fraction"] = dropped_fraction(new.pop("dropped"), new.pop("paired"))
         bounds = self._frame_out.settings.bounds
         level, message = assess(summary, bounds, new)
+        if not self.enabled:
+            level, message = 0, DISABLED_MESSAGE  # no input by request: not a fault
         s.update(summary)
         s["expected_rate_hz"] = bounds.expected_rate_hz
         self.get_logger().info(
