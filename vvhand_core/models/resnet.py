@@ -8,7 +8,6 @@ multiplies every channel count (1.0 = the standard network).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 # depth -> (block kind, blocks per stage)
@@ -142,9 +141,3 @@ def backbone_depth(name: str) -> int:
     if not name.startswith("resnet") or not name[6:].isdigit() or int(name[6:]) not in _LAYOUTS:
         raise ValueError(f"unknown backbone {name!r}; known: resnet18, resnet34, resnet50")
     return int(name[6:])
-
-
-@torch.no_grad()
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters of a module."""
-    return sum(p.numel() for p in module.parameters())
