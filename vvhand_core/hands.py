@@ -10,7 +10,7 @@
   (:func:`locate_hands`): the candidate of that hand (within the localiser's merge
   radius) is cropped at ``locate``'s centre, so the hand a one-hand node follows is
   estimated exactly as by ``run`` (``locate_all`` keeps the best scoring of close
-  detections, which can lie 30-50 mm off a tracked hand's centre; ``locate`` the one
+  detections, which can lie off a tracked hand's centre; ``locate`` the one
   nearest its prior). That hand also keeps its track id while ``locate`` follows it
   (:class:`LocatedHand`: when ``locate_all`` starts a new track for it, the new id is
   swapped with the old), so its fit sequence and published track continue as with one

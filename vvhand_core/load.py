@@ -11,9 +11,9 @@ detector export-onnx``; the packaged detector has it), the mirror pass (the hand
 fit runs without torch). This module imports torch only when it is there.
 
 Backend "auto" (the node's default) is resolved here by :func:`resolve_backend`:
-onnxruntime on the CPU, where it runs student-3 1.6x as fast as torch (2.5x under load)
-(docs/results.md, "Pipeline speed"), torch on a GPU or where onnxruntime (or, for a
-checkpoint, the ``onnx`` exporter) is missing.
+onnxruntime on the CPU, the faster backend there (measured in docs/results.md, "Pipeline
+speed"), torch on a GPU or where onnxruntime (or, for a checkpoint, the ``onnx`` exporter)
+is missing.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
 The node's numpy work is small matrices (the hand-model fit's 35 x 35 normal equations,
 3 x 3 geometry), where a BLAS thread pool only costs: OpenBLAS's threads wake, spin and
-compete with onnxruntime's, torch's and DDS's for the cores, and the fit stage took 2.4x
-its single-thread time inside the node on a 2-core machine (issue 30; measured in
-docs/results.md, "numpy's BLAS threads"). :func:`limit_blas_threads` caps it for the
-whole process (threadpoolctl, the maintained way to reach OpenBLAS / MKL / BLIS pools).
+compete with onnxruntime's, torch's and DDS's for the cores, which slows the fit stage
+inside the node. :func:`limit_blas_threads` caps it for the whole process (threadpoolctl,
+the maintained way to reach OpenBLAS / MKL / BLIS pools).
 """
 
 from __future__ import annotations
