@@ -10,6 +10,11 @@ estimate of one hand). A matched hand's error is the mean distance of its joints
 labelled joints (mm, all joints). Its side counts when the estimate says left or right
 and the label has a side. :func:`summarise` sums frames into percentages: reported =
 matched / labelled, extra = extra / labelled, side right = right calls / calls.
+
+Sides at other margins (:func:`side_at_margins`): given each estimate's side evidence
+(log-odds that it is a right hand), a side is called only where the evidence's probability
+reaches the margin and agrees with the side the estimate says; how many matched hands
+are then called and how many of those calls are right, per margin.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ class FrameScore:
     extra: int = 0
     side_calls: int = 0
     side_right: int = 0
+    # (evidence log-odds of right, the estimate's side, the label's side) of each matched
+    # hand with a labelled side, when the evidence was given
+    sides: list[tuple[float, str, str]] = field(default_factory=list)
 
     @property
     def matched(self) -> int:
@@ -58,8 +66,13 @@ def match_hands(est_centres_mm: np.ndarray, lab_centres_mm: np.ndarray,
 
 
 def score_frame(est_joints_mm: list[np.ndarray], est_sides: list[str],
-                lab_joints_mm: list[np.ndarray], lab_sides: list[str | None]) -> FrameScore:
-    """Score one frame (module doc). Joints (J, 3) mm per hand; sides "left"/"right"/..."""
+                lab_joints_mm: list[np.ndarray], lab_sides: list[str | None],
+                est_evidence: list[float] | None = None) -> FrameScore:
+    """Score one frame (module doc). Joints (J, 3) mm per hand; sides "left"/"right"/...
+
+    ``est_evidence``: each estimate's side evidence (log-odds of a right hand), kept in
+    ``FrameScore.sides`` for :func:`side_at_margins`.
+    """
     est = [np.asarray(j, np.float64) for j in est_joints_mm]
     lab = [np.asarray(j, np.float64) for j in lab_joints_mm]
     pairs = match_hands(np.array([j.mean(0) for j in est]).reshape(-1, 3),
@@ -70,7 +83,30 @@ def score_frame(est_joints_mm: list[np.ndarray], est_sides: list[str],
         if est_sides[i] in ("left", "right") and lab_sides[j] in ("left", "right"):
             score.side_calls += 1
             score.side_right += int(est_sides[i] == lab_sides[j])
+        if est_evidence is not None and lab_sides[j] in ("left", "right"):
+            score.sides.append((float(est_evidence[i]), est_sides[i], lab_sides[j]))
     return score
+
+
+def side_at_margins(scores: list[FrameScore], margins: list[float]
+                    ) -> list[tuple[float, float, float]]:
+    """(margin, called % of the matched hands with a labelled side, right % of the calls).
+
+    A side is called where the estimate says left or right and its evidence's probability
+    (``FrameScore.sides``) reaches the margin on that same side (module doc).
+    """
+    records = [r for s in scores for r in s.sides]
+    nan = float("nan")
+    out = []
+    for m in margins:
+        limit = float(np.log(m / (1.0 - m)))
+        called = [(side, truth) for ev, side, truth in records
+                  if side in ("left", "right") and abs(ev) >= limit
+                  and side == ("right" if ev > 0 else "left")]
+        right = sum(side == truth for side, truth in called)
+        out.append((m, 100.0 * len(called) / len(records) if records else nan,
+                    100.0 * right / len(called) if called else nan))
+    return out
 
 
 def summarise(scores: list[FrameScore]) -> dict[str, float]:
@@ -96,4 +132,5 @@ def summarise(scores: list[FrameScore]) -> dict[str, float]:
     }
 
 
-__all__ = ["FrameScore", "MATCH_MM", "match_hands", "score_frame", "summarise"]
+__all__ = ["FrameScore", "MATCH_MM", "match_hands", "score_frame", "side_at_margins",
+           "summarise"]

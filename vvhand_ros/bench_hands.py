@@ -12,8 +12,11 @@ right). Rows: frames with two labelled hands, frames with one, all; per ``--max-
 value and ``--variants`` entry: ``node`` (the defaults), ``no-limit`` (the fit without its
 residual limit: no hand dropped as a phantom), ``no-fit`` (the network's joints): where
 hands are lost, the localiser or the residual limit. Times: the pipeline's own per-frame
-total (ms, one thread; the frames' generation is not counted). Printed and appended to
-docs/results.md (or $VVHAND_RESULTS).
+total (ms, one thread; the frames' generation is not counted). ``--side-margins``: a
+second table, the side called only where the hand's side evidence (the fit's, else the
+network's chirality, as log-odds) reaches each margin (vvhand_core.hand_scores.
+side_at_margins); choose margins with ``--split tuning`` (seed 7), report on the test
+split. Printed and appended to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ VARIANTS = ("node", "no-limit", "no-fit")
 HEADER = ["max_hands, variant", "frames", "labelled hands", "reported %",
           "extra hands (% of labelled)", "per-hand error mean mm", "median mm",
           "side called %", "side right %", "pipeline ms/frame p50", "p95"]
-SPLIT = {"scene_version": 3, "seed": 9}
+SPLITS = {"test": {"scene_version": 3, "seed": 9}, "tuning": {"scene_version": 3, "seed": 7}}
+SIDE_HEADER = ["max_hands, variant", "side margin", "matched hands called %", "side right %"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated max_hands values to run (e.g. 2,1)")
     parser.add_argument("--variants", default="node",
                         help=f"comma-separated among {', '.join(VARIANTS)} (module doc)")
+    parser.add_argument("--split", choices=tuple(SPLITS), default="test",
+                        help="v3 test split (seed 9) or tuning split (seed 7)")
+    parser.add_argument("--side-margins", default="",
+                        help="comma-separated margins (e.g. 0.8,0.9,0.95): side called / "
+                             "right when the side evidence must reach each (module doc)")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
@@ -72,10 +81,20 @@ def measure(pipe, frames) -> tuple[list, list[float], list[int]]:
         hands = f.meta["hands"]
         scores.append(score_frame([h.joints_mm for h in out.hands], [h.side for h in out.hands],
                                   [np.asarray(h["joints_mm"]) for h in hands],
-                                  [h.get("side") for h in hands]))
+                                  [h.get("side") for h in hands],
+                                  [side_evidence_of(h) for h in out.hands]))
         times.append(out.timings_ms["total"])
         counts.append(len(hands))
     return scores, times, counts
+
+
+def side_evidence_of(result) -> float:
+    """Log-odds that the hand is a right one: the fit's evidence, else the network's."""
+    fit = getattr(result, "fit", None)
+    if fit is not None and not fit.fell_back:
+        return float(fit.state.side_evidence)
+    p = min(max(float(result.right_probability), 1e-6), 1.0 - 1e-6)
+    return float(np.log(p / (1.0 - p)))
 
 
 def rows_for(label: str, scores, times, counts) -> list[list[object]]:
@@ -105,21 +124,26 @@ def run(args: argparse.Namespace) -> int:
     from vvhand_core.assets import default_model_path
     from vvhand_core.benchmarks.results import append_section, markdown_table
     from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+    from vvhand_core.hand_scores import side_at_margins
     from vvhand_core.load import load_pipeline
 
     torch.set_num_threads(1)
-    gen = SyntheticHandGenerator(SynthConfig(**SPLIT))
+    split = SPLITS[args.split]
+    gen = SyntheticHandGenerator(SynthConfig(**split))
     frames = [gen.frame(i) for i in tqdm(range(args.frames), desc="v3 frames", unit="frame")]
     model = args.model or str(default_model_path())
-    rows = []
+    margins = [float(x) for x in args.side_margins.split(",") if x.strip()]
+    rows, side_rows = [], []
     with threadpool_limits(1):
         for m in (int(x) for x in args.max_hands.split(",") if x.strip()):
             for variant in (v.strip() for v in args.variants.split(",") if v.strip()):
                 pipe = load_pipeline(model, node_default_options(m, variant), 1)
                 scores, times, counts = measure(pipe, tqdm(frames, desc=f"{m} {variant}"))
                 rows += rows_for(f"{m}, {variant}", scores, times, counts)
+                side_rows += [[f"{m}, {variant}", *r] for r in side_at_margins(scores, margins)]
                 backend = pipe.config.backend
-    body = (f"v3 test split (scene version 3, seed 9, frames 0..{args.frames - 1}; hands "
+    body = (f"v3 {args.split} split (scene version 3, seed {split['seed']}, frames "
+            f"0..{args.frames - 1}; hands "
             "holding things at a table, every hand labelled), the node's pipeline at its "
             f"default parameters ({backend}, student-3, detector, fit with "
             "fit_max_residual_mm 5) on one thread, each frame a new stream; a hand is "
@@ -128,9 +152,16 @@ def run(args: argparse.Namespace) -> int:
             "hand; error = mean joint distance of the matched hands (all 21 joints); side "
             "right among the matched hands the pipeline calls left or right.\n\n"
             f"{markdown_table(HEADER, rows)}\n")
+    if side_rows:
+        body += ("\nSide called only where the side evidence (log-odds of a right hand: the "
+                 "fit's, else the network's chirality) reaches the margin, on the same side "
+                 "as published; % of the matched hands with a labelled side, right % of "
+                 f"those calls:\n\n{markdown_table(SIDE_HEADER, side_rows)}\n")
     print(body)
     if not args.no_write:
         cmd = (f"vvhand bench hands --frames {args.frames} --max-hands {args.max_hands} "
-               f"--variants {args.variants}" + (f" --model {args.model}" if args.model else ""))
+               f"--variants {args.variants}" + (f" --model {args.model}" if args.model else "")
+               + (f" --split {args.split}" if args.split != "test" else "")
+               + (f" --side-margins {args.side_margins}" if margins else ""))
         print(f"appended to {append_section('Every hand of a frame (v3)', cmd, body)}")
     return 0
