@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("rosbags")
 from vvhand_ros.bag import read_ground_truth, read_ground_truth_hands  # noqa: E402
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay  # noqa: E402
-from vvhand_ros.synth_bag import write_synthetic_bag  # noqa: E402
+from vvhand_ros.synth_bag import held_objects, v3_stills, write_synthetic_bag  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,18 @@ def test_bag_labels_every_hand(bag):
     assert len(labelled) == 2 and labelled[0].shape == (21, 3)
     assert np.linalg.norm(labelled[0].mean(0) - labelled[1].mean(0)) > 60.0
     np.testing.assert_array_equal(read_ground_truth(bag)[stamp], labelled[0])  # hand 0 as before
+
+
+def test_demo_two_hand_stills_hold_objects(bag):
+    """`make demo`'s two-hand frames (v3, seed 9) include hands that hold things."""
+    frames = list(v3_stills(3, seed=9, two_hands=True))
+    assert all(f.meta["num_hands"] == 2 for f in frames)
+    counts = held_objects(frames)
+    assert sum(counts.values()) == 6
+    assert sum(n for g, n in counts.items() if g != "none") >= 2
+    # the bag's first frame is the first of these stills
+    (labelled,) = read_ground_truth_hands(bag).values()
+    np.testing.assert_allclose(labelled[0], frames[0].meta["hands"][0]["joints_mm"], atol=1e-3)
 
 
 def test_replay_scores_both_hands(bag, tmp_path):

@@ -8,7 +8,8 @@ model, the bag published onto its topics as fast as the node answers
 and the contact sheet (worst / median / best frames); (4) the same with two hands: stills
 of the v3 scenes with two labelled hands (`vvhand synth-bag --scenes 3 --two-hands`,
 ``--two-hand-frames``; 0 = skip), every hand the node publishes scored against every
-labelled hand (hands reported, extra hands, per-hand error).
+labelled hand (hands reported, extra hands, per-hand error); most of these hands hold
+an object (power, pinch, tripod, lateral, hook grasps...), counted before the replay.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from vvhand_core.deployed import DEPLOYED
 from vvhand_core.frame_config import SELECTORS
 from vvhand_core.load import BACKEND_CHOICES
 from vvhand_ros.replay import ReplayConfig, format_report, run_replay
-from vvhand_ros.synth_bag import write_synthetic_bag
+from vvhand_ros.synth_bag import held_objects, v3_stills, write_synthetic_bag
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         _write_once(two, "[4/4] two hands: writing stills with two labelled hands", args.out,
                     lambda: write_synthetic_bag(two, args.two_hand_frames, seed=9,
                                                 scene_version=3, two_hands=True))
+        grasps = held_objects(v3_stills(args.two_hand_frames, seed=9, two_hands=True))
+        print("two hands: labelled hands per grasp (hands that hold things: "
+              f"{sum(n for g, n in grasps.items() if g != 'none')} of {sum(grasps.values())}): "
+              + ", ".join(f"{g} {n}" for g, n in grasps.items()))
         _replay(args, model, two, args.out / f"replay_two_hands{suffix}", "two hands: result")
     return 0
 

@@ -60,18 +60,34 @@ def v3_bag_frames(num_frames: int, seed: int = 9, fps: float = 15.0,
 
     ``two_hands``: only the frames with two labelled hands (``meta["num_hands"] == 2``).
     """
-    gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=seed))
     period_ns = int(round(1e9 / fps))
+    for n, frame in enumerate(v3_stills(num_frames, seed, two_hands)):
+        others = tuple(np.asarray(h["joints_mm"], np.float64) for h in frame.meta["hands"][1:])
+        yield SyntheticBagFrame(start_ns + n * period_ns, frame.depth_mm, frame.intrinsics,
+                                frame.joints_mm, frame.skeleton, other_hands_mm=others)
+
+
+def v3_stills(num_frames: int, seed: int = 9, two_hands: bool = False) -> Iterator:
+    """The DepthFrames :func:`v3_bag_frames` stamps (``two_hands``: two-hand frames only)."""
+    gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=seed))
     n = i = 0
     while n < num_frames:
         frame = gen.frame(i)
         i += 1
         if two_hands and frame.meta["num_hands"] != 2:
             continue
-        others = tuple(np.asarray(h["joints_mm"], np.float64) for h in frame.meta["hands"][1:])
-        yield SyntheticBagFrame(start_ns + n * period_ns, frame.depth_mm, frame.intrinsics,
-                                frame.joints_mm, frame.skeleton, other_hands_mm=others)
+        yield frame
         n += 1
+
+
+def held_objects(frames) -> dict[str, int]:
+    """Labelled hands per grasp drawn ("none": the hand holds nothing), over ``frames``."""
+    counts: dict[str, int] = {}
+    for frame in frames:
+        for hand in frame.meta["hands"]:
+            grasp = hand.get("grasp_drawn") or "none"
+            counts[grasp] = counts.get(grasp, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def write_synthetic_bag(out: str | Path, num_frames: int, seed: int = 0, fps: float = 15.0,
