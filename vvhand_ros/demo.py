@@ -8,8 +8,9 @@ model, the bag published onto its topics as fast as the node answers
 and the contact sheet (worst / median / best frames); (4) the same with two hands: stills
 of the v3 scenes with two labelled hands (`vvhand synth-bag --scenes 3 --two-hands`,
 ``--two-hand-frames``; 0 = skip), every hand the node publishes scored against every
-labelled hand (hands reported, extra hands, per-hand error); most of these hands hold
-an object (power, pinch, tripod, lateral, hook grasps...), counted before the replay.
+labelled hand (hands reported, extra hands, per-hand error); most of these hands hold or
+touch something (power, pinch, tripod, lateral, hook grasps, a flat or pressing hand on
+the table), counted before the replay.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: write_synthetic_bag(two, args.two_hand_frames, seed=9,
                                                 scene_version=3, two_hands=True))
         grasps = held_objects(v3_stills(args.two_hand_frames, seed=9, two_hands=True))
-        print("two hands: labelled hands per grasp (hands that hold things: "
+        print("two hands: labelled hands per grasp (hands that hold or touch something: "
               f"{sum(n for g, n in grasps.items() if g != 'none')} of {sum(grasps.values())}): "
               + ", ".join(f"{g} {n}" for g, n in grasps.items()))
         _replay(args, model, two, args.out / f"replay_two_hands{suffix}", "two hands: result")
