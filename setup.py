@@ -19,6 +19,7 @@ setup(
     install_requires=[
         "numpy",
         "scipy",
+        "numba",  # the hand-model fit's compiled kernels (vvhand_core.fit.compiled)
         "pillow",
         "matplotlib",
         "tqdm",

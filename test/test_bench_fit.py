@@ -9,6 +9,7 @@ import pytest
 
 from vvhand_core.benchmarks import cli, fit_objects
 from vvhand_core.benchmarks import fit as bench
+from vvhand_core.fit import compiled
 
 
 def test_bench_fit_writes_a_table(tmp_path, monkeypatch, capsys):
@@ -74,7 +75,24 @@ def test_bench_fit_no_write_prints_only(tmp_path, monkeypatch, capsys):
     assert not results.exists()
     out = capsys.readouterr().out
     assert "ground truth + 10 mm" in out and "ground truth + 30 mm" in out
+    assert "fit kernels numba." in out or compiled.numba is None
+    assert "(0 poses bit-equal)" in out and "us with joint axes" in out  # the two hand codes
     assert bench.noise_levels("") == [] and bench.noise_levels("5, 7.5") == [5.0, 7.5]
+
+
+def test_bench_fit_measures_the_numpy_kernels_when_asked(tmp_path, monkeypatch, capsys):
+    """--fit-kernels numpy: the numpy twins run (and are said to), the kernels are back after."""
+    monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    before = compiled.ENABLED
+    seen = []
+    monkeypatch.setattr(bench.fit_bench, "warm_up", lambda: seen.append(compiled.ENABLED))
+    assert bench.run(parser.parse_args(["--frames", "1", "--noise-mm", "10", "--no-network",
+                                        "--fit-kernels", "numpy", "--splits", "v1"])) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "fit kernels numpy." in text and "--fit-kernels numpy`" in text
+    assert seen and not any(seen) and compiled.ENABLED == before
 
 
 def test_bench_fit_tuning_splits_and_weights(tmp_path, monkeypatch, capsys):

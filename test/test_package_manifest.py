@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # rosdep keys whose Python module has another name
 MODULE_OF = {
-    "python3-numpy": "numpy", "python3-scipy": "scipy", "python3-yaml": "yaml",
+    "python3-numpy": "numpy", "python3-scipy": "scipy", "python3-numba": "numba",
+    "python3-yaml": "yaml",
     "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib", "python3-pil": "PIL",
     "python3-psutil": "psutil", "python3-rosbags-pip": "rosbags",
     "python3-onnxruntime-pip": "onnxruntime",

@@ -44,13 +44,19 @@ from threadpoolctl import threadpool_limits
 
 from vvhand_core.assets import default_model_path
 from vvhand_core.benchmarks import fit_objects
+from vvhand_core.benchmarks.fit_options import (
+    FIT_OPTIONS,
+    fit_config,
+    parse_fit_options,
+    parse_range,
+    parse_weights,
+)
 from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.benchmarks.splits import SPLITS, TUNING_SPLITS, split_frames, student_pipeline
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
-from vvhand_core.fit import FitConfig
+from vvhand_core.fit import FitConfig, compiled
 from vvhand_core.fit import bench as fit_bench
 from vvhand_core.fit.picture import FitFrame, write_fit_sheet
-from vvhand_core.fit.terms import Weights
 from vvhand_core.pipeline import VirtualViewPipeline
 
 FOUND_MM = 60.0  # "hand found": the localised centre this near the labelled hand's
@@ -96,6 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--residual-limit-mm", type=float, default=5.0,
                         help="v3 residual table: the limit whose drops are counted (the "
                              "node's fit_max_residual_mm)")
+    parser.add_argument("--fit-kernels", choices=("numba", "numpy"), default="numba",
+                        help="the fit's inner loops: compiled (numba, where installed) or "
+                             "their numpy twins (vvhand_core.fit.compiled)")
     parser.add_argument("--hand-free-scenes", type=int, default=300,
                         help="v3 residual table: scenes without hands per version (v2, v3) "
                              "for the phantom rows (0 = none)")
@@ -123,62 +132,6 @@ def selected_splits(keys: tuple[str, ...], tuning: bool) -> list[tuple[str, dict
     if "v3" in keys:
         out.append(fit_objects.OBJECT_TUNING_SPLIT if tuning else fit_objects.OBJECT_SPLIT)
     return out
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """'joint_mm=15, free=1' -> {"joint_mm": 15.0, "free": 1.0} (argparse error otherwise)."""
-    names = {f.name for f in dataclasses.fields(Weights)}
-    out = {}
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or key.strip() not in names:
-            raise argparse.ArgumentTypeError(
-                f"--weights wants name=value with names in {sorted(names)}, got {item!r}")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--weights: {item!r} is not a number") from None
-    return out
-
-
-def parse_range(text: str) -> tuple[float, float] | None:
-    """'0.9,1.1' -> (0.9, 1.1); '' -> None (the default); argparse error unless LO <= 1 <= HI."""
-    if not text.strip():
-        return None
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want LO,HI (two numbers), got {text!r}") from None
-    if not 0 < lo <= 1 <= hi:
-        raise argparse.ArgumentTypeError(f"want 0 < LO <= 1 <= HI, got {text!r}")
-    return lo, hi
-
-
-FIT_OPTIONS = ("gate_mm", "residual_gate_mm", "explain_mm", "explain_after", "plane_mm",
-               "plane_share", "iterations", "max_points")
-
-
-def parse_fit_options(text: str) -> dict[str, float]:
-    """'gate_mm=40, explain_mm=0' -> {"gate_mm": 40.0, "explain_mm": 0.0} (``FIT_OPTIONS``)."""
-    out = {}
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or key.strip() not in FIT_OPTIONS:
-            raise argparse.ArgumentTypeError(
-                f"--fit wants name=value with names in {FIT_OPTIONS}, got {item!r}")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--fit: {item!r} is not a number") from None
-    return out
-
-
-def fit_config(args: argparse.Namespace) -> FitConfig:
-    """The FitConfig of the options (``--fit``: integers where FitConfig's are)."""
-    extra = {} if args.finger_lengths is None else {"finger_length_range": args.finger_lengths}
-    base = FitConfig()
-    extra |= {k: type(getattr(base, k))(v) for k, v in getattr(args, "fit", {}).items()}
-    return FitConfig(weights=Weights(**args.weights), **extra)
 
 
 def model_line(path: str | Path) -> str:
@@ -316,6 +269,15 @@ def sheet_frames(frames: list, joints: list, out: dict, split: str) -> list[FitF
             for name, i in picks]
 
 
+def hand_model_line() -> str:
+    """One sentence on the two codes that pose the hand (``fit.bench.hand_model_speed``)."""
+    m = fit_bench.hand_model_speed()
+    return (f" Hand model over {m['poses']} random articulations: the generator's pose_hand "
+            f"{m['pose_hand_us']:.0f} us a pose, the fit's hand_np.pose {m['hand_np_us']:.0f} "
+            f"us with joint axes; joints differ by at most {m['max_difference_mm']:.0e} mm "
+            f"({m['bit_equal']} poses bit-equal).")
+
+
 def noise_levels(text: str) -> list[float]:
     """'10,20,30' -> [10.0, 20.0, 30.0] ('' -> [])."""
     return [float(x) for x in text.split(",") if x.strip()]
@@ -327,8 +289,13 @@ def run(args: argparse.Namespace) -> int:
     The CPU time per frame is one core's: torch and numpy's BLAS run one thread each.
     """
     torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        return _measure(args)
+    kernels = compiled.ENABLED
+    compiled.ENABLED = kernels and getattr(args, "fit_kernels", "numba") == "numba"
+    try:
+        with threadpool_limits(limits=1):
+            return _measure(args)
+    finally:
+        compiled.ENABLED = kernels
 
 
 def _measure(args: argparse.Namespace) -> int:
@@ -365,7 +332,8 @@ def _measure(args: argparse.Namespace) -> int:
             + (f", FitConfig {args.fit}" if args.fit else "")
             + f", gate {cfg.gate_mm:g} mm, plane {cfg.plane_mm:g} mm, points farther than "
               f"{cfg.explain_mm:g} mm dropped after {cfg.explain_after} iterations"
-            + f", finger length factors within {cfg.finger_length_range}" + "."
+            + f", finger length factors within {cfg.finger_length_range}, fit kernels "
+              f"{'numba' if compiled.ENABLED else 'numpy'}." + hand_model_line()
             + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
                f"tracking." if pipe is not None else "")
             + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
@@ -393,7 +361,8 @@ def _measure(args: argparse.Namespace) -> int:
                + (f" --fit {','.join(f'{k}={v:g}' for k, v in args.fit.items())}"
                   if args.fit else "")
                + (f" --finger-lengths {args.finger_lengths[0]:g},{args.finger_lengths[1]:g}"
-                  if args.finger_lengths else ""))
+                  if args.finger_lengths else "")
+               + (" --fit-kernels numpy" if not compiled.ENABLED else ""))
         title = "Model fit after the network (issue 16)" + (", tuning splits" if args.tuning
                                                             else "")
         path = append_section(title, cmd, body)

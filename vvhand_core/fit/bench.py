@@ -20,7 +20,7 @@ import numpy as np
 from vvhand_core.confidence import rank_correlation
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.fit.fit import FitConfig, FitState, fit_hand
-from vvhand_core.fit.stage import FitStage
+from vvhand_core.fit.stage import FitStage, warm_up
 
 
 def noisy_joints(joints_mm: np.ndarray, noise_mm: float, rng: np.random.Generator) -> np.ndarray:
@@ -52,6 +52,7 @@ def run(frames: Sequence[DepthFrame], noise_mm: float | None = None,
     if sum(x is not None for x in (noise_mm, start_joints, results)) != 1:
         raise ValueError("give exactly one of noise_mm, start_joints and results")
     stage = FitStage(config or FitConfig()) if results is not None else None
+    warm_up()  # kernels compiled (or loaded) before the first frame is timed
     rng = np.random.default_rng(seed)
     before, after, residual, cpu_ms, wall_ms, sides_ok = [], [], [], [], [], []
     terms: list[dict[str, float]] = []
@@ -132,3 +133,33 @@ def format_table(rows: dict[str, dict]) -> str:
         cells = [str(r[c]) if isinstance(r[c], int) else f"{r[c]:.2f}" for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def hand_model_speed(poses: int = 200, seed: int = 0) -> dict[str, float]:
+    """The two codes that pose the hand (docs/architecture.md, "The hand model"), compared.
+
+    Over ``poses`` random articulations within the limits: us per pose of the generator's
+    ``pose_hand`` and of the fit's ``hand_np.pose`` (with joint axes; best of 3 rounds,
+    one thread), the largest joint difference (mm) and how many poses were bit-equal.
+    """
+    from vvhand_core.data.synthetic.hand_model import LIMITS_DEG, pose_hand
+    from vvhand_core.fit.hand_np import ShapeArrays, pose
+    from vvhand_core.fit.tables import PIVOT_MM
+
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform(LIMITS_DEG[:, 0], LIMITS_DEG[:, 1], (poses, len(LIMITS_DEG)))
+    shape, pivot, eye = ShapeArrays.from_shape(), np.asarray(PIVOT_MM), np.eye(3)
+    gen = [pose_hand(a).joints for a in angles]
+    fit = [pose(a, eye, pivot, 1.0, shape).joints for a in angles]
+    out = {"max_difference_mm": float(max(np.abs(g - f).max() for g, f in zip(gen, fit))),
+           "bit_equal": sum(np.array_equal(g, f) for g, f in zip(gen, fit)), "poses": poses}
+    for name, fn in (("pose_hand_us", lambda a: pose_hand(a)),
+                     ("hand_np_us", lambda a: pose(a, eye, pivot, 1.0, shape, axes=True))):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for a in angles:
+                fn(a)
+            best = min(best, (time.perf_counter() - t0) / poses * 1e6)
+        out[name] = best
+    return out

@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from vvhand_core.fit import compiled
+
 
 def _tables():
     moves = np.zeros((18, 23), dtype=bool)
@@ -105,7 +107,6 @@ def jacobian_rows(points: np.ndarray, bodies: np.ndarray, g: np.ndarray, axes: n
     lengths (5,) their length factors (None: those columns are 0); anchors (N, 3): each
     point's anchor (module doc; None: the points).
     """
-    pg = np.concatenate([cross(points, g), g], axis=1)  # (N, 6): p x g, g
     # one product for rotation and angles: (p - t) x g = p x g - t x g, then Jl; angle j:
     # g . (a_j x (p - q_j)) = (p x g) . a_j - g . (a_j x q_j)
     coef = np.empty((6, 26))
@@ -113,10 +114,16 @@ def jacobian_rows(points: np.ndarray, bodies: np.ndarray, g: np.ndarray, axes: n
     coef[3:, :3] = -skew(t).T @ jl
     coef[:3, 3:] = axes.T
     coef[3:, 3:] = -cross(axes, pivots).T
+    # the wrist ellipsoid turns about its own centre, not the wrist
+    wrist_coef = cross(axes[21:], pivots[21:] - wrist_centre)
+    if compiled.ENABLED:
+        return compiled.jacobian_rows(points, bodies, g, coef, wrist_coef, _MOVES_DEG,
+                                      FINGER_OF_BODY, t, s, scale_extra, roots, lengths, anchors)
+    pg = np.concatenate([cross(points, g), g], axis=1)  # (N, 6): p x g, g
     prod = pg @ coef
     on_wrist = np.flatnonzero(bodies == 17)
-    if len(on_wrist):  # the wrist ellipsoid turns about its own centre, not the wrist
-        prod[on_wrist, 24:26] += g[on_wrist] @ cross(axes[21:], pivots[21:] - wrist_centre).T
+    if len(on_wrist):
+        prod[on_wrist, 24:26] += g[on_wrist] @ wrist_coef.T
     out = np.zeros((len(points), NUM_PARAMS))
     out[:, 0:3] = prod[:, :3]
     out[:, 3:6] = g

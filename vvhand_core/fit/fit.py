@@ -52,7 +52,7 @@ from vvhand_core.fit.problem import (
     residual_terms,
     start,
 )
-from vvhand_core.fit.terms import ANGLES, LENGTHS, SCALE_INDEX, Weights, model, placement
+from vvhand_core.fit.terms import ANGLES, LENGTHS, SCALE_INDEX, Weights, placement
 from vvhand_core.side import right_probability, side_score
 from vvhand_core.skeletons import HANDS2019_21
 
@@ -170,7 +170,7 @@ class FitResult:
     """One frame's fit (camera frame, mm, degrees).
 
     joints_mm (21, 3) HANDS2019_21; angles_deg (23,) ``PARAM_NAMES`` order; rotation (3, 3)
-    and translation_mm (3,) of the placement (``kinematics`` module doc); scale;
+    and translation_mm (3,) of the placement (``hand_np`` module doc); scale;
     finger_lengths (5,) the finger length factors (thumb, index .. pinky) on the mean
     shape's lengths; side;
     residual_mm: how badly the model explains the data (see ``residual_terms``: the
@@ -338,14 +338,14 @@ def _depth_fit(problems: list[SideProblem], target: np.ndarray, conf: np.ndarray
 def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConfig,
             previous: FitState | None, evidence: float) -> FitResult:
     """The result of the chosen side, after the safeguard (``evidence``: of the side)."""
-    posed = model(p.x, p.r0, shape, p.left)
+    posed = p.model(p.x, shape)
     terms = residual_terms(posed, target, p.obs, p.near, p.near_cand)
     if p.count:
         terms["dropped"] = p.dropped / p.count
     x, joints, fallback = p.x, posed.joints.copy(), ""
     start_cost, fit_cost = p.depth_cost(p.x_ik), p.depth_cost(p.x)
     if p.observed and start_cost is not None and fit_cost is not None:
-        at_start = residual_terms(model(p.x_ik, p.r0, shape, p.left), target, p.obs, p.near,
+        at_start = residual_terms(p.model(p.x_ik, shape), target, p.obs, p.near,
                                   p.near_cand)
         terms |= {f"start_{k}": v for k, v in at_start.items()}
         terms |= {"depth_cost": fit_cost, "start_depth_cost": start_cost}

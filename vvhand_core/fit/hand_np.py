@@ -1,15 +1,24 @@
-"""The hand model of :mod:`.kinematics` for one hand in numpy (no torch): the fit's inner loop.
+"""The fit's hand model: one hand posed in closed form, in numpy (the fit's inner loop).
 
-The torch model is batched and differentiable (and tested equal to the generator's); the
-fit poses one hand a dozen times per frame, where torch's per-operation overhead on
-arrays of a few dozen numbers costs more than the arithmetic. This is the same closed
-form for one hand, in numpy, with every cosine and sine taken in one call; it is tested
-equal to the generator (``test/test_fit_kinematics.py``, 0.01 mm) and its joint axes to
-the torch model's.
+The hand is defined once, in :mod:`vvhand_core.data.synthetic.hand_model` (proportions,
+joint limits, layout; :mod:`.tables` turns it into arrays); the generator poses it with
+:func:`~vvhand_core.data.synthetic.hand_model.pose_hand`, one rotation matrix per joint,
+and this module poses the same hand in closed form: consecutive flexions about one axis
+add up, so a finger segment's direction is Rz(splay) (0, cos c, sin c) with c the summed
+flexion, every cosine and sine is taken in one call, and the posed hand is one array of
+34 unique points (the 21 joints, the metacarpal bases, the forearm's ends, the
+ellipsoids' centres, five palm samples; ``tables.IDX`` maps primitives to them) placed in
+one product. Why two codes for one hand: docs/architecture.md ("The hand model"). They are
+tested equal (``test/test_fit_kinematics.py``, 0.01 mm, and on generated frames).
 
-:class:`HandPose` mirrors :class:`.kinematics.Posed` without the batch axis: points
-(34, 3) camera mm (``IDX`` maps primitives to them), ell_rot (2, 3, 3), scale, axes
-(23, 3) or None.
+Placement (camera mm): p_cam = R (s (m * p_hand - PIVOT_MM)) + t with m = (-1, 1, 1) for a
+left hand, (1, 1, 1) for a right one. ``PIVOT_MM`` sits in the palm, so rotations of the
+fit turn the hand about its middle. With ``axes`` also each angle's joint axis:
+d(point)/d(angle_j) = axis_j x (point - pivot_j) per radian for the parts angle j moves
+(:mod:`vvhand_core.fit.bodies`); a mirrored hand turns about -M axis (M = diag(-1, 1, 1)),
+since M Rot(a, t) M = Rot(-M a, t).
+
+:class:`HandPose`: points (34, 3) camera mm, ell_rot (2, 3, 3), scale, axes (23, 3) or None.
 """
 
 from __future__ import annotations
@@ -18,9 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vvhand_core.data.synthetic.hand_model import HandShape
+from vvhand_core.data.synthetic.hand_model import ABD_SIGN, HandShape
 from vvhand_core.fit.tables import (
-    ABD_SIGN,
     IDX,
     PIVOT_MM,
     SHAPE_FIELDS,
@@ -37,9 +45,18 @@ _EZ, _MINUS_EX = np.array([0.0, 0.0, 1.0]), np.array([-1.0, 0.0, 0.0])
 
 @dataclass(frozen=True)
 class ShapeArrays:
-    """The fields of :class:`.kinematics.ShapeTensors` in numpy, and a template.
+    """A :class:`HandShape` as float64 arrays (mm) and what follows from it alone.
 
-    (``tables.shape_fields`` computes them; the torch model wraps the same arrays.)
+    ``tables.shape_fields`` computes the fields (built once per shape and shared by every
+    call, so the kinematics spend no operations on constants): lengths (4, 3) proximal,
+    middle, distal per long finger (index..pinky); rest_splay_rad (4,); mcp (4, 3)
+    knuckles; thumb_cmc (3,); thumb_lengths (3,); thumb_abd_axis (3,) unit axis of palmar
+    abduction; thumb_basis (9, 12) (``tables.thumb_basis``); joint_radius (21,); sph_r
+    (26,); cap_r (20,); ell_semi (2, 3) palm, wrist; round_r (46,) spheres then capsules;
+    sample_r (92,) free-space samples; const_points (12, 3) wrist, 4 metacarpal bases,
+    ellipsoid centres, palm samples; forearm_ends (2, 1) distances of the forearm's ends
+    from the wrist; template (34, 3) the posed points' array with its constant rows set;
+    angle_offset (42,) rest splays where ``_ANGLE_MAP`` puts the abductions.
     """
 
     lengths: np.ndarray
@@ -62,7 +79,7 @@ class ShapeArrays:
 
     @staticmethod
     def from_fields(arrays: dict[str, np.ndarray]) -> ShapeArrays:
-        """The arrays of ``tables.shape_fields`` (or a ``ShapeTensors``' fields, as numpy)."""
+        """The arrays of ``tables.shape_fields``."""
         template = np.zeros((34, 3))
         const = arrays["const_points"]
         template[0], template[1], template[21:25], template[27:34] = \
@@ -85,7 +102,7 @@ class ShapeArrays:
 
 @dataclass
 class HandPose:
-    """One posed hand in the camera frame (module doc)."""
+    """One posed hand in the camera frame (module doc; ``tables.IDX`` indexes points)."""
 
     points: np.ndarray
     ell_rot: np.ndarray
@@ -121,7 +138,7 @@ class HandPose:
 def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarray,
          scale: float, shape: ShapeArrays, left: bool = False, axes: bool = False,
          finger_lengths: np.ndarray | None = None) -> HandPose:
-    """One posed, mirrored (left), scaled and placed hand (``kinematics.pose``, unbatched).
+    """One posed, mirrored (left), scaled and placed hand (module doc).
 
     angles_deg (23,), rotation (3, 3), translation_mm (3,); with ``axes`` also each
     angle's joint axis (camera frame). finger_lengths (5,): factors on the segment
@@ -137,7 +154,8 @@ def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarra
     # cumulative flexions: radians from one product (_ANGLE_MAP)
     every = np.asarray(angles_deg, dtype=np.float64) @ _ANGLE_MAP + sh.angle_offset
     cos, sin = np.cos(every), np.sin(every)
-    # thumb: A = Rz(cmc_flex) R(abd_axis, cmc_abd) applied to constants (kinematics._thumb)
+    # thumb: A = Rz(cmc_flex) R(abd_axis, cmc_abd) applied to constants: linear in
+    # (cos f, sin f) x (1, cos a, sin a), one product with thumb_basis
     ca, cf, co, sa, sf, so = cos[16:19].tolist() + sin[16:19].tolist()
     av = (np.array([cf, cf * ca, cf * sa, sf, sf * ca, sf * sa, 1.0, ca, sa])
           @ sh.thumb_basis).reshape(4, 3)  # A y0, A b0, A f0, A abd_axis
@@ -177,7 +195,7 @@ def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarra
         ax[16], ax[17], ax[18] = av[3], _EZ, av[0]
         ax[19] = ax[20] = co * av[1] - so * av[2]
         ax[21], ax[22] = _MINUS_EX, dev
-        if left:  # a mirrored hand turns about -M axis (kinematics.pose)
+        if left:  # a mirrored hand turns about -M axis (module doc)
             ax *= -_MIRROR
         ax = ax @ rot.T
     return HandPose(cam, ell_rot, float(scale), shape, ax)

@@ -53,7 +53,7 @@ def similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray,
 
 def rigid_init(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeArrays, left: bool,
                scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, float]:
-    """(R, t, s) of the placement (kinematics module doc) from the palm joints."""
+    """(R, t, s) of the placement (``hand_np`` module doc) from the palm joints."""
     local = np.concatenate([np.zeros((1, 3)), shape.thumb_cmc[None], shape.mcp])
     if left:
         local = local * np.array([-1.0, 1.0, 1.0])

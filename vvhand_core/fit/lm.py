@@ -63,6 +63,9 @@ def levenberg_marquardt(fn: ResidualFn, x0: np.ndarray, lower: np.ndarray,
             best_x, best_cost = x, cost
             if last:
                 break
+            live = jac.any(axis=1)  # rows nothing moves add nothing: skip them
+            if not live.all():
+                jac, r = jac[live], r[live]
             jtr = jac.T @ r
             fixed = held | ((x <= lo) & (jtr > 0)) | ((x >= hi) & (jtr < 0))
             jtj = jac.T @ jac

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from vvhand_core.camera import Intrinsics
+from vvhand_core.fit import compiled
 
 
 @dataclass
@@ -101,8 +102,10 @@ def lookup(obs: Observation, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndar
     outside_mm: how far (mm at the point's depth) the point projects beyond the near
     pixels' slack, growing linearly outside the window; observed_depth_mm: the window's
     depth, invalid cells counting as 0 (so they lower it: unknown is not a violation), 0
-    off the window.
+    off the window. Compiled where numba is (:mod:`.compiled`).
     """
+    if compiled.ENABLED:
+        return compiled.lookup(obs, points_mm)
     z = np.maximum(points_mm[..., 2], 1.0)
     fx, fy, cx, cy = obs.k
     gu = ((fx * points_mm[..., 0] / z + cx) - obs.u0) / obs.stride

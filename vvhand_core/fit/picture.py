@@ -1,7 +1,7 @@
 """Pictures of the fit: the fitted hand model rendered and outlined over the observed depth.
 
 :func:`fitted_geometry` places the generator's hand model (``pose_hand``) with a fit's
-angles, side, scale and placement (the convention of :mod:`.kinematics`:
+angles, side, scale and placement (the convention of :mod:`.hand_np`:
 p_cam = R (s (m * p_hand - PIVOT_MM)) + t), :func:`model_depth` ray-casts it into a depth
 image of the camera, and :func:`write_fit_sheet` draws one row per frame: the depth with
 the network's skeleton, the depth with the fitted model's outline and skeleton, and the

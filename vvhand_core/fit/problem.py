@@ -29,9 +29,10 @@ from vvhand_core.fit.surface import (
     candidate_parts,
     ellipsoid_distance,
     nearest_surface,
-    round_distance,
+    round_distances,
 )
 from vvhand_core.fit.terms import (
+    Linearisation,
     Weights,
     bounds,
     data_term,
@@ -39,7 +40,6 @@ from vvhand_core.fit.terms import (
     free_term,
     length_prior,
     linearise,
-    model,
     point_pull,
     scale_prior,
     stack_terms,
@@ -52,6 +52,7 @@ MIN_EXPLAINED = 8  # drop_unexplained keeps every point when fewer would be left
 # lie; an object or the table may take the rest without raising it (docs/results.md, v3)
 RESIDUAL_QUANTILE = 0.7
 PLANE_AWAY_MM = 20.0  # data_points: a plane is looked for among points this far from the model
+POSE_CACHE = 8  # SideProblem.linearise: poses kept per side
 
 
 @dataclass
@@ -86,6 +87,26 @@ class SideProblem:
     near: np.ndarray | None = None
     near_cand: np.ndarray | None = None
     start_residuals: tuple[np.ndarray, float] | None = None
+    _posed: dict[bytes, Linearisation] = field(default_factory=dict, repr=False)
+
+    def linearise(self, x: np.ndarray, shape: ShapeArrays, axes: bool = True) -> Linearisation:
+        """The model at x (``terms.linearise``), reused where x was posed before.
+
+        The LM, the dropping of points and the result pose the same few parameter vectors
+        again (the IK start, the best point of a chunk); a pose with joint axes serves a
+        request without them. At most ``POSE_CACHE`` poses are kept.
+        """
+        key = x.tobytes()
+        lin = self._posed.get(key)
+        if lin is None or (axes and lin.posed.axes is None):
+            if len(self._posed) >= POSE_CACHE:
+                self._posed.clear()
+            lin = self._posed[key] = linearise(x, self.r0, shape, self.left, axes)
+        return lin
+
+    def model(self, x: np.ndarray, shape: ShapeArrays) -> HandPose:
+        """The posed hand at x (``terms.model``), reused where x was posed before."""
+        return self.linearise(x, shape, axes=False).posed
 
     def depth_cost(self, x: np.ndarray) -> float | None:
         """The depth terms' part (data + free space) of the LM cost at an evaluated x."""
@@ -136,7 +157,7 @@ def data_points(obs: Observation, posed: HandPose, gate_mm: float, max_points: i
     left out of the points fitted (not of ``near``).
     """
     pts = thin(obs.points_mm, int(PRETHIN * max_points))  # bounds the gating cost
-    dist_round = round_distance(pts, posed, dtype=np.float32)[0]  # ample for a gate
+    dist_round = round_distances(pts, posed)
     d = np.abs(np.minimum(dist_round.min(axis=1), ellipsoid_distance(pts, posed)[0].min(axis=1)))
     gated = d < gate_mm
     near = thin(np.flatnonzero(d < (gate_mm if near_mm is None else near_mm)), max_points)
@@ -167,16 +188,17 @@ def start(depth_mm: np.ndarray, intr: Intrinsics, target: np.ndarray, conf: np.n
     ik, r0 = solve_ik(target, conf, shape, left, cfg.weights, cfg.ik_iterations,
                       cfg.scale_range, previous_joints_mm=previous_joints,
                       fixed_scale=fixed_scale, fixed_lengths=fixed_lengths)
-    posed = model(ik.x, r0, shape, left)
+    p = SideProblem(side, ik.x, ik.x, r0, ik.cost, None, None, None, ik.evaluations)
+    posed = p.linearise(ik.x, shape).posed  # with axes: the depth LM starts here
     if obs is None:
         obs = observe(depth_mm, intr, posed.joints.mean(0), cfg.radius_mm, cfg.window_px)
     if obs is None:
-        return SideProblem(side, ik.x, ik.x, r0, ik.cost, None, None, None, ik.evaluations)
+        return p
     dp = data_points(obs, posed, cfg.gate_mm, cfg.max_points, cfg.candidates, cfg.plane_mm,
                      cfg.plane_share, cfg.residual_gate_mm)
-    return SideProblem(side, ik.x, ik.x, r0, ik.cost, obs, dp.points, dp.candidates,
-                       ik.evaluations, count=len(dp.points), near=dp.near,
-                       near_cand=dp.near_candidates)
+    p.obs, p.pts, p.cand, p.count = obs, dp.points, dp.candidates, len(dp.points)
+    p.near, p.near_cand = dp.near, dp.near_candidates
+    return p
 
 
 def drop_unexplained(p: SideProblem, shape: ShapeArrays, explain_mm: float) -> SideProblem:
@@ -190,7 +212,7 @@ def drop_unexplained(p: SideProblem, shape: ShapeArrays, explain_mm: float) -> S
     """
     if not p.observed or explain_mm <= 0:
         return p
-    posed = model(p.x, p.r0, shape, p.left)
+    posed = p.model(p.x, shape)
     keep = np.abs(nearest_surface(p.pts, posed, p.cand, grad=False)[0]) < explain_mm
     if keep.all() or keep.sum() < MIN_EXPLAINED:
         return p
@@ -221,11 +243,11 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
     lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale),
                     length_range)
     prev = None if previous_joints is None else np.asarray(previous_joints, np.float64)
-    left, pts, cand, obs = p.left, p.pts, p.cand, p.obs
+    pts, cand, obs = p.pts, p.cand, p.obs
     start_key = p.x_ik.tobytes()
 
     def residuals(xx: np.ndarray, jac: bool):
-        lin = linearise(xx, p.r0, shape, left, jac)
+        lin = p.linearise(xx, shape, jac)
         data = data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand, p.count)
         free = free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac)
         key, free_cost = xx.tobytes(), 0.5 * float(free[0] @ free[0])

@@ -44,6 +44,7 @@ import numpy as np
 from vvhand_core.camera import Intrinsics
 from vvhand_core.confidence import joint_spread_mm, spread_to_confidence
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES
+from vvhand_core.fit import compiled
 from vvhand_core.fit.fit import (
     SIDE_DECAY,
     FitConfig,
@@ -52,6 +53,8 @@ from vvhand_core.fit.fit import (
     fit_hand,
     side_evidence,
 )
+from vvhand_core.fit.fit import _shape as fit_shape
+from vvhand_core.fit.hand_np import pose
 from vvhand_core.side import side_score
 from vvhand_core.skeletons import HANDS2019_21, Skeleton
 
@@ -81,6 +84,7 @@ class FitStage:
         self.config = config
         self.jump_mm = jump_mm
         self._states: dict[object, FitState] = {}  # per hand: key -> the last fit's state
+        warm_up()  # compile (or load) the fit's kernels now, not on the first frame
 
     def reset(self) -> None:
         """Forget every sequence (the next frames are fitted on their own)."""
@@ -195,6 +199,27 @@ class FitStage:
         if held in ("left", "right"):  # a sequence's held side, or a fixed one
             starts = [s for s in starts if s[2].side == held]
         return starts
+
+
+_WARM: list[bool] = []
+
+
+def warm_up() -> None:
+    """Fit a small made-up frame once per process, so the first real frame is not slowed.
+
+    Compiles the fit's numba kernels (:mod:`.compiled`) for the argument types a fit
+    passes them: seconds the first time on a machine, well under one once cached. Nothing
+    to do where the kernels are off.
+    """
+    if _WARM or not compiled.ENABLED:
+        return
+    config = FitConfig(side="right")
+    joints = pose(np.zeros(len(ANGLE_NAMES)), np.eye(3), np.array([0.0, 0.0, 400.0]), 1.0,
+                  fit_shape(config)).joints
+    v, u = np.mgrid[0:120, 0:160]
+    depth = 395.0 + ((u - 80.0) ** 2 + (v - 60.0) ** 2) / 60.0  # a bowl the hand lies in
+    fit_hand(depth, Intrinsics(150.0, 150.0, 80.0, 60.0, 160, 120), joints, config=config)
+    _WARM.append(True)
 
 
 def _confidence(spread_mm: np.ndarray | None) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""Distances to the hand model's surface (free-space samples: ``Posed.samples``).
+"""Distances to the hand model's surface (free-space samples: ``HandPose.samples``).
 
 The model is a union of primitives: spheres (26), capsules (20: only their cylinders are
 drawn, but their ends always sit inside spheres at least as wide, so a full capsule
@@ -9,7 +9,7 @@ ellipsoids. Ellipsoid distance: the first-order approximation k0 (k0 - 1) / k1 w
 k0 = |q / a|, k1 = |q / a^2| (q in the ellipsoid's axes): exact on the axes, smooth, and
 within a few per cent near the surface of the palm's shape. Signed: < 0 inside.
 
-Free-space samples (``kinematics.Posed.samples``): sphere centres, three points along each
+Free-space samples (``hand_np.HandPose.samples``): sphere centres, three points along each
 capsule's axis, five points in the palm ellipsoid's mid-plane (radius: its half-thickness
 there) and the wrist ellipsoid's centre (radius: its smallest semi-axis). A point with
 radius r has model surface within r of it in every direction, so the model's depth along
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vvhand_core.fit import compiled
 from vvhand_core.fit.hand_np import HandPose
 from vvhand_core.fit.tables import NUM_CAPSULES, NUM_SPHERES
 
@@ -61,6 +62,17 @@ def round_distance(points: np.ndarray, hp: HandPose, candidates: np.ndarray | No
     return length - r, off, length
 
 
+def round_distances(points: np.ndarray, hp: HandPose) -> np.ndarray:
+    """Signed distance (N, 46) of points (N, 3) to every round part: a gate's distances.
+
+    Compiled where numba is (:mod:`.compiled`); else :func:`round_distance` in float32
+    (ample for a gate, half the cost).
+    """
+    if compiled.ENABLED:
+        return compiled.round_distances(points, hp)
+    return round_distance(points, hp, dtype=np.float32)[0]
+
+
 def ellipsoid_distance(points: np.ndarray, hp: HandPose):
     """Approximate signed distance (N, 2) to the two ellipsoids (module doc), with parts.
 
@@ -87,8 +99,10 @@ def nearest_surface(points: np.ndarray, hp: HandPose, candidates: np.ndarray | N
     the point (None without ``grad``), and the part index (N,).
 
     candidates (N, K): the round parts (< 46) to consider per point (the two ellipsoids
-    always are); None: all of them.
+    always are); None: all of them. Compiled where numba is (:mod:`.compiled`).
     """
+    if compiled.ENABLED:
+        return compiled.nearest_surface(points, hp, candidates, grad)
     dist_r, off, length = round_distance(points, hp, candidates)
     dist_e, e, f, k0, k1 = ellipsoid_distance(points, hp)
     nk = dist_r.shape[1]

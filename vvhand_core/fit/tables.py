@@ -1,24 +1,33 @@
 """The hand model's constant tables in numpy: the shape's arrays and the point layout.
 
-What :mod:`.kinematics` (torch) and :mod:`.hand_np` (numpy, the fit's inner loop) share,
-computed once here without torch, so that the fit runs where torch is not installed (the
-lite pipeline): the arrays a :class:`HandShape` gives (:func:`shape_fields`, the fields of
-``kinematics.ShapeTensors`` / ``hand_np.ShapeArrays``), the index tables of the 34 unique
-points (:data:`IDX`, module doc of :mod:`.kinematics`) and the layout's constants.
+The hand itself (proportions ``HandShape``, joint limits, parameter names, the layout's
+constants, joint radii, the thumb's frame) is defined once in
+:mod:`vvhand_core.data.synthetic.hand_model`, which the generator poses; this module turns
+it into what the fit's model (:mod:`.hand_np`) needs: the arrays a :class:`HandShape` gives
+(:func:`shape_fields`, the fields of ``hand_np.ShapeArrays``), the index tables of the
+34 unique points (:data:`IDX`: the 21 joints, then the metacarpal bases 21-24, the
+forearm's ends 25-26, the ellipsoids' centres 27-28, five palm samples 29-33) and the
+placement's pivot.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from vvhand_core.data.synthetic.hand_model import HandShape
+from vvhand_core.data.synthetic.hand_model import (
+    FOREARM_START_MM,
+    WRIST_ELLIPSOID_CENTRE_MM,
+    HandShape,
+    joint_radii,
+    metacarpal_base,
+    thumb_frame,
+)
 
 PIVOT_MM = (0.0, 60.0, 0.0)  # hand-frame point that the placement rotates about
 NUM_SPHERES = 26  # thumb 4, per long finger 4 joints + 1 metacarpal base, forearm 2
 NUM_CAPSULES = 20  # thumb 3, per long finger 3 + 1 metacarpal, forearm 1
 NUM_ELLIPSOIDS = 2  # palm, wrist
 NUM_POINTS = 34
-ABD_SIGN = (1.0, 1.0, -1.0, -1.0)  # abd > 0 spreads away from the middle finger
 PALM_SAMPLE_OFFSETS = ((0.5, 0.5), (-0.5, 0.5), (0.5, -0.5), (-0.5, -0.5), (0.0, 0.0))
 SHAPE_FIELDS = ("lengths", "rest_splay_rad", "mcp", "thumb_cmc", "thumb_lengths",
                 "thumb_abd_axis", "thumb_basis", "joint_radius", "sph_r", "cap_r", "ell_semi",
@@ -31,26 +40,21 @@ def _f64(x) -> np.ndarray:
 
 def forearm_ends(length_mm: float) -> np.ndarray:
     """(2, 1) distances of the forearm's ends from the wrist (hand-frame mm)."""
-    return _f64([[18.0], [float(length_mm)]])
+    return _f64([[FOREARM_START_MM], [float(length_mm)]])
 
 
 def shape_fields(shape: HandShape | None = None) -> dict[str, np.ndarray]:
     """The float64 arrays (mm) of ``shape`` by :data:`SHAPE_FIELDS` name.
 
     Default: the mean adult hand, ``HandShape()``; shapes and meaning:
-    ``kinematics.ShapeTensors``.
+    ``hand_np.ShapeArrays``.
     """
     s = shape or HandShape()
-    y0 = np.asarray(s.thumb_rest_dir, dtype=np.float64)
-    y0 = y0 / np.linalg.norm(y0)
-    across = np.array([-1.0, 0.0, 0.0])
-    f0 = across - y0 * (across @ y0)
-    f0 = f0 / np.linalg.norm(f0)
-    abd = np.cross(y0, [0.0, 0.0, 1.0])
+    y0, f0, abd = thumb_frame(s)
+    abd = abd / np.linalg.norm(abd)
     radii, meta = np.asarray(s.radii), np.asarray(s.metacarpal_radii)
     tr = np.asarray(s.thumb_radii)
-    finger_jr = np.concatenate([np.maximum(radii[:, :1], meta[:, None]), radii], axis=1)
-    thumb_jr = np.array([tr[0] + 1.0, tr[0], tr[1], tr[2]])
+    thumb_jr, finger_jr = joint_radii(s)
     fr = [s.forearm_radius]
     mcp_x = np.asarray(s.mcp_x, dtype=np.float64)
     sph_r = np.concatenate([thumb_jr, np.concatenate([finger_jr, meta[:, None]],
@@ -60,15 +64,14 @@ def shape_fields(shape: HandShape | None = None) -> dict[str, np.ndarray]:
     pc, ps = np.asarray(s.palm_center), np.asarray(s.palm_semi_axes)
     palm = pc + np.concatenate([off, np.zeros((5, 1))], axis=1) * ps
     palm_r = ps[2] * np.sqrt(1.0 - (off ** 2).sum(axis=1))
-    const = np.concatenate([[[0.0, 0.0, 0.0]],
-                            np.stack([0.45 * mcp_x, np.full(4, 18.0), np.zeros(4)], axis=1),
-                            [s.palm_center, [0.0, 2.0, 0.0]], palm])
+    const = np.concatenate([[[0.0, 0.0, 0.0]], [metacarpal_base(s, i) for i in range(4)],
+                            [s.palm_center, WRIST_ELLIPSOID_CENTRE_MM], palm])
     return dict(
         lengths=_f64(s.lengths), rest_splay_rad=_f64(np.deg2rad(s.rest_splay_deg)),
         mcp=_f64(np.stack([mcp_x, s.mcp_y, np.zeros(4)], axis=1)),
         thumb_cmc=_f64(s.thumb_cmc), thumb_lengths=_f64(s.thumb_lengths),
-        thumb_abd_axis=_f64(abd / np.linalg.norm(abd)),
-        thumb_basis=_f64(thumb_basis(y0, np.cross(y0, f0), f0, abd / np.linalg.norm(abd))),
+        thumb_abd_axis=_f64(abd),
+        thumb_basis=_f64(thumb_basis(y0, np.cross(y0, f0), f0, abd)),
         joint_radius=_f64(np.concatenate([[min(s.wrist_semi_axes)], thumb_jr,
                                           finger_jr.reshape(16)])),
         sph_r=_f64(sph_r), cap_r=_f64(cap_r),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG
+from vvhand_core.fit import compiled
 from vvhand_core.fit.bodies import (
     FINGER_ROOT_JOINT,
     JOINT_BODY,
@@ -229,15 +230,20 @@ def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: flo
     """Free space: r (2K,), J (2K, 35).
 
     Samples projecting past the near pixels, or in front of the observed depth by more
-    than the margin.
+    than the margin. Compiled where numba is (:mod:`.compiled`).
     """
     centres, radii = lin.posed.samples()
+    k = (weight / centres.shape[0]) ** 0.5
+    if compiled.ENABLED:
+        r, g, extra = compiled.free_residuals(obs, centres, radii, k, sigma_mm, margin_mm,
+                                              lin.s, _STEP_MM, jac)
+        return (r, None) if not jac else (r, (np.concatenate([centres, centres]),
+                                              _SAMPLE_BODY2, g, extra, None))
     probes = centres[None] + _PROBE[:, None] if jac else centres[None]
     outside, depth = lookup(obs, probes)  # (4 or 1, K)
     front_raw = depth - margin_mm - (probes[..., 2] - radii)
     active = (front_raw[0] > 0) & (depth[0] > 0)
     front = np.where(active, front_raw[0], 0.0)
-    k = (weight / centres.shape[0]) ** 0.5
     psi, dpsi = robust(np.concatenate([outside[0], front]) / sigma_mm)
     if not jac:
         return psi * k, None

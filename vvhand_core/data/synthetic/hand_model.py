@@ -53,6 +53,15 @@ def _limits() -> np.ndarray:
 
 LIMITS_DEG: np.ndarray = _limits()  # (NUM_PARAMS, 2) lower, upper; read-only
 
+# The hand's layout beyond HandShape's numbers, shared by this module's pose_hand (the
+# generator) and the fit's model (vvhand_core.fit.tables / hand_np): one definition.
+ABD_SIGN: tuple[float, ...] = (1.0, 1.0, -1.0, -1.0)  # abd > 0 spreads away from the middle
+METACARPAL_BASE_X = 0.45  # a metacarpal's base sits at this share of its knuckle's x ...
+METACARPAL_BASE_Y_MM = 18.0  # ... and this far from the wrist (hand-frame y)
+FOREARM_START_MM = 18.0  # the forearm's first sphere: this far from the wrist, along it
+WRIST_ELLIPSOID_CENTRE_MM = (0.0, 2.0, 0.0)
+THUMB_ROOT_EXTRA_MM = 1.0  # the thumb's root sphere is this much wider than its metacarpal
+
 
 @dataclass(frozen=True)
 class HandShape:
@@ -105,6 +114,38 @@ def with_finger_lengths(shape: HandShape, factors) -> HandShape:
                    lengths=tuple(tuple(x * f[i + 1] for x in seg)
                                  for i, seg in enumerate(shape.lengths)),
                    thumb_lengths=tuple(x * f[0] for x in shape.thumb_lengths))
+
+
+def thumb_frame(shape: HandShape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The thumb's rest frame (hand frame): y0, f0, the abduction axis, each (3,).
+
+    y0: the unit rest direction; f0: the unit flexion direction at rest (across the palm,
+    orthogonal to y0); the palmar-abduction axis y0 x z, not normalised.
+    """
+    y0 = np.asarray(shape.thumb_rest_dir, dtype=np.float64)
+    y0 = y0 / np.linalg.norm(y0)
+    across = np.array([-1.0, 0.0, 0.0])  # flexion direction at rest: across the palm
+    f0 = across - y0 * (across @ y0)
+    f0 = f0 / np.linalg.norm(f0)
+    return y0, f0, np.cross(y0, np.array([0.0, 0.0, 1.0]))
+
+
+def joint_radii(shape: HandShape) -> tuple[np.ndarray, np.ndarray]:
+    """Radii (mm) of the spheres at the joints: thumb (4,) root..tip, fingers (4, 4) mcp..tip.
+
+    A joint's sphere is as wide as the wider segment meeting there (no gaps): the segment
+    that ends there, the metacarpal at a knuckle, ``THUMB_ROOT_EXTRA_MM`` more at the
+    thumb's root.
+    """
+    tr, radii = shape.thumb_radii, np.asarray(shape.radii, dtype=np.float64)
+    thumb = np.array([tr[0] + THUMB_ROOT_EXTRA_MM, tr[0], tr[1], tr[2]])
+    knuckle = np.maximum(radii[:, :1], np.asarray(shape.metacarpal_radii)[:, None])
+    return thumb, np.concatenate([knuckle, radii], axis=1)
+
+
+def metacarpal_base(shape: HandShape, finger: int) -> np.ndarray:
+    """Where long finger ``finger``'s (0 index .. 3 pinky) metacarpal starts: (3,) hand mm."""
+    return np.array([METACARPAL_BASE_X * shape.mcp_x[finger], METACARPAL_BASE_Y_MM, 0.0])
 
 
 def _rot(axis: np.ndarray, angle_rad: float) -> np.ndarray:
@@ -277,14 +318,10 @@ def pose_hand(angles_deg: np.ndarray, shape: HandShape | None = None) -> HandGeo
     def capsule(p0, p1, r):
         capsules.append([*p0, *p1, r])
 
+    thumb_jr, finger_jr = joint_radii(shape)
     # ---- thumb: root (cmc), mcp, ip, tip -> HANDS2019 thumb_mcp/pip/dip/tip
-    y0 = np.asarray(shape.thumb_rest_dir, dtype=np.float64)
-    y0 /= np.linalg.norm(y0)
-    across = np.array([-1.0, 0.0, 0.0])  # flexion direction at rest: across the palm
-    f0 = across - y0 * (across @ y0)
-    f0 /= np.linalg.norm(f0)
+    y0, f0, abd_axis = thumb_frame(shape)
     base = np.stack([np.cross(y0, f0), y0, f0], axis=1)  # columns x (flex axis), y, z
-    abd_axis = np.cross(y0, np.array([0.0, 0.0, 1.0]))
     r_thumb = (
         _rz(p["thumb_cmc_flex"])
         @ _rot(abd_axis, p["thumb_cmc_abd"])
@@ -302,8 +339,7 @@ def pose_hand(angles_deg: np.ndarray, shape: HandShape | None = None) -> HandGeo
     for k in range(4):
         j = HANDS2019_21.index(f"thumb_{('mcp', 'pip', 'dip', 'tip')[k]}")
         joints[j] = chain[k]
-        # the sphere at a joint is as wide as the wider segment meeting there (no gaps)
-        jrad[j] = shape.thumb_radii[max(k - 1, 0)] + (1.0 if k == 0 else 0.0)
+        jrad[j] = thumb_jr[k]
         sphere(chain[k], jrad[j])
         if k < 3:
             capsule(chain[k], chain[k + 1], shape.thumb_radii[k])
@@ -311,8 +347,7 @@ def pose_hand(angles_deg: np.ndarray, shape: HandShape | None = None) -> HandGeo
     # ---- long fingers
     for i, finger in enumerate(LONG_FINGERS):
         mcp = np.array([shape.mcp_x[i], shape.mcp_y[i], 0.0])
-        spread_sign = 1.0 if i < 2 else -1.0  # abd > 0 spreads away from the middle finger
-        rot = _rz(-(np.deg2rad(shape.rest_splay_deg[i]) + spread_sign * p[f"{finger}_abd"]))
+        rot = _rz(-(np.deg2rad(shape.rest_splay_deg[i]) + ABD_SIGN[i] * p[f"{finger}_abd"]))
         pos = mcp
         chain = [pos]
         for k, part in enumerate(("mcp", "pip", "dip")):
@@ -322,14 +357,12 @@ def pose_hand(angles_deg: np.ndarray, shape: HandShape | None = None) -> HandGeo
         for k, part in enumerate(("mcp", "pip", "dip", "tip")):
             j = HANDS2019_21.index(f"{finger}_{part}")
             joints[j] = chain[k]
-            jrad[j] = shape.radii[i][max(k - 1, 0)]  # the wider segment meeting there
-            if k == 0:
-                jrad[j] = max(jrad[j], shape.metacarpal_radii[i])
+            jrad[j] = finger_jr[i, k]
             sphere(chain[k], jrad[j])
             if k < 3:
                 capsule(chain[k], chain[k + 1], shape.radii[i][k])
         # metacarpal (palm body) from near the wrist to the knuckle
-        base_pt = np.array([0.45 * shape.mcp_x[i], 18.0, 0.0])
+        base_pt = metacarpal_base(shape, i)
         sphere(base_pt, shape.metacarpal_radii[i])
         capsule(base_pt, mcp, shape.metacarpal_radii[i])
 
@@ -338,14 +371,14 @@ def pose_hand(angles_deg: np.ndarray, shape: HandShape | None = None) -> HandGeo
     jrad[0] = min(shape.wrist_semi_axes)
     r_fore = _rx(-p["wrist_flex"]) @ _rz(p["wrist_dev"])
     axis = r_fore @ np.array([0.0, -1.0, 0.0])
-    f0p = axis * 18.0
+    f0p = axis * FOREARM_START_MM
     f1p = axis * shape.forearm_length
     first_forearm_sphere, first_forearm_capsule = len(spheres), len(capsules)
     sphere(f0p, shape.forearm_radius)
     sphere(f1p, shape.forearm_radius)
     capsule(f0p, f1p, shape.forearm_radius)
 
-    ell_c = np.array([shape.palm_center, [0.0, 2.0, 0.0]], dtype=np.float64)
+    ell_c = np.array([shape.palm_center, WRIST_ELLIPSOID_CENTRE_MM], dtype=np.float64)
     ell_r = np.stack([np.eye(3), r_fore])
     ell_a = np.array([shape.palm_semi_axes, shape.wrist_semi_axes], dtype=np.float64)
     fore_s = np.arange(len(spheres)) >= first_forearm_sphere
