@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vvhand_core.deployed import DEPLOYED
 from vvhand_core.fit.fit import FitConfig
 from vvhand_core.hands import check_max_hands
 from vvhand_core.lite.fusion import FUSIONS
@@ -37,6 +38,10 @@ class FrameConfig:
     scipy only; skeleton hands2019_21 only; in sequences when ``track``). max_hands: the
     most hands ``run_hands`` estimates per frame (``vvhand_core.hands``; 1 = ``run``'s one
     hand); ``run`` and ``run_batch`` estimate one hand per frame whatever its value.
+    track_jump_mm: the hand jumped when its joints moved more than this (mean) since the
+    previous frame: the fit starts a new sequence (``fit.stage.FitStage.jump_mm``); the
+    node's output track (``smoothing.SmoothingConfig.jump_mm``, parameter
+    ``track_jump_mm``) starts a new track id at the same value, ``DEPLOYED.track_jump_mm``.
     """
 
     selector: str = "student"
@@ -51,6 +56,7 @@ class FrameConfig:
     side: SideConfig = field(default_factory=SideConfig)
     fit: FitConfig | None = None
     max_hands: int = 2
+    track_jump_mm: float = DEPLOYED.track_jump_mm
 
 
 def check_frame_config(cfg: FrameConfig, num_candidates: int) -> None:
@@ -58,7 +64,7 @@ def check_frame_config(cfg: FrameConfig, num_candidates: int) -> None:
 
     The checks both pipelines share (``pipeline_config.check_config`` calls this first):
     selector, localiser, fusion, num_views for the selector and M, cube and depth range,
-    the fit's type, max_hands.
+    the fit's type, max_hands, track_jump_mm.
     """
     m, n = num_candidates, cfg.num_views
     if cfg.selector not in SELECTORS:
@@ -82,6 +88,9 @@ def check_frame_config(cfg: FrameConfig, num_candidates: int) -> None:
         raise ValueError(f"need 0 <= min_depth_mm < max_depth_mm, got "
                          f"{cfg.min_depth_mm}, {cfg.max_depth_mm}")
     check_max_hands(cfg.max_hands)
+    jump = cfg.track_jump_mm
+    if isinstance(jump, bool) or not isinstance(jump, (int, float, np.number)) or not jump > 0:
+        raise ValueError(f"track_jump_mm must be a number > 0, got {jump!r}")
     if cfg.fit is not None and not isinstance(cfg.fit, FitConfig):
         raise ValueError(f"fit must be None or a FitConfig, got {type(cfg.fit).__name__}")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from vvhand_core.fit.stage import FitStage, check_fit_skeleton
 from vvhand_core.hand_pose_result import HandPoseResult, StageTimer
 from vvhand_core.hands import HandsResult, finish_hands, hands_result, locate_hands
 from vvhand_core.localise import locate_frames
@@ -169,6 +170,18 @@ def clean_depth(depth: np.ndarray) -> np.ndarray:
     if floating and not np.isfinite(depth).all():
         depth = np.where(np.isfinite(depth), depth, np.float32(0))
     return depth
+
+
+def make_fit(config, skeleton) -> FitStage | None:
+    """The hand-model fit stage of a FrameConfig (None when ``config.fit`` is None).
+
+    Its sequences restart when the hand jumped (``config.track_jump_mm``). ValueError for
+    a skeleton the hand model does not have.
+    """
+    if config.fit is None:
+        return None
+    check_fit_skeleton(skeleton)
+    return FitStage(config.fit, config.track_jump_mm)
 
 
 def _check_depth(depth_mm: np.ndarray, ndim: int, intrinsics) -> np.ndarray:
@@ -378,4 +391,4 @@ class FrameFlow:
         return joints, views_cam, idx, weights, logits, score
 
 
-__all__ = ["Crops", "FrameFlow", "FrameOps", "clean_depth"]
+__all__ = ["Crops", "FrameFlow", "FrameOps", "clean_depth", "make_fit"]

@@ -31,9 +31,9 @@ from vvhand_core.backends import Networks, check_backend, load_onnx_dir, make_ne
 from vvhand_core.camera import Intrinsics, with_mirror_t
 from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.crop import CropConfig, crop_depth, normalise
-from vvhand_core.fit.stage import FitStage, make_fit_stage
+from vvhand_core.fit.stage import FitStage
 from vvhand_core.frame_config import SELECTORS
-from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps
+from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps, make_fit
 from vvhand_core.hand_pose_result import STAGES, HandPoseResult, StageTimer
 from vvhand_core.hands import HandsResult, LocatedHand
 from vvhand_core.localise import make_localiser
@@ -211,7 +211,8 @@ class VirtualViewPipeline(FrameFlow):
         check_config(cfg, self.num_candidates, self.student is not None,
                      self.teacher is not None)
         old = self.config
-        fit = (make_fit_stage(cfg.fit, self.skeleton) if force or cfg.fit != old.fit
+        fit = (make_fit(cfg, self.skeleton)
+               if force or (cfg.fit, cfg.track_jump_mm) != (old.fit, old.track_jump_mm)
                else self._fit)
         device = resolve_device(cfg.device)
         renderer = None if force else self.ops.renderer

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vvhand_core.deployed import DEPLOYED
+
 
 def smoothing_factor(te_s: float, cutoff_hz: np.ndarray | float) -> np.ndarray | float:
     """The smoothing factor alpha = 1 / (1 + tau / Te), tau = 1 / (2 pi fc)."""
@@ -82,7 +84,7 @@ class SmoothingConfig:
     min_cutoff_hz: float = 1.0
     beta: float = 0.02
     d_cutoff_hz: float = 1.0
-    jump_mm: float = 80.0
+    jump_mm: float = DEPLOYED.track_jump_mm  # as the fit's (frame_config.FrameConfig)
     max_gap_s: float = 0.5
 
 

@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from vvhand_core.camera import Intrinsics
-from vvhand_core.fit.stage import make_fit_stage
 from vvhand_core.frame_config import FrameConfig, check_frame_config
-from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps
+from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps, make_fit
 from vvhand_core.hand_pose_result import HandPoseResult, StageTimer
 from vvhand_core.hands import LocatedHand
 from vvhand_core.lite import fusion as fz
@@ -115,7 +114,7 @@ class LitePipeline(FrameFlow):
         self.ops = NumpyOps(onnx)
         self._localiser = None
         self._located = LocatedHand()  # run_hands: the hand locate() follows
-        self._fit = make_fit_stage(self.config.fit, self.skeleton)
+        self._fit = make_fit(self.config, self.skeleton)
         if self.config.localiser == "detector":
             self._locator()  # load it now: a broken detector fails here, not later
 
@@ -146,7 +145,9 @@ class LitePipeline(FrameFlow):
         check_frame_config(cfg, self.num_candidates)
         localiser = ("min_depth_mm", "max_depth_mm", "cube_mm", "track", "localiser",
                      "detector_weights", "max_hands")
-        fit = self._fit if cfg.fit == self.config.fit else make_fit_stage(cfg.fit, self.skeleton)
+        fit = (self._fit if (cfg.fit, cfg.track_jump_mm) == (self.config.fit,
+                                                              self.config.track_jump_mm)
+               else make_fit(cfg, self.skeleton))
         if any(getattr(cfg, k) != getattr(self.config, k) for k in localiser):
             self._localiser = None
             self._located.reset()
