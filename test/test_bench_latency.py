@@ -13,7 +13,8 @@ pytestmark = pytest.mark.ros
 pytest.importorskip("rclpy")
 
 
-def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, checkpoint, ros_env):
+def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, ros_env):
+    """The shipped model, so that hands are found and fitted (the stage table's fit)."""
     for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
         monkeypatch.setenv(k, ros_env[k])
     monkeypatch.setenv("VVHAND_RESULTS", str(tmp_path / "results.md"))
@@ -23,19 +24,27 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, checkpoin
     assert cli.BENCHES["latency"] == "vvhand_ros.bench_latency"
     parser = argparse.ArgumentParser()
     bench_latency.add_arguments(parser)
-    args = parser.parse_args(["--fps", "20", "--seconds", "1", "--backends", "torch+mirror",
-                              "--model", str(checkpoint)])
+    args = parser.parse_args(["--fps", "20", "--seconds", "1", "--backends", "torch+mirror+fit"])
     assert bench_latency.run(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "Node latency at camera rate" in text and "--fps 20 --seconds 1" in text
     assert "--dds large-images" in text and "'Large images' (shared memory)" in text
     assert "FASTDDS_DEFAULT_PROFILES_FILE" not in __import__("os").environ  # restored
-    line = next(x for x in text.splitlines() if x.startswith("| torch+mirror |"))
-    cells = [c.strip() for c in line.strip("|").split("|")]
+    lines = [x for x in text.splitlines() if x.startswith("| torch+mirror+fit |")]
+    assert len(lines) == 2  # the latency table's row and the stage table's
+    cells = [c.strip() for c in lines[0].strip("|").split("|")]
     frames, answered, dropped = int(cells[1]), int(cells[2]), int(cells[3])
     assert frames == 20 and answered + dropped == frames and answered >= 1
     assert np.isfinite(float(cells[5])) and float(cells[5]) > 0  # end-to-end p50 ms
     assert 0 <= int(cells[10]) <= answered  # answered with a hand (the error's frames)
+    # stages inside the node: every frame it processed, its networks' and fit's times
+    stages = dict(zip(bench_latency.STAGE_HEADER[1:],
+                      (float(c) for c in lines[1].strip("|").split("|")[1:])))
+    assert 1 <= stages["frames timed"] <= frames
+    assert stages["networks p50 ms"] > 0 and stages["total p50 ms (stages)"] > 0
+    assert int(cells[10]) > 0  # hands were found, so fitted and their fits timed
+    assert stages["fits per frame"] > 0 and stages["fit p50 ms (per hand)"] > 0
+    assert 0 < stages["fit thread CPU p50 ms (per hand)"] <= stages["fit p50 ms (per hand)"]
     assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True, True)
     assert bench_latency.parse_variant("torch") == ("torch", False, False)
     for bad in ("torch+flip", "+fit"):

@@ -10,15 +10,24 @@ processing time p50 / p95 and the accuracy of the answered frames. A backend ent
 the node's optional stages: ``onnxruntime+mirror+fit`` (parameters mirror, fit).
 ``--scenes 3``: stills of the v3 test scenes with two labelled hands (seed 9, `vvhand
 synth-bag --scenes 3 --two-hands`) instead, and the hands reported of those labelled;
-``--max-hands``: the node's max_hands (default 2, its default). Appends a table to
-docs/results.md (or $VVHAND_RESULTS).
+``--max-hands``: the node's max_hands (default 2, its default). A second table gives the
+stages' times inside the node (the node runs under :func:`node_with_stage_log`, which
+records each frame's ``timings_ms`` and the wall, thread-CPU and process-CPU time of each
+hand's fit): the networks' time (student + render + A2J) and the fit's per frame, per hand
+fitted and in CPU time, comparable with `vvhand bench pipeline`'s stages. Appends the
+tables to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +35,10 @@ import numpy as np
 HEADER = ["backend", "frames in", "answered", "dropped", "output frames/s", "end-to-end p50 ms",
           "p95 ms", "max ms", "processing p50 ms", "p95 ms", "answered with a hand",
           "mean error mm (those)", "hands reported / labelled"]
+STAGE_HEADER = ["backend", "frames timed", "networks p50 ms", "fit p50 ms (per frame)",
+                "fits per frame", "fit p50 ms (per hand)", "fit thread CPU p50 ms (per hand)",
+                "fit process CPU p50 ms (per hand)", "total p50 ms (stages)"]
+NETWORK_STAGES = ("student", "render", "a2j")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     frames = max(1, int(round(args.fps * args.seconds)))
-    rows = []
+    rows, stage_rows = [], []
     with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp, \
             dds_environment(args.dds) as dds:
         bag = args.bag or Path(tmp) / "bag"
@@ -107,9 +120,13 @@ def run(args: argparse.Namespace) -> int:
             backend, mirror, fit = parse_variant(entry)
             cfg = ReplayConfig(bag=bag, mode="live", model=args.model, backend=backend,
                                mirror=mirror, fit=fit, rate=1.0, out_dir=Path(tmp) / entry,
-                               max_hands=args.max_hands, num_threads=args.num_threads)
-            report, _, _ = run_replay(cfg, progress=False)
+                               max_hands=args.max_hands, num_threads=args.num_threads,
+                               start_node=False)
+            log = Path(tmp) / f"{entry}.stages.jsonl"
+            with timed_node(cfg, log):
+                report, _, _ = run_replay(cfg, progress=False)
             rows.append(row(entry, report))
+            stage_rows.append(stage_row(entry, read_stage_log(log)))
     table = markdown_table(HEADER, rows)
     scenes = ("640x480, person scenes" if args.scenes == 2 else
               "v3 stills with two labelled hands, seed 9, each frame its sampled camera")
@@ -120,7 +137,11 @@ def run(args: argparse.Namespace) -> int:
             f"on loopback, DDS: {dds}); the node answers the newest frame and drops the "
             "rest. Output frames/s: answers per second from the first frame sent to the "
             "last answer (start-up and model load not counted).\n\n"
-            f"{table}\n")
+            f"{table}\n\nStage times inside the node (medians over the frames it processed; "
+            "networks: student + render + A2J; the fit per frame sums the hands fitted, "
+            "phantoms the residual limit then drops included; thread CPU: the fitting "
+            "thread's CPU time, process CPU: every thread's while it fits):\n\n"
+            f"{markdown_table(STAGE_HEADER, stage_rows)}\n")
     print(body)
     if not args.no_write:
         cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
@@ -130,3 +151,97 @@ def run(args: argparse.Namespace) -> int:
                + (f" --model {args.model}" if args.model else ""))
         print(f"appended to {append_section('Node latency at camera rate', cmd, body)}")
     return 0
+
+
+def read_stage_log(path: Path) -> list[dict]:
+    """The frames :func:`node_with_stage_log` recorded (none when the file is missing)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def stage_row(backend: str, frames: list[dict]) -> list[object]:
+    """One row of the stage table (module doc) from the recorded frames."""
+    timed = [f for f in frames if "total" in f["stages_ms"]]
+
+    def p50(values) -> float:
+        values = list(values)
+        return float(np.median(values)) if values else float("nan")
+
+    fits = [c for f in timed for c in f["fits_ms"]]
+    return [backend, len(timed),
+            p50(sum(f["stages_ms"].get(k, 0.0) for k in NETWORK_STAGES) for f in timed),
+            p50(f["stages_ms"].get("fit", 0.0) for f in timed),
+            float(np.mean([len(f["fits_ms"]) for f in timed])) if timed else float("nan"),
+            p50(c[0] for c in fits), p50(c[1] for c in fits), p50(c[2] for c in fits),
+            p50(f["stages_ms"]["total"] for f in timed)]
+
+
+@contextlib.contextmanager
+def timed_node(cfg, log: Path):
+    """hand_pose_node for the live replay ``cfg`` (start_node False), under the stage log.
+
+    The node's own command line (``replay_live``), run through :func:`node_with_stage_log`;
+    stopped with SIGTERM (SIGKILL after 10 s) when the block ends.
+    """
+    from vvhand_ros.bag import depth_topic_of
+    from vvhand_ros.replay_live import _node_command
+
+    command = _node_command(cfg, depth_topic_of(cfg.bag, cfg.depth_topic))
+    if command[1:3] != ["-m", "vvhand_ros.node"]:
+        raise RuntimeError(f"unexpected node command {command[:3]}")
+    command[1:3] = ["-m", "vvhand_ros.bench_latency", "--stage-log", str(log), "--"]
+    with open(log.with_suffix(".out"), "w") as out:
+        child = subprocess.Popen(command, env=dict(os.environ), stdout=out,
+                                 stderr=subprocess.STDOUT)
+        try:
+            yield child
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
+    """Run hand_pose_node (``ros_args``: its command line) and log each frame's stages.
+
+    One JSON line per ``HandsResult`` the pipeline makes (one per frame): ``stages_ms``,
+    its ``timings_ms``, and ``fits_ms``, [wall, thread CPU, process CPU] ms of each
+    ``FitStage.apply`` (one per hand fitted) since the frame before. Only timing is added
+    (a clock read around each fit, a line written per frame); the process ends as the
+    node's entry point ends it.
+    """
+    from vvhand_core import hands
+    from vvhand_core.fit.stage import FitStage
+
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open until the process ends
+    fits: list[list[float]] = []
+    apply, init = FitStage.apply, hands.HandsResult.__init__
+
+    def timed_apply(self, *args, **kwargs):
+        w, c, p = time.perf_counter(), time.thread_time(), time.process_time()
+        try:
+            return apply(self, *args, **kwargs)
+        finally:
+            fits.append([1e3 * (time.perf_counter() - w), 1e3 * (time.thread_time() - c),
+                         1e3 * (time.process_time() - p)])
+
+    def logged_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        log.write(json.dumps({"stages_ms": dict(self.timings_ms), "fits_ms": fits}) + "\n")
+        fits.clear()
+
+    FitStage.apply, hands.HandsResult.__init__ = timed_apply, logged_init
+    from vvhand_ros.node import main
+    from vvhand_ros.node_startup import exit_process
+
+    sys.argv = ["hand_pose_node", *ros_args]
+    exit_process(main())
+
+
+if __name__ == "__main__":  # python -m vvhand_ros.bench_latency --stage-log FILE -- ARGS
+    if len(sys.argv) < 4 or sys.argv[1] != "--stage-log" or sys.argv[3] != "--":
+        sys.exit("usage: python -m vvhand_ros.bench_latency --stage-log FILE -- NODE_ARGS")
+    node_with_stage_log(sys.argv[2], sys.argv[4:])
