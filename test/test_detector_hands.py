@@ -199,3 +199,17 @@ def test_refiner_frame_weights_need_a_weighted_hand():
     losses = train_refiner(RefineNet(width=2), ex, DetectorConfig(), steps=2, batch_size=2,
                            frame_weights=np.ones(1))
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_cached_examples_serve_any_width_not_another_camera(tmp_path):
+    from vvhand_core.detector.data import load_examples, save_examples
+
+    ex, sources = _two_hand_examples(), [({"seed": 1}, 1)]
+    path = tmp_path / "ex.npz"
+    save_examples(path, ex, sources, DetectorConfig(width=12))
+    got = load_examples(path, sources, DetectorConfig(width=24))
+    np.testing.assert_array_equal(got.hands, ex.hands)
+    with pytest.raises(ValueError, match="other sources or another detector config"):
+        load_examples(path, sources, DetectorConfig(width=12, focal_px=100.0))
+    with pytest.raises(ValueError, match="other sources"):
+        load_examples(path, [({"seed": 2}, 1)], DetectorConfig(width=12))

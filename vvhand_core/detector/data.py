@@ -138,6 +138,13 @@ def _examples_key(sources: list[tuple[dict, int]], cfg: DetectorConfig) -> str:
     return json.dumps({"sources": sources, "detector": cfg.to_dict()}, sort_keys=True)
 
 
+def _without_width(key: str) -> dict:
+    """An examples key without the network's width (examples do not depend on it)."""
+    parsed = json.loads(key)
+    parsed["detector"].pop("width", None)
+    return parsed
+
+
 def save_examples(path, ex: Examples, sources: list[tuple[dict, int]],
                   cfg: DetectorConfig) -> None:
     """Write examples with the key of what made them (sources, canonical camera)."""
@@ -149,10 +156,11 @@ def save_examples(path, ex: Examples, sources: list[tuple[dict, int]],
 def load_examples(path, sources: list[tuple[dict, int]], cfg: DetectorConfig) -> Examples:
     """Examples written by :func:`save_examples` for the same sources and config.
 
-    ValueError (naming the file) when they were made from anything else.
+    ValueError (naming the file) when they were made from anything else; the network's
+    ``width`` may differ (the canonical images and targets do not depend on it).
     """
     with np.load(path) as z:
-        if str(z["key"]) != _examples_key(sources, cfg):
+        if _without_width(str(z["key"])) != _without_width(_examples_key(sources, cfg)):
             raise ValueError(f"{path}: examples were rendered for other sources or another "
                              "detector config; delete the file or pass another path")
         return Examples(z["depth"], z["near_mm"], z["hands"])
