@@ -64,6 +64,31 @@ def _both(monkeypatch, fn):
     return reference, fn()
 
 
+def test_pose_kernel_equals_numpy(monkeypatch):
+    """Random articulations past the limits, both sides, finger lengths, with and without axes.
+
+    Only the fit asks for the kernel: the generator's grasps keep numpy's rounding.
+    """
+    from scipy.spatial.transform import Rotation
+
+    from vvhand_core.data.synthetic.hand_model import LIMITS_DEG
+    from vvhand_core.fit.hand_np import pose
+
+    rng = np.random.default_rng(6)
+    for i in range(12):
+        angles = rng.uniform(LIMITS_DEG[:, 0] - 20, LIMITS_DEG[:, 1] + 20)
+        rot, trans = Rotation.random(random_state=i).as_matrix(), rng.uniform(-200, 200, 3)
+        lengths = None if i % 3 == 0 else rng.uniform(0.85, 1.15, 5)
+        args = (angles, rot, trans, 0.9 + 0.02 * i, SHAPE, i % 2 == 1, i % 4 != 0, lengths)
+        a, b = _both(monkeypatch, lambda args=args: pose(*args, compiled_kernel=True))
+        np.testing.assert_array_equal(pose(*args).points, a.points)  # numpy unless asked
+        np.testing.assert_allclose(b.points, a.points, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(b.ell_rot, a.ell_rot, rtol=0, atol=1e-12)
+        assert (a.axes is None) == (b.axes is None) == (i % 4 == 0) and a.scale == b.scale
+        if a.axes is not None:
+            np.testing.assert_allclose(b.axes, a.axes, rtol=0, atol=1e-12)
+
+
 def test_nearest_surface_kernel_equals_numpy(monkeypatch, scene):
     lin, obs, pts, cand, _ = scene
     rng = np.random.default_rng(1)
@@ -173,11 +198,11 @@ def test_a_fit_stage_compiles_the_kernels_when_it_is_made(monkeypatch):
 
     monkeypatch.setattr(stage, "_WARM", [])
     ran = set()
-    for name in ("_nearest", "_round_all", "_free", "_rows"):
+    for name in ("_nearest", "_round_all", "_free", "_rows", "_pose"):
         kernel = getattr(compiled, name)
         monkeypatch.setattr(compiled, name, lambda *a, k=kernel, n=name: ran.add(n) or k(*a))
     stage.FitStage(FitConfig())
-    assert ran == {"_nearest", "_round_all", "_free", "_rows"}
+    assert ran == {"_nearest", "_round_all", "_free", "_rows", "_pose"}
     ran.clear()
     stage.FitStage(FitConfig())  # once per process
     assert not ran

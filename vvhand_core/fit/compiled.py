@@ -12,6 +12,7 @@ the machine code from numba's cache):
   (``vvhand_core.fit.surface.nearest_surface``);
 * :func:`lookup` -- the free-space lookup (``vvhand_core.fit.observe.lookup``) and
   :func:`free_residuals`, the free-space term with it (``vvhand_core.fit.terms.free_term``);
+* :func:`pose` -- the fit's closed-form hand model (``vvhand_core.fit.hand_np.pose``);
 * :func:`jacobian_rows` -- the chain rule of every residual's point velocity
   (``vvhand_core.fit.bodies.jacobian_rows``).
 
@@ -288,3 +289,95 @@ def jacobian_rows(points, bodies, g, coef, wrist_coef, moves_deg, finger_of_body
 
 
 _NO_ROOTS, _NO_LENGTHS = np.zeros((5, 3)), np.ones(5)
+
+
+@_jit
+def _pose(angles, rot, trans, scale, lengths, thumb_lengths, angle_map, angle_offset,
+          thumb_basis, thumb_cmc, template, mcp, forearm_ends, abd_sign, pivot, left,
+          want_axes):
+    every = angle_offset.copy()
+    for j in range(23):  # degrees -> the radians pose needs (hand_np._ANGLE_MAP)
+        a = angles[j]
+        for m in range(42):
+            if angle_map[j, m] != 0.0:
+                every[m] += a * angle_map[j, m]
+    cos, sin = np.cos(every), np.sin(every)
+    ca, cf, co, sa, sf, so = cos[16], cos[17], cos[18], sin[16], sin[17], sin[18]
+    coefs = np.array([cf, cf * ca, cf * sa, sf, sf * ca, sf * sa, 1.0, ca, sa])
+    av = np.zeros((4, 3))  # A y0, A b0, A f0, A abd_axis
+    for m in range(9):
+        for q in range(12):
+            av[q // 3, q % 3] += coefs[m] * thumb_basis[m, q]
+    pts = template.copy()
+    acc = np.zeros(3)
+    for k in range(3):
+        for c in range(3):
+            col2 = so * av[1, c] + co * av[2, c]
+            acc[c] += thumb_lengths[k] * (cos[39 + k] * av[0, c] + sin[39 + k] * col2)
+            pts[2 + k, c] = thumb_cmc[c] + acc[c]
+    for f in range(4):
+        cp, sp = cos[23 + f], -sin[23 + f]
+        x = y = z = 0.0
+        for k in range(3):
+            lcc = lengths[f, k] * cos[27 + 3 * f + k]
+            x += lcc * -sp
+            y += lcc * cp
+            z += lengths[f, k] * sin[27 + 3 * f + k]
+            row = 6 + 4 * f + k
+            pts[row, 0], pts[row, 1], pts[row, 2] = mcp[f, 0] + x, mcp[f, 1] + y, mcp[f, 2] + z
+    cw, cd, sw, sd = cos[21], cos[22], sin[21], sin[22]
+    r_fore = np.array([[cd, -sd, 0.0], [cw * sd, cw * cd, sw], [-sw * sd, -sw * cd, cw]])
+    for e in range(2):
+        for c in range(3):
+            pts[25 + e, c] = -r_fore[c, 1] * forearm_ends[e, 0]
+    dev = r_fore[:, 2].copy()
+    if left:
+        for i in range(pts.shape[0]):
+            pts[i, 0] = -pts[i, 0]
+        for i in range(3):
+            for c in range(3):
+                if (i == 0) != (c == 0):
+                    r_fore[i, c] = -r_fore[i, c]
+    cam = np.empty_like(pts)
+    shift = np.empty(3)
+    for c in range(3):
+        shift[c] = trans[c] - scale * (pivot[0] * rot[c, 0] + pivot[1] * rot[c, 1]
+                                       + pivot[2] * rot[c, 2])
+    for i in range(pts.shape[0]):
+        for c in range(3):
+            cam[i, c] = scale * (pts[i, 0] * rot[c, 0] + pts[i, 1] * rot[c, 1]
+                                 + pts[i, 2] * rot[c, 2]) + shift[c]
+    ell_rot = np.empty((2, 3, 3))
+    ell_rot[0] = rot
+    ell_rot[1] = rot @ r_fore
+    ax = np.zeros((23, 3))
+    if want_axes:
+        for f in range(4):
+            ax[4 * f, 2] = -abd_sign[f]
+            for k in range(1, 4):
+                ax[4 * f + k, 0], ax[4 * f + k, 1] = cos[23 + f], -sin[23 + f]
+        for c in range(3):
+            ax[16, c], ax[18, c] = av[3, c], av[0, c]
+            ax[19, c] = ax[20, c] = co * av[1, c] - so * av[2, c]
+            ax[22, c] = dev[c]
+        ax[17, 2], ax[21, 0] = 1.0, -1.0
+        if left:  # a mirrored hand turns about -M axis
+            for i in range(23):
+                ax[i, 1] = -ax[i, 1]
+                ax[i, 2] = -ax[i, 2]
+        ax = ax @ rot.T
+    return cam, ell_rot, ax
+
+
+def pose(angles_deg, rotation, translation_mm, scale, lengths, thumb_lengths, angle_map,
+         shape, abd_sign, pivot, left, axes):
+    """``hand_np.pose`` compiled: camera points (34, 3), ell_rot (2, 3, 3), axes or None.
+
+    lengths (4, 3) and thumb_lengths (3,): the shape's, finger length factors applied.
+    """
+    cam, ell_rot, ax = _pose(
+        np.ascontiguousarray(angles_deg, np.float64), np.ascontiguousarray(rotation, np.float64),
+        np.asarray(translation_mm, np.float64), float(scale), lengths, thumb_lengths,
+        angle_map, shape.angle_offset, shape.thumb_basis, shape.thumb_cmc, shape.template,
+        shape.mcp, shape.forearm_ends, abd_sign, pivot, bool(left), bool(axes))
+    return cam, ell_rot, (ax if axes else None)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import ABD_SIGN, HandShape
+from vvhand_core.fit import compiled
 from vvhand_core.fit.tables import (
     IDX,
     PIVOT_MM,
@@ -137,19 +138,27 @@ class HandPose:
 
 def pose(angles_deg: np.ndarray, rotation: np.ndarray, translation_mm: np.ndarray,
          scale: float, shape: ShapeArrays, left: bool = False, axes: bool = False,
-         finger_lengths: np.ndarray | None = None) -> HandPose:
+         finger_lengths: np.ndarray | None = None, compiled_kernel: bool = False) -> HandPose:
     """One posed, mirrored (left), scaled and placed hand (module doc).
 
     angles_deg (23,), rotation (3, 3), translation_mm (3,); with ``axes`` also each
     angle's joint axis (camera frame). finger_lengths (5,): factors on the segment
     lengths of the thumb, index, middle, ring and pinky (None: all 1), the same hand as
-    ``shape`` with its fingers' lengths so scaled (radii unchanged).
+    ``shape`` with its fingers' lengths so scaled (radii unchanged). ``compiled_kernel``:
+    numba's twin of this code where it is enabled (:mod:`.compiled`; the fit's inner loop);
+    the default keeps numpy's rounding, on which the generator's grasps depend (their
+    frames' bytes are pinned).
     """
     sh = shape
     lengths, thumb_lengths = sh.lengths, sh.thumb_lengths
     if finger_lengths is not None:
         fl = np.asarray(finger_lengths, dtype=np.float64)
         lengths, thumb_lengths = lengths * fl[1:, None], thumb_lengths * fl[0]
+    if compiled_kernel and compiled.ENABLED:
+        cam, ell_rot, ax = compiled.pose(angles_deg, rotation, translation_mm, scale, lengths,
+                                         thumb_lengths, _ANGLE_MAP, sh, _ABD_SIGN, _PIVOT,
+                                         left, axes)
+        return HandPose(cam, ell_rot, float(scale), shape, ax)
     # the angles, the long fingers' splays (negated) and cumulative flexions, the thumb's
     # cumulative flexions: radians from one product (_ANGLE_MAP)
     every = np.asarray(angles_deg, dtype=np.float64) @ _ANGLE_MAP + sh.angle_offset

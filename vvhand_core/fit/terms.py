@@ -85,7 +85,7 @@ def model(x: np.ndarray, r0: np.ndarray, shape: ShapeArrays, left: bool,
           axes: bool = False) -> HandPose:
     """The posed hand of parameter vector x (35,) with base rotation r0 (3, 3)."""
     return pose(x[ANGLES], placement(x, r0), x[3:6], float(x[SCALE_INDEX]), shape, left, axes,
-                x[LENGTHS])
+                x[LENGTHS], compiled_kernel=True)
 
 
 @dataclass
