@@ -115,6 +115,22 @@ def test_the_verdict_fails_on_each_probe_problem(change, fragment):
     assert len(found) == 1 and fragment in found[0], found
 
 
+def test_a_valid_big_frame_may_keep_its_decoding_memory():
+    """A decoded (valid) frame's RSS growth is allowed its decoder's measured peak on top of
+    the limit; a rejected message's is not."""
+    r = copy.deepcopy(PROBE)
+    r["decoders"]["rows"].append(_stall(
+        "RVL 2048x2048 worst-case valid stream", outcome="processed", decode_peak_mb=225.0,
+        decode_outcome="decoded", rss_before_mb=490.0, rss_after_mb=601.0))
+    assert problems(r) == []
+    r["decoders"]["rows"][-1].update(rss_after_mb=490.0 + 100.0 + 225.0 + 1.0)
+    (found,) = problems(r)
+    assert "RSS grew by 326 MB after RVL 2048x2048" in found and "allowed 325 MB" in found
+    r["decoders"]["rows"][-1].update(decode_outcome="too big", rss_after_mb=601.0)
+    (found,) = problems(r)
+    assert "allowed 100 MB" in found
+
+
 def test_the_dds_profile_is_the_documented_one():
     """The bench's large-images profile is the one docs/ros.md tells users to install."""
     pytest.importorskip("rclpy")

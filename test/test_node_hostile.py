@@ -341,4 +341,8 @@ def test_frames_dropped_under_overload_show_in_diagnostics(rclpy_context, ros_en
     finally:
         child.finish(signal.SIGINT)
         h.node.destroy_node()
-    assert values["dropped"] >= 10 and values["dropped_fraction"] > 0.2, values
+    # every paired frame the node did not process was dropped, but for the one it works on
+    # and the one waiting in the slot (a loaded machine pairs fewer than the 20 sent)
+    assert values["paired"] >= 5, values
+    assert values["dropped"] >= values["paired"] - values["processed"] - 2, values
+    assert values["dropped_fraction"] > 0.2, values
