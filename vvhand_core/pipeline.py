@@ -33,7 +33,8 @@ from vvhand_core.checkpoint import load_checkpoint, resolve_device
 from vvhand_core.crop import CropConfig, crop_depth, normalise
 from vvhand_core.fit.stage import FitStage
 from vvhand_core.frame_config import SELECTORS
-from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps, make_fit
+from vvhand_core.frame_flow import FrameFlow, make_fit
+from vvhand_core.frame_ops import Crops, FrameOps
 from vvhand_core.hand_pose_result import STAGES, HandPoseResult, StageTimer
 from vvhand_core.hands import HandsResult, LocatedHand
 from vvhand_core.localise import make_localiser

@@ -27,7 +27,8 @@ import numpy as np
 
 from vvhand_core.camera import Intrinsics
 from vvhand_core.frame_config import FrameConfig, check_frame_config
-from vvhand_core.frame_flow import Crops, FrameFlow, FrameOps, make_fit
+from vvhand_core.frame_flow import FrameFlow, make_fit
+from vvhand_core.frame_ops import Crops, FrameOps
 from vvhand_core.hand_pose_result import HandPoseResult, StageTimer
 from vvhand_core.hands import LocatedHand
 from vvhand_core.lite import fusion as fz
