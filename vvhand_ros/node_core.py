@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     DiagnosticArray = None
 
 PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_mm", "localiser", "min_depth_mm",
-                       "max_depth_mm", "mirror", "max_hands")
+                       "max_depth_mm", "mirror", "max_hands", "track_jump_mm")
 PROBLEMS = ("rejected", "failed", "unpaired", "tf_unavailable")
 DROP_COUNTS = ("dropped", "paired")  # their ratio since the last report: dropped_fraction
 
@@ -122,6 +122,7 @@ class HandPoseCore(NodeControls):
             fit=fit_config(lambda name: gp(name).value),
             mirror=bool(gp("mirror").value),
             max_hands=int(gp("max_hands").value),
+            track_jump_mm=float(gp("track_jump_mm").value),
         )
 
     def _load_pipeline(self) -> VirtualViewPipeline:

@@ -30,9 +30,9 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),
     ("backend", DEPLOYED.backend, True,
      "where the networks run: auto (onnxruntime on the CPU when it and onnx are installed, "
-     "1.6x torch's "
-     "speed; torch on a GPU) | torch | onnxruntime (model_path: a checkpoint, exported to "
-     "ONNX in memory at start-up, or a directory written by `vvhand export-onnx`)", None),
+     "faster than torch there: docs/results.md; torch on a GPU) | torch | onnxruntime "
+     "(model_path: a checkpoint, exported to ONNX in memory at start-up, or a directory "
+     "written by `vvhand export-onnx`)", None),
     ("depth_transport", "raw", True,
      "raw (sensor_msgs/Image on depth/image) | compressedDepth (sensor_msgs/CompressedImage on "
      "depth/image/compressedDepth, png or rvl)", None),
@@ -110,7 +110,7 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "One Euro cutoff of the speed estimate [Hz]", (0.01, 100.0)),
     ("track_jump_mm", DEPLOYED.track_jump_mm, False,
      "a hand whose joints' mean moves more than this between frames starts a new track "
-     "(new track_id, filter reset) [mm]", (1.0, 2000.0)),
+     "(new track_id, filter reset, the hand-model fit starts afresh) [mm]", (1.0, 2000.0)),
     ("track_max_gap_s", DEPLOYED.track_max_gap_s, False,
      "a hand seen again after more than this starts a new track [s]", (0.0, 3600.0)),
     ("confidence_scale_mm", DEPLOYED.confidence_scale_mm, False,
