@@ -17,7 +17,7 @@ from vvhand_core.data.synthetic.hand_model import HandShape
 from vvhand_core.fit import FitConfig, bench, compiled, fit_hand, problem
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.ik import solve_ik
-from vvhand_core.fit.lm import levenberg_marquardt
+from vvhand_core.fit.lm import _normal_equations, levenberg_marquardt
 from vvhand_core.fit.observe import lookup, observe
 from vvhand_core.fit.problem import data_points
 from vvhand_core.fit.surface import nearest_surface, round_distances
@@ -155,20 +155,51 @@ def test_fits_with_and_without_the_kernels_agree(monkeypatch, frames):
         assert b.residual_mm == pytest.approx(a.residual_mm, abs=1e-4)
 
 
-def test_lm_skips_rows_that_nothing_moves():
-    """Rows of J that are all zero (with r 0) change nothing: same steps as without them."""
+def _lm_problem(pad=0):
     rng = np.random.default_rng(3)
-    a, y = rng.normal(size=(30, 5)), rng.normal(size=30)
+    a, y = rng.normal(size=(30, 6)), rng.normal(size=30)
+    y[:10] += 3.0 * np.tanh(a[:10, 0])  # not linear: several steps, some rejected
 
-    def fn(x, jac, pad=0):
-        r = np.concatenate([a @ x - y, np.zeros(pad)])
-        return r, (np.concatenate([a, np.zeros((pad, 5))]) if jac else None)
+    def fn(x, jac):
+        r = np.concatenate([a @ x + 0.3 * np.sin(x[1]) * a[:, 2] - y, np.zeros(pad)])
+        if not jac:
+            return r, None
+        j = a.copy()
+        j[:, 1] += 0.3 * np.cos(x[1]) * a[:, 2]
+        return r, np.concatenate([j, np.zeros((pad, 6))])
+    return fn
 
-    lo, hi = np.full(5, -0.3), np.full(5, 0.3)  # a bound holds some of them
-    plain = levenberg_marquardt(fn, np.zeros(5), lo, hi, 6)
-    padded = levenberg_marquardt(lambda x, j: fn(x, j, 40), np.zeros(5), lo, hi, 6)
-    np.testing.assert_array_equal(plain.x, padded.x)
-    assert plain.cost == padded.cost and plain.accepted == padded.accepted > 0
+
+def test_lm_kernels_equal_numpy_and_skip_rows_that_nothing_moves(monkeypatch):
+    """Same steps with the kernels and without, with or without rows of J that are all zero
+    (r 0 there: they add nothing); a bound holds some parameters, one is held by its bounds."""
+    lo, hi = np.full(6, -0.3), np.full(6, 0.3)
+    lo[4] = hi[4] = 0.1
+    runs = {}
+    for pad in (0, 40):
+        runs[pad] = _both(monkeypatch, lambda p=pad: levenberg_marquardt(
+            _lm_problem(p), np.zeros(6), lo, hi, 5))
+    x = np.array([0.3, 0.1, -0.2, 0.0, 0.1, -0.3])  # at bounds: gradients point out of some
+    held = lo >= hi
+    for pad in (0, 40):
+        r, jac = _lm_problem(pad)(x, True)
+        (jtj0, g0), (jtj1, g1) = _both(monkeypatch, lambda r=r, jac=jac: _normal_equations(
+            jac, r, x, lo, hi, held))
+        r, jac = _lm_problem(0)(x, True)
+        full, grad = jac.T @ jac, jac.T @ r
+        fixed = held | ((x <= lo) & (grad > 0)) | ((x >= hi) & (grad < 0))
+        assert fixed.sum() >= 2 and not fixed.all()
+        free = np.outer(~fixed, ~fixed)
+        for jtj, g in ((jtj0, g0), (jtj1, g1)):
+            np.testing.assert_allclose(jtj, np.where(free, full, 0.0), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(g, np.where(fixed, 0.0, grad), rtol=1e-12, atol=1e-12)
+    plain = runs[0][0]
+    assert plain.accepted > 1 and plain.x[4] == 0.1 and np.isclose(np.abs(plain.x), 0.3).any()
+    for ref, out in runs.values():
+        np.testing.assert_allclose(out.x, plain.x, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ref.x, plain.x, rtol=0, atol=1e-9)
+        assert out.accepted == ref.accepted == plain.accepted
+        assert out.cost == pytest.approx(plain.cost, rel=1e-9)
 
 
 def test_a_side_poses_each_parameter_vector_once(monkeypatch, frames):

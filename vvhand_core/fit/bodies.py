@@ -79,15 +79,22 @@ _P, _Q = np.array([1, 2, 0]), np.array([2, 0, 1])
 
 
 def left_jacobian(omega: np.ndarray) -> np.ndarray:
-    """Left Jacobian (3, 3) of SO(3) at omega (3,): exp(omega + d) ~ exp(Jl d) exp(omega)."""
-    x, y, z = (float(v) for v in omega)
+    """Left Jacobian (3, 3) of SO(3) at omega (3,): exp(omega + d) ~ exp(Jl d) exp(omega).
+
+    Jl = I + a [w]x + b [w]x^2 with a = (1 - cos t) / t^2, b = (t - sin t) / t^3 (t = |w|;
+    a = 1/2, b = 0 near 0) and [w]x^2 = w w^T - t^2 I, from scalars.
+    """
+    x, y, z = omega.tolist()
     theta2 = x * x + y * y + z * z
-    k = skew((x, y, z))
     if theta2 < 1e-12:
-        return _EYE3 + 0.5 * k
-    theta = math.sqrt(theta2)
-    return (_EYE3 + (1 - math.cos(theta)) / theta2 * k
-            + (theta - math.sin(theta)) / (theta2 * theta) * (k @ k))
+        a, b = 0.5, 0.0
+    else:
+        theta = math.sqrt(theta2)
+        a, b = (1 - math.cos(theta)) / theta2, (theta - math.sin(theta)) / (theta2 * theta)
+    d = 1.0 - b * theta2
+    return np.array([[d + b * x * x, b * x * y - a * z, b * x * z + a * y],
+                     [b * x * y + a * z, d + b * y * y, b * y * z - a * x],
+                     [b * x * z - a * y, b * y * z + a * x, d + b * z * z]])
 
 
 _EYE3 = np.eye(3)

@@ -9,7 +9,8 @@ whose bounds coincide is always held. Damping: Marquardt's scaling of the normal
 diagonal, with a floor (a parameter that barely moves anything, such as the thumb's axial
 opposition while the thumb is straight, must not take a huge step). A trial that raises
 the cost is rejected and the damping grows (x ``grow``; a success divides it by 3),
-re-solving with the stored Jacobian.
+re-solving with the stored Jacobian. The normal equations and the damped solve run as
+numba kernels where they are enabled (:mod:`.compiled`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.lapack import dposv
+
+from vvhand_core.fit import compiled
 
 ResidualFn = Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]]
 FLOOR = 0.05  # damping floor, relative to the median of the normal matrix's diagonal
@@ -63,26 +66,42 @@ def levenberg_marquardt(fn: ResidualFn, x0: np.ndarray, lower: np.ndarray,
             best_x, best_cost = x, cost
             if last:
                 break
-            live = jac.any(axis=1)  # rows nothing moves add nothing: skip them
-            if not live.all():
-                jac, r = jac[live], r[live]
-            jtr = jac.T @ r
-            fixed = held | ((x <= lo) & (jtr > 0)) | ((x >= hi) & (jtr < 0))
-            jtj = jac.T @ jac
-            if fixed.any():  # held parameters: no coupling, no gradient
-                free = ~fixed
-                jtj *= free[:, None] & free[None, :]
-                jtr = np.where(fixed, 0.0, jtr)
+            jtj, jtr = _normal_equations(jac, r, x, lo, hi, held)
         else:
             lam *= grow
         if last:
             break
+        if compiled.ENABLED:
+            x = compiled.damped_step(jtj, jtr, lam, FLOOR, best_x, lo, hi)
+            continue
         diag = jtj.diagonal()
         floor = FLOOR * np.partition(diag, len(diag) // 2)[len(diag) // 2] + 1e-12  # median
         a = jtj.copy()
         a.flat[::len(diag) + 1] += lam * np.maximum(diag, floor)
         x = np.minimum(np.maximum(best_x + _solve_spd(a, jtr), lo), hi)
     return LMResult(best_x, best_cost, iterations, accepted)
+
+
+def _normal_equations(jac: np.ndarray, r: np.ndarray, x: np.ndarray, lo: np.ndarray,
+                      hi: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """J^T J and J^T r, with no coupling and no gradient for the parameters held this step.
+
+    Held: those whose bounds coincide, and those at a bound whose gradient points out of
+    the box. Rows of J that are all zero add nothing and are skipped.
+    """
+    gradient = jac.T @ r
+    fixed = held | ((x <= lo) & (gradient > 0)) | ((x >= hi) & (gradient < 0))
+    if compiled.ENABLED:
+        return compiled.normal_equations(jac, r, fixed)
+    live = jac.any(axis=1)
+    if not live.all():
+        jac = jac[live]
+    jtj = jac.T @ jac
+    if fixed.any():
+        free = ~fixed
+        jtj *= free[:, None] & free[None, :]
+        gradient = np.where(fixed, 0.0, gradient)
+    return jtj, gradient
 
 
 def _solve_spd(a: np.ndarray, g: np.ndarray) -> np.ndarray:

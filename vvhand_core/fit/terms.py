@@ -30,7 +30,6 @@ from vvhand_core.fit.bodies import (
     SAMPLE_BODY,
     jacobian_rows,
     left_jacobian,
-    skew,
 )
 from vvhand_core.fit.hand_np import HandPose, ShapeArrays, pose
 from vvhand_core.fit.observe import Observation, lookup
@@ -67,13 +66,21 @@ def pack(rotation_delta, translation_mm, scale: float, angles_deg, finger_length
 
 
 def rotation_np(omega: np.ndarray) -> np.ndarray:
-    """Rodrigues (numpy): axis-angle (3,) rad -> rotation (3, 3)."""
-    x, y, z = (float(v) for v in omega)
+    """Rodrigues (numpy): axis-angle (3,) rad -> rotation (3, 3).
+
+    R = cos t I + sin t [k]x + (1 - cos t) k k^T for the unit axis k, from scalars (this
+    runs a dozen times per fitted frame).
+    """
+    x, y, z = omega.tolist()
     theta = math.sqrt(x * x + y * y + z * z)
     if theta < 1e-12:
         return np.eye(3)
-    k = skew((x / theta, y / theta, z / theta))
-    return np.eye(3) + math.sin(theta) * k + (1.0 - math.cos(theta)) * (k @ k)
+    x, y, z = x / theta, y / theta, z / theta
+    c, s = math.cos(theta), math.sin(theta)
+    v = 1.0 - c
+    return np.array([[c + v * x * x, v * x * y - s * z, v * x * z + s * y],
+                     [v * x * y + s * z, c + v * y * y, v * y * z - s * x],
+                     [v * x * z - s * y, v * y * z + s * x, c + v * z * z]])
 
 
 def placement(x: np.ndarray, r0: np.ndarray) -> np.ndarray:
