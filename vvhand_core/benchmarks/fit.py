@@ -22,7 +22,10 @@ hurt most (network oracle start): network skeleton | fitted outline | model rend
 ``--tuning`` measures on the tuning splits instead (frames the fit's defaults were chosen
 on, no table elsewhere reports them) and ``--weights`` overrides term weights, e.g.
 ``--tuning --weights joint_mm=15,free=1,scale=0.1`` (the weights before the tuning);
-``--finger-lengths 1,1`` holds the per-finger length factors at the mean shape's.
+``--finger-lengths 1,1`` holds the per-finger length factors at the mean shape's;
+``--fit-kernels numpy`` runs the numpy twins of the fit's compiled kernels
+(``vvhand_core.fit.compiled``). Each section also compares the two codes that pose the
+hand (``fit.bench.hand_model_speed``).
 Sequences (``--sequences S --sequence-frames F``; person scenes, moving arm and hand,
 ``sample_sequence``): the network (oracle centre) alone vs + fit per frame, + fit carrying
 the previous frame's fit (temporal pull, the side's evidence) and + fit with the shape
