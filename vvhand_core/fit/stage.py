@@ -113,8 +113,10 @@ class FitStage:
                 for joints, confidence, config in starts]
         fit = min(fits, key=lambda f: f.residual_mm)
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
-        # the network's evidence of the side, not the winning pass's (which the depth chose)
-        fit.state.side_evidence = side_evidence(network, previous)
+        # the network's evidence of the side, not the winning pass's (which the depth chose);
+        # a single fit of the fused joints has it already (fit_hand's, of the same joints)
+        if len(starts) > 1 or not np.array_equal(starts[0][0], network):
+            fit.state.side_evidence = side_evidence(network, previous)
         if sequence and not self._rejects(fit):
             self._states[key] = fit.state
         else:
