@@ -13,8 +13,10 @@ onnxruntime and numpy's BLAS limited to one), CPU and wall ms per frame, the loc
 interleaved frame by frame. ``--sweep T:R,...``: ``locate_all`` rows for other
 thresholds (``threshold`` T, ``relative_threshold`` R) from the same detector run per
 frame, without times (so a choice of thresholds is a repository command too). Tables per
-split, per camera placement and per grasp type (where the frames say them); printed and
-appended to docs/results.md (or $VVHAND_RESULTS).
+split, per camera placement and per grasp type (where the frames say them); ``--misses``:
+also why each missed hand was missed (:mod:`vvhand_core.detector.misses`, the packaged or
+``--weights`` detector with its default thresholds), counted per placement, grasp type
+and condition of the hand. Printed and appended to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
