@@ -44,14 +44,14 @@ class FrameConfig:
     ``track_jump_mm``) starts a new track id at the same value, ``DEPLOYED.track_jump_mm``.
     """
 
-    selector: str = "student"
-    num_views: int = 3
-    fusion: str = "confidence"
-    cube_mm: float = 250.0
-    min_depth_mm: float = 200.0
-    max_depth_mm: float = 1200.0
+    selector: str = DEPLOYED.selector
+    num_views: int = DEPLOYED.num_views
+    fusion: str = DEPLOYED.fusion
+    cube_mm: float = DEPLOYED.cube_mm
+    min_depth_mm: float = DEPLOYED.min_depth_mm
+    max_depth_mm: float = DEPLOYED.max_depth_mm
     track: bool = True
-    localiser: str = "detector"
+    localiser: str = DEPLOYED.localiser
     detector_weights: str = ""
     side: SideConfig = field(default_factory=SideConfig)
     fit: FitConfig | None = None

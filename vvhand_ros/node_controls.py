@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool, Trigger
 
 from vvhand_core.debug_view import DebugHand, debug_view
+from vvhand_core.hands import HandsResult
 
 DISABLED_MESSAGE = "disabled by ~/enable: not subscribed to the depth image"
 
@@ -29,11 +30,9 @@ def rgb_image_msg(header, rgb) -> Image:
 
 def debug_hands(result) -> list[DebugHand]:
     """The hands of a HandsResult (or one HandPoseResult) to draw, labelled side and track."""
-    hands = getattr(result, "hands", None)
-    if hands is None:
-        hands = [result] if result.valid else []
+    frame = result if isinstance(result, HandsResult) else HandsResult.of_one(result)
     out = []
-    for r in hands:
+    for r in frame.hands:
         label = r.side if r.track_id is None else f"{r.side} #{r.track_id}"
         out.append(DebugHand(r.joints_mm, r.centre_mm, float(r.cube_mm), label))
     return out
