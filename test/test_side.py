@@ -72,3 +72,14 @@ def test_degenerate_input_and_skeletons_without_the_joints():
     assert has_side(HANDS2019_21) and not has_side(nyu)
     with pytest.raises(ValueError, match="nyu_14"):
         side_score(np.zeros((14, 3)), nyu)
+
+
+def test_confident_side_is_the_margin_on_the_log_odds():
+    from vvhand_core.side import confident_side
+
+    logit = math.log(0.9 / 0.1)
+    assert confident_side(logit + 1e-9, 0.9) == "right"
+    assert confident_side(-logit - 1e-9, 0.9) == "left"
+    assert confident_side(logit - 1e-6, 0.9) is None
+    assert confident_side(-logit + 1e-6, 0.9) is None
+    assert confident_side(0.1, 0.5) == "right"  # margin 0.5: every sign is a side

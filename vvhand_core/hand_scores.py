@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vvhand_core.side import confident_side
+
 MATCH_MM = 60.0  # an estimate whose joint mean is this close to a labelled hand's finds it
 
 
@@ -99,10 +101,8 @@ def side_at_margins(scores: list[FrameScore], margins: list[float]
     nan = float("nan")
     out = []
     for m in margins:
-        limit = float(np.log(m / (1.0 - m)))
         called = [(side, truth) for ev, side, truth in records
-                  if side in ("left", "right") and abs(ev) >= limit
-                  and side == ("right" if ev > 0 else "left")]
+                  if side in ("left", "right") and confident_side(ev, m) == side]
         right = sum(side == truth for side, truth in called)
         out.append((m, 100.0 * len(called) / len(records) if records else nan,
                     100.0 * right / len(called) if called else nan))

@@ -95,6 +95,18 @@ def decide_side(p_right: float, config: SideConfig = SideConfig()) -> str:
     return "unknown"
 
 
+def confident_side(evidence: float, margin: float) -> str | None:
+    """The side whose probability, from log-odds ``evidence`` (> 0: right), reaches ``margin``.
+
+    "right", "left", or None while neither side's probability reaches ``margin`` (in
+    [0.5, 1)). The one rule the fit (which sides to fit, which side a sequence holds)
+    and the benches (sides called at other margins) share.
+    """
+    if abs(evidence) < math.log(margin / (1.0 - margin)):
+        return None
+    return "right" if evidence > 0 else "left"
+
+
 def hand_side(joints_mm: np.ndarray, skeleton: Skeleton,
               config: SideConfig = SideConfig()) -> dict[str, float | str]:
     """{"right_probability": P(right), "side": decided side} of joints (J, 3) mm.

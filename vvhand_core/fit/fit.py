@@ -53,7 +53,7 @@ from vvhand_core.fit.problem import (
     start,
 )
 from vvhand_core.fit.terms import ANGLES, LENGTHS, SCALE_INDEX, Weights, placement
-from vvhand_core.side import right_probability, side_score
+from vvhand_core.side import confident_side, right_probability, side_score
 from vvhand_core.skeletons import HANDS2019_21
 
 SIDE_MODES = ("auto", "right", "left", "both")
@@ -235,13 +235,6 @@ def side_evidence(joints_mm: np.ndarray, previous: FitState | None) -> float:
     """
     evidence = _logit(right_probability(side_score(joints_mm, HANDS2019_21)))
     return evidence + (0.0 if previous is None else SIDE_DECAY * previous.side_evidence)
-
-
-def confident_side(evidence: float, margin: float) -> str | None:
-    """The side whose probability reaches ``margin`` by the log-odds, else None."""
-    if abs(evidence) < _logit(margin):
-        return None
-    return "right" if evidence > 0 else "left"
 
 
 def choose_sides(evidence: float, mode: str, margin: float = 0.9) -> list[str]:
