@@ -213,3 +213,40 @@ def test_cached_examples_serve_any_width_not_another_camera(tmp_path):
         load_examples(path, sources, DetectorConfig(width=12, focal_px=100.0))
     with pytest.raises(ValueError, match="other sources"):
         load_examples(path, [({"seed": 2}, 1)], DetectorConfig(width=12))
+
+
+def test_examples_grow_from_a_cached_prefix(tmp_path):
+    """`detector train --examples NEW --examples-from OLD`: OLD's frames are reused as the
+    first sources', only the other sources are rendered (here one hand-free v3 scene)."""
+    import argparse
+
+    from vvhand_core.detector.cli import _examples, add_arguments
+    from vvhand_core.detector.data import (
+        concat_examples,
+        load_examples,
+        load_examples_prefix,
+        save_examples,
+    )
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    common = ["train", "--v2-frames", "0", "--workers", "1"]
+    old, new = tmp_path / "old.npz", tmp_path / "new.npz"
+    args = parser.parse_args([*common, "--v1-frames", "2", "--examples", str(old)])
+    first, sources = _examples(args, DetectorConfig())
+    args = parser.parse_args([*common, "--v1-frames", "2", "--v3b-free-frames", "1",
+                              "--examples", str(new), "--examples-from", str(old)])
+    grown, more = _examples(args, DetectorConfig())
+    assert more[:1] == sources and more[1][0]["hand_free"] and len(grown.depth) == 3
+    h, w = first.depth.shape[1:]
+    np.testing.assert_array_equal(grown.depth[:2, :h, :w], first.depth)
+    assert not grown.depth[:2, h:].any() and not grown.depth[:2, :, w:].any()
+    assert grown.hands[2, :, 4].sum() == 0 and grown.hands[:2, 0, 4].all()
+    np.testing.assert_array_equal(load_examples(new, more, DetectorConfig()).hands, grown.hands)
+    with pytest.raises(ValueError, match="not the first"):
+        load_examples_prefix(old, more[1:], DetectorConfig())
+    ex = _two_hand_examples()
+    save_examples(tmp_path / "one.npz", ex, [({"seed": 1}, 1)], DetectorConfig())
+    got, k = load_examples_prefix(tmp_path / "one.npz", [({"seed": 1}, 1), ({"seed": 2}, 1)],
+                                  DetectorConfig(width=24))
+    assert k == 1 and len(concat_examples(got, ex).depth) == 2

@@ -77,6 +77,11 @@ def test_conditions():
     hidden = ["object"] * 15 + ["visible"] * 6
     assert diagnose_frame(det, _frame([HAND], visibility=hidden))[0].condition == \
         "hidden by object"
+    behind = ["other"] * 11 + ["visible"] * 10
+    assert diagnose_frame(det, _frame([HAND], visibility=behind))[0].condition == \
+        "hidden by arm or other hand"
+    assert diagnose_frame(det, _frame([HAND], visibility=behind[1:] + ["visible"])
+                          )[0].condition == "clear"  # 10 of 21: under half
     cut = ["outside"] * 6 + ["visible"] * 15
     assert diagnose_frame(det, _frame([HAND], visibility=cut))[0].condition == \
         "cut by image edge"

@@ -28,7 +28,13 @@ import torch
 from tqdm import tqdm
 
 from vvhand_core.benchmarks.results import append_section, markdown_table
-from vvhand_core.detector.data import build_examples, load_examples, save_examples
+from vvhand_core.detector.data import (
+    build_examples,
+    concat_examples,
+    load_examples,
+    load_examples_prefix,
+    save_examples,
+)
 from vvhand_core.detector.evaluate import HEADER, score_localisers
 from vvhand_core.detector.localiser import (
     DetectorLocaliser,
@@ -49,7 +55,9 @@ TEST_SPLITS = {"synthetic test (v1, seed 3)": {"seed": 3},
                "new scenes (v2, seed 5)": {"scene_version": 2, "seed": 5}}
 TRAIN_SOURCES = {"v2": {"scene_version": 2, "seed": 1002}, "v1": {"seed": 1001},
                  "v3": {"scene_version": 3, "seed": 1003},
-                 "v3 hand-free": {"scene_version": 3, "seed": 1003, "hand_free": True}}
+                 "v3 hand-free": {"scene_version": 3, "seed": 1003, "hand_free": True},
+                 "v3b": {"scene_version": 3, "seed": 1004},
+                 "v3b hand-free": {"scene_version": 3, "seed": 1004, "hand_free": True}}
 
 
 def split_frames(synth: dict, n: int):
@@ -119,6 +127,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "cameras, every hand labelled)")
     t.add_argument("--v3-free-frames", type=int, default=0,
                    help="scenes version 3 rendered without hands (negatives)")
+    t.add_argument("--v3b-frames", type=int, default=0,
+                   help="more scenes version 3, another seed (1004)")
+    t.add_argument("--v3b-free-frames", type=int, default=0,
+                   help="scenes version 3 of seed 1004 rendered without hands (negatives)")
     t.add_argument("--steps", type=int, default=DetectorTrainConfig.steps)
     t.add_argument("--batch-size", type=int, default=DetectorTrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=DetectorTrainConfig.lr)
@@ -134,7 +146,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--finetune the start's refiner kept as it is)")
     t.add_argument("--source-weights", default="",
                    help="how often the heat-map network draws each source's frames, "
-                        "relative, e.g. 'v1=3' (names: v2, v1, v3, v3-hand-free; default 1)")
+                        "relative, e.g. 'v1=3' (names: v2, v1, v3, v3-hand-free, v3b, "
+                        "v3b-hand-free; default 1)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
     t.add_argument("--width", type=int, default=DetectorConfig.width)
@@ -148,6 +161,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--examples", default="",
                    help="a .npz of rendered examples: loaded when it exists, else written "
                         "after rendering (reuse across training runs)")
+    t.add_argument("--examples-from", default="",
+                   help="with --examples (not yet written): a .npz of examples whose "
+                        "sources are the first of this run's; only the others are rendered")
     t.add_argument("--eval-frames", type=int, default=200,
                    help="frames per test split scored after training (0: skip)")
     e = sub.add_parser("eval", help="score localisers on the test splits -> results.md")
@@ -169,13 +185,22 @@ def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
     """The training examples: rendered now, or loaded from ``--examples`` when it exists."""
     sources = [(TRAIN_SOURCES["v2"], args.v2_frames), (TRAIN_SOURCES["v1"], args.v1_frames),
                (TRAIN_SOURCES["v3"], args.v3_frames),
-               (TRAIN_SOURCES["v3 hand-free"], args.v3_free_frames)]
+               (TRAIN_SOURCES["v3 hand-free"], args.v3_free_frames),
+               (TRAIN_SOURCES["v3b"], getattr(args, "v3b_frames", 0)),
+               (TRAIN_SOURCES["v3b hand-free"], getattr(args, "v3b_free_frames", 0))]
     sources = [(s, n) for s, n in sources if n > 0]
     cache = Path(args.examples) if args.examples else None
     if cache is not None and cache.is_file():
         return load_examples(cache, sources, net_cfg), sources
-    with tqdm(total=sum(n for _, n in sources), desc="render scenes", unit="frame") as bar:
-        ex = build_examples(sources, net_cfg, workers=args.workers, progress=bar.update)
+    base, done = None, 0
+    if getattr(args, "examples_from", ""):
+        base, done = load_examples_prefix(args.examples_from, sources, net_cfg)
+    with tqdm(total=sum(n for _, n in sources[done:]), desc="render scenes",
+              unit="frame") as bar:
+        ex = build_examples(sources[done:], net_cfg, workers=args.workers,
+                            progress=bar.update)
+    if base is not None:
+        ex = concat_examples(base, ex)
     if cache is not None:
         save_examples(cache, ex, sources, net_cfg)
     return ex, sources
@@ -192,7 +217,7 @@ def source_weights(text: str, sources: list[tuple[dict, int]]) -> np.ndarray | N
     given = {}
     for item in (x.strip() for x in text.split(",") if x.strip()):
         name, _, value = item.partition("=")
-        name = name.strip().replace("v3-hand", "v3 hand")
+        name = name.strip().replace("-hand", " hand")
         try:
             given[name] = float(value)
         except ValueError:

@@ -166,6 +166,34 @@ def load_examples(path, sources: list[tuple[dict, int]], cfg: DetectorConfig) ->
         return Examples(z["depth"], z["near_mm"], z["hands"])
 
 
+def load_examples_prefix(path, sources: list[tuple[dict, int]], cfg: DetectorConfig
+                         ) -> tuple[Examples, int]:
+    """Examples of :func:`save_examples` made from the first k of ``sources``, and k.
+
+    ValueError (naming the file) when its sources are not a prefix of ``sources`` (or its
+    canonical camera differs); the network's ``width`` may differ.
+    """
+    want = _without_width(_examples_key(sources, cfg))
+    with np.load(path) as z:
+        have = _without_width(str(z["key"]))
+        k = len(have["sources"])
+        if have["detector"] != want["detector"] or have["sources"] != want["sources"][:k]:
+            raise ValueError(f"{path}: its sources are not the first of this run's (or "
+                             "another detector config made them)")
+        return Examples(z["depth"], z["near_mm"], z["hands"]), k
+
+
+def concat_examples(a: Examples, b: Examples) -> Examples:
+    """``a``'s frames then ``b``'s, the canonical images zero-padded to one size."""
+    h = max(a.depth.shape[1], b.depth.shape[1])
+    w = max(a.depth.shape[2], b.depth.shape[2])
+    depth = np.zeros((len(a.depth) + len(b.depth), h, w), np.uint16)
+    depth[:len(a.depth), :a.depth.shape[1], :a.depth.shape[2]] = a.depth
+    depth[len(a.depth):, :b.depth.shape[1], :b.depth.shape[2]] = b.depth
+    return Examples(depth, np.concatenate([a.near_mm, b.near_mm]),
+                    np.concatenate([a.hands, b.hands]))
+
+
 def heat_target(hands: np.ndarray, h4: int, w4: int) -> tuple[np.ndarray, np.ndarray]:
     """Heat-map (h4, w4) (max of Gaussians, 1 at each centre's cell) and dz map (h4, w4).
 

@@ -2,8 +2,11 @@
 
 ``DetectorLocaliser.locate(depth_mm, intrinsics)`` resamples the frame to the canonical
 camera (``detector.net``), runs the network once, lifts every heat-map peak to a 3D
-centre (the refiner on a patch around it, or the local surface depth + the predicted
-``dz``) and picks one:
+centre (the refiner on a patch around it, ``refine_passes`` times, each pass on a patch
+re-centred on the last answer; or the local surface depth + the predicted ``dz``), scores
+it by its peak (times ``edge_factor`` when the centre lies within ``edge_margin_px``
+canonical pixels of the image border: objects cut by the border look like hands more
+often than whole ones; chosen on the tuning splits, assets/hand_detector.md) and picks one:
 
 * Rule without a prior: among the candidates scoring at least ``threshold`` and at least
   ``relative_threshold`` x the best score, the NEAREST one (smallest depth) wins, so with
@@ -119,6 +122,9 @@ class DetectorLocaliserConfig:
     track_radius_mm: float = 120.0
     use_tracking: bool = True
     max_peaks: int = 5
+    refine_passes: int = 2  # refiner passes per peak (1: legs 2-11's lifting)
+    edge_margin_px: float = 16.0  # canonical pixels: a centre this near the border ...
+    edge_factor: float = 0.8  # ... scores this x its peak (1.0: no border rule)
     max_hands: int = 2  # locate_all: at most this many hands
     merge_radius_mm: float = MERGE_RADIUS_MM  # locate_all: closer detections are one hand
     track_max_misses: int = 2  # locate_all: a track ends after this many frames unseen
@@ -130,11 +136,14 @@ class DetectorLocaliserConfig:
         check_runtime(self.runtime)
         if not 0 < self.min_depth_mm < self.max_depth_mm:
             raise ValueError("need 0 < min_depth_mm < max_depth_mm")
-        for name in ("threshold", "relative_threshold", "hand_threshold", "track_threshold"):
+        for name in ("threshold", "relative_threshold", "hand_threshold", "track_threshold",
+                     "edge_factor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
-        if self.track_radius_mm <= 0 or self.max_peaks < 1:
-            raise ValueError("track_radius_mm > 0 and max_peaks >= 1 are required")
+        if (self.track_radius_mm <= 0 or self.max_peaks < 1 or self.refine_passes < 1
+                or self.edge_margin_px < 0):
+            raise ValueError("track_radius_mm > 0, max_peaks >= 1, refine_passes >= 1 and "
+                             "edge_margin_px >= 0 are required")
         if self.max_hands < 1 or self.merge_radius_mm < 0 or self.track_max_misses < 0:
             raise ValueError("max_hands >= 1, merge_radius_mm >= 0 and track_max_misses >= 0 "
                              "are required")
@@ -259,7 +268,11 @@ class DetectorLocaliser:
 
     def candidates(self, depth_mm: np.ndarray, intr: Intrinsics, threshold: float
                    ) -> list[tuple[float, np.ndarray]]:
-        """(score, centre (3,) camera mm) of every peak scoring >= threshold, best first."""
+        """(score, centre (3,) camera mm) of every peak scoring >= threshold, best first.
+
+        The score is the heat-map peak, times ``edge_factor`` where the centre lies within
+        ``edge_margin_px`` canonical pixels of the image border (so it may be < threshold).
+        """
         cfg = self.cfg
         depth_mm = np.asarray(depth_mm)
         canon, cam = canonical_depth(depth_mm, intr, self.config.focal_px,
@@ -271,10 +284,12 @@ class DetectorLocaliser:
             if uvz is None:
                 continue
             u, v, z = uvz
+            edge = min(u, v, cam.width - 1 - u, cam.height - 1 - v) < cfg.edge_margin_px
             # back to the original camera: canonical pixels map through the same rays
-            found.append((p.score, np.array([(u - cam.cx) / cam.fx * z,
-                                             (v - cam.cy) / cam.fy * z, z], dtype=np.float64)))
-        return found
+            found.append((p.score * (cfg.edge_factor if edge else 1.0),
+                          np.array([(u - cam.cx) / cam.fx * z, (v - cam.cy) / cam.fy * z, z],
+                                   dtype=np.float64)))
+        return sorted(found, key=lambda sc: -sc[0])
 
     def _canonical_index(self, intr: Intrinsics, shape: tuple[int, ...]
                          ) -> tuple[np.ndarray, Intrinsics]:
@@ -290,8 +305,10 @@ class DetectorLocaliser:
     def _lift(self, canon: np.ndarray, peaks: list) -> list[tuple[float, float, float] | None]:
         """Canonical (u, v) and depth (mm) of each peak.
 
-        With a refiner: from the patch around the peak (all peaks in one batch); without
-        one, or where the patch holds no depth: the surface depth plus the heat-map's dz.
+        With a refiner: from the patch around the peak (all peaks in one batch), then
+        ``refine_passes - 1`` times more from a patch re-centred on the last answer (the
+        refiner is most precise near the centre it was trained to find); without one, or
+        where the patch holds no depth: the surface depth plus the heat-map's dz.
         """
         cfg = self.cfg
         lifted: list[tuple[float, float, float] | None] = []
@@ -306,10 +323,20 @@ class DetectorLocaliser:
             z_s = None if got is not None else surface_depth_mm(
                 canon, p.u, p.v, self.config, cfg.min_depth_mm, cfg.max_depth_mm)
             lifted.append(None if z_s is None else (p.u, p.v, z_s + p.dz * DZ_SCALE_MM))
-        if patches:
+        for n in range(cfg.refine_passes):
+            if not patches:
+                break
             offsets = self.runner.refine(np.stack(patches))
             for (k, u0, v0, z_ref), off in zip(where, offsets):
                 lifted[k] = apply_offsets(u0, v0, z_ref, off)
+            again = [k for k, *_ in where] if n + 1 < cfg.refine_passes else []
+            patches, where = [], []
+            for k in again:  # the next pass: a patch re-centred on this pass's answer
+                u0, v0 = int(round(lifted[k][0])), int(round(lifted[k][1]))
+                got = patch_at(canon, u0, v0, cfg.min_depth_mm, cfg.max_depth_mm)
+                if got is not None:
+                    patches.append(got[0])
+                    where.append((k, u0, v0, got[1]))
         return lifted
 
     def choose(self, found: list[tuple[float, np.ndarray]]) -> np.ndarray | None:

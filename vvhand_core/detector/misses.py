@@ -25,7 +25,9 @@ Each hand also gets one condition (first that applies): ``cut by image edge`` (c
 outside the image or at least ``EDGE_SHARE`` of its joints ``outside``), ``little depth
 on the hand`` (under ``DEPTH_SHARE`` of its joints inside the image have valid depth at
 their pixel: closer than the sensor's range, dropout), ``hidden by object`` (at least
-``HIDDEN_SHARE`` of its joints' visibility ``object``), ``near the other hand`` (another
+``HIDDEN_SHARE`` of its joints' visibility ``object``), ``hidden by arm or other hand``
+(at least ``HIDDEN_SHARE`` ``other``: an arm, the other hand, the body), ``near the other
+hand`` (another
 labelled hand within ``CLOSE_MM``), else ``clear``. Versions 1 and 2 carry no visibility
 codes and no per-hand joints besides ``joints_mm``: their hands are judged on those.
 """
@@ -50,7 +52,7 @@ CAUSES = ("taken by the other hand", "dropped: duplicate", "dropped: below thres
           "dropped: below relative", "dropped: max_hands", "depth off",
           "placed 30-60 mm off", "no peak")
 CONDITIONS = ("cut by image edge", "little depth on the hand", "hidden by object",
-              "near the other hand", "clear")
+              "hidden by arm or other hand", "near the other hand", "clear")
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,11 @@ def _condition(frame: DepthFrame, k: int, centre: np.ndarray, others: list[np.nd
         return CONDITIONS[1]
     if codes and codes.count("object") >= HIDDEN_SHARE * len(codes):
         return CONDITIONS[2]
-    if any(np.linalg.norm(o - centre) < CLOSE_MM for o in others):
+    if codes and codes.count("other") >= HIDDEN_SHARE * len(codes):
         return CONDITIONS[3]
-    return CONDITIONS[4]
+    if any(np.linalg.norm(o - centre) < CLOSE_MM for o in others):
+        return CONDITIONS[4]
+    return CONDITIONS[5]
 
 
 def _on_ray(c: np.ndarray, centre: np.ndarray) -> float:
