@@ -15,10 +15,11 @@
 #      Python and NumPy include paths, to this venv's paths.
 #   3. Where tf2_msgs cannot be imported, build tf2_msgs/TFMessage from its one-line
 #      definition into the venv (same type hash as the real message).
-#   4. Build the vvhand interfaces (msg/HandPose.msg) with plain CMake from this
-#      repository's CMakeLists.txt and install them into the venv prefix, so that
-#      `import vvhand.msg` works with no environment variables.
-#   5. pip install -e . (vvhand_core, vvhand_ros and the `vvhand` command).
+#   4. Build the message package vvhand_msgs (ros/vvhand_msgs) with plain CMake and install
+#      it into the venv prefix, so that `import vvhand_msgs.msg` works with no environment
+#      variables; an earlier build's `vvhand` message package (the messages before they had
+#      their own package) is removed from the venv by its install manifest.
+#   5. pip install -e . (vvhand_core, vvhand_ros and the `vvhand` command; pyproject.toml).
 # A stamp file records a hash of every input; when it matches, nothing is redone.
 set -euo pipefail
 
@@ -50,8 +51,9 @@ pick_python() {
 }
 
 inputs_hash() {
-  { echo "$DISTRO"; cat requirements/*.txt msg/*.msg CMakeLists.txt package.xml setup.py \
-      pyproject.toml scripts/setup_env.sh 2>/dev/null; } | sha256sum | cut -d' ' -f1
+  { echo "$DISTRO"; cat requirements/*.txt ros/vvhand_msgs/msg/*.msg ros/vvhand_msgs/CMakeLists.txt \
+      ros/vvhand_msgs/package.xml pyproject.toml scripts/setup_env.sh 2>/dev/null; } |
+    sha256sum | cut -d' ' -f1
 }
 
 HASH="$(inputs_hash)"
@@ -132,10 +134,22 @@ CM
   cmake_install "$src" "$BUILD/tf2_msgs"
 fi
 
-log "building the vvhand interfaces into $VENV"
-# Python packages come from `pip install -e .` below, so the CMake build installs
-# only the generated interfaces here (VVHAND_INSTALL_PYTHON=OFF).
-cmake_install "$ROOT" "$BUILD/vvhand" -DVVHAND_INSTALL_PYTHON=OFF
+if [ -f "$BUILD/vvhand/install_manifest.txt" ]; then
+  # the messages were the `vvhand` package's before vvhand_msgs: remove that install, so a
+  # forgotten `import vvhand.msg` fails here as it does on a fresh machine
+  log "removing the old vvhand message package from $VENV"
+  # (the manifest's last line has no newline: xargs reads it, `while read` would not)
+  xargs -r -d '\n' rm -f < "$BUILD/vvhand/install_manifest.txt"
+  # and the folders that held only those files (the manifest lists files)
+  sed 's#/[^/]*$##' "$BUILD/vvhand/install_manifest.txt" | sort -ru |
+    xargs -r -d '\n' rmdir -p --ignore-fail-on-non-empty 2>/dev/null || true
+  rm -rf "$BUILD/vvhand" "$BUILD/vvhand.log" "$VENV/lib/python3.11/site-packages/vvhand"
+fi
+
+log "building the vvhand_msgs interfaces into $VENV"
+# The node package (ros/vvhand) is not built here: its Python packages come from
+# `pip install -e .` below, editable.
+cmake_install "$ROOT/ros/vvhand_msgs" "$BUILD/vvhand_msgs"
 
 log "installing vvhand_core / vvhand_ros (editable)"
 "$VPY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
@@ -143,7 +157,7 @@ log "installing vvhand_core / vvhand_ros (editable)"
 "$VPY" - <<'PY'
 import rclpy  # noqa: F401
 import tf2_msgs.msg  # noqa: F401
-import vvhand.msg  # noqa: F401
+import vvhand_msgs.msg  # noqa: F401
 import vvhand_core  # noqa: F401
 PY
 

@@ -19,7 +19,7 @@ from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from vvhand.msg import HandPose
+from vvhand_msgs.msg import HandPose
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info
 
 from ros_helpers import REPO, spin_until, stop

@@ -21,8 +21,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
-from vvhand.msg import HandPoseArray
 from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
+from vvhand_msgs.msg import HandPoseArray
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info
 
 from ros_helpers import REPO, spin_until, stop

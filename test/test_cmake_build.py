@@ -1,11 +1,14 @@
-"""README's plain-CMake build, run verbatim into a throwaway prefix.
+"""README's plain-CMake build of both packages, run verbatim into a throwaway prefix.
 
 The block between ``<!-- cmake-build:begin -->`` and ``<!-- cmake-build:end -->`` in
-README.md is executed in a copy of the tracked sources. Its first line sources a ROS
-install; here the stand-in for ``/opt/ros/$ROS_DISTRO/setup.bash`` is this venv, which
-holds the ROS 2 wheels (AMENT_PREFIX_PATH / CMAKE_PREFIX_PATH point at it). Then the
-installed programs run as a user runs them, after sourcing the install's local_setup.bash:
-`vvhand --help` and the node entry points (the plain node up to its ready line).
+README.md is executed in a copy of the tracked sources: it builds the message package
+vvhand_msgs (ros/vvhand_msgs) and the node package vvhand (ros/vvhand). Its first line
+sources a ROS install; here the stand-in for ``/opt/ros/$ROS_DISTRO/setup.bash`` is this
+venv, which holds the ROS 2 wheels (AMENT_PREFIX_PATH / CMAKE_PREFIX_PATH point at it). Then
+the installed programs run as a user runs them, after sourcing the install's
+local_setup.bash: `vvhand --help` and the node entry points (the plain node up to its ready
+line). colcon, as the README's workspace build runs it, finds exactly these two packages in
+a clone of the repository (test_colcon_finds_both_packages).
 """
 
 from __future__ import annotations
@@ -40,6 +43,34 @@ def test_readme_block_names_the_ros_setup_and_cmake_steps():
     assert any(ln.startswith("cmake --install") for ln in lines)
 
 
+def copy_sources(dest: Path) -> None:
+    """The repository's files as a clone has them (tracked and new, not ignored) -> dest."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+
+
+def test_colcon_finds_both_packages(tmp_path):
+    """A clone in a workspace's src/: colcon finds vvhand_msgs and vvhand, nothing else, and
+    orders vvhand_msgs first (vvhand depends on it). A package.xml, CMakeLists.txt or
+    setup.py at the root would hide both (colcon does not look below a package)."""
+    colcon = VENV / "bin" / "colcon"
+    if not colcon.exists():
+        pytest.skip("colcon is not installed in this venv: run scripts/setup_env.sh")
+    ws = tmp_path / "ws"
+    copy_sources(ws / "src" / "vvhand")
+    proc = subprocess.run([str(colcon), "--log-base", str(tmp_path / "log"), "list",
+                           "--topological-order"], cwd=ws, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert rows == [["vvhand_msgs", "src/vvhand/ros/vvhand_msgs", "(ros.ament_cmake)"],
+                    ["vvhand", "src/vvhand/ros/vvhand", "(ros.ament_cmake)"]], proc.stdout
+
+
 def test_readme_cmake_build_installs_the_package(tmp_path, ros_env):
     if shutil.which("cmake") is None:
         pytest.skip("cmake is not installed")
@@ -48,12 +79,7 @@ def test_readme_cmake_build_installs_the_package(tmp_path, ros_env):
     if not (VENV / "share" / "ament_cmake_pytest").is_dir():  # BUILD_TESTING is on by default
         pytest.skip("ament_cmake_pytest is not installed in this venv: run scripts/setup_env.sh")
     src = tmp_path / "src"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        if (REPO / rel).is_file():
-            (src / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, src / rel)
+    copy_sources(src)
     prefix = tmp_path / "prefix"
     lines = readme_cmake_block()
     ros_standin = f'export AMENT_PREFIX_PATH="{VENV}" CMAKE_PREFIX_PATH="{VENV}"'
@@ -65,19 +91,24 @@ def test_readme_cmake_build_installs_the_package(tmp_path, ros_env):
 
     site = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     site = site / "site-packages"
+    msgs_share = prefix / "share" / "vvhand_msgs"
     expected = [
         prefix / "lib" / "vvhand" / "hand_pose_node",
         prefix / "lib" / "vvhand" / "hand_pose_lifecycle_node",
         prefix / "lib" / "vvhand" / "vvhand",
         prefix / "bin" / "vvhand",
         prefix / "share" / "vvhand" / "package.xml",
-        prefix / "share" / "vvhand" / "msg" / "HandPose.msg",
+        msgs_share / "package.xml",
+        msgs_share / "msg" / "HandPose.msg",
+        msgs_share / "msg" / "HandPoseArray.msg",
         prefix / "share" / "vvhand" / "launch",
         prefix / "share" / "vvhand" / "config",
         site / "vvhand_core" / "__init__.py",
         site / "vvhand_ros" / "conversions.py",
-        site / "vvhand" / "msg" / "_hand_pose.py",
+        site / "vvhand_msgs" / "msg" / "_hand_pose.py",
     ]
+    # the node package carries no interfaces of its own
+    assert not (prefix / "share" / "vvhand" / "msg").exists()
     missing = [str(p) for p in expected if not p.exists()]
     assert not missing, f"not installed: {missing}"
     for program in ("hand_pose_node", "hand_pose_lifecycle_node", "vvhand"):
@@ -87,7 +118,7 @@ def test_readme_cmake_build_installs_the_package(tmp_path, ros_env):
     # `colcon test` runs ctest in the build folder: the pytest suite is registered there, and
     # runs (narrowed here to one quick test with PYTEST_ADDOPTS, which pytest honours)
     if shutil.which("ctest") is not None:
-        build = src / "build"
+        build = src / "build" / "vvhand"
         listed = subprocess.run(["ctest", "-N", "--test-dir", str(build)],
                                 capture_output=True, text=True, timeout=120)
         assert listed.returncode == 0 and "vvhand_pytest" in listed.stdout, listed.stdout
@@ -101,8 +132,8 @@ def test_readme_cmake_build_installs_the_package(tmp_path, ros_env):
 
     # The installed message package is the one imported, and it works.
     code = (
-        "import vvhand.msg, vvhand_core; m = vvhand.msg.HandPose(valid=True);"
-        "print(vvhand.msg.__file__); print(vvhand_core.__file__)"
+        "import vvhand_msgs.msg, vvhand_core; m = vvhand_msgs.msg.HandPose(valid=True);"
+        "print(vvhand_msgs.msg.__file__); print(vvhand_core.__file__)"
     )
     env = dict(os.environ, PYTHONPATH=str(site),
                LD_LIBRARY_PATH=f"{prefix / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}")

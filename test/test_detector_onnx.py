@@ -2,7 +2,7 @@
 
 - The shipped files are what `vvhand detector export-onnx` writes for the shipped weights
   today (the same bytes with the torch version that exported them), so they cannot drift
-  from hand_detector.pt; small; installed (setup.py package_data).
+  from hand_detector.pt; small; installed (pyproject.toml package-data).
 - A missing, changed or stale file is one DetectorOnnxError naming it (no fallback).
 - In a process where importing torch fails, DetectorLocaliser (onnxruntime, packaged
   weights) finds the same centres as this process's torch and onnxruntime runtimes on v2
@@ -82,7 +82,7 @@ def test_shipped_files_equal_a_fresh_export(tmp_path):
         p = rng.random((3, 3, 48, 48), dtype=np.float32)
         np.testing.assert_allclose(a.runner.heat(x), b.runner.heat(x), atol=1e-4)
         np.testing.assert_allclose(a.runner.refine(p), b.runner.refine(p), atol=1e-4)
-    setup = (REPO / "setup.py").read_text()
+    setup = (REPO / "pyproject.toml").read_text()
     assert '"assets/*.onnx"' in setup and '"assets/*.json"' in setup
 
 

@@ -30,7 +30,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
-from vvhand.msg import HandPose  # noqa: E402
+from vvhand_msgs.msg import HandPose  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)

@@ -60,15 +60,15 @@ def test_synthetic_bag_round_trip(tmp_path, storage, encoding):
 
 
 def test_bag_hand_pose_is_the_ros_type(bag):
-    """rosbags' HandPose bytes deserialize with rclpy into vvhand/msg/HandPose."""
+    """rosbags' HandPose bytes deserialize with rclpy into vvhand_msgs/msg/HandPose."""
     pytest.importorskip("rclpy")
     from rclpy.serialization import deserialize_message
     from rosbags.rosbag2 import Reader
 
-    from vvhand.msg import HandPose
+    from vvhand_msgs.msg import HandPose
 
     with Reader(bag) as reader:
-        conn = next(c for c in reader.connections if c.msgtype == "vvhand/msg/HandPose")
+        conn = next(c for c in reader.connections if c.msgtype == "vvhand_msgs/msg/HandPose")
         _c, _t, raw = next(reader.messages(connections=[conn]))
     msg = deserialize_message(bytes(raw), HandPose)
     assert msg.valid and msg.skeleton == "hands2019_21" and len(msg.joints) == 21

@@ -16,13 +16,13 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
-from vvhand.msg import HandPose  # noqa: E402
+from vvhand_msgs.msg import HandPose  # noqa: E402
 
 PUBLISH_HAND_POSE = r"""
 import time, numpy as np, rclpy
 from std_msgs.msg import Header
 from builtin_interfaces.msg import Time
-from vvhand.msg import HandPose
+from vvhand_msgs.msg import HandPose
 from vvhand_core.skeletons import HANDS2019_21
 from vvhand_ros.hand_msgs import hand_pose_msg
 rclpy.init()

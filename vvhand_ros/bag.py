@@ -2,9 +2,11 @@
 
 A vvhand bag holds a depth topic (sensor_msgs/Image, or sensor_msgs/CompressedImage on
 ``<depth topic>/compressedDepth`` as image_transport records it), its camera_info, and
-optionally ground truth as vvhand/msg/HandPose on its own topic (the synthetic bags
-written by ``vvhand synth-bag`` do) or in a sidecar file ``ground_truth.jsonl`` inside
-the bag directory (one JSON object per line: ``{"stamp_ns": int, "joints_mm": [[x,y,z],..]}``).
+optionally ground truth as vvhand_msgs/msg/HandPose on its own topic (the synthetic bags
+written by ``vvhand synth-bag`` do; bags written before the messages had their own package
+carry vvhand/msg/HandPose, read alike: vvhand_ros.bag_types) or in a sidecar file
+``ground_truth.jsonl`` inside the bag directory (one JSON object per line:
+``{"stamp_ns": int, "joints_mm": [[x,y,z],..]}``).
 Bags with every hand labelled (``vvhand synth-bag --scenes 3``) hold the other hands of a
 frame as further HandPose messages of the frame's stamp on :data:`OTHER_HANDS_TOPIC`
 (:func:`read_ground_truth_hands`).
@@ -23,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from vvhand_ros.bag_types import HAND_POSE_TYPE, MessageDefinitionError
+from vvhand_ros.bag_types import make_typestore as _make_typestore
 from vvhand_ros.compressed_depth import depth_mm_to_compressed
 from vvhand_ros.depth_encoding import encode_depth
 from vvhand_ros.depth_input import transport_topic
@@ -35,7 +38,6 @@ DEFAULT_INFO_TOPIC = "/camera/depth/camera_info"
 DEFAULT_GT_TOPIC = "/ground_truth/hand_pose"
 OTHER_HANDS_TOPIC = "/ground_truth/other_hands"  # a frame's labelled hands after the first
 SIDECAR_NAME = "ground_truth.jsonl"
-HAND_POSE_TYPE = "vvhand/msg/HandPose"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
@@ -48,27 +50,15 @@ class BagError(RuntimeError):
     """A bag that cannot be read as vvhand input; the message names the bag and the problem."""
 
 
-def hand_pose_definition() -> str:
-    """Text of msg/HandPose.msg (source tree or installed share/vvhand/msg)."""
-    here = Path(__file__).resolve().parent
-    candidates = [here.parent / "msg" / "HandPose.msg"]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("vvhand")) / "msg" / "HandPose.msg")
-    except Exception:  # noqa: BLE001 - no ament index or package: source layout only
-        pass
-    for path in candidates:
-        if path.is_file():
-            return path.read_text()
-    raise BagError(f"cannot find HandPose.msg (looked in {[str(c) for c in candidates]})")
-
-
 def make_typestore():
-    """Kilted message types plus vvhand/msg/HandPose."""
-    store = get_typestore(Stores.ROS2_KILTED)
-    store.register(get_types_from_msg(hand_pose_definition(), HAND_POSE_TYPE))
-    return store
+    """Kilted message types plus vvhand_msgs/msg/HandPose and the older vvhand/msg/HandPose.
+
+    BagError when vvhand_msgs' HandPose.msg cannot be found (vvhand_ros.bag_types).
+    """
+    try:
+        return _make_typestore()
+    except MessageDefinitionError as exc:
+        raise BagError(str(exc)) from exc
 
 
 @dataclass
@@ -255,7 +245,8 @@ def read_ground_truth(path: str | Path, gt_topic: str = DEFAULT_GT_TOPIC,
                       typestore=None) -> dict[int, np.ndarray]:
     """Ground truth by image stamp (ns) -> joints (J, 3) in mm; {} when the bag has none.
 
-    Reads ``gt_topic`` (vvhand/msg/HandPose, metres) or, if absent, the sidecar file.
+    Reads ``gt_topic`` (vvhand_msgs/msg/HandPose or the older vvhand/msg/HandPose, metres)
+    or, if absent, the sidecar file.
     """
     path = Path(path)
     sidecar = path / SIDECAR_NAME
@@ -368,7 +359,7 @@ def write_bag(path: str | Path, frames: Iterable[SyntheticBagFrame],
 
 
 def _gt_message(store, header, joints_mm: np.ndarray, skeleton) -> bytes:
-    """A labelled hand as a serialized vvhand/msg/HandPose (metres)."""
+    """A labelled hand as a serialized vvhand_msgs/msg/HandPose (metres)."""
     HandPose, Point = store.types[HAND_POSE_TYPE], store.types["geometry_msgs/msg/Point"]
     j_m = np.asarray(joints_mm, np.float64) / 1000.0
     names = list(skeleton.joint_names) if skeleton is not None else []

@@ -25,13 +25,13 @@ from geometry_msgs.msg import PoseArray, PoseStamped
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from vvhand.msg import HandPose, HandPoseArray
 from vvhand_core.bones import fitted_bend_axes, joint_rotations
 from vvhand_core.confidence import spread_to_confidence
 from vvhand_core.hand_tracks import OutputTracks
 from vvhand_core.hands import HandsResult
 from vvhand_core.skeletons import Skeleton
 from vvhand_core.smoothing import SmoothingConfig
+from vvhand_msgs.msg import HandPose, HandPoseArray
 from vvhand_ros.diagnostics import DiagnosticBounds
 from vvhand_ros.hand_msgs import (
     HandOutput,

@@ -36,10 +36,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from vvhand.msg import Hand, HandPose, HandPoseArray
 from vvhand_core.data.synthetic.hand_model import PARAM_NAMES as ANGLE_NAMES
 from vvhand_core.palm import matrix_to_quaternion, palm_frame, palm_indices
 from vvhand_core.skeletons import Skeleton
+from vvhand_msgs.msg import Hand, HandPose, HandPoseArray
 from vvhand_ros.conversions import MM_TO_M
 
 SIDE_CODES = {"unknown": Hand.SIDE_UNKNOWN, "left": Hand.SIDE_LEFT, "right": Hand.SIDE_RIGHT}
@@ -103,7 +103,7 @@ def hand_pose_msg(
     valid: bool,
     processing_time_s: float,
 ) -> HandPose:
-    """Build a vvhand/HandPose (metres in header.frame_id) from millimetre arrays.
+    """Build a vvhand_msgs/HandPose (metres in header.frame_id) from millimetre arrays.
 
     joints_mm: (J, 3) in the camera optical frame; J must equal skeleton.num_joints.
     When ``valid`` is False the joints list is left empty.
@@ -204,7 +204,7 @@ def palm_pose(joints_mm: np.ndarray, skeleton: Skeleton) -> Pose | None:
 
 def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
              palm_frame_id: str) -> Hand:
-    """vvhand/Hand from one HandOutput."""
+    """vvhand_msgs/Hand from one HandOutput."""
     r = hand.result
     msg = Hand(side=SIDE_CODES[hand.side], right_probability=float(hand.right_probability),
                track_id=int(hand.track_id), smoothed=bool(hand.smoothed))
@@ -244,7 +244,7 @@ def _fill_fit(msg: Hand, fit) -> None:
 
 
 def hand_array_msg(header: Header, skeleton: Skeleton, hands: list[Hand]) -> HandPoseArray:
-    """vvhand/HandPoseArray (an empty ``hands`` list = no hand in this frame)."""
+    """vvhand_msgs/HandPoseArray (an empty ``hands`` list = no hand in this frame)."""
     fitted = any(h.fit_status != Hand.FIT_OFF for h in hands)
     return HandPoseArray(header=header, skeleton=skeleton.name,
                          joint_names=list(skeleton.joint_names),

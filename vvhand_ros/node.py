@@ -10,8 +10,8 @@ Topics (relative names, remapped in launch files):
               depth/image/compressedDepth (sensor_msgs/CompressedImage; the base name is
               resolved first, as image_transport does), depth/camera_info (CameraInfo);
               sensor-data QoS, overridable with qos_overrides.<topic>.subscription.*
-  publishes   ~/hands (vvhand/HandPoseArray: every hand with side, track id, per-joint
-              confidence, palm pose), ~/hand_pose (vvhand/HandPose, the single-hand
+  publishes   ~/hands (vvhand_msgs/HandPoseArray: every hand with side, track id, per-joint
+              confidence, palm pose), ~/hand_pose (vvhand_msgs/HandPose, the single-hand
               convenience topic), ~/palm_pose (geometry_msgs/PoseStamped), ~/joints
               (geometry_msgs/PoseArray), ~/markers (visualization_msgs/MarkerArray),
               /tf (one palm frame per hand; per-joint frames opt-in),

@@ -24,9 +24,9 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from visualization_msgs.msg import MarkerArray
 
-from vvhand.msg import HandPose, HandPoseArray
 from vvhand_core.assets import default_model_path
 from vvhand_core.load import load_pipeline
+from vvhand_msgs.msg import HandPose, HandPoseArray
 from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess, dropped_fraction

@@ -29,7 +29,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from vvhand.msg import HandPose
+from vvhand_msgs.msg import HandPose
 from vvhand_ros.compressed_depth import depth_mm_to_compressed
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info
 from vvhand_ros.reliability_fuzz import header

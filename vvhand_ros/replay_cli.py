@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sync-slop", type=float, default=0.0,
                         help="camera_info pairing [s]: 0 = same stamp as the depth image")
     parser.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC,
-                        help="vvhand/HandPose ground truth topic (else ground_truth.jsonl)")
+                        help="vvhand_msgs/HandPose ground truth topic (else ground_truth.jsonl)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="live: 1.0 = original timing, 0 = as fast as the node answers")
     parser.add_argument("--external-node", action="store_true",

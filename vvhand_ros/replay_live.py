@@ -19,7 +19,7 @@ import numpy as np
 from vvhand_ros.bag import DepthTopic, depth_topic_of, read_messages, stamp_to_ns
 from vvhand_ros.replay import FrameRecord, ReplayConfig, model_path
 
-SIDES = {0: "unknown", 1: "left", 2: "right"}  # vvhand/Hand SIDE_* codes
+SIDES = {0: "unknown", 1: "left", 2: "right"}  # vvhand_msgs/Hand SIDE_* codes
 
 
 def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
@@ -60,7 +60,7 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from tqdm import tqdm
 
-    from vvhand.msg import HandPose, HandPoseArray
+    from vvhand_msgs.msg import HandPose, HandPoseArray
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     depth = depth_topic_of(cfg.bag, cfg.depth_topic)

@@ -1,7 +1,7 @@
 """`vvhand synth-bag OUT --frames N`: a rosbag2 of a moving synthetic hand with ground truth.
 
 Depth (16UC1 mm by default, or 32FC1 m; raw or compressedDepth png/rvl) and camera_info
-on /camera/depth/..., ground truth as vvhand/msg/HandPose on /ground_truth/hand_pose, all
+on /camera/depth/..., ground truth as vvhand_msgs/msg/HandPose on /ground_truth/hand_pose, all
 with the same header stamps. The hand moves smoothly between random keyframes
 (vvhand_core.data.synthetic.sample_sequence), posed as by a person facing the camera: the
 forearm points away from the camera (``FOREARM_MIN_Z``), unlike the all-directions
