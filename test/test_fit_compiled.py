@@ -14,7 +14,15 @@ import pytest
 
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.data.synthetic.hand_model import HandShape
-from vvhand_core.fit import FitConfig, bench, compiled, fit_hand, problem
+from vvhand_core.fit import (
+    FitConfig,
+    bench,
+    compiled,
+    compiled_lm,
+    compiled_terms,
+    fit_hand,
+    problem,
+)
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.ik import solve_ik
 from vvhand_core.fit.lm import _normal_equations, levenberg_marquardt
@@ -23,6 +31,7 @@ from vvhand_core.fit.problem import data_points
 from vvhand_core.fit.surface import nearest_surface, round_distances
 from vvhand_core.fit.terms import (
     LENGTHS,
+    Terms,
     Weights,
     data_term,
     free_term,
@@ -144,6 +153,50 @@ def test_jacobian_rows_kernel_equals_numpy(monkeypatch, scene):
     np.testing.assert_allclose(j1, j0, rtol=0, atol=1e-9 * np.abs(j0).max())
 
 
+@pytest.mark.parametrize("problem_kind", ["ik", "depth", "depth, every part, sequence"])
+def test_the_terms_kernel_equals_the_stacked_numpy_terms(monkeypatch, scene, problem_kind):
+    """One compiled evaluation (compiled_terms) gives the numpy terms' rows, in their order:
+    the IK's (joints, scale prior), a depth fit's (joints, data points among candidates with
+    a count above N, free space, scale and finger length priors) and a sequence's with every
+    round part a candidate and the temporal pull."""
+    lin, obs, pts, cand, target = scene
+    conf = np.linspace(0.2, 1.0, 21)
+    x = np.concatenate([[0.05, -0.02, 0.03], lin.t, [lin.s], np.zeros(23), lin.lengths])
+    x[7:30] = np.random.default_rng(1).uniform(-5.0, 5.0, 23)  # only the priors read x here
+    kinds = {"ik": {"scale_prior": 1.1},
+             "depth": dict(points=pts, candidates=cand, count=len(pts) + 9, obs=obs,
+                           length_prior=True),
+             "depth, every part, sequence": dict(points=pts, obs=obs, length_prior=True,
+                                                 prev=target + 4.0)}
+    terms = Terms.build(Weights(data_robust=1.5), target, conf, **kinds[problem_kind])
+    for jac in (True, False):
+        (r0, j0), (r1, j1) = _both(monkeypatch, lambda j=jac: terms.evaluate(lin, x, j))
+        np.testing.assert_allclose(r1, r0, rtol=0, atol=1e-12)
+        if jac:
+            np.testing.assert_allclose(j1, j0, rtol=0, atol=1e-9 * np.abs(j0).max())
+            jacobian = j0
+        else:
+            assert j0 is None and j1 is None
+    data, free = terms.depth_parts(r1)
+    if problem_kind == "ik":
+        assert len(r1) == 64 and len(data) == len(free) == 0
+        return
+    n = len(pts)
+    assert len(data) == n and len(free) == 2 * 92 and np.abs(free).max() > 0
+    np.testing.assert_array_equal(data, r1[63:63 + n])
+    assert (jacobian[:, 30:] != 0).any() and (jacobian[63:63 + n, 7:30] != 0).any()
+    assert (jacobian[63 + n:63 + n + 184] != 0).any()  # free space moves the model somewhere
+
+
+def test_the_residual_quantile_is_numpys():
+    """problem.quantile is np.quantile's linear method, float for float."""
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 3, 7, 150, 192):
+        values = rng.uniform(0.0, 30.0, n)
+        for q in (0.0, 0.25, 0.5, 0.7, 0.95, 1.0):
+            assert problem.quantile(values, q) == float(np.quantile(values, q))
+
+
 def test_fits_with_and_without_the_kernels_agree(monkeypatch, frames):
     """Whole fits: the same joints to rounding (chaotic only where a choice flips)."""
     for i, f in enumerate(frames):
@@ -229,11 +282,16 @@ def test_a_fit_stage_compiles_the_kernels_when_it_is_made(monkeypatch):
 
     monkeypatch.setattr(stage, "_WARM", [])
     ran = set()
-    for name in ("_nearest", "_round_all", "_free", "_rows", "_pose"):
-        kernel = getattr(compiled, name)
-        monkeypatch.setattr(compiled, name, lambda *a, k=kernel, n=name: ran.add(n) or k(*a))
+    called = {compiled: ("_nearest", "_round_all", "_lookup", "_pose"),
+              compiled_lm: ("_normal", "_step"),
+              compiled_terms: ("_evaluate",)}  # the kernels the fit calls from Python
+    for module, names in called.items():
+        for name in names:
+            kernel = getattr(module, name)
+            monkeypatch.setattr(module, name,
+                                lambda *a, k=kernel, n=name: ran.add(n) or k(*a))
     stage.FitStage(FitConfig())
-    assert ran == {"_nearest", "_round_all", "_free", "_rows", "_pose"}
+    assert ran == {n for names in called.values() for n in names}
     ran.clear()
     stage.FitStage(FitConfig())  # once per process
     assert not ran

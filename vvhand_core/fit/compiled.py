@@ -13,8 +13,8 @@ the machine code from numba's cache):
 * :func:`lookup` -- the free-space lookup (``vvhand_core.fit.observe.lookup``) and
   :func:`free_residuals`, the free-space term with it (``vvhand_core.fit.terms.free_term``);
 * :func:`pose` -- the fit's closed-form hand model (``vvhand_core.fit.hand_np.pose``);
-* :func:`normal_equations` and :func:`damped_step` -- Levenberg-Marquardt's algebra
-  (``vvhand_core.fit.lm``);
+* Levenberg-Marquardt's algebra: :mod:`.compiled_lm`; a whole LM evaluation (every term
+  and its Jacobian in one call): :mod:`.compiled_terms`;
 * :func:`jacobian_rows` -- the chain rule of every residual's point velocity
   (``vvhand_core.fit.bodies.jacobian_rows``).
 
@@ -240,8 +240,17 @@ def free_residuals(obs, centres: np.ndarray, radii: np.ndarray, scale_k: float,
 @_jit
 def _rows(points, bodies, g, coef, wrist_coef, moves_deg, finger_of_body, t, s, extra,
           roots, lengths, anchors, with_lengths):
+    out = np.zeros((points.shape[0], 35))
+    _fill_rows(out, points, bodies, g, coef, wrist_coef, moves_deg, finger_of_body, t, s,
+               extra, roots, lengths, anchors, with_lengths)
+    return out
+
+
+@_jit
+def _fill_rows(out, points, bodies, g, coef, wrist_coef, moves_deg, finger_of_body, t, s,
+               extra, roots, lengths, anchors, with_lengths):
+    """Jacobian rows into out[:N] (zeros: only the non-zero entries are written)."""
     n = points.shape[0]
-    out = np.zeros((n, 35))
     pg = np.empty(6)
     for i in range(n):
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
@@ -272,7 +281,6 @@ def _rows(points, bodies, g, coef, wrist_coef, moves_deg, finger_of_body, t, s, 
         if with_lengths and f >= 0:
             out[i, 30 + f] = (gx * (anchors[i, 0] - roots[f, 0]) + gy * (anchors[i, 1]
                               - roots[f, 1]) + gz * (anchors[i, 2] - roots[f, 2])) / lengths[f]
-    return out
 
 
 def jacobian_rows(points, bodies, g, coef, wrist_coef, moves_deg, finger_of_body, t, s,
@@ -383,88 +391,3 @@ def pose(angles_deg, rotation, translation_mm, scale, lengths, thumb_lengths, an
         angle_map, shape.angle_offset, shape.thumb_basis, shape.thumb_cmc, shape.template,
         shape.mcp, shape.forearm_ends, abd_sign, pivot, bool(left), bool(axes))
     return cam, ell_rot, (ax if axes else None)
-
-
-@_jit
-def _normal(jac, r, fixed):
-    m, n = jac.shape
-    jtj = np.zeros((n, n))
-    jtr = np.zeros(n)
-    cols = np.empty(n, np.int64)
-    for i in range(m):
-        k = 0
-        for a in range(n):
-            if jac[i, a] != 0.0 and not fixed[a]:
-                cols[k] = a
-                k += 1
-        ri = r[i]
-        for p in range(k):
-            a = cols[p]
-            ja = jac[i, a]
-            jtr[a] += ja * ri
-            for q in range(p, k):
-                jtj[a, cols[q]] += ja * jac[i, cols[q]]
-    for a in range(n):  # the upper triangle was filled
-        for b in range(a):
-            jtj[a, b] = jtj[b, a]
-    return jtj, jtr
-
-
-def normal_equations(jac: np.ndarray, r: np.ndarray, fixed: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """J^T J (n, n) and J^T r (n,) over the rows' non-zero entries, ``fixed`` (n,) held out.
-
-    The held parameters' rows and columns (and gradient) are 0, as ``lm`` sets them.
-    """
-    return _normal(np.ascontiguousarray(jac, np.float64), np.ascontiguousarray(r, np.float64),
-                   np.ascontiguousarray(fixed, np.bool_))
-
-
-@_jit
-def _step(jtj, jtr, lam, floor_share, best_x, lo, hi):
-    n = jtr.shape[0]
-    diag = np.empty(n)
-    for a in range(n):
-        diag[a] = jtj[a, a]
-    floor = floor_share * np.sort(diag)[n // 2] + 1e-12  # the median, as lm takes it
-    a_mat = jtj.copy()
-    for a in range(n):
-        a_mat[a, a] += lam * max(diag[a], floor)
-    chol = np.zeros((n, n))  # Cholesky a = L L^T; not positive definite: a general solve
-    ok = True
-    for i in range(n):
-        for j in range(i + 1):
-            acc = a_mat[i, j]
-            for k in range(j):
-                acc -= chol[i, k] * chol[j, k]
-            if i == j:
-                if acc <= 0.0:
-                    ok = False
-                    break
-                chol[i, i] = math.sqrt(acc)
-            else:
-                chol[i, j] = acc / chol[j, j]
-        if not ok:
-            break
-    if ok:
-        y = np.empty(n)
-        for i in range(n):
-            acc = -jtr[i]
-            for k in range(i):
-                acc -= chol[i, k] * y[k]
-            y[i] = acc / chol[i, i]
-        step = np.empty(n)
-        for i in range(n - 1, -1, -1):
-            acc = y[i]
-            for k in range(i + 1, n):
-                acc -= chol[k, i] * step[k]
-            step[i] = acc / chol[i, i]
-    else:
-        step = np.linalg.solve(a_mat, -jtr)
-    return np.minimum(np.maximum(best_x + step, lo), hi)
-
-
-def damped_step(jtj: np.ndarray, jtr: np.ndarray, lam: float, floor_share: float,
-                best_x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``lm``'s next trial point: the damped normal equations solved, clamped to the box."""
-    return _step(jtj, jtr, float(lam), float(floor_share), best_x, lo, hi)

@@ -17,15 +17,7 @@ from vvhand_core.data.synthetic.hand_model import rest_articulation
 from vvhand_core.fit.hand_np import ShapeArrays
 from vvhand_core.fit.lm import LMResult, levenberg_marquardt
 from vvhand_core.fit.tables import PIVOT_MM
-from vvhand_core.fit.terms import (
-    Weights,
-    bounds,
-    linearise,
-    pack,
-    point_pull,
-    scale_prior,
-    stack_terms,
-)
+from vvhand_core.fit.terms import Terms, Weights, bounds, linearise, pack
 
 PALM_JOINTS = (0, 1, 5, 9, 13, 17)  # wrist, thumb root, index..pinky MCPs: angle-free
 
@@ -117,24 +109,13 @@ def solve_ik(target_mm: np.ndarray, conf: np.ndarray, shape: ShapeArrays, left: 
     x0 = pack(np.zeros(3), t, s, angles, lengths)
     lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale),
                     (lengths, lengths))
-    tgt = np.asarray(target_mm, dtype=np.float64)
-    cf = np.asarray(conf, dtype=np.float64)
-    prev = None if previous_joints_mm is None else np.asarray(previous_joints_mm, np.float64)
-    w = weights
+    terms = Terms.build(weights, target_mm, conf, previous_joints_mm, scale_prior=prior_scale)
 
     def residuals(x: np.ndarray, jac: bool):
-        lin = linearise(x, r0, shape, left, jac)
-        parts = [point_pull(lin, tgt, cf, w.joints, w.joint_mm, jac),
-                 scale_prior(x, prior_scale, w, jac)]
-        if prev is not None and w.temporal > 0:
-            parts.append(point_pull(lin, prev, _ONES21, w.temporal, w.temporal_mm, jac))
-        return stack_terms(lin, parts, jac)
+        return terms.evaluate(linearise(x, r0, shape, left, jac), x, jac)
 
     if iterations == 0:
         x0 = np.minimum(np.maximum(x0, lo), hi)
         r, _ = residuals(x0, False)
         return LMResult(x0, 0.5 * float(r @ r), 0, 0), r0
     return levenberg_marquardt(residuals, x0, lo, hi, iterations), r0
-
-
-_ONES21 = np.ones(21)

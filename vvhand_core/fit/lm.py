@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.lapack import dposv
 
-from vvhand_core.fit import compiled
+from vvhand_core.fit import compiled, compiled_lm
 
 ResidualFn = Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]]
 FLOOR = 0.05  # damping floor, relative to the median of the normal matrix's diagonal
@@ -72,7 +72,7 @@ def levenberg_marquardt(fn: ResidualFn, x0: np.ndarray, lower: np.ndarray,
         if last:
             break
         if compiled.ENABLED:
-            x = compiled.damped_step(jtj, jtr, lam, FLOOR, best_x, lo, hi)
+            x = compiled_lm.damped_step(jtj, jtr, lam, FLOOR, best_x, lo, hi)
             continue
         diag = jtj.diagonal()
         floor = FLOOR * np.partition(diag, len(diag) // 2)[len(diag) // 2] + 1e-12  # median
@@ -89,10 +89,10 @@ def _normal_equations(jac: np.ndarray, r: np.ndarray, x: np.ndarray, lo: np.ndar
     Held: those whose bounds coincide, and those at a bound whose gradient points out of
     the box. Rows of J that are all zero add nothing and are skipped.
     """
+    if compiled.ENABLED:
+        return compiled_lm.normal_equations(jac, r, x, lo, hi, held)
     gradient = jac.T @ r
     fixed = held | ((x <= lo) & (gradient > 0)) | ((x >= hi) & (gradient < 0))
-    if compiled.ENABLED:
-        return compiled.normal_equations(jac, r, fixed)
     live = jac.any(axis=1)
     if not live.all():
         jac = jac[live]

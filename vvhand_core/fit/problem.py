@@ -14,6 +14,7 @@ hide the hand (a model behind them is occluded, not wrong).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,16 +34,11 @@ from vvhand_core.fit.surface import (
 )
 from vvhand_core.fit.terms import (
     Linearisation,
+    Terms,
     Weights,
     bounds,
-    data_term,
     free_space_cost,
-    free_term,
-    length_prior,
     linearise,
-    point_pull,
-    scale_prior,
-    stack_terms,
 )
 
 DATA_CAP_MM = 30.0  # residual_terms: a data point counts at most this far
@@ -242,23 +238,18 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
         return p
     lo, hi = bounds(scale_range if fixed_scale is None else (fixed_scale, fixed_scale),
                     length_range)
-    prev = None if previous_joints is None else np.asarray(previous_joints, np.float64)
-    pts, cand, obs = p.pts, p.cand, p.obs
+    terms = Terms.build(w, target, conf, previous_joints, p.pts, p.cand, p.count, p.obs,
+                        length_prior=True)
     start_key = p.x_ik.tobytes()
 
     def residuals(xx: np.ndarray, jac: bool):
-        lin = p.linearise(xx, shape, jac)
-        data = data_term(lin, pts, w.data, w.data_mm, w.data_robust, jac, cand, p.count)
-        free = free_term(lin, obs, w.free, w.free_mm, w.front_margin_mm, jac)
-        key, free_cost = xx.tobytes(), 0.5 * float(free[0] @ free[0])
-        p.depth_costs[key] = 0.5 * float(data[0] @ data[0]) + free_cost
+        r, jacobian = terms.evaluate(p.linearise(xx, shape, jac), xx, jac)
+        data, free = terms.depth_parts(r)
+        key, free_cost = xx.tobytes(), 0.5 * float(free @ free)
+        p.depth_costs[key] = 0.5 * float(data @ data) + free_cost
         if key == start_key:
-            p.start_residuals = data[0].copy(), free_cost
-        parts = [point_pull(lin, target, conf, w.joints, w.joint_mm, jac), data, free,
-                 scale_prior(xx, 1.0, w, jac), length_prior(xx, w, jac)]
-        if prev is not None and w.temporal > 0:
-            parts.append(point_pull(lin, prev, _ONES21, w.temporal, w.temporal_mm, jac))
-        return stack_terms(lin, parts, jac)
+            p.start_residuals = data.copy(), free_cost
+        return r, jacobian
 
     res = levenberg_marquardt(residuals, p.x, lo, hi, iterations)
     p.x, p.cost, p.calls = res.x, res.cost, p.calls + res.evaluations
@@ -267,8 +258,6 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
         p.calls += 1
     return p
 
-
-_ONES21 = np.ones(21)
 
 
 def residual_terms(posed: HandPose, target: np.ndarray, obs: Observation | None,
@@ -287,7 +276,23 @@ def residual_terms(posed: HandPose, target: np.ndarray, obs: Observation | None,
     out = {"joints_mm": float(np.linalg.norm(posed.joints - target, axis=1).mean())}
     if obs is not None and pts is not None and len(pts):
         d = np.minimum(np.abs(nearest_surface(pts, posed, cand, grad=False)[0]), DATA_CAP_MM)
-        out["data_mm"] = float(np.quantile(d, RESIDUAL_QUANTILE))
+        out["data_mm"] = quantile(d, RESIDUAL_QUANTILE)
         out["data_mean_mm"] = float(d.mean())
         out["free_mm"] = free_space_cost(obs, posed)
     return out
+
+
+def quantile(values: np.ndarray, q: float) -> float:
+    """``np.quantile(values, q)`` (method "linear", the same float) of a 1-D array, cheaply.
+
+    np.quantile's general machinery costs ~10x the partition it needs on a few hundred
+    values.
+    """
+    n = len(values)
+    at = (n - 1) * q
+    lo = int(math.floor(at))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(values, (lo, hi))
+    a, b, t = float(part[lo]), float(part[hi]), at - lo
+    diff = b - a  # numpy's _lerp, with its branch for t >= 0.5
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vvhand_core.data.synthetic.hand_model import LIMITS_DEG
-from vvhand_core.fit import compiled
+from vvhand_core.fit import compiled, compiled_terms
 from vvhand_core.fit.bodies import (
     FINGER_ROOT_JOINT,
     JOINT_BODY,
@@ -313,3 +313,98 @@ def free_space_cost(obs: Observation, posed: HandPose, margin_mm: float = 8.0) -
     front = np.maximum(depth - margin_mm - (centres[:, 2] - radii), 0.0)
     front = np.where(depth > 0, front, 0.0)
     return float((outside + front).mean())
+
+
+@dataclass
+class Terms:
+    """One LM problem's residual terms, all but the model (the IK's, or a side's depth fit).
+
+    target (21, 3) network joints mm and conf (21,) their confidence; prev (21, 3) the
+    last fit's joints (the temporal pull; None: none); points (N, 3) / candidates: the data
+    points (None: no data term); obs: the free-space observation (None: no free-space
+    term); length_prior: whether the finger length prior is a term. ``build`` takes the
+    weights; the ``*_w`` / ``*_k`` fields are the factors the term functions compute
+    from them, once per problem. :meth:`evaluate` returns every term's rows in one
+    order (``compiled_terms`` module doc).
+    """
+
+    w: Weights
+    target: np.ndarray
+    conf: np.ndarray
+    prev: np.ndarray | None
+    points: np.ndarray | None
+    candidates: np.ndarray | None
+    count: int | None
+    obs: Observation | None
+    length_prior: bool
+    scale_prior: float
+    joint_w: np.ndarray
+    temporal_w: np.ndarray
+    data_k: float
+    free_k: float
+    scale_k: float
+    length_k: float
+
+    @staticmethod
+    def build(w: Weights, target: np.ndarray, conf: np.ndarray, prev: np.ndarray | None = None,
+              points: np.ndarray | None = None, candidates: np.ndarray | None = None,
+              count: int | None = None, obs: Observation | None = None,
+              length_prior: bool = False, scale_prior: float = 1.0) -> Terms:
+        """The terms of a problem (arguments: class doc; ``prev`` used when w.temporal > 0)."""
+        conf = np.ascontiguousarray(conf, np.float64)
+        prev = None if prev is None or w.temporal <= 0 else np.ascontiguousarray(prev, np.float64)
+        n = 0 if points is None else len(points)
+        cand = None if candidates is None else np.ascontiguousarray(candidates, np.int64)
+        return Terms(
+            w, np.ascontiguousarray(target, np.float64), conf, prev,
+            None if points is None else np.ascontiguousarray(points, np.float64), cand, count, obs,
+            length_prior, scale_prior, _pull_weights(w.joints, conf),
+            _pull_weights(w.temporal, _ONES21), (w.data / max(n if count is None else count, 1))
+            ** 0.5, (w.free / NUM_SAMPLES) ** 0.5, w.scale ** 0.5 / w.scale_sigma,
+            w.length ** 0.5 / w.length_sigma)  # fmt: skip
+
+    joint_mm = property(lambda self: self.w.joint_mm)
+    temporal_mm = property(lambda self: self.w.temporal_mm)
+    data_mm = property(lambda self: self.w.data_mm)
+    data_robust = property(lambda self: self.w.data_robust)
+    free_mm = property(lambda self: self.w.free_mm)
+    margin_mm = property(lambda self: self.w.front_margin_mm)
+    step_mm = _STEP_MM
+
+    def evaluate(self, lin: Linearisation, x: np.ndarray, jac: bool
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Residuals (m,) and Jacobian (m, 35) (or None) at x, lin its linearisation.
+
+        One compiled kernel where numba is (:mod:`.compiled_terms`), else the term functions
+        above stacked; the same rows either way.
+        """
+        if compiled.ENABLED:
+            return compiled_terms.residuals(lin, x, self, jac)
+        w = self.w
+        parts = [point_pull(lin, self.target, self.conf, w.joints, w.joint_mm, jac)]
+        if self.points is not None and len(self.points):
+            parts.append(data_term(lin, self.points, w.data, w.data_mm, w.data_robust, jac,
+                                   self.candidates, self.count))
+        if self.obs is not None:
+            parts.append(free_term(lin, self.obs, w.free, w.free_mm, w.front_margin_mm, jac))
+        if self.prev is not None:
+            parts.append(point_pull(lin, self.prev, _ONES21, w.temporal, w.temporal_mm, jac))
+        parts.append(scale_prior(x, self.scale_prior, w, jac))
+        if self.length_prior:
+            parts.append(length_prior(x, w, jac))
+        return stack_terms(lin, parts, jac)
+
+    def depth_parts(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The data term's residuals (N,) and the free-space term's (2K,) within r."""
+        n = 0 if self.points is None else len(self.points)
+        k = 0 if self.obs is None else 2 * NUM_SAMPLES
+        return r[63:63 + n], r[63 + n:63 + n + k]
+
+
+NUM_SAMPLES = len(SAMPLE_BODY)  # free-space samples per hand (HandPose.samples)
+_ONES21 = np.ones(21)
+
+
+def _pull_weights(weight: float, conf: np.ndarray) -> np.ndarray:
+    """Per-joint factors (21,) of a pull (``point_pull``'s)."""
+    return np.sqrt(weight * conf / max(float(conf.sum()), 1e-9))
