@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -11,8 +13,13 @@ from std_msgs.msg import Header  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from vvhand_core.skeletons import HANDS2019_21, NYU_14  # noqa: E402
+from vvhand_msgs.msg import Hand, HandPose  # noqa: E402
 from vvhand_ros.hand_msgs import (  # noqa: E402
+    HandOutput,
+    duration_msg,
+    duration_s,
     hand_joint_transforms,
+    hand_msg,
     hand_pose_msg,
     marker_array_msg,
     pose_array_msg,
@@ -33,6 +40,7 @@ def test_hand_pose_fields_in_metres():
     assert (msg.center.x, msg.center.y, msg.center.z) == pytest.approx((0.01, -0.02, 0.45))
     assert msg.cube_size == pytest.approx(0.25)
     assert list(msg.selected_views) == [12, 3] and msg.num_candidate_views == 25
+    assert (msg.processing_time.sec, msg.processing_time.nanosec) == (0, 20_000_000)
     invalid = hand_pose_msg(HEADER, HANDS2019_21, JOINTS_MM, np.zeros(3), 250.0, 25, [], [],
                             np.zeros(25), 0.0, False, 0.01)
     assert invalid.valid is False and len(invalid.joints) == 0
@@ -69,3 +77,32 @@ def test_transforms_per_joint():
     assert all(t.header == HEADER for t in tfs)
     t = tfs[7].transform.translation
     assert (t.x, t.y, t.z) == pytest.approx(tuple(JOINTS_MM[7] / 1000))
+
+
+# the view selection's debug fields: in the single-hand HandPose only
+DEBUG_FIELDS = {"cube_size", "num_candidate_views", "selected_views", "view_weights",
+                "view_logits", "score"}
+
+
+def test_hand_is_robot_facing_and_times_are_durations():
+    out = HandOutput(joints_mm=JOINTS_MM, smoothed=True, track_id=3,
+                     joint_spread_mm=np.full(21, 10.0), confidence=np.full(21, 0.8),
+                     centre_mm=np.array([10.0, -20.0, 450.0]), result=SimpleNamespace(fit=None),
+                     processing_time_s=1.25, side="left", right_probability=0.1)
+    msg = hand_msg(out, HANDS2019_21, None, "")
+    fields = set(Hand.get_fields_and_field_types())
+    assert not fields & DEBUG_FIELDS, sorted(fields & DEBUG_FIELDS)
+    assert DEBUG_FIELDS <= set(HandPose.get_fields_and_field_types())
+    for cls in (Hand, HandPose):
+        assert cls.get_fields_and_field_types()["processing_time"] == \
+            "builtin_interfaces/Duration"
+    assert (msg.processing_time.sec, msg.processing_time.nanosec) == (1, 250_000_000)
+    assert msg.side == Hand.SIDE_LEFT and msg.track_id == 3 and msg.fit_status == Hand.FIT_OFF
+    assert (msg.center.x, msg.center.y, msg.center.z) == pytest.approx((0.01, -0.02, 0.45))
+
+
+def test_duration_msg_and_back():
+    assert (duration_msg(0.031).sec, duration_msg(0.031).nanosec) == (0, 31_000_000)
+    assert (duration_msg(2.0).sec, duration_msg(2.0).nanosec) == (2, 0)
+    assert (duration_msg(-0.5).sec, duration_msg(-0.5).nanosec) == (0, 0)
+    assert duration_s(duration_msg(3.000000007)) == pytest.approx(3.000000007, abs=1e-12)

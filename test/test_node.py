@@ -27,6 +27,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from vvhand_ros.compressed_depth import depth_mm_to_compressed  # noqa: E402
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info  # noqa: E402
+from vvhand_ros.hand_msgs import duration_s  # noqa: E402
 
 
 def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, checkpoint,
@@ -48,7 +49,7 @@ def test_outputs_keep_the_header_and_runtime_parameters(rclpy_context, ros_env, 
         assert len(pose.selected_views) == 3 and math.isclose(sum(pose.view_weights), 1.0,
                                                               rel_tol=1e-4)
         assert len(pose.view_logits) == 25 and 0.0 <= pose.score <= 1.0
-        assert pose.processing_time > 0.0
+        assert duration_s(pose.processing_time) > 0.0
         z = np.array([p.z for p in pose.joints])
         assert np.all(np.abs(z - pose.center.z) <= pose.cube_size)  # joints near the hand
         assert spin_until(h.node, lambda: h.joints and h.markers, 5.0)

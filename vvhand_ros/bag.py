@@ -369,5 +369,6 @@ def _gt_message(store, header, joints_mm: np.ndarray, skeleton) -> bytes:
         joints=points, center=Point(*[float(v) for v in j_m.mean(axis=0)]), cube_size=0.0,
         num_candidate_views=0, selected_views=np.zeros(0, np.uint32),
         view_weights=np.zeros(0, np.float32), view_logits=np.zeros(0, np.float32),
-        score=1.0, valid=True, processing_time=0.0)
+        score=1.0, valid=True,
+        processing_time=store.types["builtin_interfaces/msg/Duration"](sec=0, nanosec=0))
     return store.serialize_cdr(gt, HAND_POSE_TYPE)

@@ -83,6 +83,17 @@ def hand_joint_frame_name(prefix: str, slot: int, joint: str) -> str:
     return f"{prefix}hand_{slot}_{joint}"
 
 
+def duration_msg(seconds: float) -> Duration:
+    """builtin_interfaces/Duration of ``seconds`` (>= 0; rounded to the nanosecond)."""
+    ns = max(0, round(float(seconds) * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def duration_s(duration) -> float:
+    """Seconds of a builtin_interfaces/Duration (the messages' ``processing_time``)."""
+    return float(duration.sec) + float(duration.nanosec) * 1e-9
+
+
 def points_m(points_mm: np.ndarray) -> list[Point]:
     """Points (..., 3) mm -> geometry_msgs/Point list in metres."""
     p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) * MM_TO_M
@@ -106,7 +117,9 @@ def hand_pose_msg(
     """Build a vvhand_msgs/HandPose (metres in header.frame_id) from millimetre arrays.
 
     joints_mm: (J, 3) in the camera optical frame; J must equal skeleton.num_joints.
-    When ``valid`` is False the joints list is left empty.
+    When ``valid`` is False the joints list is left empty. ``processing_time_s`` becomes the
+    Duration ``processing_time``. Raises ValueError for a joint count that is not the
+    skeleton's.
     """
     msg = HandPose()
     msg.header = header
@@ -125,7 +138,7 @@ def hand_pose_msg(
     msg.view_logits = [float(x) for x in logits]
     msg.score = float(score)
     msg.valid = bool(valid)
-    msg.processing_time = float(processing_time_s)
+    msg.processing_time = duration_msg(processing_time_s)
     return msg
 
 
@@ -204,7 +217,10 @@ def palm_pose(joints_mm: np.ndarray, skeleton: Skeleton) -> Pose | None:
 
 def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
              palm_frame_id: str) -> Hand:
-    """vvhand_msgs/Hand from one HandOutput."""
+    """vvhand_msgs/Hand from one HandOutput: what a robot reads (no view-selection debug).
+
+    Raises ValueError for a joint count that is not the skeleton's.
+    """
     r = hand.result
     msg = Hand(side=SIDE_CODES[hand.side], right_probability=float(hand.right_probability),
                track_id=int(hand.track_id), smoothed=bool(hand.smoothed))
@@ -220,13 +236,7 @@ def hand_msg(hand: HandOutput, skeleton: Skeleton, palm: Pose | None,
     else:
         msg.palm.orientation.w = 1.0
     msg.center = points_m(hand.centre_mm)[0]
-    msg.cube_size = float(r.cube_mm) * MM_TO_M
-    msg.num_candidate_views = int(r.num_candidates)
-    msg.selected_views = [int(i) for i in r.selected_views]
-    msg.view_weights = [float(x) for x in r.weights]
-    msg.view_logits = [float(x) for x in r.logits]
-    msg.score = float(r.score)
-    msg.processing_time = float(hand.processing_time_s)
+    msg.processing_time = duration_msg(hand.processing_time_s)
     _fill_fit(msg, getattr(r, "fit", None))
     return msg
 
@@ -300,7 +310,8 @@ def joint_state_msg(header: Header, fit, prefix: str) -> JointState:
                       position=[float(a) for a in angles])
 
 
-__all__ = ["HandOutput", "SIDE_CODES", "frame_prefix", "hand_array_msg",
+__all__ = ["HandOutput", "SIDE_CODES", "duration_msg", "duration_s", "frame_prefix",
+           "hand_array_msg",
            "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "hand_pose_msg",
            "joint_state_msg", "joint_state_name_prefix", "marker_array_msg",
            "palm_frame_name", "palm_pose", "palm_pose_msg", "palm_transform", "points_m",

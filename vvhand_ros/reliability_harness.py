@@ -32,6 +32,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vvhand_msgs.msg import HandPose
 from vvhand_ros.compressed_depth import depth_mm_to_compressed
 from vvhand_ros.conversions import depth_mm_to_image, intrinsics_to_camera_info
+from vvhand_ros.hand_msgs import duration_s
 from vvhand_ros.reliability_fuzz import header
 
 try:
@@ -256,7 +257,7 @@ class Peer:
     def _on_pose(self, msg) -> None:
         self.answer_count += 1
         self.answers[stamp_ns(msg.header.stamp)] = Answer(
-            time.monotonic(), float(msg.processing_time), bool(msg.valid))
+            time.monotonic(), duration_s(msg.processing_time), bool(msg.valid))
 
     def _on_diag(self, msg) -> None:
         for st in msg.status:

@@ -61,6 +61,7 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
     from tqdm import tqdm
 
     from vvhand_msgs.msg import HandPose, HandPoseArray
+    from vvhand_ros.hand_msgs import duration_s
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     depth = depth_topic_of(cfg.bag, cfg.depth_topic)
@@ -91,7 +92,7 @@ def replay_live(cfg: ReplayConfig, progress: bool = True) -> list[FrameRecord]:
         if rec is None or rec.answered:
             return
         rec.answered, rec.valid = True, bool(msg.valid)
-        rec.processing_ms = 1000.0 * float(msg.processing_time)
+        rec.processing_ms = 1000.0 * duration_s(msg.processing_time)
         now = time.monotonic()
         rec.end_to_end_ms = 1000.0 * (now - sent_at.get(rec.stamp_ns, np.nan))
         rec.answered_at_s = now - next(iter(sent_at.values()), np.nan)  # first frame sent
