@@ -31,7 +31,7 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, ros_env):
     assert "--dds large-images" in text and "'Large images' (shared memory)" in text
     assert "FASTDDS_DEFAULT_PROFILES_FILE" not in __import__("os").environ  # restored
     lines = [x for x in text.splitlines() if x.startswith("| torch+mirror+fit |")]
-    assert len(lines) == 2  # the latency table's row and the stage table's
+    assert len(lines) == 3  # the latency table's row, the stage table's, the worker's
     cells = [c.strip() for c in lines[0].strip("|").split("|")]
     frames, answered, dropped = int(cells[1]), int(cells[2]), int(cells[3])
     assert frames == 20 and answered + dropped == frames and answered >= 1
@@ -45,6 +45,15 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, ros_env):
     assert int(cells[10]) > 0  # hands were found, so fitted and their fits timed
     assert stages["fits per frame"] > 0 and stages["fit p50 ms (per hand)"] > 0
     assert 0 < stages["fit thread CPU p50 ms (per hand)"] <= stages["fit p50 ms (per hand)"]
+    # the worker's frame, piece by piece: each piece timed, and within the frame's work
+    work = dict(zip(bench_latency.WORKER_HEADER[1:],
+                    (float(c) for c in lines[2].strip("|").split("|")[1:])))
+    assert work["frames"] == stages["frames timed"]
+    pieces = [work[f"{p} p50 ms"] for p in bench_latency.WORKER_PIECES]
+    assert all(p > 0 for p in pieces[:4]) and pieces[4] >= 0  # no debug subscriber
+    assert work["pipeline p50 ms"] >= 0.9 * stages["total p50 ms (stages)"]
+    assert work["frame's work p50 ms"] >= max(pieces) and work["waited in the slot p50 ms"] >= 0
+    assert 0 < work["worker thread CPU p50 ms"] <= work["process CPU p50 ms"] + 1.0
     assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True, True)
     assert bench_latency.parse_variant("torch") == ("torch", False, False)
     for bad in ("torch+flip", "+fit"):

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     frames = max(1, int(round(args.fps * args.seconds)))
-    rows, stage_rows = [], []
+    rows, stage_rows, worker_rows = [], [], []
     with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp, \
             dds_environment(args.dds) as dds:
         bag = args.bag or Path(tmp) / "bag"
@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
                 report, _, _ = run_replay(cfg, progress=False)
             rows.append(row(entry, report))
             stage_rows.append(stage_row(entry, read_stage_log(log)))
+            worker_rows.append(worker_row(entry, read_stage_log(log)))
     table = markdown_table(HEADER, rows)
     scenes = ("640x480, person scenes" if args.scenes == 2 else
               "v3 stills with two labelled hands, seed 9, each frame its sampled camera")
@@ -141,7 +142,13 @@ def run(args: argparse.Namespace) -> int:
             "networks: student + render + A2J; the fit per frame sums the hands fitted, "
             "phantoms the residual limit then drops included; thread CPU: the fitting "
             "thread's CPU time, process CPU: every thread's while it fits):\n\n"
-            f"{markdown_table(STAGE_HEADER, stage_rows)}\n")
+            f"{markdown_table(STAGE_HEADER, stage_rows)}\n\n"
+            "The node's worker per frame (medians; wall ms of each piece of "
+            "``HandPoseCore._process``; waited: from the image callback to the worker "
+            "taking the frame, which the node's processing time includes; rest: the frame's "
+            "work outside the pieces; CPU: the worker thread's and the whole process's "
+            "during the frame's work):\n\n"
+            f"{markdown_table(WORKER_HEADER, worker_rows)}\n")
     print(body)
     if not args.no_write:
         cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
@@ -162,7 +169,7 @@ def read_stage_log(path: Path) -> list[dict]:
 
 def stage_row(backend: str, frames: list[dict]) -> list[object]:
     """One row of the stage table (module doc) from the recorded frames."""
-    timed = [f for f in frames if "total" in f["stages_ms"]]
+    timed = [f for f in frames if "total" in f.get("stages_ms", {})]
 
     def p50(values) -> float:
         values = list(values)
@@ -204,20 +211,40 @@ def timed_node(cfg, log: Path):
                 child.kill()
 
 
+WORKER_PIECES = ("decode", "pipeline", "build", "publish", "debug")
+WORKER_HEADER = ["backend", "frames", "waited in the slot p50 ms", *[f"{p} p50 ms" for p in
+                 WORKER_PIECES], "rest p50 ms", "frame's work p50 ms", "mean ms",
+                 "worker thread CPU p50 ms", "process CPU p50 ms"]
+
+
 def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
     """Run hand_pose_node (``ros_args``: its command line) and log each frame's stages.
 
-    One JSON line per ``HandsResult`` the pipeline makes (one per frame): ``stages_ms``,
-    its ``timings_ms``, and ``fits_ms``, [wall, thread CPU, process CPU] ms of each
-    ``FitStage.apply`` (one per hand fitted) since the frame before. Only timing is added
-    (a clock read around each fit, a line written per frame); the process ends as the
-    node's entry point ends it.
+    One JSON line per frame the worker takes (``HandPoseCore._process``): ``stages_ms``,
+    the ``timings_ms`` of the frame's ``HandsResult`` (absent for a frame rejected before
+    the pipeline); ``fits_ms``, [wall, thread CPU, process CPU] ms of each
+    ``FitStage.apply`` (one per hand fitted); ``worker_ms``: the frame's wait in the node's
+    one-frame slot (from the image callback to the worker taking it: part of the
+    ``processing_time`` the node reports) and the wall ms of each piece of the worker's
+    work (``WORKER_PIECES``: decoding the image, ``run_hands``, building the messages, every
+    ``publish`` of the worker thread, the debug image), ``process`` the whole of it,
+    ``thread_cpu`` / ``process_cpu`` the worker's and every thread's CPU meanwhile. Only
+    timing is added (clock reads around the calls, a line written per frame); the process
+    ends as the node's entry point ends it.
     """
+    import threading
+
+    from rclpy.publisher import Publisher
+
     from vvhand_core import hands
     from vvhand_core.fit.stage import FitStage
+    from vvhand_ros import node_core
+    from vvhand_ros.depth_input import DepthInput
+    from vvhand_ros.frame_output import FrameOutput
 
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open until the process ends
-    fits: list[list[float]] = []
+    frame: dict = {"fits_ms": [], "worker_ms": dict.fromkeys(WORKER_PIECES, 0.0)}
+    worker: list[int] = []  # the worker thread's id, once it runs
     apply, init = FitStage.apply, hands.HandsResult.__init__
 
     def timed_apply(self, *args, **kwargs):
@@ -225,20 +252,79 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
         try:
             return apply(self, *args, **kwargs)
         finally:
-            fits.append([1e3 * (time.perf_counter() - w), 1e3 * (time.thread_time() - c),
-                         1e3 * (time.process_time() - p)])
+            frame["fits_ms"].append([1e3 * (time.perf_counter() - w),
+                                     1e3 * (time.thread_time() - c),
+                                     1e3 * (time.process_time() - p)])
 
     def logged_init(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        log.write(json.dumps({"stages_ms": dict(self.timings_ms), "fits_ms": fits}) + "\n")
-        fits.clear()
+        frame["stages_ms"] = dict(self.timings_ms)
+
+    def timed(piece: str, fn):
+        def call(*args, **kwargs):
+            if not worker or threading.get_ident() != worker[0]:
+                return fn(*args, **kwargs)  # not the worker's (the executor's, start-up)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                frame["worker_ms"][piece] += 1e3 * (time.perf_counter() - start)
+        return call
+
+    process = node_core.HandPoseCore._process
+
+    def timed_process(self, msg, info, t_in):
+        worker[:] = [threading.get_ident()]
+        waited = 1e3 * (time.monotonic() - t_in)
+        w, c, p = time.perf_counter(), time.thread_time(), time.process_time()
+        try:
+            return process(self, msg, info, t_in)
+        finally:
+            frame["worker_ms"] |= {
+                "waited": waited, "process": 1e3 * (time.perf_counter() - w),
+                "thread_cpu": 1e3 * (time.thread_time() - c),
+                "process_cpu": 1e3 * (time.process_time() - p)}
+            log.write(json.dumps(frame) + "\n")
+            frame.clear()
+            frame.update(fits_ms=[], worker_ms=dict.fromkeys(WORKER_PIECES, 0.0))
 
     FitStage.apply, hands.HandsResult.__init__ = timed_apply, logged_init
+    node_core.HandPoseCore._process = timed_process
+    DepthInput.prepare = timed("decode", DepthInput.prepare)
+    FrameOutput.build = timed("build", FrameOutput.build)
+    Publisher.publish = timed("publish", Publisher.publish)
+    node_core.HandPoseCore._publish_debug = timed("debug", node_core.HandPoseCore._publish_debug)
+    _time_pipelines(timed)
     from vvhand_ros.node import main
     from vvhand_ros.node_startup import exit_process
 
     sys.argv = ["hand_pose_node", *ros_args]
     exit_process(main())
+
+
+def _time_pipelines(timed) -> None:
+    """Time ``run_hands`` of both pipelines (the torch one where torch imports)."""
+    from vvhand_core.lite.pipeline import LitePipeline
+
+    LitePipeline.run_hands = timed("pipeline", LitePipeline.run_hands)
+    with contextlib.suppress(ImportError):
+        from vvhand_core.pipeline import VirtualViewPipeline
+
+        VirtualViewPipeline.run_hands = timed("pipeline", VirtualViewPipeline.run_hands)
+
+
+def worker_row(backend: str, frames: list[dict]) -> list[object]:
+    """One row of the worker table (``WORKER_HEADER``) from the recorded frames."""
+    timed = [f["worker_ms"] for f in frames if "process" in f.get("worker_ms", {})]
+
+    def p50(key: str) -> float:
+        return float(np.median([t[key] for t in timed])) if timed else float("nan")
+
+    rest = [t["process"] - sum(t[k] for k in WORKER_PIECES) for t in timed]
+    return [backend, len(timed), p50("waited"), *[p50(k) for k in WORKER_PIECES],
+            float(np.median(rest)) if rest else float("nan"), p50("process"),
+            float(np.mean([t["process"] for t in timed])) if timed else float("nan"),
+            p50("thread_cpu"), p50("process_cpu")]
 
 
 if __name__ == "__main__":  # python -m vvhand_ros.bench_latency --stage-log FILE -- ARGS
