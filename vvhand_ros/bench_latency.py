@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     frames = max(1, int(round(args.fps * args.seconds)))
-    rows, stage_rows, worker_rows = [], [], []
+    rows, stage_rows, worker_rows, publish_lines = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="vvhand_latency_") as tmp, \
             dds_environment(args.dds) as dds:
         bag = args.bag or Path(tmp) / "bag"
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append(row(entry, report))
             stage_rows.append(stage_row(entry, read_stage_log(log)))
             worker_rows.append(worker_row(entry, read_stage_log(log)))
+            publish_lines.append(f"- {entry}: {publish_by_topic(read_stage_log(log))}")
     table = markdown_table(HEADER, rows)
     scenes = ("640x480, person scenes" if args.scenes == 2 else
               "v3 stills with two labelled hands, seed 9, each frame its sampled camera")
@@ -148,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
             "taking the frame, which the node's processing time includes; rest: the frame's "
             "work outside the pieces; CPU: the worker thread's and the whole process's "
             "during the frame's work):\n\n"
-            f"{markdown_table(WORKER_HEADER, worker_rows)}\n")
+            f"{markdown_table(WORKER_HEADER, worker_rows)}\n\nPublishing by topic (p50 ms a "
+            "frame, over the frames that published on it):\n\n" + "\n".join(publish_lines)
+            + "\n")
     print(body)
     if not args.no_write:
         cmd = (f"vvhand bench latency --fps {args.fps:g} --seconds {args.seconds:g} "
@@ -228,6 +231,7 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
     ``processing_time`` the node reports) and the wall ms of each piece of the worker's
     work (``WORKER_PIECES``: decoding the image, ``run_hands``, building the messages, every
     ``publish`` of the worker thread, the debug image), ``process`` the whole of it,
+    ``publish_ms`` the publishing by topic,
     ``thread_cpu`` / ``process_cpu`` the worker's and every thread's CPU meanwhile. Only
     timing is added (clock reads around the calls, a line written per frame); the process
     ends as the node's entry point ends it.
@@ -292,7 +296,19 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
     node_core.HandPoseCore._process = timed_process
     DepthInput.prepare = timed("decode", DepthInput.prepare)
     FrameOutput.build = timed("build", FrameOutput.build)
-    Publisher.publish = timed("publish", Publisher.publish)
+    publish = timed("publish", Publisher.publish)
+
+    def publish_by_topic(self, msg):  # the worker's publish time per topic, too
+        start = time.perf_counter()
+        try:
+            return publish(self, msg)
+        finally:
+            if worker and threading.get_ident() == worker[0]:
+                by_topic = frame.setdefault("publish_ms", {})
+                by_topic[self.topic_name] = (by_topic.get(self.topic_name, 0.0)
+                                             + 1e3 * (time.perf_counter() - start))
+
+    Publisher.publish = publish_by_topic
     node_core.HandPoseCore._publish_debug = timed("debug", node_core.HandPoseCore._publish_debug)
     _time_pipelines(timed)
     from vvhand_ros.node import main
@@ -325,6 +341,16 @@ def worker_row(backend: str, frames: list[dict]) -> list[object]:
             float(np.median(rest)) if rest else float("nan"), p50("process"),
             float(np.mean([t["process"] for t in timed])) if timed else float("nan"),
             p50("thread_cpu"), p50("process_cpu")]
+
+
+def publish_by_topic(frames: list[dict]) -> str:
+    """"topic p50 ms, ..." of the worker's publishing, slowest first."""
+    times: dict[str, list[float]] = {}
+    for f in frames:
+        for topic, ms in f.get("publish_ms", {}).items():
+            times.setdefault(topic, []).append(ms)
+    p50 = sorted(((float(np.median(v)), k) for k, v in times.items()), reverse=True)
+    return ", ".join(f"{k} {v:.2f}" for v, k in p50) or "nothing published"
 
 
 if __name__ == "__main__":  # python -m vvhand_ros.bench_latency --stage-log FILE -- ARGS
