@@ -44,7 +44,7 @@ PINNED_SEQUENCE = [
     [25.355, -149.492, 371.891], [27.367, -134.281, 388.331], [31.458, -120.626, 400.393],
     [29.779, -114.088, 400.527], [24.855, -112.869, 406.258], [14.484, -106.313, 414.278],
     [7.926, -107.907, 441.52], [-7.882, -99.383, 455.287], [-21.612, -100.226, 459.609]]
-LEGACY_LIFT = {"refine_passes": 1, "edge_factor": 1.0}
+LEGACY_LIFT = {"edge_factor": 1.0}
 PINNED_TRACKED = PINNED_SEQUENCE + PINNED_INDEPENDENT[:4] + [
     [184.789, -75.329, 692.448]] + PINNED_INDEPENDENT[5:]
 
@@ -69,7 +69,7 @@ def _close(got, want, tol=0.05):
 
 def test_locate_keeps_its_centres(v2_frames):
     """locate() gives the centres it gave before locate_all existed (same rule, one prior;
-    lifted and scored as then)."""
+    scored as then)."""
     from vvhand_core.data.synthetic.generator import sample_sequence
 
     legacy = DetectorLocaliser(DetectorLocaliserConfig(use_tracking=False, **LEGACY_LIFT))

@@ -2,11 +2,11 @@
 
 ``DetectorLocaliser.locate(depth_mm, intrinsics)`` resamples the frame to the canonical
 camera (``detector.net``), runs the network once, lifts every heat-map peak to a 3D
-centre (the refiner on a patch around it, ``refine_passes`` times, each pass on a patch
-re-centred on the last answer; or the local surface depth + the predicted ``dz``), scores
-it by its peak (times ``edge_factor`` when the centre lies within ``edge_margin_px``
-canonical pixels of the image border: objects cut by the border look like hands more
-often than whole ones; chosen on the tuning splits, assets/hand_detector.md) and picks one:
+centre (the refiner on a patch around it, or the local surface depth + the predicted
+``dz``), scores it by its peak (times ``edge_factor`` when the centre lies within
+``edge_margin_px`` canonical pixels of the image border: objects cut by the border look
+like hands more often than whole ones; chosen on the tuning splits,
+assets/hand_detector.md) and picks one:
 
 * Rule without a prior: among the candidates scoring at least ``threshold`` and at least
   ``relative_threshold`` x the best score, the NEAREST one (smallest depth) wins, so with
@@ -122,7 +122,6 @@ class DetectorLocaliserConfig:
     track_radius_mm: float = 120.0
     use_tracking: bool = True
     max_peaks: int = 5
-    refine_passes: int = 2  # refiner passes per peak (1: legs 2-11's lifting)
     edge_margin_px: float = 16.0  # canonical pixels: a centre this near the border ...
     edge_factor: float = 0.8  # ... scores this x its peak (1.0: no border rule)
     max_hands: int = 2  # locate_all: at most this many hands
@@ -140,10 +139,9 @@ class DetectorLocaliserConfig:
                      "edge_factor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
-        if (self.track_radius_mm <= 0 or self.max_peaks < 1 or self.refine_passes < 1
-                or self.edge_margin_px < 0):
-            raise ValueError("track_radius_mm > 0, max_peaks >= 1, refine_passes >= 1 and "
-                             "edge_margin_px >= 0 are required")
+        if self.track_radius_mm <= 0 or self.max_peaks < 1 or self.edge_margin_px < 0:
+            raise ValueError("track_radius_mm > 0, max_peaks >= 1 and edge_margin_px >= 0 "
+                             "are required")
         if self.max_hands < 1 or self.merge_radius_mm < 0 or self.track_max_misses < 0:
             raise ValueError("max_hands >= 1, merge_radius_mm >= 0 and track_max_misses >= 0 "
                              "are required")
@@ -305,10 +303,8 @@ class DetectorLocaliser:
     def _lift(self, canon: np.ndarray, peaks: list) -> list[tuple[float, float, float] | None]:
         """Canonical (u, v) and depth (mm) of each peak.
 
-        With a refiner: from the patch around the peak (all peaks in one batch), then
-        ``refine_passes - 1`` times more from a patch re-centred on the last answer (the
-        refiner is most precise near the centre it was trained to find); without one, or
-        where the patch holds no depth: the surface depth plus the heat-map's dz.
+        With a refiner: from the patch around the peak (all peaks in one batch); without
+        one, or where the patch holds no depth: the surface depth plus the heat-map's dz.
         """
         cfg = self.cfg
         lifted: list[tuple[float, float, float] | None] = []
@@ -323,20 +319,10 @@ class DetectorLocaliser:
             z_s = None if got is not None else surface_depth_mm(
                 canon, p.u, p.v, self.config, cfg.min_depth_mm, cfg.max_depth_mm)
             lifted.append(None if z_s is None else (p.u, p.v, z_s + p.dz * DZ_SCALE_MM))
-        for n in range(cfg.refine_passes):
-            if not patches:
-                break
+        if patches:
             offsets = self.runner.refine(np.stack(patches))
             for (k, u0, v0, z_ref), off in zip(where, offsets):
                 lifted[k] = apply_offsets(u0, v0, z_ref, off)
-            again = [k for k, *_ in where] if n + 1 < cfg.refine_passes else []
-            patches, where = [], []
-            for k in again:  # the next pass: a patch re-centred on this pass's answer
-                u0, v0 = int(round(lifted[k][0])), int(round(lifted[k][1]))
-                got = patch_at(canon, u0, v0, cfg.min_depth_mm, cfg.max_depth_mm)
-                if got is not None:
-                    patches.append(got[0])
-                    where.append((k, u0, v0, got[1]))
         return lifted
 
     def choose(self, found: list[tuple[float, np.ndarray]]) -> np.ndarray | None:
