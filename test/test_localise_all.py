@@ -25,7 +25,7 @@ from vvhand_core.skeletons import HANDS2019_21
 
 NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 
-# DetectorLocaliser.locate with the packaged detector (weights sha256 6c8fdd0365a0d3ae...)
+# DetectorLocaliser.locate with the packaged detector (weights sha256 4c2d83e3690d7aff...)
 # computed with the localiser of commit 407d3a6, before locate_all existed: v2 seed 5
 # frames V2_INDICES, each on its own; then with tracking, a v2 sequence (seed 21, 12
 # frames, keyframes every 6) followed by the same frames (frame 4 is found through frame
@@ -34,19 +34,19 @@ NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 # given the packaged weights' absolute path).
 V2_INDICES = [*range(10), 158, 250, 276]
 PINNED_INDEPENDENT = [
-    [-408.714, 128.922, 885.903], [-337.246, -201.61, 835.667],
-    [-591.83, 336.404, 885.371], [-294.323, -25.287, 458.519], [184.789, -75.329, 692.448],
-    [-126.308, 260.814, 718.92], [304.309, 163.864, 760.567], [-142.041, -70.009, 480.756],
-    [-43.187, -132.696, 453.935], [-343.008, 338.976, 796.863],
-    [-126.395, 13.051, 401.149], [-191.95, 18.299, 831.176], [326.312, 278.158, 819.264]]
+    [-412.939, 129.49, 887.447], [-338.284, -204.232, 838.567], [-651.019, 378.17, 982.56],
+    [-294.236, -18.718, 459.559], [182.955, -73.468, 693.495],
+    [-133.158, 260.517, 719.695], [303.53, 159.393, 764.855], [-143.859, -69.337, 478.418],
+    [-41.846, -134.762, 456.669], [-344.529, 338.871, 793.595], [-125.168, 9.956, 405.65],
+    [-188.112, 11.361, 826.763], [328.199, 279.456, 820.95]]
 PINNED_SEQUENCE = [
-    [20.989, -175.624, 357.171], [23.018, -170.826, 363.534], [27.817, -159.296, 371.832],
-    [25.355, -149.492, 371.891], [27.367, -134.281, 388.331], [31.458, -120.626, 400.393],
-    [29.779, -114.088, 400.527], [24.855, -112.869, 406.258], [14.484, -106.313, 414.278],
-    [7.926, -107.907, 441.52], [-7.882, -99.383, 455.287], [-21.612, -100.226, 459.609]]
+    [21.117, -176.12, 354.507], [25.356, -172.95, 363.275], [28.001, -162.048, 373.038],
+    [27.507, -150.571, 380.334], [30.709, -131.937, 389.359], [32.373, -120.631, 400.189],
+    [30.655, -118.806, 401.649], [30.089, -117.593, 408.843], [16.196, -111.65, 423.844],
+    [8.749, -105.372, 435.601], [-6.648, -98.338, 451.267], [-23.275, -96.475, 459.863]]
 LEGACY_LIFT = {"edge_factor": 1.0}
 PINNED_TRACKED = PINNED_SEQUENCE + PINNED_INDEPENDENT[:4] + [
-    [184.789, -75.329, 692.448]] + PINNED_INDEPENDENT[5:]
+    [-401.493, -55.678, 457.933]] + PINNED_INDEPENDENT[5:]
 
 
 @pytest.fixture(scope="module")
@@ -254,8 +254,9 @@ def test_scoring_counts_every_labelled_hand():
 # v3 tuning frames (seed 7) the packaged detector's locate_all is checked on: hands held,
 # egocentric / overhead / third-person cameras, one or two hands labelled per frame
 V3_FRAMES = range(40)
-V3_MIN_FOUND = 40  # the packaged detector finds 42 of their 59 hands (leg 6: 37)
-V3_MAX_PHANTOMS = 4  # of the 40 scenes without hands it reports a hand in 2 (leg 6: 5)
+V3_MIN_FOUND = 40  # the packaged detector finds 42 of their 59 hands (legs 6, 11: 37, 42)
+V3_MAX_PHANTOMS = 3  # of the 40 scenes without hands it reports a hand in 1 (legs 6, 11:
+# 5, 2; legs 6 and 11 scored without the border rule)
 
 
 def test_packaged_locate_all_on_fixed_v3_frames(packaged):
