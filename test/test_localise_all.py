@@ -199,6 +199,22 @@ def test_bench_sweep_rows_equal_locate_all(v2_frames, packaged):
                                        atol=1e-3)
 
 
+def test_bench_edge_factor_reaches_the_detector():
+    """`vvhand bench localiser --edge-factor F`: every detector it scores uses F."""
+    import argparse
+
+    from vvhand_core.benchmarks.localiser import add_arguments, command_line, localisers
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--edge-factor", "1", "--sweep", "0.5:0.5"])
+    assert command_line(args).endswith("--sweep 0.5:0.5 --edge-factor 1")
+    assert "--edge-factor" not in command_line(parser.parse_args([]))
+    for edge in (1.0, None):
+        locate_all = next(iter(localisers("", False, "", edge).values()))
+        assert locate_all.__self__.cfg.edge_factor == (edge or 0.8)
+
+
 def test_detector_tracks_one_hand_through_a_sequence():
     from vvhand_core.data.synthetic.generator import sample_sequence
 

@@ -16,7 +16,9 @@ frame, without times (so a choice of thresholds is a repository command too). Ta
 split, per camera placement and per grasp type (where the frames say them); ``--misses``:
 also why each missed hand was missed (:mod:`vvhand_core.detector.misses`, the packaged or
 ``--weights`` detector with its default thresholds), counted per placement, grasp type
-and condition of the hand. Printed and appended to docs/results.md (or $VVHAND_RESULTS).
+and condition of the hand; ``--edge-factor F``: the detector's border rule
+(``DetectorLocaliserConfig.edge_factor``; 1: none). Printed and appended to docs/results.md
+(or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--misses", action="store_true",
                         help="also why each missed hand was missed (detector.misses), per "
                              "camera placement, grasp type and condition of the hand")
+    parser.add_argument("--edge-factor", type=float, default=None,
+                        help="the detector's edge_factor (score of a centre near the image "
+                             "border = this x its peak; default: DetectorLocaliserConfig's; "
+                             "1: no border rule)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -118,18 +124,24 @@ def sweep_pairs(text: str) -> list[tuple[float, float]]:
     return pairs
 
 
-def localisers(weights: str, geometric: bool, sweep: str = "") -> dict:
-    """Name -> locate_all of each localiser compared (tracking off, one thread)."""
+def _detector(weights: str, edge_factor: float | None = None):
+    """A DetectorLocaliser without tracking, one thread (``edge_factor`` None: default)."""
     from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
 
-    det = DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False,
-                                                    num_threads=1))
+    extra = {} if edge_factor is None else {"edge_factor": edge_factor}
+    return DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False,
+                                                     num_threads=1, **extra))
+
+
+def localisers(weights: str, geometric: bool, sweep: str = "",
+               edge_factor: float | None = None) -> dict:
+    """Name -> locate_all of each localiser compared (tracking off, one thread)."""
+    det = _detector(weights, edge_factor)
     out = {f"detector, every hand (locate_all, {det.runtime})": det.locate_all,
            f"detector, one hand (locate, {det.runtime})": _one(det.locate)}
     pairs = sweep_pairs(sweep)
     if pairs:
-        sweeper = _Sweep(DetectorLocaliser(DetectorLocaliserConfig(
-            weights=weights, use_tracking=False, num_threads=1)), pairs)
+        sweeper = _Sweep(_detector(weights, edge_factor), pairs)
         for t, r in pairs:
             out[f"detector, every hand, threshold {t:g}, relative {r:g} {SWEEP}"] = \
                 sweeper.rule(t, r)
@@ -165,8 +177,9 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     splits = TUNING_SPLITS if args.tuning else SPLITS
     free = args.frames if args.free_frames < 0 else args.free_frames
-    locs = localisers(args.weights, args.geometric, args.sweep)
-    diagnose = _Misses(args.weights) if getattr(args, "misses", False) else None
+    edge = getattr(args, "edge_factor", None)
+    locs = localisers(args.weights, args.geometric, args.sweep, edge)
+    diagnose = _Misses(args.weights, edge) if getattr(args, "misses", False) else None
     rows, placement_rows, grasp_rows, messages = [], [], [], []
     for key in [k.strip() for k in args.splits.split(",") if k.strip()]:
         if key not in splits:
@@ -205,11 +218,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 class _Misses:
     """``--misses``: every frame with hands diagnosed (``detector.misses``) on its way."""
 
-    def __init__(self, weights: str) -> None:
-        from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
-
-        self.det = DetectorLocaliser(DetectorLocaliserConfig(
-            weights=weights, use_tracking=False, num_threads=1))
+    def __init__(self, weights: str, edge_factor: float | None = None) -> None:
+        self.det = _detector(weights, edge_factor)
         self.outcomes: dict[str, list] = {}
 
     def watch(self, split: str, frames):
@@ -250,6 +260,8 @@ def command_line(args: argparse.Namespace) -> str:
         if getattr(args, flag):
             cmd += f" --{flag}"
     cmd += f" --sweep {args.sweep}" if args.sweep else ""
+    if getattr(args, "edge_factor", None) is not None:
+        cmd += f" --edge-factor {args.edge_factor:g}"
     return cmd + (f" --weights {args.weights}" if args.weights else "")
 
 
