@@ -14,8 +14,11 @@ synth-bag --scenes 3 --two-hands`) instead, and the hands reported of those labe
 stages' times inside the node (the node runs under :func:`node_with_stage_log`, which
 records each frame's ``timings_ms`` and the wall, thread-CPU and process-CPU time of each
 hand's fit): the networks' time (student + render + A2J) and the fit's per frame, per hand
-fitted and in CPU time, comparable with `vvhand bench pipeline`'s stages. Appends the
-tables to docs/results.md (or $VVHAND_RESULTS).
+fitted and in CPU time, comparable with `vvhand bench pipeline`'s stages. A third table
+takes the node's worker apart per frame: the frame's wait in the one-frame slot (which the
+node's processing time includes), decoding, the pipeline, building and publishing the
+messages (and by topic), the debug image, and the worker's and the process's CPU. Appends
+the tables to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
