@@ -259,7 +259,6 @@ def refine(p: SideProblem, target: np.ndarray, conf: np.ndarray, shape: ShapeArr
     return p
 
 
-
 def residual_terms(posed: HandPose, target: np.ndarray, obs: Observation | None,
                    pts: np.ndarray | None, cand: np.ndarray | None = None
                    ) -> dict[str, float]:

@@ -189,11 +189,31 @@ class Weights:
     length: float = 0.01
     length_sigma: float = 0.06
 
+    @property
+    def scale_k(self) -> float:
+        """The scale prior's factor: sqrt(scale) / scale_sigma."""
+        return self.scale ** 0.5 / self.scale_sigma
+
+    @property
+    def length_k(self) -> float:
+        """The finger length prior's factor: sqrt(length) / length_sigma."""
+        return self.length ** 0.5 / self.length_sigma
+
+
+def _pull_weights(weight: float, conf: np.ndarray) -> np.ndarray:
+    """Per-joint factors (21,) of a pull: sqrt(weight * conf[j] / sum(conf))."""
+    return np.sqrt(weight * conf / max(float(conf.sum()), 1e-9))
+
+
+def _shared_factor(weight: float, count: int) -> float:
+    """The factor of each of ``count`` residuals sharing ``weight``: sqrt(weight / count)."""
+    return (weight / max(count, 1)) ** 0.5
+
 
 def point_pull(lin: Linearisation, target: np.ndarray, conf: np.ndarray, weight: float,
                sigma_mm: float, jac: bool):
     """Joints to targets (21, 3), joint j weighted by conf[j]: r (63,), J (63, 35)."""
-    w = np.sqrt(weight * conf / max(float(conf.sum()), 1e-9))[:, None]
+    w = _pull_weights(weight, conf)[:, None]
     psi, dpsi = robust((lin.joints - target) / sigma_mm)
     r = (psi * w).reshape(-1)
     if not jac:
@@ -212,7 +232,7 @@ def data_term(lin: Linearisation, points: np.ndarray, weight: float, sigma_mm: f
     of the points first selected were dropped, so that the rest keep their weight).
     """
     d, grad, part = nearest_surface(points, lin.posed, candidates, jac)
-    k = (weight / max(points.shape[0] if count is None else count, 1)) ** 0.5
+    k = _shared_factor(weight, points.shape[0] if count is None else count)
     psi, dpsi = robust(d / sigma_mm, robust_scale)
     if not jac:
         return psi * k, None
@@ -240,7 +260,7 @@ def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: flo
     than the margin. Compiled where numba is (:mod:`.compiled`).
     """
     centres, radii = lin.posed.samples()
-    k = (weight / centres.shape[0]) ** 0.5
+    k = _shared_factor(weight, centres.shape[0])
     if compiled.ENABLED:
         r, g, extra = compiled.free_residuals(obs, centres, radii, k, sigma_mm, margin_mm,
                                               lin.s, _STEP_MM, jac)
@@ -265,7 +285,7 @@ def free_term(lin: Linearisation, obs: Observation, weight: float, sigma_mm: flo
 
 def scale_prior(x: np.ndarray, prior: float, w: Weights, jac: bool):
     """(s - prior) / sigma: r (1,), J (1, 35)."""
-    k = w.scale ** 0.5 / w.scale_sigma
+    k = w.scale_k
     r = (x[SCALE_INDEX:SCALE_INDEX + 1] - prior) * k
     if not jac:
         return r, None
@@ -276,7 +296,7 @@ def scale_prior(x: np.ndarray, prior: float, w: Weights, jac: bool):
 
 def length_prior(x: np.ndarray, w: Weights, jac: bool):
     """(l_f - 1) / sigma per finger: r (5,), J (5, 35)."""
-    k = w.length ** 0.5 / w.length_sigma
+    k = w.length_k
     r = (x[LENGTHS] - 1.0) * k
     if not jac:
         return r, None
@@ -342,8 +362,6 @@ class Terms:
     temporal_w: np.ndarray
     data_k: float
     free_k: float
-    scale_k: float
-    length_k: float
 
     @staticmethod
     def build(w: Weights, target: np.ndarray, conf: np.ndarray, prev: np.ndarray | None = None,
@@ -359,10 +377,12 @@ class Terms:
             w, np.ascontiguousarray(target, np.float64), conf, prev,
             None if points is None else np.ascontiguousarray(points, np.float64), cand, count, obs,
             length_prior, scale_prior, _pull_weights(w.joints, conf),
-            _pull_weights(w.temporal, _ONES21), (w.data / max(n if count is None else count, 1))
-            ** 0.5, (w.free / NUM_SAMPLES) ** 0.5, w.scale ** 0.5 / w.scale_sigma,
-            w.length ** 0.5 / w.length_sigma)  # fmt: skip
+            _pull_weights(w.temporal, _ONES21),
+            _shared_factor(w.data, n if count is None else count),
+            _shared_factor(w.free, NUM_SAMPLES))
 
+    scale_k = property(lambda self: self.w.scale_k)
+    length_k = property(lambda self: self.w.length_k)
     joint_mm = property(lambda self: self.w.joint_mm)
     temporal_mm = property(lambda self: self.w.temporal_mm)
     data_mm = property(lambda self: self.w.data_mm)
@@ -403,8 +423,3 @@ class Terms:
 
 NUM_SAMPLES = len(SAMPLE_BODY)  # free-space samples per hand (HandPose.samples)
 _ONES21 = np.ones(21)
-
-
-def _pull_weights(weight: float, conf: np.ndarray) -> np.ndarray:
-    """Per-joint factors (21,) of a pull (``point_pull``'s)."""
-    return np.sqrt(weight * conf / max(float(conf.sum()), 1e-9))
