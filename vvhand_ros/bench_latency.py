@@ -129,9 +129,10 @@ def run(args: argparse.Namespace) -> int:
             with timed_node(cfg, log):
                 report, _, _ = run_replay(cfg, progress=False)
             rows.append(row(entry, report))
-            stage_rows.append(stage_row(entry, read_stage_log(log)))
-            worker_rows.append(worker_row(entry, read_stage_log(log)))
-            publish_lines.append(f"- {entry}: {publish_by_topic(read_stage_log(log))}")
+            logged = read_stage_log(log)
+            stage_rows.append(stage_row(entry, logged))
+            worker_rows.append(worker_row(entry, logged))
+            publish_lines.append(f"- {entry}: {publish_by_topic(logged)}")
     table = markdown_table(HEADER, rows)
     scenes = ("640x480, person scenes" if args.scenes == 2 else
               "v3 stills with two labelled hands, seed 9, each frame its sampled camera")
@@ -267,7 +268,8 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
         init(self, *args, **kwargs)
         frame["stages_ms"] = dict(self.timings_ms)
 
-    def timed(piece: str, fn):
+    def timed(piece: str, fn, also=None):
+        """Calls of ``fn`` on the worker timed into ``piece`` (and ``also(args, ms)``)."""
         def call(*args, **kwargs):
             if not worker or threading.get_ident() != worker[0]:
                 return fn(*args, **kwargs)  # not the worker's (the executor's, start-up)
@@ -275,8 +277,15 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
             try:
                 return fn(*args, **kwargs)
             finally:
-                frame["worker_ms"][piece] += 1e3 * (time.perf_counter() - start)
+                ms = 1e3 * (time.perf_counter() - start)
+                frame["worker_ms"][piece] += ms
+                if also is not None:
+                    also(args, ms)
         return call
+
+    def by_topic(args, ms: float) -> None:  # Publisher.publish(self, msg): self's topic
+        topics = frame.setdefault("publish_ms", {})
+        topics[args[0].topic_name] = topics.get(args[0].topic_name, 0.0) + ms
 
     process = node_core.HandPoseCore._process
 
@@ -299,19 +308,7 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
     node_core.HandPoseCore._process = timed_process
     DepthInput.prepare = timed("decode", DepthInput.prepare)
     FrameOutput.build = timed("build", FrameOutput.build)
-    publish = timed("publish", Publisher.publish)
-
-    def publish_by_topic(self, msg):  # the worker's publish time per topic, too
-        start = time.perf_counter()
-        try:
-            return publish(self, msg)
-        finally:
-            if worker and threading.get_ident() == worker[0]:
-                by_topic = frame.setdefault("publish_ms", {})
-                by_topic[self.topic_name] = (by_topic.get(self.topic_name, 0.0)
-                                             + 1e3 * (time.perf_counter() - start))
-
-    Publisher.publish = publish_by_topic
+    Publisher.publish = timed("publish", Publisher.publish, also=by_topic)
     node_core.HandPoseCore._publish_debug = timed("debug", node_core.HandPoseCore._publish_debug)
     _time_pipelines(timed)
     from vvhand_ros.node import main
