@@ -311,8 +311,7 @@ def joint_state_msg(header: Header, fit, prefix: str) -> JointState:
 
 
 __all__ = ["HandOutput", "SIDE_CODES", "duration_msg", "duration_s", "frame_prefix",
-           "hand_array_msg",
-           "hand_joint_frame_name", "hand_joint_transforms", "hand_msg", "hand_pose_msg",
-           "joint_state_msg", "joint_state_name_prefix", "marker_array_msg",
+           "hand_array_msg", "hand_joint_frame_name", "hand_joint_transforms", "hand_msg",
+           "hand_pose_msg", "joint_state_msg", "joint_state_name_prefix", "marker_array_msg",
            "palm_frame_name", "palm_pose", "palm_pose_msg", "palm_transform", "points_m",
            "pose_array_msg", "quaternion_msg", "side_frame_name"]

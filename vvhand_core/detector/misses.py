@@ -27,9 +27,9 @@ on the hand`` (under ``DEPTH_SHARE`` of its joints inside the image have valid d
 their pixel: closer than the sensor's range, dropout), ``hidden by object`` (at least
 ``HIDDEN_SHARE`` of its joints' visibility ``object``), ``hidden by arm or other hand``
 (at least ``HIDDEN_SHARE`` ``other``: an arm, the other hand, the body), ``near the other
-hand`` (another
-labelled hand within ``CLOSE_MM``), else ``clear``. Versions 1 and 2 carry no visibility
-codes and no per-hand joints besides ``joints_mm``: their hands are judged on those.
+hand`` (another labelled hand within ``CLOSE_MM``), else ``clear``. Versions 1 and 2 carry
+no visibility codes and no per-hand joints besides ``joints_mm``: their hands are judged
+on those.
 """
 
 from __future__ import annotations
