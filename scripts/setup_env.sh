@@ -143,7 +143,7 @@ if [ -f "$BUILD/vvhand/install_manifest.txt" ]; then
   # and the folders that held only those files (the manifest lists files)
   sed 's#/[^/]*$##' "$BUILD/vvhand/install_manifest.txt" | sort -ru |
     xargs -r -d '\n' rmdir -p --ignore-fail-on-non-empty 2>/dev/null || true
-  rm -rf "$BUILD/vvhand" "$BUILD/vvhand.log" "$VENV/lib/python3.11/site-packages/vvhand"
+  rm -rf "$BUILD/vvhand" "$BUILD/vvhand.log" "$VENV"/lib/python3*/site-packages/vvhand
 fi
 
 log "building the vvhand_msgs interfaces into $VENV"
