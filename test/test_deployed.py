@@ -2,7 +2,8 @@
 
 vvhand_core.deployed.DEPLOYED is what the node runs; compared here by VALUE with the node's
 parameter table, config/vvhand.yaml, docs/ros.md's parameter table, `vvhand replay`,
-`make demo` and what the benches measure as "what the node runs".
+`make demo` and what the benches measure as "what the node runs". DEPLOYED holds
+millimetres, the node's parameters metres (vvhand_ros.param_units converts).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vvhand_core.fit import FitConfig
 pytest.importorskip("rclpy", reason="the node's parameter table imports rcl_interfaces")
 
 from vvhand_ros.node_params import PARAMETERS  # noqa: E402
+from vvhand_ros.param_units import in_core_units, ros_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = {name: default for name, default, *_ in PARAMETERS}
@@ -35,10 +37,13 @@ def _same(a, b) -> bool:
 
 
 def test_node_parameters_take_the_deployed_values():
+    in_mm = in_core_units(NODE.__getitem__)
     for field in dataclasses.fields(DeployedDefaults):
-        assert field.name in NODE, f"{field.name}: no node parameter"
-        assert _same(NODE[field.name], getattr(DEPLOYED, field.name)), field.name
-        assert type(NODE[field.name]) is type(getattr(DEPLOYED, field.name)), field.name
+        assert ros_name(field.name) in NODE, f"{field.name}: no node parameter"
+        assert _same(in_mm(field.name), getattr(DEPLOYED, field.name)), field.name
+        assert type(NODE[ros_name(field.name)]) is type(getattr(DEPLOYED, field.name)), field.name
+    assert NODE["cube_m"] == DEPLOYED.cube_mm / 1000  # metres, and beta per metre:
+    assert NODE["smoothing_beta"] == DEPLOYED.smoothing_beta * 1000
 
 
 def test_yaml_values_are_the_node_defaults():
@@ -62,8 +67,9 @@ def _doc_value(text: str):
 
 def test_docs_parameter_table_values_are_the_node_defaults():
     docs = (REPO / "docs" / "ros.md").read_text()
+    table = docs[docs.index("| name | default | unit |"):]
     seen = set()
-    for line in docs.splitlines():
+    for line in table[:table.index("\n\n")].splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 3 or not cells[0].startswith("`"):
             continue

@@ -276,17 +276,17 @@ def test_yaml_and_docs_cover_every_declared_parameter(rclpy_context, checkpoint)
 
 
 def test_track_jump_reaches_the_pipeline(rclpy_context, checkpoint):
-    """track_jump_mm is one threshold: the node's output tracks and the pipeline's (the fit's
-    sequence), at start and when changed at run time."""
+    """track_jump_m is one threshold: the node's output tracks and the pipeline's (the fit's
+    sequence; both in mm), at start and when changed at run time."""
     from vvhand_ros.node import HandPoseNode
 
     node = HandPoseNode(context=rclpy_context, parameter_overrides=[
         rclpy.parameter.Parameter("model_path", value=str(checkpoint)),
         rclpy.parameter.Parameter("device", value="cpu"),
-        rclpy.parameter.Parameter("track_jump_mm", value=120.0)])
+        rclpy.parameter.Parameter("track_jump_m", value=0.12)])
     try:
         assert node.pipeline.config.track_jump_mm == 120.0
-        result = node.set_parameters([rclpy.parameter.Parameter("track_jump_mm", value=50.0)])
+        result = node.set_parameters([rclpy.parameter.Parameter("track_jump_m", value=0.05)])
         assert result[0].successful, result[0].reason
         assert node.pipeline.config.track_jump_mm == 50.0
         assert node._frame_out.settings.smoothing.jump_mm == 50.0

@@ -118,7 +118,7 @@ def test_hand_model_fit_outputs_and_runtime_switch(rclpy_context, ros_env, check
     expected = pipe.run(f0.depth_mm, f0.intrinsics)
     assert expected.valid and expected.fit is not None
     # the untrained test model's fit explains the depth badly: no residual limit here
-    proc = start(ros_env, checkpoint, "fit:=true", "fit_max_residual_mm:=0.0")
+    proc = start(ros_env, checkpoint, "fit:=true", "fit_max_residual_m:=0.0")
     h = Harness(rclpy_context)
     try:
         h.wait_subscribed(proc)
@@ -126,9 +126,9 @@ def test_hand_model_fit_outputs_and_runtime_switch(rclpy_context, ros_env, check
         assert h.set_params(fit=False) == [True]
         off = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 310.0)
         # a limit below this hand's residual: published as no hand (a phantom's treatment)
-        assert h.set_params(fit=True, fit_max_residual_mm=0.001) == [True, True]
+        assert h.set_params(fit=True, fit_max_residual_m=1e-6) == [True, True]  # 0.001 mm
         phantom = h.send_and_wait(proc, f0.depth_mm, f0.intrinsics, 320.0)
-        assert h.set_params(fit_max_residual_mm=-1.0) == [False]  # out of range: refused
+        assert h.set_params(fit_max_residual_m=-1.0) == [False]  # out of range: refused
     finally:
         out = stop(proc)
         h.node.destroy_node()

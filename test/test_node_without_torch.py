@@ -70,7 +70,7 @@ def test_node_runs_without_torch(export_dir, hand_frame, rclpy_context, ros_env,
     ref = lite.run(hand_frame.depth_mm, hand_frame.intrinsics)
     assert ref.valid and (ref.fit is not None) == fit
     # the untrained test model's fit explains the depth badly: no residual limit here
-    extra = ("fit:=true", "fit_max_residual_mm:=0.0") if fit else ()
+    extra = ("fit:=true", "fit_max_residual_m:=0.0") if fit else ()
     proc = start_torch_free(ros_env, export_dir, "smoothing:=false", *extra)  # backend: auto
     h = Harness(rclpy_context)
     try:

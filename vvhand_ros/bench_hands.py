@@ -52,22 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def node_default_options(max_hands: int, variant: str = "node") -> dict:
     """The pipeline options of hand_pose_node at its default parameters.
 
-    As node_core's ``_pipeline_options``, read from node_params.PARAMETERS; ``variant``:
-    ``no-limit`` sets fit_max_residual_mm 0, ``no-fit`` fit false (ValueError otherwise).
+    node_params.pipeline_options (what the node builds) of node_params.PARAMETERS'
+    defaults; ``variant``: ``no-limit`` sets fit_max_residual_m 0, ``no-fit`` fit false
+    (ValueError otherwise).
     """
-    from vvhand_ros.node_params import PARAMETERS, fit_config
+    from vvhand_ros.node_params import PARAMETERS, pipeline_options
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     d = {name: default for name, default, *_ in PARAMETERS}
     d["fit"] = d["fit"] and variant != "no-fit"
-    d["fit_max_residual_mm"] = 0.0 if variant == "no-limit" else d["fit_max_residual_mm"]
-    return dict(selector=d["selector"], num_views=int(d["num_views"]), fusion=d["fusion"],
-                device=d["device"], renderer=d["renderer"], backend=d["backend"],
-                cube_mm=float(d["cube_mm"]), min_depth_mm=float(d["min_depth_mm"]),
-                max_depth_mm=float(d["max_depth_mm"]), localiser=d["localiser"],
-                detector_weights=d["detector_weights"], fit=fit_config(d.__getitem__),
-                mirror=bool(d["mirror"]), max_hands=max_hands)
+    d["fit_max_residual_m"] = 0.0 if variant == "no-limit" else d["fit_max_residual_m"]
+    d["max_hands"] = max_hands
+    return pipeline_options(d.__getitem__)
 
 
 def measure(pipe, frames) -> tuple[list, list[float], list[int]]:
@@ -146,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             f"0..{args.frames - 1}; hands "
             "holding things at a table, every hand labelled), the node's pipeline at its "
             f"default parameters ({backend}, student-3, detector, fit with "
-            "fit_max_residual_mm 5) on one thread, each frame a new stream; a hand is "
+            "fit_max_residual_m 0.005) on one thread, each frame a new stream; a hand is "
             "reported when an estimate's joint mean lies within 60 mm of its joint mean "
             "(greedy, one estimate per hand), extra = estimates matching no labelled "
             "hand; error = mean joint distance of the matched hands (all 21 joints); side "

@@ -50,6 +50,7 @@ from vvhand_ros.hand_msgs import (
     pose_array_msg,
     side_frame_name,
 )
+from vvhand_ros.param_units import in_core_units
 from vvhand_ros.target_frame import apply_rigid
 
 # a TF frame-name prefix: what frame ids are made of, not starting with '/' (tf2 refuses
@@ -67,7 +68,7 @@ def check_tf_prefix(prefix: str) -> str:
 
 @dataclass
 class OutputSettings:
-    """The node's runtime output parameters, validated together."""
+    """The node's runtime output parameters, validated together (lengths in mm)."""
 
     smoothing: SmoothingConfig
     bounds: DiagnosticBounds
@@ -81,11 +82,16 @@ class OutputSettings:
 
 
 def settings_from(value) -> OutputSettings:
-    """OutputSettings from ``value(name)`` (a parameter getter); ValueError when invalid."""
+    """OutputSettings (millimetres, as vvhand_core) from the node's parameters.
+
+    ``value(name)``: a parameter's value by ROS name, in its SI unit (converted by
+    vvhand_ros.param_units). ValueError when invalid.
+    """
+    mm = in_core_units(value)
     smoothing = SmoothingConfig(
         enabled=bool(value("smoothing")), min_cutoff_hz=float(value("smoothing_min_cutoff_hz")),
-        beta=float(value("smoothing_beta")), d_cutoff_hz=float(value("smoothing_d_cutoff_hz")),
-        jump_mm=float(value("track_jump_mm")), max_gap_s=float(value("track_max_gap_s")))
+        beta=float(mm("smoothing_beta")), d_cutoff_hz=float(value("smoothing_d_cutoff_hz")),
+        jump_mm=float(mm("track_jump_mm")), max_gap_s=float(value("track_max_gap_s")))
     bounds = DiagnosticBounds(
         expected_rate_hz=float(value("diag_expected_rate_hz")),
         rate_warn_fraction=float(value("diag_rate_warn_fraction")),
@@ -99,7 +105,7 @@ def settings_from(value) -> OutputSettings:
     return OutputSettings(smoothing, bounds, bool(value("publish_tf")),
                           bool(value("publish_joint_tf")), bool(value("publish_markers")),
                           check_tf_prefix(str(value("tf_prefix"))),
-                          float(value("confidence_scale_mm")), bool(value("publish_side_tf")),
+                          float(mm("confidence_scale_mm")), bool(value("publish_side_tf")),
                           bool(value("publish_joint_states")))
 
 

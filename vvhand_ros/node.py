@@ -34,8 +34,8 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.qos_overriding_options import InvalidQosOverridesError  # noqa: E402
 
 from vvhand_core.errors import CheckpointError  # noqa: E402
-from vvhand_ros.node_core import PIPELINE_PARAMETERS, HandPoseCore, sensor_data_qos, stamp_ns  # noqa: E402
-from vvhand_ros.node_params import declare_parameters  # noqa: E402
+from vvhand_ros.node_core import HandPoseCore, sensor_data_qos, stamp_ns  # noqa: E402
+from vvhand_ros.node_params import PIPELINE_PARAMETERS, declare_parameters  # noqa: E402
 from vvhand_ros.node_startup import (  # noqa: E402
     STARTING_LINE,
     exit_process,

@@ -32,9 +32,19 @@ from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess, dropped_fraction
 from vvhand_ros.frame_output import FrameOutput, settings_from
 from vvhand_ros.node_controls import DISABLED_MESSAGE, NodeControls
-from vvhand_ros.node_params import FIT_PARAMETERS, RUNTIME_PARAMETERS, check_num_views, fit_config
+from vvhand_ros.node_params import (
+    FIT_PARAMETERS,
+    PIPELINE_PARAMETERS,
+    RUNTIME_PARAMETERS,
+    check_depth_range,
+    check_num_views,
+    fit_config,
+    pipeline_options,
+    refuse_retired,
+)
 from vvhand_ros.node_support import LatestSlot, NodeStats, ThrottledReporter, problem_kind
 from vvhand_ros.pairing import Pair, StampPairer
+from vvhand_ros.param_units import core_changes, unit_warning
 from vvhand_ros.target_frame import TransformUnavailable, make_target_frame
 
 if TYPE_CHECKING:
@@ -45,8 +55,6 @@ try:  # diagnostic_msgs is optional: status is always logged, published when ava
 except ImportError:  # pragma: no cover - depends on the installation
     DiagnosticArray = None
 
-PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_mm", "localiser", "min_depth_mm",
-                       "max_depth_mm", "mirror", "max_hands", "track_jump_mm")
 PROBLEMS = ("rejected", "failed", "unpaired", "tf_unavailable")
 DROP_COUNTS = ("dropped", "paired")  # their ratio since the last report: dropped_fraction
 
@@ -93,6 +101,7 @@ class HandPoseCore(NodeControls):
         self._target = make_target_frame(self, gp("target_frame").value,
                                          gp("tf_timeout_s").value)
         check_num_views(gp("selector").value, gp("num_views").value)
+        check_depth_range(gp("min_depth_m").value, gp("max_depth_m").value)
         self.pipeline = pipeline if pipeline is not None else self._load_pipeline()
         self._pairer = StampPairer(round(gp("sync_slop_s").value * 1e9),
                                    gp("sync_queue_size").value)
@@ -105,25 +114,8 @@ class HandPoseCore(NodeControls):
         self._frame_out.configure(settings_from(lambda name: gp(name).value))
 
     def _pipeline_options(self) -> dict:
-        """The pipeline's configuration (PipelineConfig fields) from the parameters."""
-        gp = self.get_parameter
-        return dict(
-            selector=gp("selector").value,
-            num_views=int(gp("num_views").value),
-            fusion=gp("fusion").value,
-            device=gp("device").value,
-            renderer=gp("renderer").value,
-            backend=gp("backend").value,
-            cube_mm=float(gp("cube_mm").value),
-            min_depth_mm=float(gp("min_depth_mm").value),
-            max_depth_mm=float(gp("max_depth_mm").value),
-            localiser=gp("localiser").value,
-            detector_weights=gp("detector_weights").value,
-            fit=fit_config(lambda name: gp(name).value),
-            mirror=bool(gp("mirror").value),
-            max_hands=int(gp("max_hands").value),
-            track_jump_mm=float(gp("track_jump_mm").value),
-        )
+        """The pipeline's configuration (PipelineConfig fields, mm) from the parameters."""
+        return pipeline_options(lambda name: self.get_parameter(name).value)
 
     def _load_pipeline(self) -> VirtualViewPipeline:
         """The torch pipeline, or without torch the lite one (vvhand_core.load)."""
@@ -225,6 +217,15 @@ class HandPoseCore(NodeControls):
 
     # -- parameters -----------------------------------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
+        """Apply a runtime change; refuse it with a reason when invalid.
+
+        SI parameters reach the pipeline in mm (vvhand_ros.param_units); a retired
+        millimetre name (cube_mm ...) is refused, naming the parameter that replaced it.
+        """
+        retired = refuse_retired({p.name: p.value for p in params})
+        if retired:
+            self.get_logger().error(f"parameter change refused: {retired}")
+            return SetParametersResult(successful=False, reason=retired)
         changes = {p.name: p.value for p in params if p.name in RUNTIME_PARAMETERS}
         if not changes or self.pipeline is None:  # unconfigured lifecycle node: stored only
             return SetParametersResult(successful=True)
@@ -232,19 +233,24 @@ class HandPoseCore(NodeControls):
         def value(name):
             return changes[name] if name in changes else self.get_parameter(name).value
 
-        pipe_changes = {k: v for k, v in changes.items() if k in PIPELINE_PARAMETERS}
-        if set(FIT_PARAMETERS) & changes.keys():
-            pipe_changes["fit"] = fit_config(value)
         with self._lock:
             try:
+                pipe_changes = core_changes(
+                    {k: v for k, v in changes.items() if k in PIPELINE_PARAMETERS})
+                if set(FIT_PARAMETERS) & changes.keys():
+                    pipe_changes["fit"] = fit_config(value)
                 settings = settings_from(value)
                 check_num_views(value("selector"), value("num_views"))
+                check_depth_range(value("min_depth_m"), value("max_depth_m"))
                 if pipe_changes:
                     self.pipeline.configure(**pipe_changes)
                 self._frame_out.configure(settings)
             except (ValueError, TypeError) as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
         self.get_logger().info(f"parameters changed: {changes}")
+        warning = unit_warning("smoothing_beta", changes.get("smoothing_beta"))
+        if warning:
+            self.get_logger().warning(warning)
         return SetParametersResult(successful=True)
 
     # -- input: pair by stamp, keep only the newest pair ----------------------------------
@@ -367,4 +373,4 @@ class HandPoseCore(NodeControls):
         self.pub_diag.publish(arr)
 
 
-__all__ = ["HandPoseCore", "PIPELINE_PARAMETERS", "sensor_data_qos", "stamp_ns"]
+__all__ = ["HandPoseCore", "sensor_data_qos", "stamp_ns"]

@@ -2,7 +2,12 @@
 
 config/vvhand.yaml and docs/ros.md document every entry (checked by test_node.py); the
 pipeline's, fit's and outputs' defaults are :data:`vvhand_core.deployed.DEPLOYED`'s
-(values compared by test_deployed.py). The
+(values compared by test_deployed.py). Lengths are in metres (REP-103) while vvhand_core
+works in millimetres: vvhand_ros.param_units converts, and :func:`fit_config`,
+:func:`pipeline_options` and vvhand_ros.frame_output's ``settings_from`` read the
+parameters through it. The millimetre names the node had before are declared as retired
+parameters: a value given for one is logged as an error and ignored, setting one is refused
+(both naming the parameter to set instead). The
 subscriptions' QoS is not a parameter of ours: rclpy declares the standard
 ``qos_overrides.<topic>.subscription.<policy>`` parameters (QoSOverridingOptions).
 """
@@ -21,6 +26,20 @@ from rclpy.exceptions import (
 from vvhand_core.deployed import DEPLOYED
 from vvhand_core.fit import FitConfig
 from vvhand_core.lite.geometry import GRID_SHAPES
+from vvhand_ros.param_units import (
+    RETIRED,
+    core_name,
+    in_core_units,
+    retired_message,
+    to_ros,
+    unit_warning,
+)
+
+
+def _si(name: str) -> float:
+    """The deployed default of SI parameter ``name`` (DEPLOYED holds it in millimetres)."""
+    return to_ros(name, getattr(DEPLOYED, core_name(name)))
+
 
 # name, default, read only (needs a restart), description, (low, high) or None
 PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
@@ -51,8 +70,8 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "| uniform (fixed grid of N views)", None),
     ("fusion", DEPLOYED.fusion, False,
      "fusion of the N views: confidence (softmax of the logits) | average", None),
-    ("cube_mm", DEPLOYED.cube_mm, False, "edge of the cube cropped around the hand centre [mm]",
-     (100.0, 600.0)),
+    ("cube_m", _si("cube_m"), False, "edge of the cube cropped around the hand centre [m]",
+     (0.1, 0.6)),
     ("localiser", DEPLOYED.localiser, False,
      "hand localiser: detector (learned, finds the hand in front of the body or a table) | "
      "geometric (nearest sizeable object; crops the forearm when that is nearest)", None),
@@ -65,9 +84,9 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("fit_iterations", DEPLOYED.fit_iterations, False,
      "Levenberg-Marquardt iterations of the hand-model fit per frame (after 4 of inverse "
      "kinematics); more = closer fit, slower", (1, 50)),
-    ("fit_max_residual_mm", DEPLOYED.fit_max_residual_mm, False,
+    ("fit_max_residual_m", _si("fit_max_residual_m"), False,
      "with fit: a hand whose fit residual is larger is reported as no hand and not tracked "
-     "(a phantom, or a bad estimate: docs/ros.md, 'Phantom hands'); 0 = off", (0.0, 100.0)),
+     "(a phantom, or a bad estimate: docs/ros.md, 'Phantom hands'); 0 = off [m]", (0.0, 0.1)),
     ("mirror", DEPLOYED.mirror, False,
      "also run the networks on the depth image flipped left-right and average both answers "
      "(twice the networks' time, a lower error; with fit, a hand whose side the network "
@@ -75,10 +94,10 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("max_hands", DEPLOYED.max_hands, False,
      "most hands estimated per frame, in one batch; ~/hands lists them nearest first, each "
      "with its own track (docs/ros.md, 'Several hands'); 1 = the nearest hand only", (1, 8)),
-    ("min_depth_mm", DEPLOYED.min_depth_mm, False, "nearest depth searched for a hand [mm]",
-     (0.0, 10000.0)),
-    ("max_depth_mm", DEPLOYED.max_depth_mm, False, "farthest depth searched for a hand [mm]",
-     (0.0, 10000.0)),
+    ("min_depth_m", _si("min_depth_m"), False, "nearest depth searched for a hand [m]",
+     (0.0, 10.0)),
+    ("max_depth_m", _si("max_depth_m"), False, "farthest depth searched for a hand [m]",
+     (0.0, 10.0)),
     ("publish_tf", True, False,
      "broadcast one TF frame per hand: its palm, <prefix>hand_<slot>_palm under the output "
      "frame (the slot stays with the hand: docs/ros.md, 'Frames')", None),
@@ -104,17 +123,18 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
      "One Euro filter on the published joints (reset when the hand is lost or jumps)", None),
     ("smoothing_min_cutoff_hz", DEPLOYED.smoothing_min_cutoff_hz, False,
      "One Euro minimum cutoff: lower = steadier when still, more lag [Hz]", (0.01, 100.0)),
-    ("smoothing_beta", DEPLOYED.smoothing_beta, False,
-     "One Euro speed coefficient: higher = less lag when moving [1/mm]", (0.0, 10.0)),
+    ("smoothing_beta", _si("smoothing_beta"), False,
+     "One Euro speed coefficient: higher = less lag when moving [1/m]",
+     (0.0, 10000.0)),
     ("smoothing_d_cutoff_hz", DEPLOYED.smoothing_d_cutoff_hz, False,
      "One Euro cutoff of the speed estimate [Hz]", (0.01, 100.0)),
-    ("track_jump_mm", DEPLOYED.track_jump_mm, False,
+    ("track_jump_m", _si("track_jump_m"), False,
      "a hand whose joints' mean moves more than this between frames starts a new track "
-     "(new track_id, filter reset, the hand-model fit starts afresh) [mm]", (1.0, 2000.0)),
+     "(new track_id, filter reset, the hand-model fit starts afresh) [m]", (0.001, 2.0)),
     ("track_max_gap_s", DEPLOYED.track_max_gap_s, False,
      "a hand seen again after more than this starts a new track [s]", (0.0, 3600.0)),
-    ("confidence_scale_mm", DEPLOYED.confidence_scale_mm, False,
-     "joint confidence = exp(-spread of the fused views / this) [mm]", (0.1, 1000.0)),
+    ("confidence_scale_m", _si("confidence_scale_m"), False,
+     "joint confidence = exp(-spread of the fused views / this) [m]", (0.0001, 1.0)),
     ("publish_markers", True, False, "publish RViz markers on ~/markers", None),
     ("num_threads", 0, True,
      "CPU threads for the networks (torch's; onnxruntime's sessions follow); 0 = the "
@@ -142,26 +162,50 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
 RUNTIME_PARAMETERS = tuple(name for name, _, read_only, _, _ in PARAMETERS if not read_only)
 
 
-FIT_PARAMETERS = ("fit", "fit_iterations", "fit_max_residual_mm")
+FIT_PARAMETERS = ("fit", "fit_iterations", "fit_max_residual_m")
+# Parameters a running node passes to VirtualViewPipeline.configure (besides the fit)
+PIPELINE_PARAMETERS = ("num_views", "selector", "fusion", "cube_m", "localiser", "min_depth_m",
+                       "max_depth_m", "mirror", "max_hands", "track_jump_m")
 
 
 def fit_config(value):
     """The pipeline's ``fit`` (a FitConfig or None) from the :data:`FIT_PARAMETERS`.
 
-    ``value(name)``: a parameter's value (the fit needs numpy and scipy only).
+    ``value(name)``: a parameter's value by ROS name, in its SI unit (the fit needs numpy
+    and scipy only).
     """
-    if not value("fit"):
+    mm = in_core_units(value)
+    if not mm("fit"):
         return None
-    return FitConfig(iterations=int(value("fit_iterations")),
-                     max_residual_mm=float(value("fit_max_residual_mm")))
+    return FitConfig(iterations=int(mm("fit_iterations")),
+                     max_residual_mm=float(mm("fit_max_residual_mm")))
+
+
+def pipeline_options(value) -> dict:
+    """The pipeline's configuration (PipelineConfig fields, millimetres) from the parameters.
+
+    ``value(name)``: a parameter's value by ROS name, in its SI unit.
+    """
+    mm = in_core_units(value)
+    return dict(
+        selector=mm("selector"), num_views=int(mm("num_views")), fusion=mm("fusion"),
+        device=mm("device"), renderer=mm("renderer"), backend=mm("backend"),
+        cube_mm=float(mm("cube_mm")), min_depth_mm=float(mm("min_depth_mm")),
+        max_depth_mm=float(mm("max_depth_mm")), localiser=mm("localiser"),
+        detector_weights=mm("detector_weights"), fit=fit_config(value),
+        mirror=bool(mm("mirror")), max_hands=int(mm("max_hands")),
+        track_jump_mm=float(mm("track_jump_mm")))
 
 
 def declare_parameters(node) -> None:
-    """Declare every entry of PARAMETERS on ``node``.
+    """Declare every entry of PARAMETERS on ``node``, and the retired millimetre names.
 
     A start-up value of the wrong type or out of range raises ValueError with one line
     naming the parameter, the value given and what it must be (rclpy raises its own
-    ParameterException types, which would end the process with a traceback).
+    ParameterException types, which would end the process with a traceback). A value given
+    for a retired name (param_units.RETIRED: cube_mm ...) is logged as one ERROR naming
+    the parameter to set instead, and ignored; the node starts with the SI parameter's
+    value. A smoothing_beta that looks like one in 1/mm is logged as a WARN.
     """
     for name, default, read_only, text, bounds in PARAMETERS:
         desc = ParameterDescriptor(description=text, read_only=read_only)
@@ -174,6 +218,21 @@ def declare_parameters(node) -> None:
             node.declare_parameter(name, default, desc)
         except ParameterException as exc:
             raise ValueError(_bad_parameter(name, default, bounds, exc)) from None
+    for old in RETIRED:  # declared untyped and unset, so that a value given for one is seen
+        node.declare_parameter(old, None, ParameterDescriptor(
+            description=f"retired: {retired_message(old)}", dynamic_typing=True))
+        given = node.get_parameter(old).value
+        if given is not None:
+            node.get_logger().error(f"{retired_message(old, given)}; the value given for "
+                                    f"{old} is ignored")
+    warning = unit_warning("smoothing_beta", node.get_parameter("smoothing_beta").value)
+    if warning:
+        node.get_logger().warning(warning)
+
+
+def refuse_retired(values: dict) -> str | None:
+    """The reason to refuse setting ``values`` (name -> value) when one is a retired name."""
+    return "; ".join(retired_message(n, v) for n, v in values.items() if n in RETIRED) or None
 
 
 def _bad_parameter(name: str, default, bounds, exc: Exception) -> str:
@@ -205,3 +264,10 @@ def check_num_views(selector: str, num_views: int) -> None:
     if selector == "uniform" and num_views not in UNIFORM_NUM_VIEWS:
         raise ValueError(f"uniform num_views must be one of {list(UNIFORM_NUM_VIEWS)}, "
                          f"got {num_views}")
+
+
+def check_depth_range(min_depth_m: float, max_depth_m: float) -> None:
+    """ValueError unless 0 < min_depth_m < max_depth_m [m] (what the localisers need)."""
+    if not 0.0 < min_depth_m < max_depth_m:
+        raise ValueError(f"need 0 < min_depth_m < max_depth_m, got {min_depth_m:g} m, "
+                         f"{max_depth_m:g} m")

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit-max-residual-mm", type=float,
                         default=DEPLOYED.fit_max_residual_mm,
                         help="with the fit: a hand whose fit residual is larger counts as no "
-                             "hand, as in the node (parameter fit_max_residual_mm; 0 = off)")
+                             "hand, as in the node (its parameter fit_max_residual_m, in "
+                             "metres; here in mm; 0 = off)")
     parser.add_argument("--max-hands", type=int, default=DEPLOYED.max_hands,
                         help="hands estimated per frame (the node's max_hands; 1 = the "
                              "nearest only); every hand is scored against every labelled one")

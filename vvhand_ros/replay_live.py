@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from vvhand_ros.bag import DepthTopic, depth_topic_of, read_messages, stamp_to_ns
+from vvhand_ros.param_units import to_ros
 from vvhand_ros.replay import FrameRecord, ReplayConfig, model_path
 
 SIDES = {0: "unknown", 1: "left", 2: "right"}  # vvhand_msgs/Hand SIDE_* codes
@@ -37,7 +38,7 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", f"fusion:={cfg.fusion}",
             "-p", f"device:={cfg.device}",
             "-p", f"fit:={str(cfg.fit).lower()}",
-            "-p", f"fit_max_residual_mm:={float(cfg.fit_max_residual_mm)}",
+            "-p", f"fit_max_residual_m:={to_ros('fit_max_residual_m', cfg.fit_max_residual_mm)}",
             "-p", f"mirror:={str(cfg.mirror).lower()}",
             "-p", f"max_hands:={int(cfg.max_hands)}",
             "-p", f"num_threads:={int(cfg.num_threads)}",
