@@ -163,7 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "after rendering (reuse across training runs)")
     t.add_argument("--examples-from", default="",
                    help="with --examples (not yet written): a .npz of examples whose "
-                        "sources are the first of this run's; only the others are rendered")
+                        "sources are the first of this run's; only the others are rendered "
+                        "(examples written before the off-image targets get them added)")
     t.add_argument("--eval-frames", type=int, default=200,
                    help="frames per test split scored after training (0: skip)")
     e = sub.add_parser("eval", help="score localisers on the test splits -> results.md")
@@ -195,12 +196,14 @@ def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
     base, done = None, 0
     if getattr(args, "examples_from", ""):
         base, done = load_examples_prefix(args.examples_from, sources, net_cfg)
-    with tqdm(total=sum(n for _, n in sources[done:]), desc="render scenes",
-              unit="frame") as bar:
-        ex = build_examples(sources[done:], net_cfg, workers=args.workers,
-                            progress=bar.update)
-    if base is not None:
-        ex = concat_examples(base, ex)
+    if done < len(sources):
+        with tqdm(total=sum(n for _, n in sources[done:]), desc="render scenes",
+                  unit="frame") as bar:
+            ex = build_examples(sources[done:], net_cfg, workers=args.workers,
+                                progress=bar.update)
+        ex = ex if base is None else concat_examples(base, ex)
+    else:  # every source is the cached file's (its targets brought up to date)
+        ex = base
     if cache is not None:
         save_examples(cache, ex, sources, net_cfg)
     return ex, sources

@@ -3,10 +3,15 @@
 ``build_examples`` renders frames of one or more synthetic datasets (in parallel worker
 processes; frame i depends only on (seed, i)) and keeps, per frame, the canonical depth
 (uint16 mm, zero-padded to one size) and up to ``MAX_HANDS`` hand centres in canonical
-pixels with the ``dz`` target. A source whose dict carries ``"hand_free": True`` renders
-its scenes without hands (``generator.scene(i, hands=False)``, scene versions 2 and 3):
-negatives. ``TrainingCrops`` cuts random fixed-size crops with their stride-4 heat-map
-targets, mirrored half of the time.
+pixels with the ``dz`` target: the labelled hands, and v3 hands centred outside the image
+that reach into it (:mod:`vvhand_core.detector.offimage`: their heat-map target is the
+centre clamped into the image, the refiner's the true centre). A source whose dict carries
+``"hand_free": True`` renders its scenes without hands (``generator.scene(i,
+hands=False)``, scene versions 2 and 3): negatives. ``TrainingCrops`` cuts random
+fixed-size crops with their stride-4 heat-map targets, mirrored half of the time.
+
+Examples written before the off-image targets (``TARGETS`` 1, five columns) load with
+them added (:func:`add_offimage_targets`: the scenes drawn again, not rendered).
 """
 
 from __future__ import annotations
@@ -19,19 +24,29 @@ from pathlib import Path
 
 import numpy as np
 
-from vvhand_core.camera import project_np
+from vvhand_core.camera import Intrinsics, project_np
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.detector.net import (
     DZ_SCALE_MM,
     STRIDE,
     DetectorConfig,
+    canonical_camera,
     canonical_depth,
     encode_input,
     nearest_surface_mm,
     surface_depth_mm,
 )
+from vvhand_core.detector.offimage import (
+    heat_point,
+    labelled_centres,
+    reaches_in,
+    spec_hands,
+    unlabelled_hands,
+)
 
 MAX_HANDS = 3
+COLUMNS = 7  # u, v, dz, sigma_cells, present, u_heat, v_heat
+TARGETS = 2  # 1: five columns, labelled hands inside the canonical image only
 HEAT_SIGMA_MM = 15.0
 MIN_SIGMA_CELLS = 0.8
 
@@ -60,31 +75,69 @@ def hand_centres_mm(frame: DepthFrame) -> list[np.ndarray]:
 class Examples:
     """N canonical frames and their hands.
 
-    depth (N, H, W) uint16 mm; near_mm (N,); hands (N, MAX_HANDS, 5) rows
-    [u, v, dz, sigma_cells, present] in canonical pixels (hand 0 = the labelled one).
+    depth (N, H, W) uint16 mm; near_mm (N,); hands (N, MAX_HANDS, COLUMNS) rows
+    [u, v, dz, sigma_cells, present, u_heat, v_heat] in canonical pixels (hand 0 = the
+    labelled one): (u, v) the centre (outside the image for a hand centred there),
+    (u_heat, v_heat) its heat-map target (:func:`~vvhand_core.detector.offimage.
+    heat_point`, = (u, v) inside the image), dz = (z_centre - surface depth at the heat
+    point) / DZ_SCALE_MM (NaN: no valid depth there).
     """
 
     depth: np.ndarray
     near_mm: np.ndarray
     hands: np.ndarray
 
+    def __post_init__(self) -> None:
+        """Five-column rows (``TARGETS`` 1) get their heat point: the centre itself."""
+        if self.hands.shape[-1] == 5:
+            self.hands = np.concatenate([self.hands, self.hands[..., 0:2]], axis=-1)
+
+
+def target_row(canon: np.ndarray, cam: Intrinsics, centre_mm: np.ndarray,
+               cfg: DetectorConfig, min_depth_mm: float, max_depth_mm: float
+               ) -> np.ndarray | None:
+    """The :class:`Examples` row (COLUMNS,) of a hand centred at ``centre_mm`` (3,).
+
+    ``canon`` (H, W) the canonical depth mm of camera ``cam`` (canonical pixels);
+    None for a centre behind the camera.
+    """
+    c = np.asarray(centre_mm, np.float64)
+    if c[2] <= 0:
+        return None
+    u, v = project_np(c, cam)
+    hu, hv = heat_point(u, v, cam.width, cam.height)
+    z_s = surface_depth_mm(canon, hu, hv, cfg, min_depth_mm, max_depth_mm)
+    dz = np.nan if z_s is None else (c[2] - z_s) / DZ_SCALE_MM
+    sigma = max(MIN_SIGMA_CELLS, HEAT_SIGMA_MM * cfg.focal_px / c[2] / STRIDE)
+    return np.array([u, v, dz, sigma, 1.0, hu, hv], np.float32)
+
 
 def _example(frame: DepthFrame, cfg: DetectorConfig, min_depth_mm: float,
-             max_depth_mm: float) -> tuple[np.ndarray, float, np.ndarray]:
+             max_depth_mm: float, outside: list[np.ndarray] = ()
+             ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Canonical depth, z_near and hand rows of a frame.
+
+    ``outside``: centres of its unlabelled hands that reach into the image (rows after
+    the labelled hands').
+    """
     canon, cam = canonical_depth(frame.depth_mm, frame.intrinsics, cfg.focal_px)
     near = nearest_surface_mm(canon, min_depth_mm, max_depth_mm)
-    hands = np.zeros((MAX_HANDS, 5), np.float32)
-    for k, c in enumerate(hand_centres_mm(frame)):
-        if c[2] <= 0:
-            continue
-        u, v = project_np(c, cam)
-        if not (0 <= u < cam.width and 0 <= v < cam.height):
-            continue
-        z_s = surface_depth_mm(canon, u, v, cfg, min_depth_mm, max_depth_mm)
-        dz = np.nan if z_s is None else (c[2] - z_s) / DZ_SCALE_MM
-        sigma = max(MIN_SIGMA_CELLS, HEAT_SIGMA_MM * cfg.focal_px / c[2] / STRIDE)
-        hands[k] = [u, v, dz, sigma, 1.0]
+    hands = np.zeros((MAX_HANDS, COLUMNS), np.float32)
+    for k, c in enumerate([*hand_centres_mm(frame), *outside][:MAX_HANDS]):
+        row = target_row(canon, cam, c, cfg, min_depth_mm, max_depth_mm)
+        if row is not None:
+            hands[k] = row
     return np.clip(np.rint(canon), 0, 65535).astype(np.uint16), near, hands
+
+
+def _outside(synth: dict, index: int, intr: Intrinsics | None = None) -> list[np.ndarray]:
+    """Centres of frame ``index``'s unlabelled hands that reach into the image (v3)."""
+    if synth.get("hand_free"):
+        return []
+    spec = spec_hands(synth, index)
+    if spec is None:
+        return []
+    return [c for c, j in unlabelled_hands(spec) if reaches_in(c, j, intr or spec.intr)]
 
 
 def _render_chunk(args) -> list[tuple[np.ndarray, float, np.ndarray]]:
@@ -95,9 +148,14 @@ def _render_chunk(args) -> list[tuple[np.ndarray, float, np.ndarray]]:
     free = bool(synth.pop("hand_free", False))
     gen = SyntheticHandGenerator(SynthConfig.from_dict(synth))
     cfg = DetectorConfig(**cfg_dict)
-    frames = ((gen.scene(int(i), hands=False).frame if free else gen.frame(int(i)))
-              for i in indices)
-    return [_example(f, cfg, lo, hi) for f in frames]
+    out = []
+    for i in indices:
+        if free:
+            out.append(_example(gen.scene(int(i), hands=False).frame, cfg, lo, hi))
+        else:
+            f = gen.frame(int(i))
+            out.append(_example(f, cfg, lo, hi, _outside(synth, int(i), f.intrinsics)))
+    return out
 
 
 def build_examples(sources: list[tuple[dict, int]], cfg: DetectorConfig, workers: int = 2,
@@ -135,14 +193,52 @@ def build_examples(sources: list[tuple[dict, int]], cfg: DetectorConfig, workers
 
 
 def _examples_key(sources: list[tuple[dict, int]], cfg: DetectorConfig) -> str:
-    return json.dumps({"sources": sources, "detector": cfg.to_dict()}, sort_keys=True)
+    return json.dumps({"sources": sources, "detector": cfg.to_dict(), "targets": TARGETS},
+                      sort_keys=True)
 
 
 def _without_width(key: str) -> dict:
-    """An examples key without the network's width (examples do not depend on it)."""
+    """An examples key without the network's width and its targets' version.
+
+    Examples do not depend on the width; older targets are brought up to date on loading.
+    """
     parsed = json.loads(key)
     parsed["detector"].pop("width", None)
+    parsed.pop("targets", None)
     return parsed
+
+
+def _targets_version(key: str) -> int:
+    return int(json.loads(key).get("targets", 1))
+
+
+def add_offimage_targets(ex: Examples, sources: list[tuple[dict, int]], cfg: DetectorConfig,
+                         min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0
+                         ) -> Examples:
+    """Examples of ``TARGETS`` 1 (five columns) with the off-image hands' rows added.
+
+    ``sources``: what made ``ex``, in order. Each v3 frame's scene is drawn again (no
+    rendering) for its unlabelled hands that reach into the image; they take the free
+    rows after the labelled hands, and the labelled hands' rows are made again from the
+    drawn scene (their heat points kept ``INSET_PX`` inside the border). Rows of other
+    scene versions keep their centre as heat point.
+    """
+    hands = ex.hands.copy()  # five columns became seven in Examples(): heat point = centre
+    row = 0
+    for synth, count in sources:
+        for i in range(count):
+            spec = None if synth.get("hand_free") else spec_hands(synth, i)
+            if spec is not None:  # v3: every row again, from the drawn scene
+                cam = canonical_camera(spec.intr, cfg.focal_px)
+                canon = ex.depth[row + i, :cam.height, :cam.width].astype(np.float32)
+                hands[row + i] = 0
+                centres = [*labelled_centres(spec), *_outside(synth, i, spec.intr)]
+                for k, c in enumerate(centres[:MAX_HANDS]):
+                    got = target_row(canon, cam, c, cfg, min_depth_mm, max_depth_mm)
+                    if got is not None:
+                        hands[row + i, k] = got
+        row += count
+    return Examples(ex.depth, ex.near_mm, hands)
 
 
 def save_examples(path, ex: Examples, sources: list[tuple[dict, int]],
@@ -160,10 +256,12 @@ def load_examples(path, sources: list[tuple[dict, int]], cfg: DetectorConfig) ->
     ``width`` may differ (the canonical images and targets do not depend on it).
     """
     with np.load(path) as z:
-        if _without_width(str(z["key"])) != _without_width(_examples_key(sources, cfg)):
+        key = str(z["key"])
+        if _without_width(key) != _without_width(_examples_key(sources, cfg)):
             raise ValueError(f"{path}: examples were rendered for other sources or another "
                              "detector config; delete the file or pass another path")
-        return Examples(z["depth"], z["near_mm"], z["hands"])
+        ex = Examples(z["depth"], z["near_mm"], z["hands"])
+    return ex if _targets_version(key) >= TARGETS else add_offimage_targets(ex, sources, cfg)
 
 
 def load_examples_prefix(path, sources: list[tuple[dict, int]], cfg: DetectorConfig
@@ -175,12 +273,16 @@ def load_examples_prefix(path, sources: list[tuple[dict, int]], cfg: DetectorCon
     """
     want = _without_width(_examples_key(sources, cfg))
     with np.load(path) as z:
-        have = _without_width(str(z["key"]))
+        key = str(z["key"])
+        have = _without_width(key)
         k = len(have["sources"])
         if have["detector"] != want["detector"] or have["sources"] != want["sources"][:k]:
             raise ValueError(f"{path}: its sources are not the first of this run's (or "
                              "another detector config made them)")
-        return Examples(z["depth"], z["near_mm"], z["hands"]), k
+        ex = Examples(z["depth"], z["near_mm"], z["hands"])
+    if _targets_version(key) < TARGETS:
+        ex = add_offimage_targets(ex, [tuple(s) for s in have["sources"]], cfg)
+    return ex, k
 
 
 def concat_examples(a: Examples, b: Examples) -> Examples:
@@ -222,8 +324,8 @@ def heat_target(hands: np.ndarray, h4: int, w4: int) -> tuple[np.ndarray, np.nda
 class TrainingCrops:
     """Random (crop_h, crop_w) crops of :class:`Examples` with targets, drawn from an rng.
 
-    With probability ``p_hand`` the crop contains the centre of one of the frame's hands
-    (drawn uniformly) at least ``margin`` pixels inside; otherwise it is placed uniformly
+    With probability ``p_hand`` the crop contains the heat point of one of the frame's
+    hands (drawn uniformly) at least ``margin`` pixels inside; otherwise it is placed uniformly
     (often a negative). Frames are drawn uniformly, or with probabilities proportional to
     ``frame_weights`` (N,) when given.
     """
@@ -255,7 +357,7 @@ class TrainingCrops:
             present = np.flatnonzero(hands[:, 4] > 0.5)
             if present.size and rng.random() < self.p_hand:
                 k = int(present[0] if present.size == 1 else rng.choice(present))
-                u, v = hands[k, 0], hands[k, 1]
+                u, v = hands[k, 5], hands[k, 6]  # the heat point: inside the image
                 lo_x = int(np.clip(u - cw + self.margin, 0, big_w - cw))
                 hi_x = int(np.clip(u - self.margin, 0, big_w - cw))
                 lo_y = int(np.clip(v - ch + self.margin, 0, big_h - ch))
@@ -266,11 +368,11 @@ class TrainingCrops:
                 x0 = int(rng.integers(0, max(big_w - cw, 0) + 1))
                 y0 = int(rng.integers(0, max(big_h - ch, 0) + 1))
             d = self.ex.depth[i, y0:y0 + ch, x0:x0 + cw].astype(np.float32)
-            hands[:, 0] -= x0
-            hands[:, 1] -= y0
+            hands[:, [0, 5]] -= x0
+            hands[:, [1, 6]] -= y0
             if rng.random() < 0.5:  # mirror: a left hand from a right one and vice versa
                 d = d[:, ::-1]
-                hands[:, 0] = (cw - 1) - hands[:, 0]
+                hands[:, [0, 5]] = (cw - 1) - hands[:, [0, 5]]
             xs[b] = encode_input(d, min_depth_mm, max_depth_mm, float(self.ex.near_mm[i]))
-            heats[b], dzs[b] = heat_target(hands, h4, w4)
+            heats[b], dzs[b] = heat_target(hands[:, [5, 6, 2, 3, 4]], h4, w4)
         return {"input": xs, "heat": heats, "dz": dzs}

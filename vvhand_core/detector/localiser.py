@@ -3,10 +3,12 @@
 ``DetectorLocaliser.locate(depth_mm, intrinsics)`` resamples the frame to the canonical
 camera (``detector.net``), runs the network once, lifts every heat-map peak to a 3D
 centre (the refiner on a patch around it, or the local surface depth + the predicted
-``dz``), scores it by its peak (times ``edge_factor`` when the centre lies within
-``edge_margin_px`` canonical pixels of the image border: objects cut by the border look
-like hands more often than whole ones; chosen on the tuning splits,
-assets/hand_detector.md) and picks one:
+``dz``; a hand centred outside the image peaks at the border and the refiner's offsets
+lead to its centre outside, which is reported as it is: ``detector.offimage``), scores
+it by its peak (times ``edge_factor`` when the centre lies within ``edge_margin_px``
+canonical pixels of the image border or outside it: objects cut by the border look like
+hands more often than whole ones; chosen on the tuning splits, assets/hand_detector.md)
+and picks one:
 
 * Rule without a prior: among the candidates scoring at least ``threshold`` and at least
   ``relative_threshold`` x the best score, the NEAREST one (smallest depth) wins, so with

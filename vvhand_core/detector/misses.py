@@ -30,6 +30,13 @@ their pixel: closer than the sensor's range, dropout), ``hidden by object`` (at 
 hand`` (another labelled hand within ``CLOSE_MM``), else ``clear``. Versions 1 and 2 carry
 no visibility codes and no per-hand joints besides ``joints_mm``: their hands are judged
 on those.
+
+A v3 frame's hands that its meta leaves out because their centre lies outside the image,
+but which reach into it (:func:`~vvhand_core.detector.offimage.frame_offimage_hands`), are
+scored too, after the labelled hands: found when an answer not matched to a labelled hand
+lies within ``FOUND_MM`` of their (off-image) centre. Their outcomes carry
+``labelled=False`` and the condition ``centre outside image (not labelled)``; they count
+in no total of labelled hands (:func:`miss_rows`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import numpy as np
 
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.detector.evaluate_hands import FOUND_MM, NEAR_MM, frame_hands, match_greedy
+from vvhand_core.detector.offimage import frame_offimage_hands
 from vvhand_core.detector.tracks import merge_duplicates
 
 LOW_SCORE = 0.05  # detections scoring at least this are looked at
@@ -53,6 +61,7 @@ CAUSES = ("taken by the other hand", "dropped: duplicate", "dropped: below thres
           "placed 30-60 mm off", "no peak")
 CONDITIONS = ("cut by image edge", "little depth on the hand", "hidden by object",
               "hidden by arm or other hand", "near the other hand", "clear")
+OFF_IMAGE = "centre outside image (not labelled)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class HandOutcome:
     condition: str  # a CONDITIONS entry
     placement: str | None
     grasp: str | None
+    labelled: bool = True  # False: a hand centred outside the image (module doc)
 
 
 def _joints(frame: DepthFrame, k: int) -> tuple[np.ndarray, list[str]]:
@@ -168,19 +178,32 @@ def diagnose_frame(det, frame: DepthFrame) -> list[HandOutcome]:
         cause = None if k in found else _cause(k, centres[k], raw, merged, answer, pairs, cfg)
         out.append(HandOutcome(k in found, cause, condition, frame.meta.get("placement"),
                                hand.grasp))
+    outside = frame_offimage_hands(frame)
+    if outside:
+        used = {i for i, _ in pairs}
+        rest = [i for i in range(len(answer)) if i not in used]
+        got = {j for _, j in match_greedy(cands[rest].reshape(-1, 3), np.array(outside),
+                                          FOUND_MM)}
+        for j, centre in enumerate(outside):
+            cause = None if j in got else _cause(-1, centre, raw, merged, answer, pairs, cfg)
+            out.append(HandOutcome(j in got, cause, OFF_IMAGE, frame.meta.get("placement"),
+                                   None, labelled=False))
     return out
 
 
 def miss_rows(outcomes: list[HandOutcome], key: str) -> list[list[object]]:
     """Rows [group, hands, found %, missed, one count per cause] grouped by ``key``.
 
-    ``key``: "placement", "grasp" or "condition"; a last row "all" sums every group.
+    ``key``: "placement", "grasp" or "condition"; a last row "all" sums every group of
+    labelled hands. Hands not labelled (``labelled=False``) have a row of their own by
+    condition and count nowhere else.
     """
+    labelled = [o for o in outcomes if o.labelled]
     groups: dict[str, list[HandOutcome]] = {}
-    for o in outcomes:
+    for o in outcomes if key == "condition" else labelled:
         groups.setdefault(str(getattr(o, key)), []).append(o)
     rows = []
-    for name, group in [*sorted(groups.items()), ("all", outcomes)]:
+    for name, group in [*sorted(groups.items()), ("all", labelled)]:
         missed = [o for o in group if not o.found]
         found = 100.0 * (len(group) - len(missed)) / max(len(group), 1)
         rows.append([name, len(group), f"{found:.1f} %", len(missed),

@@ -51,6 +51,37 @@ class RefineNet(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
+def refiner_sample(depth_mm: np.ndarray, row: np.ndarray, cfg: DetectorConfig,
+                   rng: np.random.Generator, jitter_px: float = 10.0,
+                   min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0):
+    """One training sample of the refiner for one hand, or None (no depth to use).
+
+    ``depth_mm`` (H, W) canonical depth of an example; ``row`` its hand's
+    :class:`~vvhand_core.detector.data.Examples` row. Mirrored half of the time (drawn
+    from ``rng``); the patch centres on the hand's heat point moved by a uniform
+    +-``jitter_px``. Returns (patch (3, PATCH, PATCH), offsets target [du, dv, dz],
+    patch centre (u0, v0), true centre (u, v)), the last two in the mirrored image's
+    pixels when mirrored.
+    """
+    u, v, hu, hv = (float(x) for x in row[[0, 1, 5, 6]])
+    z_s = surface_depth_mm(depth_mm, hu, hv, cfg, min_depth_mm, max_depth_mm)
+    if z_s is None:
+        return None
+    z_gt = z_s + float(row[2]) * NET_DZ_SCALE_MM
+    d = depth_mm
+    if rng.random() < 0.5:
+        d = d[:, ::-1]
+        u, hu = d.shape[1] - 1 - u, d.shape[1] - 1 - hu
+    u0 = int(round(hu + rng.uniform(-jitter_px, jitter_px)))
+    v0 = int(round(hv + rng.uniform(-jitter_px, jitter_px)))
+    got = patch_at(d, u0, v0, min_depth_mm, max_depth_mm)
+    if got is None:
+        return None
+    x, z_ref = got
+    return (x, [(u - u0) / UV_SCALE_PX, (v - v0) / UV_SCALE_PX, (z_gt - z_ref) / DZ_SCALE_MM],
+            (u0, v0), (u, v))
+
+
 def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
                   batch_size: int = 64, lr: float = 3e-3, jitter_px: float = 10.0,
                   seed: int = 0, min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
@@ -62,7 +93,10 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
     the centre of one of its hands (drawn uniformly among those with
     a depth target) moved by a uniform +-jitter_px (the detector's typical error and
     more), mirrored half of the time. L1 on the offsets. The centre's depth is the
-    examples' surface depth plus their dz target.
+    examples' surface depth plus their dz target. For a hand centred outside the image the
+    patch centres on its heat point (at the border, where the heat-map network puts its
+    peak) and the offsets lead to the true centre outside
+    (:mod:`vvhand_core.detector.offimage`).
     """
     depth, hands = ex.depth, ex.hands
     rng = np.random.default_rng(seed)
@@ -86,24 +120,11 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
                        min(int(np.searchsorted(cdf, rng.random(), side="right")), ok.size - 1)])
             ks = np.flatnonzero(usable[i])
             k = int(ks[0] if ks.size == 1 else rng.choice(ks))
-            d = depth[i].astype(np.float32)
-            u, v = float(hands[i, k, 0]), float(hands[i, k, 1])
-            z_s = surface_depth_mm(d, u, v, cfg, min_depth_mm, max_depth_mm)
-            if z_s is None:
-                continue
-            z_gt = z_s + float(hands[i, k, 2]) * NET_DZ_SCALE_MM
-            if rng.random() < 0.5:
-                d = d[:, ::-1]
-                u = d.shape[1] - 1 - u
-            u0 = int(round(u + rng.uniform(-jitter_px, jitter_px)))
-            v0 = int(round(v + rng.uniform(-jitter_px, jitter_px)))
-            got = patch_at(d, u0, v0, min_depth_mm, max_depth_mm)
-            if got is None:
-                continue
-            x, z_ref = got
-            xs.append(x)
-            ys.append([(u - u0) / UV_SCALE_PX, (v - v0) / UV_SCALE_PX,
-                       (z_gt - z_ref) / DZ_SCALE_MM])
+            got = refiner_sample(depth[i].astype(np.float32), hands[i, k], cfg, rng, jitter_px,
+                                 min_depth_mm, max_depth_mm)
+            if got is not None:
+                xs.append(got[0])
+                ys.append(got[1])
         pred = net(torch.from_numpy(np.stack(xs)))
         loss = (pred - torch.tensor(ys, dtype=torch.float32)).abs().mean()
         opt.zero_grad(set_to_none=True)
