@@ -18,7 +18,11 @@ from vvhand_core.fit.fit import FitConfig
 
 @dataclass(frozen=True)
 class DeployedDefaults:
-    """The node's defaults (units in the names; see docs/ros.md for each parameter)."""
+    """The node's defaults, in vvhand_core's units (named in the fields: mm).
+
+    The node's parameters hold the lengths in metres (cube_mm -> cube_m; smoothing_beta in
+    1/m): vvhand_ros.param_units converts; docs/ros.md describes each parameter.
+    """
 
     # pipeline
     backend: str = "auto"
