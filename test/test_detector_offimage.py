@@ -151,6 +151,13 @@ def test_misses_score_the_unlabelled_hand_apart_from_the_labelled_ones():
     rows = {r[0]: r for r in miss_rows(out, "condition")}
     assert rows["all"][1] == 1 and rows[OFF_IMAGE][1:3] == [1, "100.0 %"]
     assert miss_rows(out, "placement")[-1][1] == 1
+    # scoring: a candidate on the hand outside is neither a found hand nor a phantom
+    from vvhand_core.detector.evaluate_hands import score_frame
+
+    first = np.asarray(frame.meta["hands"][0]["center_mm"])
+    got = score_frame([first, centre + [0.0, 0.0, 40.0]], frame)
+    assert got.found == [True] and got.extra == 0
+    assert score_frame([first, centre + [0.0, 0.0, 200.0]], frame).extra == 1
     # a frame of another split's settings: its scene cannot be drawn again, so none
     other = DepthFrame(frame.depth_mm, frame.intrinsics, frame.joints_mm, HANDS2019_21,
                        {**frame.meta, "center_mm": [0.0, 0.0, 1.0]})

@@ -3,7 +3,9 @@
 Labelled hands of a synthetic frame (:func:`frame_hands`):
 
 * scene version 3: every entry of ``meta["hands"]`` (its ``center_mm``, the joint mean;
-  its ``grasp`` and ``side``);
+  its ``grasp`` and ``side``); a hand the meta leaves out because its centre lies outside
+  the image, but which reaches into it (``detector.offimage.frame_offimage_hands``), is
+  an unlabelled hand;
 * versions 1 and 2: ``joints_mm`` is the only labelled hand. A v2 scene's
   ``meta["second_hand_center_mm"]`` is a second, unlabelled hand (a distractor): a
   candidate there is neither a found hand nor an extra one;
@@ -52,8 +54,10 @@ def frame_hands(frame: DepthFrame) -> tuple[list[LabelledHand], list[np.ndarray]
         return [], []
     hands = meta.get("hands")
     if hands is not None:
+        from vvhand_core.detector.offimage import frame_offimage_hands
+
         return [LabelledHand(np.asarray(h["center_mm"], np.float64), h.get("grasp"),
-                             h.get("side")) for h in hands], []
+                             h.get("side")) for h in hands], frame_offimage_hands(frame)
     labelled = [LabelledHand(np.asarray(frame.joints_mm, np.float64).mean(axis=0), None,
                              meta.get("side"))]
     second = meta.get("second_hand_center_mm")

@@ -24,6 +24,8 @@ training targets and by :mod:`vvhand_core.detector.misses` to score such hands):
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from vvhand_core.camera import Intrinsics
@@ -122,8 +124,16 @@ def frame_offimage_hands(frame) -> list[np.ndarray]:
     meta = frame.meta
     if meta.get("scene_version") != 3 or meta.get("hand_free") or "frame_id" not in meta:
         return []
-    spec = spec_hands({"scene_version": 3, "seed": int(meta["seed"])}, int(meta["frame_id"]))
-    if spec is None or not np.allclose(np.round(spec.hands[0].center_mm, 3),
-                                       meta.get("center_mm", [np.nan] * 3), atol=1e-3):
-        return []
-    return [c for c, j in unlabelled_hands(spec) if reaches_in(c, j, frame.intrinsics)]
+    first = tuple(float(x) for x in meta.get("center_mm", [np.nan] * 3))
+    got = _offimage_of(int(meta["seed"]), int(meta["frame_id"]), first, frame.intrinsics)
+    return [c.copy() for c in got]
+
+
+@lru_cache(maxsize=64)  # a bench scores each frame once per localiser
+def _offimage_of(seed: int, frame_id: int, first: tuple, intr: Intrinsics
+                 ) -> tuple[np.ndarray, ...]:
+    spec = spec_hands({"scene_version": 3, "seed": seed}, frame_id)
+    if spec is None or not np.allclose(np.round(spec.hands[0].center_mm, 3), first,
+                                       atol=1e-3):
+        return ()
+    return tuple(c for c, j in unlabelled_hands(spec) if reaches_in(c, j, intr))
