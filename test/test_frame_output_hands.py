@@ -1,8 +1,11 @@
 """Several hands in one frame's outputs, without DDS (vvhand_ros.frame_output, hand_tracks):
 every hand listed, each with its own track, filter and slot; TF names follow the hand,
-not its position in the list; side frames; markers per hand."""
+not its position in the list; side frames; markers per hand; the optional outputs built
+only where wanted."""
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -17,7 +20,7 @@ from vvhand_core.hand_tracks import OutputTracks  # noqa: E402
 from vvhand_core.hands import HandsResult  # noqa: E402
 from vvhand_core.skeletons import HANDS2019_21  # noqa: E402
 from vvhand_core.smoothing import SmoothingConfig  # noqa: E402
-from vvhand_ros.frame_output import FrameOutput, settings_from  # noqa: E402
+from vvhand_ros.frame_output import FrameOutput, Wanted, settings_from  # noqa: E402
 from vvhand_ros.node_params import PARAMETERS  # noqa: E402
 
 DEFAULTS = {name: default for name, default, *_ in PARAMETERS}
@@ -128,20 +131,53 @@ def _quat_to_matrix(q):
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-def test_joint_poses_point_along_their_bones_and_joint_states_name_each_hand():
+def fitted_pair():
+    """Hands A (right, track 1) and B (track 2), each with a fit (no iterations)."""
     from vvhand_core.camera import Intrinsics
     from vvhand_core.fit import FitConfig
     from vvhand_core.fit.fit import fit_hand
-    from vvhand_core.fit.stage import ANGLE_NAMES
 
     empty, intr = np.zeros((480, 640), np.float32), Intrinsics(475, 475, 319.5, 239.5, 640, 480)
     a, b = hand([-100, 0, 400], 1, "right"), hand([100, 0, 500], 2)
-    fit_a = fit_hand(empty, intr, a.joints_mm.astype(np.float64), None, None,
+    a.fit = fit_hand(empty, intr, a.joints_mm.astype(np.float64), None, None,
                      FitConfig(iterations=0, side="right", guard=False))
-    a.fit = fit_a
-    a.joints_mm = fit_a.joints_mm.astype(np.float32)
+    a.joints_mm = a.fit.joints_mm.astype(np.float32)
     b.fit = fit_hand(empty, intr, b.joints_mm.astype(np.float64), None, None,
                      FitConfig(iterations=0, side="left", guard=False))
+    return a, b
+
+
+def test_outputs_nobody_receives_are_not_built_and_the_rest_does_not_change():
+    a, b = fitted_pair()
+    every = dict(smoothing=False, publish_joint_tf=True)
+    full_out = make(**every)
+    full = full_out.build(header(1.0), frame(a, b), None, None, 0)
+    assert set(full_out.built) == {f.name for f in fields(Wanted)}  # all on by default
+    lean_out = make(**every)
+    lean = lean_out.build(header(1.0), frame(a, b), None, None, 0,
+                          Wanted(**{f.name: False for f in fields(Wanted)}))
+    assert (lean.palm, lean.joints, lean.markers, lean.transforms, lean.joint_states) == (
+        None, None, None, [], [])
+    assert lean_out.built == {}
+    assert lean.hands == full.hands and lean.hand_pose == full.hand_pose
+    # each one wanted alone: that one is built (as in the full frame), nothing else
+    for name in (f.name for f in fields(Wanted)):
+        out = make(**every)
+        one = out.build(header(1.0), frame(a, b), None, None, 0,
+                        Wanted(**{f.name: f.name == name for f in fields(Wanted)}))
+        assert set(out.built) == {name}
+        key = {"tf": "transforms"}.get(name, name)
+        assert getattr(one, key) == getattr(full, key), name
+    # the tracks advance on frames that build nothing optional
+    later = lean_out.build(header(1.033), frame(a, b), None, None, 0, Wanted(False, False))
+    assert [h.track_id for h in later.hands.hands] == [h.track_id for h in full.hands.hands]
+
+
+def test_joint_poses_point_along_their_bones_and_joint_states_name_each_hand():
+    from vvhand_core.fit.stage import ANGLE_NAMES
+
+    a, b = fitted_pair()
+    fit_a = a.fit
     msgs = make(publish_joint_tf=True, smoothing=False).build(
         header(1.0), frame(a, b), None, None, 0)
     # ~/joints: x of each joint's frame along its bone (index_mcp -> index_pip)

@@ -11,13 +11,17 @@ pipeline's order; ~/hand_pose, ~/palm_pose and ~/joints carry its primary hand (
 a one-hand node follows: ``HandsResult.primary``); markers and TF cover every hand, TF
 frames named after the hand's slot (``hand_<slot>_palm``) and,
 opt-in (``publish_side_tf``), where exactly one hand of the frame has a known side,
-``hand_left_palm`` / ``hand_right_palm`` too (docs/ros.md, "Frames"). Nothing here
-publishes; the node does, so this is testable without DDS.
+``hand_left_palm`` / ``hand_right_palm`` too (docs/ros.md, "Frames"). ~/hand_pose and
+~/hands are always built; the other outputs only where the settings enable them and
+:class:`Wanted` says someone receives them (the node: a subscriber on the topic), and
+:attr:`FrameOutput.built` counts what was built. Nothing here publishes; the node does, so
+this is testable without DDS.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +113,22 @@ def settings_from(value) -> OutputSettings:
                           bool(value("publish_joint_states")))
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """Which optional outputs of a frame someone receives (and so are built).
+
+    The node sets each from its publisher's subscription count, every frame (``tf``: /tf's
+    publisher, the palm and the joint frames); the defaults build everything the settings
+    enable. ~/hand_pose and ~/hands do not depend on it.
+    """
+
+    palm: bool = True
+    joints: bool = True
+    markers: bool = True
+    tf: bool = True
+    joint_states: bool = True
+
+
 @dataclass
 class FrameMessages:
     """Everything to publish for one frame (None / empty = not published)."""
@@ -129,6 +149,9 @@ class FrameOutput:
         self.skeleton, self.node_fqn = skeleton, node_fqn
         self.tracks = OutputTracks()
         self.settings: OutputSettings | None = None
+        # frames that built each optional output ("palm", "joints", "markers", "tf",
+        # "joint_states"; the names of Wanted's fields) since this object was made
+        self.built: Counter[str] = Counter()
 
     def configure(self, settings: OutputSettings) -> None:
         """New settings (the filters restart when their parameters change)."""
@@ -136,11 +159,13 @@ class FrameOutput:
             self.tracks.configure(settings.smoothing)  # validates (ValueError)
         self.settings = settings
 
-    def build(self, header: Header, result, rigid, target, processing_time_s: float
-              ) -> FrameMessages:
+    def build(self, header: Header, result, rigid, target, processing_time_s: float,
+              wanted: Wanted = Wanted()) -> FrameMessages:
         """Messages for one frame (module doc): ``result`` a HandsResult or a HandPoseResult.
 
-        ``rigid``: (R, t mm) camera -> target_frame, or None.
+        ``rigid``: (R, t mm) camera -> target_frame, or None. ``wanted``: the optional
+        outputs someone receives; the others stay None / empty in the result (not built).
+        The tracks and filters advance on every frame whatever is wanted.
         """
         frame = result if isinstance(result, HandsResult) else HandsResult.of_one(result)
         s, sk = self.settings, self.skeleton
@@ -158,34 +183,40 @@ class FrameOutput:
             return FrameMessages(pose, hand_array_msg(out_header, sk, []))
         prefix = frame_prefix(s.tf_prefix, self.node_fqn)
         sides = [h.side for h, _ in hands]
+        markers_on = s.publish_markers and wanted.markers
+        palm_tf, joint_tf = s.publish_tf and wanted.tf, s.publish_joint_tf and wanted.tf
         entries = []
         msgs = FrameMessages(pose, None)
         for k, (hand, slot) in enumerate(hands):
             palm_name = palm_frame_name(prefix, slot)
             palm = palm_pose(hand.joints_mm, sk)
             entries.append(hand_msg(hand, sk, palm, palm_name))
-            if s.publish_markers:
+            if markers_on:
                 markers = marker_array_msg(out_header, sk, hand.joints_mm, marker_namespace(slot))
                 msgs.markers = markers if msgs.markers is None else MarkerArray(
                     markers=msgs.markers.markers + markers.markers)
-            rotations = self._rotations(hand, rigid) if k == lead or s.publish_joint_tf else None
-            if k == lead:
+            lead_joints = k == lead and wanted.joints
+            rotations = self._rotations(hand, rigid) if lead_joints or joint_tf else None
+            if lead_joints:
                 msgs.joints = pose_array_msg(out_header, hand.joints_mm, rotations)
-                if palm is not None:
-                    msgs.palm = palm_pose_msg(out_header, palm)
-            if palm is not None and s.publish_tf:
+            if k == lead and palm is not None and wanted.palm:
+                msgs.palm = palm_pose_msg(out_header, palm)
+            if palm is not None and palm_tf:
                 msgs.transforms.append(palm_transform(out_header, palm_name, palm))
                 if s.publish_side_tf and hand.side != "unknown" and sides.count(hand.side) == 1:
                     msgs.transforms.append(palm_transform(
                         out_header, side_frame_name(prefix, hand.side), palm))
-            if s.publish_joint_tf:
+            if joint_tf:
                 msgs.transforms += hand_joint_transforms(out_header, sk, hand.joints_mm, prefix,
                                                          slot, rotations)
             fit = getattr(hand.result, "fit", None)
-            if s.publish_joint_states and fit is not None:
+            if s.publish_joint_states and wanted.joint_states and fit is not None:
                 msgs.joint_states.append(joint_state_msg(
                     out_header, fit, joint_state_name_prefix(hand.side, slot)))
         msgs.hands = hand_array_msg(out_header, sk, entries)
+        self.built.update(name for name, value in (
+            ("palm", msgs.palm), ("joints", msgs.joints), ("markers", msgs.markers),
+            ("tf", msgs.transforms), ("joint_states", msgs.joint_states)) if value)
         return msgs
 
     def _rotations(self, hand: HandOutput, rigid) -> np.ndarray | None:
@@ -235,4 +266,4 @@ def marker_namespace(slot: int) -> str:
     return "vvhand" if slot == 0 else f"vvhand_{slot}"
 
 
-__all__ = ["FrameMessages", "FrameOutput", "OutputSettings", "settings_from"]
+__all__ = ["FrameMessages", "FrameOutput", "OutputSettings", "Wanted", "settings_from"]

@@ -6,7 +6,8 @@ constructor, and by the lifecycle transitions (configure: ``_configure``,
 ``_create_outputs``; activate: ``_activate``; deactivate: ``_deactivate``; cleanup:
 ``_destroy_outputs``, ``_free``). Callbacks only pair and store; a worker thread decodes
 the newest pair, runs the pipeline and publishes (vvhand_ros.frame_output builds the
-hands); services and the debug image: vvhand_ros.node_controls. Topics, frames and
+hands; ~/palm_pose, ~/joints, ~/markers, ~/joint_states and TF only while they have a
+subscriber); services and the debug image: vvhand_ros.node_controls. Topics, frames and
 parameters: see vvhand_ros.node and docs/ros.md.
 """
 
@@ -30,7 +31,7 @@ from vvhand_msgs.msg import HandPose, HandPoseArray
 from vvhand_ros.conversions import ConversionError
 from vvhand_ros.depth_input import DepthInput, require_frame_id, transport_topic
 from vvhand_ros.diagnostics import RateDelayMonitor, assess, dropped_fraction
-from vvhand_ros.frame_output import FrameOutput, settings_from
+from vvhand_ros.frame_output import FrameOutput, Wanted, settings_from
 from vvhand_ros.node_controls import DISABLED_MESSAGE, NodeControls
 from vvhand_ros.node_params import (
     FIT_PARAMETERS,
@@ -145,7 +146,7 @@ class HandPoseCore(NodeControls):
         self.pub_joint_states = pub(JointState, "~/joint_states", reliable)
         self._outputs = [self.pub_pose, self.pub_hands, self.pub_palm, self.pub_joints,
                          self.pub_markers, self.pub_joint_states]
-        self._tf_send = self._make_tf_sender()
+        self._tf_send, self._tf_pub = self._make_tf_sender()
         self.pub_diag = pub(DiagnosticArray, "/diagnostics", 10) if DiagnosticArray else None
         if self.pub_diag is not None:
             self._outputs.append(self.pub_diag)
@@ -158,17 +159,31 @@ class HandPoseCore(NodeControls):
         self._outputs = []
 
     def _make_tf_sender(self):
-        """tf2_ros.TransformBroadcaster when importable, else TFMessage on /tf directly."""
+        """(send, /tf publisher or None) for the TF outputs.
+
+        tf2_ros.TransformBroadcaster when importable (its publisher where it exposes one),
+        else TFMessage on /tf directly.
+        """
         try:
             from tf2_ros import TransformBroadcaster
 
-            return TransformBroadcaster(self).sendTransform
+            broadcaster = TransformBroadcaster(self)
+            return broadcaster.sendTransform, getattr(broadcaster, "pub_tf", None)
         except ImportError:
             from tf2_msgs.msg import TFMessage
 
             pub = self.create_publisher(TFMessage, "/tf", QoSProfile(depth=100))
             self._outputs.append(pub)
-            return lambda transforms: pub.publish(TFMessage(transforms=transforms))
+            return lambda transforms: pub.publish(TFMessage(transforms=transforms)), pub
+
+    def _wanted(self) -> Wanted:
+        """The optional outputs with a subscriber now (/tf: yes where its publisher is unknown)."""
+        def heard(pub) -> bool:
+            return pub is None or pub.get_subscription_count() > 0
+
+        return Wanted(palm=heard(self.pub_palm), joints=heard(self.pub_joints),
+                      markers=heard(self.pub_markers), tf=heard(self._tf_pub),
+                      joint_states=heard(self.pub_joint_states))
 
     # -- activate / deactivate ------------------------------------------------------------
     def _subscribe(self) -> None:
@@ -322,7 +337,7 @@ class HandPoseCore(NodeControls):
                     self._reporter.report("tf_unavailable", f"frame dropped: {exc}")
                     return
             out = self._frame_out.build(header, result, rigid, self._target,
-                                        time.monotonic() - t_in)
+                                        time.monotonic() - t_in, self._wanted())
         self.stats.processed += 1
         if not result.valid:
             self.stats.no_hand += 1
@@ -333,8 +348,8 @@ class HandPoseCore(NodeControls):
             self.pub_palm.publish(out.palm)
         if out.joints is not None:
             self.pub_joints.publish(out.joints)
-            if out.markers is not None:
-                self.pub_markers.publish(out.markers)
+        if out.markers is not None:
+            self.pub_markers.publish(out.markers)
         if out.transforms:
             self._tf_send(out.transforms)
         for state in out.joint_states:
