@@ -54,6 +54,9 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, ros_env):
     assert work["pipeline p50 ms"] >= 0.9 * stages["total p50 ms (stages)"]
     assert work["frame's work p50 ms"] >= max(pieces) and work["waited in the slot p50 ms"] >= 0
     assert 0 < work["worker thread CPU p50 ms"] <= work["process CPU p50 ms"] + 1.0
+    if work["frames"] >= 2:  # the node's CPU between the first frame's end and the last's
+        assert work["node CPU a frame ms"] >= work["outside the worker a frame ms"] >= 0
+        assert work["node CPU a frame ms"] - work["outside the worker a frame ms"] > 0
     by_topic = text.split("Publishing by topic")[1]
     assert "- torch+mirror+fit: " in by_topic and "/hand_pose " in by_topic  # its own topic
     assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True, True)

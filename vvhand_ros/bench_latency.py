@@ -221,7 +221,8 @@ def timed_node(cfg, log: Path):
 WORKER_PIECES = ("decode", "pipeline", "build", "publish", "debug")
 WORKER_HEADER = ["backend", "frames", "waited in the slot p50 ms", *[f"{p} p50 ms" for p in
                  WORKER_PIECES], "rest p50 ms", "frame's work p50 ms", "mean ms",
-                 "worker thread CPU p50 ms", "process CPU p50 ms"]
+                 "worker thread CPU p50 ms", "process CPU p50 ms", "node CPU a frame ms",
+                 "outside the worker a frame ms"]
 
 
 def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
@@ -236,7 +237,8 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
     work (``WORKER_PIECES``: decoding the image, ``run_hands``, building the messages, every
     ``publish`` of the worker thread, the debug image), ``process`` the whole of it,
     ``publish_ms`` the publishing by topic,
-    ``thread_cpu`` / ``process_cpu`` the worker's and every thread's CPU meanwhile. Only
+    ``thread_cpu`` / ``process_cpu`` the worker's and every thread's CPU meanwhile,
+    ``cpu_at`` the process's and the worker's CPU time (s) when the frame ends. Only
     timing is added (clock reads around the calls, a line written per frame); the process
     ends as the node's entry point ends it.
     """
@@ -300,6 +302,7 @@ def node_with_stage_log(log_path: str, ros_args: list[str]) -> None:
                 "waited": waited, "process": 1e3 * (time.perf_counter() - w),
                 "thread_cpu": 1e3 * (time.thread_time() - c),
                 "process_cpu": 1e3 * (time.process_time() - p)}
+            frame["cpu_at"] = [time.process_time(), time.thread_time()]
             log.write(json.dumps(frame) + "\n")
             frame.clear()
             frame.update(fits_ms=[], worker_ms=dict.fromkeys(WORKER_PIECES, 0.0))
@@ -330,8 +333,18 @@ def _time_pipelines(timed) -> None:
 
 
 def worker_row(backend: str, frames: list[dict]) -> list[object]:
-    """One row of the worker table (``WORKER_HEADER``) from the recorded frames."""
+    """One row of the worker table (``WORKER_HEADER``) from the recorded frames.
+
+    The last two columns: the node process's CPU from the end of the first frame to the
+    end of the last, per frame in between (every thread: receiving the frames it drops
+    too), and the part of it outside the worker thread.
+    """
     timed = [f["worker_ms"] for f in frames if "process" in f.get("worker_ms", {})]
+    ends = [f["cpu_at"] for f in frames if "cpu_at" in f]
+    node = outside = float("nan")
+    if len(ends) > 1:
+        node = 1e3 * (ends[-1][0] - ends[0][0]) / (len(ends) - 1)
+        outside = node - 1e3 * (ends[-1][1] - ends[0][1]) / (len(ends) - 1)
 
     def p50(key: str) -> float:
         return float(np.median([t[key] for t in timed])) if timed else float("nan")
@@ -340,7 +353,7 @@ def worker_row(backend: str, frames: list[dict]) -> list[object]:
     return [backend, len(timed), p50("waited"), *[p50(k) for k in WORKER_PIECES],
             float(np.median(rest)) if rest else float("nan"), p50("process"),
             float(np.mean([t["process"] for t in timed])) if timed else float("nan"),
-            p50("thread_cpu"), p50("process_cpu")]
+            p50("thread_cpu"), p50("process_cpu"), node, outside]
 
 
 def publish_by_topic(frames: list[dict]) -> str:
