@@ -5,7 +5,7 @@ pipeline's, fit's and outputs' defaults are :data:`vvhand_core.deployed.DEPLOYED
 (values compared by test_deployed.py). Lengths are in metres (REP-103) while vvhand_core
 works in millimetres: vvhand_ros.param_units converts, and :func:`fit_config`,
 :func:`pipeline_options` and vvhand_ros.frame_output's ``settings_from`` read the
-parameters through it. The millimetre names the node had before are declared as retired
+parameters through it. The millimetre names (cube_mm ...) are declared as retired
 parameters: a value given for one is logged as an error and ignored, setting one is refused
 (both naming the parameter to set instead). The
 subscriptions' QoS is not a parameter of ours: rclpy declares the standard

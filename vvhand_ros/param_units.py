@@ -18,10 +18,10 @@ smoothing_beta         1/m    smoothing_beta           1/mm    0.001
 =====================  =====  =======================  ======  ================
 
 Every other parameter has the same name, value and unit in both (seconds, hertz, counts,
-flags, text). The millimetre names the node had before (``cube_mm`` ...: :data:`RETIRED`)
-are refused with :func:`retired_message` (vvhand_ros.node_params declares them so that a
-value given for one is seen, never silently dropped); ``smoothing_beta`` kept its name, so
-a value that looks like one in 1/mm gets a warning (:func:`unit_warning`).
+flags, text). The millimetre names (``cube_mm`` ...: :data:`RETIRED`) are no parameters:
+vvhand_ros.node_params declares them unset so that a value given for one is seen, and
+refuses them with :func:`retired_message`; ``smoothing_beta`` has one name for both units,
+so a value that looks like one in 1/mm gets a warning (:func:`unit_warning`).
 No ROS imports here: the benches and ``vvhand replay`` use it too.
 """
 
@@ -55,7 +55,7 @@ SI_PARAMETERS: tuple[SIParameter, ...] = (
 )
 BY_NAME = {p.name: p for p in SI_PARAMETERS}
 BY_CORE = {p.core: p for p in SI_PARAMETERS}
-# the node's parameter names in millimetres before REP-103 units -> what replaced them
+# a millimetre name (refused) -> the SI parameter to set instead
 RETIRED = {p.core: p for p in SI_PARAMETERS if p.core != p.name}
 
 # smoothing_beta below this [1/m] is most likely a value meant in 1/mm (the old unit)
