@@ -4,14 +4,18 @@ Synthetic v1 hands (seed 3) with a sphere or a wall added to their depth (the ne
 surface per pixel, a ray-cast sphere), fitted from the true joints plus 5 mm of noise:
 the object-aware fit (``FitConfig()``: gate, plane, unexplained points dropped) against
 the fit without those parts (``UNAWARE``: the fit before them). Errors are averaged over
-six frames, so no single frame decides.
+six frames, so no single frame decides. Then the safeguard's "no hand" rule on v3 frames
+(hands holding things) and the bench's rows per fitted side.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from vvhand_core.benchmarks import fit_objects
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.fit import FitConfig, bench, fit_hand
 from vvhand_core.fit.planes import dominant_plane, on_plane
@@ -197,3 +201,65 @@ def test_the_start_cost_after_dropping_is_the_start_evaluated_on_the_points_kept
     refine(p, *args, 1, cfg.scale_range, None, None, cfg.finger_length_range)
     assert p.calls == calls + 2  # the LM's one call, then the start evaluated again
     assert stored == pytest.approx(p.depth_cost(p.x_ik), rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def held():
+    """Frames 1, 4, 7 and 9 of the v3 tuning split (seed 7): hands holding or near things."""
+    gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=7))
+    return [gen.frame(i) for i in (1, 4, 7, 9)]
+
+
+def collapsed(joints: np.ndarray) -> np.ndarray:
+    """Joints that no hand reaches: averaged with their own point mirror through the centre."""
+    centre = joints.mean(0)
+    return 0.5 * joints + 0.5 * (2 * centre - joints)
+
+
+def test_joints_no_hand_reaches_and_unexplained_depth_give_the_network_back(held):
+    """Neither the joints (far from the IK model) nor the depth (residual) show a hand.
+
+    Without that rule (``guard_start_mm=0``) the fit from such joints lands in a pose
+    worse than the joints it started from; with it, the start comes back ("no hand").
+    """
+    worse = []
+    for f in held:
+        joints = np.asarray(f.joints_mm, np.float64)
+        start = collapsed(joints)
+        fit = fit_hand(f.depth_mm, f.intrinsics, start)
+        assert fit.fallback == "no hand" and fit.fell_back
+        assert np.allclose(fit.joints_mm, start, atol=1e-3)
+        off = fit_hand(f.depth_mm, f.intrinsics, start, config=FitConfig(guard_start_mm=0))
+        terms = off.residual_terms
+        assert off.fallback == ""
+        assert terms["start_joints_mm"] > FitConfig().guard_start_mm
+        assert terms["data_mm"] > FitConfig().guard_residual_mm
+        worse.append(bench.frame_error_mm(off.joints_mm, joints)
+                     - bench.frame_error_mm(start, joints))
+    assert min(worse) > 0 and np.mean(worse) > 5.0
+
+
+def test_a_hand_start_near_the_truth_is_not_refused(held):
+    """The same frames from the true joints plus 10 mm of noise: the fits are kept."""
+    before, after = [], []
+    for i, f in enumerate(held):
+        joints = np.asarray(f.joints_mm, np.float64)
+        start = bench.noisy_joints(joints, 10.0, np.random.default_rng(i))
+        fit = fit_hand(f.depth_mm, f.intrinsics, start)
+        assert fit.fallback == ""
+        before.append(bench.frame_error_mm(start, joints))
+        after.append(bench.frame_error_mm(fit.joints_mm, joints))
+    assert np.mean(after) < np.mean(before)
+
+
+def test_the_groups_count_the_frames_fitted_as_the_wrong_side():
+    """``fit_objects.group_rows``: one row for the frames fitted as their side, one for not."""
+    frames = [SimpleNamespace(meta={"placement": "overhead", "grasp": "power", "side": s})
+              for s in ("right", "left", "left")]
+    fits = [SimpleNamespace(side=s) for s in ("right", "right", "left")]
+    out = {"per_frame": {"before_mm": np.array([10.0, 20.0, 30.0]),
+                         "after_mm": np.array([8.0, 26.0, 27.0])}, "fits": fits}
+    rows = {r[1]: r for r in fit_objects.group_rows("s", frames, out)}
+    assert rows["fitted side: wrong"][2:4] == [1, 20.0]
+    assert rows["fitted side: right"][2] == 2 and rows["fitted side: right"][5] == 17.5
+    assert list(rows)[-2:] == ["fitted side: right", "fitted side: wrong"]

@@ -6,8 +6,9 @@ chosen on) gets the main table's rows (network alone vs + fit, oracle centre and
 student-N, no mirror pass: the node's defaults) and three tables of its own, all from the
 oracle-centre fits:
 
-- per camera placement and grasp type (``frame.meta["placement"]``, ``["grasp"]``): mean
-  and median error before / after;
+- per camera placement and grasp type (``frame.meta["placement"]``, ``["grasp"]``) and
+  per fitted side (the fit's side against ``meta["side"]``: right or wrong): mean and
+  median error before / after;
 - per joint visibility (``meta["hands"][0]["visibility"]``: visible, hidden by an object,
   by the hand itself, by something else, outside the image): mean joint error before /
   after over the joints of that kind;
@@ -56,7 +57,7 @@ def _change(before: float, after: float) -> str:
 
 
 def group_rows(split: str, frames: list, out: dict) -> list[list[object]]:
-    """Rows per camera placement and per grasp type of ``vvhand_core.fit.bench.run``'s result.
+    """Rows per placement, grasp type and fitted side of ``vvhand_core.fit.bench.run``'s result.
 
     ``frames``: the frames ``out`` was measured on, in its order.
     """
@@ -66,9 +67,13 @@ def group_rows(split: str, frames: list, out: dict) -> list[list[object]]:
         groups[f"placement: {f.meta['placement']}"].append(i)
     for i, f in enumerate(frames):
         groups[f"grasp: {f.meta['grasp']}"].append(i)
+    for i, (f, fit) in enumerate(zip(frames, out["fits"], strict=True)):
+        right = fit.side == f.meta.get("side", "right")
+        groups[f"fitted side: {'right' if right else 'wrong'}"].append(i)
     rows = [[split, "all", len(frames), before.mean(), np.median(before), after.mean(),
              np.median(after), _change(before.mean(), after.mean())]]
-    for name in sorted(groups, key=lambda g: (not g.startswith("placement"), g)):
+    order = ("placement", "grasp", "fitted side")
+    for name in sorted(groups, key=lambda g: (order.index(g.split(":")[0]), g)):
         ix = groups[name]
         b, a = before[ix], after[ix]
         rows.append([split, name, len(ix), b.mean(), np.median(b), a.mean(), np.median(a),

@@ -43,7 +43,8 @@ def parse_range(text: str) -> tuple[float, float] | None:
 
 
 FIT_OPTIONS = ("gate_mm", "residual_gate_mm", "explain_mm", "explain_after", "plane_mm",
-               "plane_share", "iterations", "max_points")
+               "plane_share", "iterations", "max_points", "guard_move_mm", "guard_start_mm",
+               "guard_residual_mm", "side_margin")
 
 
 def parse_fit_options(text: str) -> dict[str, float]:

@@ -22,9 +22,13 @@
 4. the safeguard (``guard``): when the fitted model explains the depth worse than the
    model at the network's joints (the IK start) does, by the same terms (the data and
    free-space parts of the LM cost on the data points kept, recorded as the fit evaluates
-   them; after points were dropped the IK start is evaluated once more), or its joints
-   moved implausibly far from the network's (mean > ``guard_move_mm``), the network's
-   joints are returned (``FitResult.fallback`` says why).
+   them; after points were dropped the IK start is evaluated once more), its joints
+   moved implausibly far from the network's (mean > ``guard_move_mm``), or neither the
+   network nor the depth shows a hand that the model takes (the IK start lies farther than
+   ``guard_start_mm`` from the network's joints, mean, and the fitted model's residual is
+   above ``guard_residual_mm``: from joints that no hand of the model reaches, the depth
+   fit lands in a wrong pose, often the other side's, that explains the depth badly too),
+   the network's joints are returned (``FitResult.fallback`` says why).
 
 The fit never sees a frame's true hand shape: it uses the mean shape (``HandShape()``)
 times its own scale and its own finger length factors (one per finger, within
@@ -79,7 +83,10 @@ class FitConfig:
     doc); guard_margin: how much worse (relative, the depth terms' part of the LM cost)
     the fit may explain the depth than the IK start at the network's joints does before
     it is refused; guard_move_mm: the largest mean distance of the fitted joints from the
-    network's that is believed. gate_mm: data points farther than this from the IK start's
+    network's that is believed; guard_start_mm / guard_residual_mm: the fit is also refused
+    when the IK start is farther than guard_start_mm from the network's joints (mean) and
+    the fit's residual is above guard_residual_mm (module doc; guard_start_mm 0: never).
+    gate_mm: data points farther than this from the IK start's
     model are not used; residual_gate_mm: the residual measures the points this near the
     IK start's model (``problem.residual_terms``); plane_mm: points within this of the
     plane that holds at least ``plane_share`` of the points away from the hand are not
@@ -119,6 +126,8 @@ class FitConfig:
     guard: bool = True
     guard_margin: float = 0.0
     guard_move_mm: float = 45.0
+    guard_start_mm: float = 12.0
+    guard_residual_mm: float = 5.0
     max_residual_mm: float = 0.0
 
     def __post_init__(self) -> None:
@@ -138,6 +147,9 @@ class FitConfig:
         if self.both_sides_iterations < 1 or self.candidates < 1 or self.calibration_frames < 1:
             raise ValueError("both_sides_iterations, candidates and calibration_frames >= 1 "
                              "needed")
+        if not (self.guard_start_mm >= 0 and self.guard_residual_mm >= 0):
+            raise ValueError(f"guard_start_mm and guard_residual_mm must be >= 0, got "
+                             f"{self.guard_start_mm}, {self.guard_residual_mm}")
         if not self.max_residual_mm >= 0:
             raise ValueError(f"max_residual_mm must be >= 0 (0 = off), got "
                              f"{self.max_residual_mm}")
@@ -181,8 +193,8 @@ class FitResult:
     (IK + depth, all sides fitted); observed: whether a depth window was used (False: IK
     alone); cost: the final LM cost; state: pass as ``previous`` to the next frame;
     sides_fitted: the sides tried; fallback: "" when the fit is returned, else why the
-    safeguard returned the network's joints ("residual" or "moved"; the model parameters
-    are then the IK start's, the residual the IK start's data residual).
+    safeguard returned the network's joints ("residual", "moved" or "no hand"; the model
+    parameters are then the IK start's, the residual the IK start's data residual).
     """
 
     joints_mm: np.ndarray
@@ -359,11 +371,14 @@ def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConf
 
 
 def _guard(terms: dict[str, float], cfg: FitConfig) -> str:
-    """Why the fit is refused ("" if it is not): worse depth cost or implausible move."""
+    """Why the fit is refused ("" if it is not): worse depth, far moved, no hand (step 4)."""
     if terms["depth_cost"] > terms["start_depth_cost"] * (1.0 + cfg.guard_margin):
         return "residual"
     if terms["joints_mm"] > cfg.guard_move_mm:
         return "moved"
+    if (cfg.guard_start_mm > 0 and terms["start_joints_mm"] > cfg.guard_start_mm
+            and terms["data_mm"] > cfg.guard_residual_mm):
+        return "no hand"
     return ""
 
 
