@@ -4,7 +4,7 @@ Synthetic v1 hands (seed 3) with a sphere or a wall added to their depth (the ne
 surface per pixel, a ray-cast sphere), fitted from the true joints plus 5 mm of noise:
 the object-aware fit (``FitConfig()``: gate, plane, unexplained points dropped) against
 the fit without those parts (``UNAWARE``: the fit before them). Errors are averaged over
-six frames, so no single frame decides. Then the safeguard's "no hand" rule on v3 frames
+six frames, so no single frame decides. Then the safeguard's "unexplained" rule on v3 frames
 (hands holding things) and the bench's rows per fitted side.
 """
 
@@ -220,14 +220,14 @@ def test_joints_no_hand_reaches_and_unexplained_depth_give_the_network_back(held
     """Neither the joints (far from the IK model) nor the depth (residual) show a hand.
 
     Without that rule (``guard_start_mm=0``) the fit from such joints lands in a pose
-    worse than the joints it started from; with it, the start comes back ("no hand").
+    worse than the joints it started from; with it, the start comes back ("unexplained").
     """
     worse = []
     for f in held:
         joints = np.asarray(f.joints_mm, np.float64)
         start = collapsed(joints)
         fit = fit_hand(f.depth_mm, f.intrinsics, start)
-        assert fit.fallback == "no hand" and fit.fell_back
+        assert fit.fallback == "unexplained" and fit.fell_back
         assert np.allclose(fit.joints_mm, start, atol=1e-3)
         off = fit_hand(f.depth_mm, f.intrinsics, start, config=FitConfig(guard_start_mm=0))
         terms = off.residual_terms

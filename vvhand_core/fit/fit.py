@@ -193,7 +193,7 @@ class FitResult:
     (IK + depth, all sides fitted); observed: whether a depth window was used (False: IK
     alone); cost: the final LM cost; state: pass as ``previous`` to the next frame;
     sides_fitted: the sides tried; fallback: "" when the fit is returned, else why the
-    safeguard returned the network's joints ("residual", "moved" or "no hand"; the model
+    safeguard returned the network's joints ("residual", "moved" or "unexplained"; the model
     parameters are then the IK start's, the residual the IK start's data residual).
     """
 
@@ -371,14 +371,14 @@ def _result(p: SideProblem, target: np.ndarray, shape: ShapeArrays, cfg: FitConf
 
 
 def _guard(terms: dict[str, float], cfg: FitConfig) -> str:
-    """Why the fit is refused ("" if it is not): worse depth, far moved, no hand (step 4)."""
+    """Why the fit is refused ("" if it is not): worse depth, far moved, unexplained (step 4)."""
     if terms["depth_cost"] > terms["start_depth_cost"] * (1.0 + cfg.guard_margin):
         return "residual"
     if terms["joints_mm"] > cfg.guard_move_mm:
         return "moved"
     if (cfg.guard_start_mm > 0 and terms["start_joints_mm"] > cfg.guard_start_mm
             and terms["data_mm"] > cfg.guard_residual_mm):
-        return "no hand"
+        return "unexplained"
     return ""
 
 
