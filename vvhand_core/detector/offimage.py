@@ -28,7 +28,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from vvhand_core.camera import Intrinsics
+from vvhand_core.camera import Intrinsics, project_np
+from vvhand_core.data.synthetic.render_v3 import centre_in_view
 
 MIN_JOINTS_INSIDE = 3
 REACH_MM = 70.0
@@ -66,7 +67,7 @@ def reaches_in(centre_mm: np.ndarray, joints_mm: np.ndarray, intr: Intrinsics) -
     inside = front & (u >= 0) & (u <= intr.width - 1) & (v >= 0) & (v <= intr.height - 1)
     if int(inside.sum()) < MIN_JOINTS_INSIDE:
         return False
-    cu, cv = c[0] / c[2] * intr.fx + intr.cx, c[1] / c[2] * intr.fy + intr.cy
+    cu, cv = project_np(c, intr)
     return outside_px(cu, cv, intr.width, intr.height) <= REACH_MM * intr.fx / c[2]
 
 
@@ -87,30 +88,21 @@ def spec_hands(synth: dict, index: int):
     return sample_scene_v3(config, rng)
 
 
-def _in_view(centre_mm: np.ndarray, intr: Intrinsics) -> bool:
-    """render_v3's rule for labelling a hand after the first: its centre in the image."""
-    c = centre_mm
-    if c[2] <= 0:
-        return False
-    cu, cv = c[0] / c[2] * intr.fx + intr.cx, c[1] / c[2] * intr.fy + intr.cy
-    return bool(0 <= cu < intr.width and 0 <= cv < intr.height)
-
-
 def labelled_centres(spec) -> list[np.ndarray]:
     """Centres (3,) mm of the hands of a drawn v3 scene that its frame labels, in order."""
     centres = [np.asarray(h.center_mm, np.float64) for h in spec.hands]
-    return centres[:1] + [c for c in centres[1:] if _in_view(c, spec.intr)]
+    return centres[:1] + [c for c in centres[1:] if centre_in_view(c, spec.intr)]
 
 
 def unlabelled_hands(spec) -> list[tuple[np.ndarray, np.ndarray]]:
     """(centre (3,) mm, joints (21, 3) mm) of the hands of a drawn v3 scene its frame leaves out.
 
     render_v3 labels the first hand and every other hand whose centre projects into the
-    image; these are the others, whether or not they reach into the image
+    image (``centre_in_view``); these are the others, whether or not they reach into the image
     (:func:`reaches_in` says).
     """
     return [(np.asarray(h.center_mm, np.float64), np.asarray(h.hand.joints, np.float64))
-            for h in spec.hands[1:] if not _in_view(np.asarray(h.center_mm), spec.intr)]
+            for h in spec.hands[1:] if not centre_in_view(np.asarray(h.center_mm), spec.intr)]
 
 
 def frame_offimage_hands(frame) -> list[np.ndarray]:

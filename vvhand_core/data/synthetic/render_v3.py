@@ -22,6 +22,19 @@ def _r(x, nd: int = 2) -> list:
     return np.round(np.asarray(x, dtype=np.float64), nd).tolist()
 
 
+def centre_in_view(centre_mm, intr) -> bool:
+    """Whether a hand centred at ``centre_mm`` (3,) camera mm projects into the image.
+
+    The labelling rule of v3 frames: the first hand is always labelled, every other hand
+    only while this holds (vvhand_core.detector.offimage scores the others).
+    """
+    c = centre_mm
+    if not c[2] > 0:
+        return False
+    cu, cv = intr.fx * c[0] / c[2] + intr.cx, intr.fy * c[1] / c[2] + intr.cy
+    return bool(0 <= cu < intr.width and 0 <= cv < intr.height)
+
+
 def render_spec_v3(spec: SceneSpecV3, config, rng, frame_id=0, timings=None) -> Scene:
     """Ray-cast a v3 scene, apply its sensor (noise from ``rng``), fill the meta."""
     t0 = time.process_time()
@@ -51,8 +64,7 @@ def render_spec_v3(spec: SceneSpecV3, config, rng, frame_id=0, timings=None) -> 
         j = h.hand.joints
         uv = j[:, :2] / j[:, 2:3] * [intr.fx, intr.fy] + [intr.cx, intr.cy]
         c = h.center_mm
-        cu, cv = intr.fx * c[0] / c[2] + intr.cx, intr.fy * c[1] / c[2] + intr.cy
-        if k > 0 and not (c[2] > 0 and 0 <= cu < intr.width and 0 <= cv < intr.height):
+        if k > 0 and not centre_in_view(c, intr):
             continue  # the other hand is out of view: not labelled
         g = h.grasp
         hands_meta.append({
