@@ -39,9 +39,8 @@ from vvhand_core.detector.net import (
 from vvhand_core.detector.offimage import (
     heat_point,
     labelled_centres,
-    reaches_in,
+    reaching_centres,
     spec_hands,
-    unlabelled_hands,
 )
 
 MAX_HANDS = 3
@@ -137,7 +136,7 @@ def _outside(synth: dict, index: int, intr: Intrinsics | None = None) -> list[np
     spec = spec_hands(synth, index)
     if spec is None:
         return []
-    return [c for c, j in unlabelled_hands(spec) if reaches_in(c, j, intr or spec.intr)]
+    return reaching_centres(spec, intr)
 
 
 def _render_chunk(args) -> list[tuple[np.ndarray, float, np.ndarray]]:
@@ -232,7 +231,7 @@ def add_offimage_targets(ex: Examples, sources: list[tuple[dict, int]], cfg: Det
                 cam = canonical_camera(spec.intr, cfg.focal_px)
                 canon = ex.depth[row + i, :cam.height, :cam.width].astype(np.float32)
                 hands[row + i] = 0
-                centres = [*labelled_centres(spec), *_outside(synth, i, spec.intr)]
+                centres = [*labelled_centres(spec), *reaching_centres(spec)]
                 for k, c in enumerate(centres[:MAX_HANDS]):
                     got = target_row(canon, cam, c, cfg, min_depth_mm, max_depth_mm)
                     if got is not None:

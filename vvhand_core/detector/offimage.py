@@ -12,7 +12,8 @@ training targets and by :mod:`vvhand_core.detector.misses` to score such hands):
   (``sample_scene_v3``); other scene versions and hand-free scenes have none.
 * :func:`reaches_in`: such a hand is a target when at least ``MIN_JOINTS_INSIDE`` of its
   joints project into the image and its centre lies at most ``REACH_MM`` (at its depth,
-  in pixels ``REACH_MM * f / z``) outside the image rectangle.
+  in pixels ``REACH_MM * f / z``) outside the image rectangle (:func:`reaching_centres`:
+  the unlabelled hands of a scene that are).
 * :func:`heat_point`: the heat-map target of a hand centred at canonical (u, v): that
   point clamped into the image, ``INSET_PX`` inside its border (a hand centred farther
   inside: the point itself). The heat-map network
@@ -105,6 +106,16 @@ def unlabelled_hands(spec) -> list[tuple[np.ndarray, np.ndarray]]:
             for h in spec.hands[1:] if not centre_in_view(np.asarray(h.center_mm), spec.intr)]
 
 
+def reaching_centres(spec, intr: Intrinsics | None = None) -> list[np.ndarray]:
+    """Centres (3,) mm of a drawn v3 scene's unlabelled hands that reach into the image.
+
+    ``intr``: the camera of the image they must reach into (the frame's, its canonical
+    one ...); default the scene's own.
+    """
+    cam = spec.intr if intr is None else intr
+    return [c for c, j in unlabelled_hands(spec) if reaches_in(c, j, cam)]
+
+
 def frame_offimage_hands(frame) -> list[np.ndarray]:
     """Centres (3,) mm of a synthetic v3 frame's unlabelled hands that reach into it.
 
@@ -128,4 +139,4 @@ def _offimage_of(seed: int, frame_id: int, first: tuple, intr: Intrinsics
     if spec is None or not np.allclose(np.round(spec.hands[0].center_mm, 3), first,
                                        atol=1e-3):
         return ()
-    return tuple(c for c, j in unlabelled_hands(spec) if reaches_in(c, j, intr))
+    return tuple(reaching_centres(spec, intr))
