@@ -31,6 +31,7 @@ from vvhand_core.benchmarks.results import append_section, markdown_table
 from vvhand_core.detector.data import (
     build_examples,
     concat_examples,
+    frame_sizes,
     load_examples,
     load_examples_prefix,
     save_examples,
@@ -44,7 +45,7 @@ from vvhand_core.detector.localiser import (
     save_detector,
 )
 from vvhand_core.detector.net import DetectorConfig, widen
-from vvhand_core.detector.refine import RefineNet, train_refiner
+from vvhand_core.detector.refine import RefineConfig, RefineNet, add_border_input, train_refiner
 from vvhand_core.detector.runtime import RUNTIMES
 from vvhand_core.detector.shipped import write_exported
 from vvhand_core.detector.train import DetectorTrainConfig, config_dict, train_detector
@@ -150,6 +151,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "v3b-hand-free; default 1)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
+    t.add_argument("--refine-width", type=int, default=RefineConfig.width,
+                   help="first-stage channels of a new refiner (not with --finetune)")
+    t.add_argument("--refine-border", action="store_true",
+                   help="give the refiner a fourth input channel, 1 inside the image and 0 "
+                        "beyond its border (with --finetune: added to the start's refiner, "
+                        "zero weights at first); needs the examples' image sizes, remade "
+                        "and written to --examples once when the file lacks them")
     t.add_argument("--width", type=int, default=DetectorConfig.width)
     t.add_argument("--widen", type=int, default=0,
                    help="with --finetune: widen the start's heat-map network to this "
@@ -207,6 +215,26 @@ def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
     if cache is not None:
         save_examples(cache, ex, sources, net_cfg)
     return ex, sources
+
+
+def _start_refiner(args: argparse.Namespace, start, ex, sources, net_cfg: DetectorConfig):
+    """The refiner to train and the time its training starts.
+
+    ``start`` or a new one, with the border channel when asked; fills ``ex.sizes`` when
+    the border channel needs them (and writes them to ``--examples``).
+    """
+    if start is not None and args.refine_width != start.config.width:
+        raise SystemExit(f"--refine-width {args.refine_width}: the refiner of --finetune is "
+                         f"{start.config.width} wide (widening it is not implemented)")
+    refiner = start or RefineNet(args.refine_width, border=args.refine_border)
+    if args.refine_border and not refiner.config.border:
+        refiner = add_border_input(refiner)
+    if refiner.config.border and ex.sizes is None:
+        with tqdm(total=len(ex.depth), desc="image sizes", unit="frame") as bar:
+            ex.sizes = frame_sizes(sources, net_cfg, progress=bar.update)
+        if args.examples:
+            save_examples(args.examples, ex, sources, net_cfg)
+    return refiner, time.perf_counter()
 
 
 def source_weights(text: str, sources: list[tuple[dict, int]]) -> np.ndarray | None:
@@ -307,13 +335,13 @@ def _train(args: argparse.Namespace) -> int:
     if refiner is not None and args.refine_steps == 0:
         meta["refiner"] = {"steps": 0, "kept_from": args.finetune}
     if args.refine_steps > 0:
-        refiner, t1 = start_refiner or RefineNet(), time.perf_counter()
+        refiner, t1 = _start_refiner(args, start_refiner, ex, sources, net_cfg)
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:
             losses = train_refiner(
                 refiner, ex, net_cfg, args.refine_steps, progress=lambda s, loss: bar.update(1),
                 frame_weights=source_weights(args.refine_source_weights, sources))
         every = max(1, len(losses) // 40)
-        meta["refiner"] = {"steps": args.refine_steps,
+        meta["refiner"] = {"steps": args.refine_steps, "config": refiner.config.to_dict(),
                            "train_s": round(time.perf_counter() - t1, 1),
                            "loss_curve": [round(x, 4) for x in losses[::every]]}
     out = _save(args.out, net, meta, refiner)

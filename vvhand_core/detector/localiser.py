@@ -164,6 +164,7 @@ def save_detector(path: str | Path, net: HandDetectorNet, meta: dict,
             "meta": meta, "state": _cpu_state(net)}
     if refiner is not None:
         blob["refine_state"] = _cpu_state(refiner)
+        blob["refine_config"] = refiner.config.to_dict()
     torch.save(blob, path)
     return path
 
@@ -198,7 +199,7 @@ def load_detector(path: str | Path) -> tuple[HandDetectorNet, RefineNet | None, 
         net.load_state_dict(blob["state"])
         refiner = None
         if "refine_state" in blob:
-            refiner = RefineNet()
+            refiner = RefineNet(**blob.get("refine_config", {}))  # older files: defaults
             refiner.load_state_dict(blob["refine_state"])
             refiner.eval()
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -228,6 +229,7 @@ class DetectorLocaliser:
             self.net = self.refiner = None
             self.runner = OrtRunner(exported.models, cfg.num_threads)
             self.has_refiner = "refine" in exported.models
+            self.refine_border = exported.refine_config.border
         else:
             if net is None:
                 net, refiner, _ = load_detector(weights)
@@ -238,6 +240,7 @@ class DetectorLocaliser:
             self.refiner = None if refiner is None else refiner.eval()
             self.runner = make_runner(cfg.runtime, self.net, self.refiner, cfg.num_threads)
             self.has_refiner = self.refiner is not None
+            self.refine_border = self.has_refiner and self.refiner.config.border
         self.runtime: str = self.runner.name
         self.prior: np.ndarray | None = None  # locate()'s single prior
         self.tracks = HandTracks(cfg.track_radius_mm, cfg.track_threshold,
@@ -313,8 +316,8 @@ class DetectorLocaliser:
         patches, where = [], []
         for k, p in enumerate(peaks):
             u0, v0 = int(round(p.u)), int(round(p.v))
-            got = None if not self.has_refiner else patch_at(canon, u0, v0, cfg.min_depth_mm,
-                                                             cfg.max_depth_mm)
+            got = None if not self.has_refiner else patch_at(
+                canon, u0, v0, cfg.min_depth_mm, cfg.max_depth_mm, self.refine_border)
             if got is not None:
                 patches.append(got[0])
                 where.append((k, u0, v0, got[1]))

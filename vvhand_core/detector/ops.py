@@ -181,11 +181,45 @@ def surface_depth_mm(depth_mm: np.ndarray, u: float, v: float, cfg: DetectorConf
     return percentile_linear(vals, cfg.surface_percentile)
 
 
-def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
-             max_depth_mm: float) -> tuple[np.ndarray, float] | None:
-    """Refiner input (3, PATCH, PATCH) centred on integer pixel (u0, v0), and z_ref (mm).
+@dataclass(frozen=True)
+class RefineConfig:
+    """Shape of the refiner (:class:`~vvhand_core.detector.refine.RefineNet`).
 
-    Outside the image counts as invalid. None when the central window has no valid depth.
+    ``width``: channels of its first stage; ``border``: a fourth input channel, 1 where
+    the patch pixel lies inside the image and 0 outside it, so that the network can tell
+    the image border (a hand may go on beyond it) from depth the sensor did not measure
+    (:func:`patch_at`). Weights saved before this config existed are (16, False).
+    """
+
+    width: int = 16
+    border: bool = False
+
+    def __post_init__(self) -> None:
+        """Validate."""
+        if self.width < 1:
+            raise ValueError("RefineConfig.width must be >= 1")
+
+    @property
+    def channels(self) -> int:
+        """Input channels of the patches: 3, or 4 with ``border``."""
+        return 4 if self.border else 3
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
+             max_depth_mm: float, border: bool = False,
+             image_box: tuple[int, int, int, int] | None = None
+             ) -> tuple[np.ndarray, float] | None:
+    """Refiner input (C, PATCH, PATCH) centred on integer pixel (u0, v0), and z_ref (mm).
+
+    Channels: valid mask, (z - z_ref) / 100 mm clipped to [-3, 3] (0 where invalid),
+    z_ref / 1000 mm, and with ``border`` (C = 4) 1 inside the image / 0 outside it.
+    ``image_box`` (x0, y0, x1, y1), half-open: where the image lies in ``depth_mm``
+    (training examples are padded); None: all of it. Outside the array counts as
+    invalid. None when the central window has no valid depth.
     """
     h, w = depth_mm.shape
     half = PATCH // 2
@@ -201,7 +235,7 @@ def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
     if vals.size == 0:
         return None
     z_ref = percentile_linear(vals, REF_PERCENTILE)
-    x = np.empty((3, PATCH, PATCH), np.float32)  # written in place, float32 throughout
+    x = np.empty((4 if border else 3, PATCH, PATCH), np.float32)  # in place, float32
     x[0] = valid
     rel = x[1]
     np.subtract(out, z_ref, out=rel)
@@ -209,6 +243,13 @@ def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
     np.clip(rel, -3.0, 3.0, out=rel)
     rel[~valid] = 0.0
     x[2] = z_ref / 1000.0
+    if border:
+        bx0, by0, bx1, by1 = image_box or (0, 0, w, h)
+        x[3] = 0.0
+        ys, xs = max(y0, by0), max(x0, bx0)
+        ye, xe = min(y0 + PATCH, by1), min(x0 + PATCH, bx1)
+        if ys < ye and xs < xe:
+            x[3, ys - y0:ye - y0, xs - x0:xe - x0] = 1.0
     return x, z_ref
 
 

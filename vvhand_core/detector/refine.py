@@ -6,8 +6,10 @@ centred on a candidate (pixel (u0, v0), rounded) and regresses the offset to the
 centre: du, dv in units of ``UV_SCALE_PX`` canonical pixels and dz in ``DZ_SCALE_MM``
 relative to ``z_ref``, the 20th percentile of the valid depth in the patch's central
 17 x 17 pixels. Input channels: valid mask, (z - z_ref) / 100 mm clipped to [-3, 3],
-and z_ref / 1000 mm (the hand's apparent size depends on it). ``patch_at`` and
-``apply_offsets`` live in the torch-free :mod:`vvhand_core.detector.ops` (re-exported here).
+z_ref / 1000 mm (the hand's apparent size depends on it), and for a refiner with
+``RefineConfig.border`` a fourth: 1 inside the image, 0 beyond its border. ``patch_at``,
+``RefineConfig`` and ``apply_offsets`` live in the torch-free
+:mod:`vvhand_core.detector.ops` (re-exported here).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vvhand_core.detector.ops import (  # noqa: F401 - re-exported: the refiner'
     REF_RADIUS,
     UV_SCALE_PX,
     DetectorConfig,
+    RefineConfig,
     apply_offsets,
     patch_at,
     surface_depth_mm,
@@ -32,18 +35,23 @@ from vvhand_core.detector.ops import REFINE_DZ_SCALE_MM as DZ_SCALE_MM
 
 
 class RefineNet(nn.Module):
-    """(B, 3, PATCH, PATCH) patches -> (B, 3) offsets (du, dv, dz), see the module doc."""
+    """(B, C, PATCH, PATCH) patches -> (B, 3) offsets (du, dv, dz), see the module doc.
 
-    def __init__(self, width: int = 16) -> None:
+    C = ``self.config.channels`` (3, or 4 with ``border``).
+    """
+
+    def __init__(self, width: int = 16, border: bool = False) -> None:
         super().__init__()
+        self.config = RefineConfig(width, border)
         c = width
 
         def conv(cin, cout, stride):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
                                  nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
-        self.features = nn.Sequential(conv(3, c, 1), conv(c, 2 * c, 2), conv(2 * c, 2 * c, 2),
-                                      conv(2 * c, 4 * c, 2), conv(4 * c, 4 * c, 2))
+        self.features = nn.Sequential(conv(self.config.channels, c, 1), conv(c, 2 * c, 2),
+                                      conv(2 * c, 2 * c, 2), conv(2 * c, 4 * c, 2),
+                                      conv(4 * c, 4 * c, 2))
         self.head = nn.Linear(4 * c * 9, 3)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -51,15 +59,35 @@ class RefineNet(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
+def add_border_input(net: RefineNet) -> RefineNet:
+    """A copy of a refiner without the border channel, with it, computing the same function.
+
+    The first convolution's weights for the new channel are zero, so the copy's offsets
+    equal ``net``'s until training uses the channel. ValueError when ``net`` has it.
+    """
+    if net.config.border:
+        raise ValueError("add_border_input: the refiner already has the border channel")
+    out = RefineNet(net.config.width, border=True)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    w = state["features.0.0.weight"]
+    state["features.0.0.weight"] = torch.cat([w, torch.zeros_like(w[:, :1])], dim=1)
+    out.load_state_dict(state)
+    return out.train(net.training)
+
+
 def refiner_sample(depth_mm: np.ndarray, row: np.ndarray, cfg: DetectorConfig,
                    rng: np.random.Generator, jitter_px: float = 10.0,
-                   min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0):
+                   min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
+                   border: bool = False, size: tuple[int, int] | None = None):
     """One training sample of the refiner for one hand, or None (no depth to use).
 
     ``depth_mm`` (H, W) canonical depth of an example; ``row`` its hand's
     :class:`~vvhand_core.detector.data.Examples` row. Mirrored half of the time (drawn
     from ``rng``); the patch centres on the hand's heat point moved by a uniform
-    +-``jitter_px``. Returns (patch (3, PATCH, PATCH), offsets target [du, dv, dz],
+    +-``jitter_px``. ``size``: the example's image (height, width) at the top left of
+    ``depth_mm`` (the rest padding; None: all of it), for the ``border`` channel.
+    Returns (patch (C, PATCH, PATCH), C = 4 with ``border``, else 3,
+    offsets target [du, dv, dz],
     patch centre (u0, v0), true centre (u, v)), the last two in the mirrored image's
     pixels when mirrored.
     """
@@ -69,12 +97,15 @@ def refiner_sample(depth_mm: np.ndarray, row: np.ndarray, cfg: DetectorConfig,
         return None
     z_gt = z_s + float(row[2]) * NET_DZ_SCALE_MM
     d = depth_mm
+    ih, iw = size or d.shape
+    box = (0, 0, iw, ih)
     if rng.random() < 0.5:
         d = d[:, ::-1]
         u, hu = d.shape[1] - 1 - u, d.shape[1] - 1 - hu
+        box = (d.shape[1] - iw, 0, d.shape[1], ih)
     u0 = int(round(hu + rng.uniform(-jitter_px, jitter_px)))
     v0 = int(round(hv + rng.uniform(-jitter_px, jitter_px)))
-    got = patch_at(d, u0, v0, min_depth_mm, max_depth_mm)
+    got = patch_at(d, u0, v0, min_depth_mm, max_depth_mm, border, box)
     if got is None:
         return None
     x, z_ref = got
@@ -99,6 +130,10 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
     (:mod:`vvhand_core.detector.offimage`).
     """
     depth, hands = ex.depth, ex.hands
+    border = net.config.border
+    if border and ex.sizes is None:
+        raise ValueError("a refiner with the border channel needs the examples' image sizes "
+                         "(Examples.sizes; detector.data.frame_sizes remakes them)")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     usable = (hands[:, :, 4] > 0.5) & np.isfinite(hands[:, :, 2])
@@ -121,7 +156,8 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
             ks = np.flatnonzero(usable[i])
             k = int(ks[0] if ks.size == 1 else rng.choice(ks))
             got = refiner_sample(depth[i].astype(np.float32), hands[i, k], cfg, rng, jitter_px,
-                                 min_depth_mm, max_depth_mm)
+                                 min_depth_mm, max_depth_mm, border,
+                                 None if ex.sizes is None else tuple(ex.sizes[i]))
             if got is not None:
                 xs.append(got[0])
                 ys.append(got[1])

@@ -80,7 +80,7 @@ class TorchRunner:
             return self.net(self._torch.from_numpy(x))[0].numpy()
 
     def refine(self, patches: np.ndarray) -> np.ndarray:
-        """(B, 3, PATCH, PATCH) -> (B, 3)."""
+        """(B, C, PATCH, PATCH) -> (B, 3) (C: the refiner's ``config.channels``)."""
         with self._torch.inference_mode():
             return self.refiner(self._torch.from_numpy(patches)).numpy()
 
@@ -114,7 +114,7 @@ class OrtRunner:
         return self._heat.run(None, {"x": x})[0][0]
 
     def refine(self, patches: np.ndarray) -> np.ndarray:
-        """(B, 3, PATCH, PATCH) -> (B, 3)."""
+        """(B, C, PATCH, PATCH) -> (B, 3) (C: the refiner's ``config.channels``)."""
         return self._refine.run(None, {"patches": patches})[0]
 
 

@@ -4,9 +4,10 @@
 the packaged ``assets/hand_detector.pt``)::
 
     NAME_heat.onnx     heat-map network   x (1, 3, H, W) float32     -> heat (1, 2, H/4, W/4)
-    NAME_refine.onnx   refiner            patches (B, 3, 48, 48)    -> offsets (B, 3)
+    NAME_refine.onnx   refiner            patches (B, C, 48, 48)    -> offsets (B, 3)
     NAME_onnx.json     format, version, the detector config (canonical focal length,
-                       surface window), each file's sha256 and input/output shapes, the
+                       surface window), the refiner's config (C = 3, or 4 with its
+                       border channel), each file's sha256 and input/output shapes, the
                        weights' file name and sha256, exporter versions, and the max
                        |onnxruntime - torch| of each network on random inputs
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vvhand_core.detector.ops import PATCH, DetectorConfig
+from vvhand_core.detector.ops import PATCH, DetectorConfig, RefineConfig
 
 FORMAT = "vvhand-hand-detector-onnx"
 VERSION = 1
@@ -40,10 +41,17 @@ IO: dict[str, tuple[str, str, tuple[int, ...], dict[int, str]]] = {
     "heat": ("x", "heat", (1, 3, 64, 80), {2: "height", 3: "width"}),
     "refine": ("patches", "offsets", (2, 3, PATCH, PATCH), {0: "batch"}),
 }
-SHAPES = {"heat": {"inputs": {"x": [1, 3, "height", "width"]},
-                   "outputs": {"heat": [1, 2, "height / 4", "width / 4"]}},
-          "refine": {"inputs": {"patches": ["batch", 3, PATCH, PATCH]},
-                     "outputs": {"offsets": ["batch", 3]}}}
+
+
+def _shapes(name: str, refine: RefineConfig) -> dict:
+    """The description's input/output shapes of network ``name``."""
+    if name == "heat":
+        return {"inputs": {"x": [1, 3, "height", "width"]},
+                "outputs": {"heat": [1, 2, "height / 4", "width / 4"]}}
+    return {"inputs": {"patches": ["batch", refine.channels, PATCH, PATCH]},
+            "outputs": {"offsets": ["batch", 3]}}
+
+
 HINT = "regenerate with `vvhand detector export-onnx` on a machine with torch"
 
 __all__ = ["DetectorOnnxError", "ExportedDetector", "FORMAT", "NETWORKS", "description_path",
@@ -83,6 +91,7 @@ class ExportedDetector:
     models: dict[str, bytes]  # "heat", and "refine" when the weights have a refiner
     metadata: dict[str, Any]
     source: str  # the description's path
+    refine_config: RefineConfig = RefineConfig()  # descriptions without one: the defaults
 
 
 def load_exported(weights: str | os.PathLike, check_weights: bool = True) -> ExportedDetector:
@@ -107,6 +116,7 @@ def load_exported(weights: str | os.PathLike, check_weights: bool = True) -> Exp
                                       f"reads version {VERSION}")
     try:
         config = DetectorConfig(**meta["config"])
+        refine_config = RefineConfig(**meta.get("refine_config", {}))
         nets = {n: meta["networks"][n] for n in NETWORKS if n in meta["networks"]}
         files = {n: (desc.with_name(e["file"]), e["sha256"]) for n, e in nets.items()}
         source_sha = meta["weights"]["sha256"]
@@ -128,7 +138,7 @@ def load_exported(weights: str | os.PathLike, check_weights: bool = True) -> Exp
             raise DetectorOnnxError(path, f"differs from the exported file (sha256 mismatch: "
                                           f"truncated, corrupt or replaced; {HINT})")
         models[name] = data
-    return ExportedDetector(config, models, meta, str(desc))
+    return ExportedDetector(config, models, meta, str(desc), refine_config)
 
 
 def export_detector(net, refiner) -> dict[str, bytes]:
@@ -143,6 +153,8 @@ def export_detector(net, refiner) -> dict[str, bytes]:
             if module is None:
                 continue
             inp, outp, shape, dynamic = IO[name]
+            if name == "refine":
+                shape = (shape[0], module.config.channels, *shape[2:])
             out[name] = export_module(module.eval(), torch.zeros(*shape), [inp], [outp],
                                       {inp: dynamic, outp: dynamic})
     return out
@@ -157,8 +169,10 @@ def _verify(models: dict[str, bytes], net, refiner) -> dict[str, float]:
 
     ort = import_onnxruntime()
     rng = np.random.default_rng(0)
-    inputs = {"heat": rng.random((1, 3, 121, 162), dtype=np.float32),
-              "refine": rng.random((4, 3, PATCH, PATCH), dtype=np.float32)}
+    inputs = {"heat": rng.random((1, 3, 121, 162), dtype=np.float32)}
+    if refiner is not None:
+        inputs["refine"] = rng.random((4, refiner.config.channels, PATCH, PATCH),
+                                      dtype=np.float32)
     diffs = {}
     for name, module in (("heat", net), ("refine", refiner)):
         if name not in models:
@@ -193,6 +207,7 @@ def write_exported(weights: str | os.PathLike, verify: bool = True) -> dict[str,
         desc.unlink()
     meta: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "config": net.config.to_dict(),
+        "refine_config": (refiner.config if refiner is not None else RefineConfig()).to_dict(),
         "weights": {"file": w.name, "sha256": _sha256(w.read_bytes())},
         "networks": {}, "exporter": {"torch": torch.__version__, "opset": OPSET,
                                      "exporter": "torch.onnx.export(dynamo=False)",
@@ -203,7 +218,9 @@ def write_exported(weights: str | os.PathLike, verify: bool = True) -> dict[str,
         tmp.write_bytes(data)
         os.replace(tmp, path)
         meta["networks"][name] = {"file": path.name, "sha256": _sha256(data),
-                                  "bytes": len(data), **SHAPES[name]}
+                                  "bytes": len(data),
+                                  **_shapes(name, RefineConfig() if refiner is None
+                                            else refiner.config)}
     stale = file_path(w, "refine")
     if "refine" not in models and stale.exists():
         stale.unlink()
