@@ -112,3 +112,50 @@ def test_border_refiner_saves_exports_and_runs(tmp_path):
     assert all(g is not None for g in got["torch"])
     np.testing.assert_allclose(np.array(got["onnxruntime"]), np.array(got["torch"]),
                                atol=1e-3)
+
+
+def test_train_command_takes_a_refiner_from_other_weights_and_adds_the_border(tmp_path):
+    """`detector train --finetune A --steps 0 --refiner-from B`: A's heat-map network, B's
+    refiner (kept with --refine-steps 0); `--refine-border` adds the channel to it and
+    trains it, the examples' sizes made and written to --examples."""
+    import argparse
+
+    from vvhand_core.detector.cli import add_arguments, run
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    torch.manual_seed(2)
+    save_detector(a, HandDetectorNet(DetectorConfig(width=2)), {"note": "a"}, RefineNet())
+    ref_b = RefineNet()
+    save_detector(b, HandDetectorNet(DetectorConfig(width=2)), {"note": "b"}, ref_b)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    common = ["train", "--v2-frames", "0", "--v1-frames", "3", "--batch-size", "2",
+              "--finetune", str(a), "--refiner-from", str(b), "--steps", "0", "--workers",
+              "1", "--threads", "1", "--eval-frames", "0"]
+    kept = tmp_path / "kept.pt"
+    assert run(parser.parse_args([*common, "--refine-steps", "0", "--out", str(kept)])) == 0
+    net, refiner, meta = load_detector(kept)
+    heat_a, _, _ = load_detector(a)
+    assert meta["refiner"] == {"steps": 0, "kept_from": str(b)}
+    assert meta["refiner_from"]["record"] == {"note": "b"}
+    for k, v in ref_b.state_dict().items():
+        assert torch.equal(refiner.state_dict()[k], v)
+    for k, v in heat_a.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v)
+    # an examples cache written before the sizes were kept: rendered, then saved without
+    ex_path = tmp_path / "ex.npz"
+    assert run(parser.parse_args([*common, "--examples", str(ex_path), "--refine-steps", "0",
+                                  "--out", str(kept)])) == 0
+    with np.load(ex_path) as z:
+        old = {k: z[k] for k in z.files if k != "sizes"}
+    np.savez(ex_path, **old)
+    bordered = tmp_path / "bordered.pt"
+    assert run(parser.parse_args([*common, "--examples", str(ex_path), "--refine-steps", "2",
+                                  "--refine-border", "--out", str(bordered)])) == 0
+    _, refiner, meta = load_detector(bordered)
+    assert refiner.config.border and meta["refiner"]["config"] == {"width": 16, "border": True}
+    with np.load(ex_path) as z:
+        assert z["sizes"].shape == (3, 2)
+    with pytest.raises(SystemExit, match="needs --finetune"):
+        run(parser.parse_args(["train", "--v1-frames", "1", "--refiner-from", str(b),
+                               "--eval-frames", "0", "--out", str(tmp_path / "x.pt")]))

@@ -151,6 +151,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "v3b-hand-free; default 1)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
+    t.add_argument("--refiner-from", default="",
+                   help="with --finetune: start the refiner from these detector weights' "
+                        "refiner instead (e.g. one trained in a refiner-only run), then "
+                        "train it --refine-steps further (0: keep it as it is)")
     t.add_argument("--refine-width", type=int, default=RefineConfig.width,
                    help="first-stage channels of a new refiner (not with --finetune)")
     t.add_argument("--refine-border", action="store_true",
@@ -309,6 +313,13 @@ def _train(args: argparse.Namespace) -> int:
     elif args.finetune:  # both networks start from trained weights
         start, start_refiner, record = load_detector(args.finetune)
         net_cfg = start.config
+    if args.refiner_from:
+        if not args.finetune:
+            raise SystemExit("--refiner-from needs --finetune")
+        _, start_refiner, refiner_record = load_detector(args.refiner_from)
+        if start_refiner is None:
+            raise SystemExit(f"--refiner-from {args.refiner_from}: these weights have no "
+                             "refiner")
     else:
         net_cfg = DetectorConfig(width=args.width)
     ex, sources = _examples(args, net_cfg)
@@ -333,7 +344,9 @@ def _train(args: argparse.Namespace) -> int:
     meta["heat_net"] = heat
     refiner = start_refiner  # kept as it is unless trained below (--finetune only)
     if refiner is not None and args.refine_steps == 0:
-        meta["refiner"] = {"steps": 0, "kept_from": args.finetune}
+        meta["refiner"] = {"steps": 0, "kept_from": args.refiner_from or args.finetune}
+    if args.refiner_from:
+        meta["refiner_from"] = {"from": args.refiner_from, "record": refiner_record}
     if args.refine_steps > 0:
         refiner, t1 = _start_refiner(args, start_refiner, ex, sources, net_cfg)
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:
