@@ -58,7 +58,9 @@ TRAIN_SOURCES = {"v2": {"scene_version": 2, "seed": 1002}, "v1": {"seed": 1001},
                  "v3": {"scene_version": 3, "seed": 1003},
                  "v3 hand-free": {"scene_version": 3, "seed": 1003, "hand_free": True},
                  "v3b": {"scene_version": 3, "seed": 1004},
-                 "v3b hand-free": {"scene_version": 3, "seed": 1004, "hand_free": True}}
+                 "v3b hand-free": {"scene_version": 3, "seed": 1004, "hand_free": True},
+                 "v3c": {"scene_version": 3, "seed": 1005},
+                 "v3c hand-free": {"scene_version": 3, "seed": 1005, "hand_free": True}}
 
 
 def split_frames(synth: dict, n: int):
@@ -132,6 +134,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="more scenes version 3, another seed (1004)")
     t.add_argument("--v3b-free-frames", type=int, default=0,
                    help="scenes version 3 of seed 1004 rendered without hands (negatives)")
+    t.add_argument("--v3c-frames", type=int, default=0,
+                   help="more scenes version 3, a third seed (1005)")
+    t.add_argument("--v3c-free-frames", type=int, default=0,
+                   help="scenes version 3 of seed 1005 rendered without hands (negatives)")
     t.add_argument("--steps", type=int, default=DetectorTrainConfig.steps)
     t.add_argument("--batch-size", type=int, default=DetectorTrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=DetectorTrainConfig.lr)
@@ -148,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--source-weights", default="",
                    help="how often the heat-map network draws each source's frames, "
                         "relative, e.g. 'v1=3' (names: v2, v1, v3, v3-hand-free, v3b, "
-                        "v3b-hand-free; default 1)")
+                        "v3b-hand-free, v3c, v3c-hand-free; default 1)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
     t.add_argument("--refiner-from", default="",
@@ -200,7 +206,9 @@ def _examples(args: argparse.Namespace, net_cfg: DetectorConfig):
                (TRAIN_SOURCES["v3"], args.v3_frames),
                (TRAIN_SOURCES["v3 hand-free"], args.v3_free_frames),
                (TRAIN_SOURCES["v3b"], getattr(args, "v3b_frames", 0)),
-               (TRAIN_SOURCES["v3b hand-free"], getattr(args, "v3b_free_frames", 0))]
+               (TRAIN_SOURCES["v3b hand-free"], getattr(args, "v3b_free_frames", 0)),
+               (TRAIN_SOURCES["v3c"], getattr(args, "v3c_frames", 0)),
+               (TRAIN_SOURCES["v3c hand-free"], getattr(args, "v3c_free_frames", 0))]
     sources = [(s, n) for s, n in sources if n > 0]
     cache = Path(args.examples) if args.examples else None
     if cache is not None and cache.is_file():
