@@ -243,13 +243,13 @@ def patch_at(depth_mm: np.ndarray, u0: int, v0: int, min_depth_mm: float,
     np.clip(rel, -3.0, 3.0, out=rel)
     rel[~valid] = 0.0
     x[2] = z_ref / 1000.0
-    if border:
+    if border:  # the part of the patch that lies inside the image
         bx0, by0, bx1, by1 = image_box or (0, 0, w, h)
+        iy0, ix0 = max(y0, by0), max(x0, bx0)
+        iy1, ix1 = min(y0 + PATCH, by1), min(x0 + PATCH, bx1)
         x[3] = 0.0
-        ys, xs = max(y0, by0), max(x0, bx0)
-        ye, xe = min(y0 + PATCH, by1), min(x0 + PATCH, bx1)
-        if ys < ye and xs < xe:
-            x[3, ys - y0:ye - y0, xs - x0:xe - x0] = 1.0
+        if iy0 < iy1 and ix0 < ix1:
+            x[3, iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = 1.0
     return x, z_ref
 
 
