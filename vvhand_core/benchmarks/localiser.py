@@ -17,8 +17,9 @@ split, per camera placement and per grasp type (where the frames say them); ``--
 also why each missed hand was missed (:mod:`vvhand_core.detector.misses`, the packaged or
 ``--weights`` detector with its default thresholds), counted per placement, grasp type
 and condition of the hand; ``--edge-factor F``: the detector's border rule
-(``DetectorLocaliserConfig.edge_factor``; 1: none). Printed and appended to docs/results.md
-(or $VVHAND_RESULTS).
+(``DetectorLocaliserConfig.edge_factor``; 1: none); ``--sheet PATH``: a picture of the v3
+split's first frames with their hands and answers (:mod:`vvhand_core.detector.picture`).
+Printed and appended to docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from vvhand_core.detector.evaluate_hands import (
     run_localisers,
     summarise,
 )
+from vvhand_core.detector.picture import SheetCollector, write_localiser_sheet
 from vvhand_core.detector.tracks import HandCandidate
 
 SPLITS: dict[str, tuple[str, dict]] = {
@@ -74,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the detector's edge_factor (score of a centre near the image "
                              "border = this x its peak; default: DetectorLocaliserConfig's; "
                              "1: no border rule)")
+    parser.add_argument("--sheet", default="",
+                        help="also draw the v3 split's first frames (all hands found, a "
+                             "hand missed, hand-free) with their hands and answers to this "
+                             "PNG (detector.picture; '' = none)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -180,6 +186,7 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     edge = getattr(args, "edge_factor", None)
     locs = localisers(args.weights, args.geometric, args.sweep, edge)
     diagnose = _Misses(args.weights, edge) if getattr(args, "misses", False) else None
+    sheet = SheetCollector(_detector(args.weights, edge)) if getattr(args, "sheet", "") else None
     rows, placement_rows, grasp_rows, messages = [], [], [], []
     for key in [k.strip() for k in args.splits.split(",") if k.strip()]:
         if key not in splits:
@@ -194,6 +201,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         frames = split_frames(synth, args.frames, n_free)
         if diagnose is not None:
             frames = diagnose.watch(name, frames)
+        if sheet is not None and synth.get("scene_version", 1) == 3:
+            frames = sheet.watch(frames)
         with tqdm(total=args.frames + n_free, desc=name, leave=False) as bar:
             out = run_localisers(locs, frames, bar.update)
         for loc, outcomes in out.items():
@@ -212,6 +221,10 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             grasp_rows))
     if diagnose is not None:
         sections += diagnose.sections()
+    if sheet is not None and any(sheet.rows.values()):
+        path = write_localiser_sheet(sheet.rows, args.sheet, "localiser (locate_all) on v3: "
+                                     "green found, red missed, cyan + answers")
+        messages.append(f"picture: {path}")
     return sections, messages
 
 
@@ -262,6 +275,8 @@ def command_line(args: argparse.Namespace) -> str:
     cmd += f" --sweep {args.sweep}" if args.sweep else ""
     if getattr(args, "edge_factor", None) is not None:
         cmd += f" --edge-factor {args.edge_factor:g}"
+    if getattr(args, "sheet", ""):
+        cmd += f" --sheet {args.sheet}"
     return cmd + (f" --weights {args.weights}" if args.weights else "")
 
 

@@ -151,6 +151,22 @@ def _cause(k: int, centre: np.ndarray, raw: list, merged: list[int], answer: lis
     return CAUSES[7]
 
 
+def untracked_answer(det, frame: DepthFrame) -> tuple[list, list[int], list[int]]:
+    """``locate_all``'s answer without tracking, rebuilt from low-scoring detections.
+
+    Returns (raw: every (score, centre (3,) mm) scoring >= ``LOW_SCORE`` or the
+    threshold, best first; merged: indices into raw kept by duplicate merging; answer:
+    indices into raw that ``locate_all`` returns, best first).
+    """
+    cfg = det.cfg
+    raw = det.candidates(frame.depth_mm, frame.intrinsics, min(LOW_SCORE, cfg.threshold))
+    merged = merge_duplicates(raw, cfg.merge_radius_mm)
+    best = max((raw[m][0] for m in merged), default=0.0)
+    strong = [m for m in merged
+              if raw[m][0] >= cfg.threshold and raw[m][0] >= cfg.relative_threshold * best]
+    return raw, merged, strong[:cfg.max_hands]  # merge_duplicates: best first (select_new)
+
+
 def diagnose_frame(det, frame: DepthFrame) -> list[HandOutcome]:
     """One :class:`HandOutcome` per labelled hand of ``frame`` for detector ``det``.
 
@@ -161,12 +177,7 @@ def diagnose_frame(det, frame: DepthFrame) -> list[HandOutcome]:
     labelled, _ = frame_hands(frame)
     if not labelled:
         return []
-    raw = det.candidates(frame.depth_mm, frame.intrinsics, min(LOW_SCORE, cfg.threshold))
-    merged = merge_duplicates(raw, cfg.merge_radius_mm)
-    best = max((raw[m][0] for m in merged), default=0.0)
-    strong = [m for m in merged
-              if raw[m][0] >= cfg.threshold and raw[m][0] >= cfg.relative_threshold * best]
-    answer = strong[:cfg.max_hands]  # merge_duplicates keeps best first (= select_new)
+    raw, merged, answer = untracked_answer(det, frame)
     centres = np.array([h.centre_mm for h in labelled], np.float64)
     cands = np.array([raw[m][1] for m in answer], np.float64).reshape(-1, 3)
     pairs = match_greedy(cands, centres, FOUND_MM)
