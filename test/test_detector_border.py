@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -124,7 +126,9 @@ def test_train_command_takes_a_refiner_from_other_weights_and_adds_the_border(tm
 
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
     torch.manual_seed(2)
-    save_detector(a, HandDetectorNet(DetectorConfig(width=2)), {"note": "a"}, RefineNet())
+    # a start whose config is not the default: every run below must use it
+    a_cfg = DetectorConfig(width=2, surface_radius=4)
+    save_detector(a, HandDetectorNet(a_cfg), {"note": "a"}, RefineNet())
     ref_b = RefineNet()
     save_detector(b, HandDetectorNet(DetectorConfig(width=2)), {"note": "b"}, ref_b)
     parser = argparse.ArgumentParser()
@@ -148,7 +152,13 @@ def test_train_command_takes_a_refiner_from_other_weights_and_adds_the_border(tm
                                   "--out", str(kept)])) == 0
     with np.load(ex_path) as z:
         old = {k: z[k] for k in z.files if k != "sizes"}
+        assert json.loads(str(z["key"]))["detector"] == a_cfg.to_dict()  # the start's
     np.savez(ex_path, **old)
+    plain = tmp_path / "plain.npz"  # --finetune alone keeps the start's config too
+    assert run(parser.parse_args([*common[:9], *common[11:], "--examples", str(plain),
+                                  "--refine-steps", "0", "--out", str(tmp_path / "p.pt")])) == 0
+    with np.load(plain) as z:
+        assert json.loads(str(z["key"]))["detector"] == a_cfg.to_dict()
     bordered = tmp_path / "bordered.pt"
     assert run(parser.parse_args([*common, "--examples", str(ex_path), "--refine-steps", "2",
                                   "--refine-border", "--out", str(bordered)])) == 0

@@ -321,6 +321,8 @@ def _train(args: argparse.Namespace) -> int:
     elif args.finetune:  # both networks start from trained weights
         start, start_refiner, record = load_detector(args.finetune)
         net_cfg = start.config
+    else:
+        net_cfg = DetectorConfig(width=args.width)
     if args.refiner_from:
         if not args.finetune:
             raise SystemExit("--refiner-from needs --finetune")
@@ -328,8 +330,6 @@ def _train(args: argparse.Namespace) -> int:
         if start_refiner is None:
             raise SystemExit(f"--refiner-from {args.refiner_from}: these weights have no "
                              "refiner")
-    else:
-        net_cfg = DetectorConfig(width=args.width)
     ex, sources = _examples(args, net_cfg)
     if start is not None and args.widen:  # after the examples: they do not depend on width
         start = widen(start, args.widen)
