@@ -201,9 +201,8 @@ def frame_sizes(sources: list[tuple[dict, int]], cfg: DetectorConfig,
 
     What :func:`build_examples` keeps as ``Examples.sizes``, for examples saved without
     it: each frame's camera is drawn again (version 1: the config's; versions 2 and 3: the
-    scene's, whose hand-free twin has the same camera): the 19000 frames of the detector's
-    examples (13000 of them v3) took 107 s on this project's CPU. ``progress``: optional
-    callable(1) per frame.
+    scene's, whose hand-free twin has the same camera; nothing is rendered, the time is in
+    hand_detector.md). ``progress``: optional callable(1) per frame.
     """
     from vvhand_core.data.synthetic.generator import _STREAM_FRAME_V2, SynthConfig
     from vvhand_core.data.synthetic.scene_v2 import sample_scene_v2
