@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 import torch
 
-from vvhand_core.detector.cli import TRAIN_SOURCES
 from vvhand_core.detector.data import Examples, build_examples, frame_sizes
 from vvhand_core.detector.localiser import (
     DetectorLocaliser,
@@ -32,6 +31,7 @@ from vvhand_core.detector.net import DetectorConfig, HandDetectorNet
 from vvhand_core.detector.ops import PATCH, Peak, patch_at
 from vvhand_core.detector.refine import RefineNet, add_border_input, train_refiner
 from vvhand_core.detector.shipped import load_exported, write_exported
+from vvhand_core.detector.train_command import TRAIN_SOURCES
 
 
 def _depth(h: int = 60, w: int = 80) -> np.ndarray:

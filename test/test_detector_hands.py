@@ -81,7 +81,7 @@ def test_training_continues_from_given_weights_and_any_hand_trains_the_refiner()
 
 
 def test_frame_weights_choose_how_often_frames_are_drawn():
-    from vvhand_core.detector.cli import TRAIN_SOURCES, source_weights
+    from vvhand_core.detector.train_command import TRAIN_SOURCES, source_weights
 
     ex = _two_hand_examples()
     two = Examples(np.concatenate([ex.depth, ex.depth]), np.concatenate([ex.near_mm] * 2),
@@ -220,23 +220,24 @@ def test_examples_grow_from_a_cached_prefix(tmp_path):
     first sources', only the other sources are rendered (here one hand-free v3 scene)."""
     import argparse
 
-    from vvhand_core.detector.cli import _examples, add_arguments
+    from vvhand_core.detector.cli import add_arguments
     from vvhand_core.detector.data import (
         concat_examples,
         load_examples,
         load_examples_prefix,
         save_examples,
     )
+    from vvhand_core.detector.train_command import training_examples
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     common = ["train", "--v2-frames", "0", "--workers", "1"]
     old, new = tmp_path / "old.npz", tmp_path / "new.npz"
     args = parser.parse_args([*common, "--v1-frames", "2", "--examples", str(old)])
-    first, sources = _examples(args, DetectorConfig())
+    first, sources = training_examples(args, DetectorConfig())
     args = parser.parse_args([*common, "--v1-frames", "2", "--v3b-free-frames", "1",
                               "--examples", str(new), "--examples-from", str(old)])
-    grown, more = _examples(args, DetectorConfig())
+    grown, more = training_examples(args, DetectorConfig())
     assert more[:1] == sources and more[1][0]["hand_free"] and len(grown.depth) == 3
     h, w = first.depth.shape[1:]
     np.testing.assert_array_equal(grown.depth[:2, :h, :w], first.depth)

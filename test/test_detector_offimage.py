@@ -169,13 +169,14 @@ def test_train_command_reuses_an_old_cache_with_nothing_to_render(tmp_path):
     targets) holds every source: nothing rendered, its v3 rows brought up to date."""
     import argparse
 
-    from vvhand_core.detector.cli import _examples, add_arguments
+    from vvhand_core.detector.cli import add_arguments
+    from vvhand_core.detector.train_command import training_examples
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     common = ["train", "--v2-frames", "0", "--v1-frames", "0", "--v3b-frames", "1",
               "--workers", "1"]  # frame 0 of seed 1004: a hand centred outside the image
-    fresh, sources = _examples(parser.parse_args(common), CFG)
+    fresh, sources = training_examples(parser.parse_args(common), CFG)
     assert fresh.hands[0, 1, 4] == 1.0
     old = tmp_path / "old.npz"
     save_examples(old, Examples(fresh.depth, fresh.near_mm, fresh.hands[:, :, :5]), sources,
@@ -184,6 +185,6 @@ def test_train_command_reuses_an_old_cache_with_nothing_to_render(tmp_path):
         key = str(z["key"]).replace(', "targets": 2', "")
         np.savez(old, depth=z["depth"], near_mm=z["near_mm"], hands=z["hands"][:, :, :5],
                  key=np.array(key))
-    got, again = _examples(parser.parse_args([*common, "--examples-from", str(old)]), CFG)
+    got, again = training_examples(parser.parse_args([*common, "--examples-from", str(old)]), CFG)
     assert again == sources
     np.testing.assert_allclose(got.hands, fresh.hands, rtol=1e-5, atol=1e-3)

@@ -42,6 +42,7 @@ from vvhand_core.detector.offimage import (
     reaching_centres,
     spec_hands,
 )
+from vvhand_core.detector.ops import NETWORK_FIELDS
 
 MAX_HANDS = 3
 COLUMNS = 7  # u, v, dz, sigma_cells, present, u_heat, v_heat
@@ -230,13 +231,16 @@ def _examples_key(sources: list[tuple[dict, int]], cfg: DetectorConfig) -> str:
                       sort_keys=True)
 
 
-def _without_width(key: str) -> dict:
-    """An examples key without the network's width and its targets' version.
+def _without_network(key: str) -> dict:
+    """An examples key without the network's shape and its targets' version.
 
-    Examples do not depend on the width; older targets are brought up to date on loading.
+    Examples do not depend on the network's shape (``NETWORK_FIELDS``: a key written
+    before a field existed matches its default too); older targets are brought up to date
+    on loading.
     """
     parsed = json.loads(key)
-    parsed["detector"].pop("width", None)
+    for name in NETWORK_FIELDS:
+        parsed["detector"].pop(name, None)
     parsed.pop("targets", None)
     return parsed
 
@@ -295,7 +299,7 @@ def load_examples(path, sources: list[tuple[dict, int]], cfg: DetectorConfig) ->
     """
     with np.load(path) as z:
         key = str(z["key"])
-        if _without_width(key) != _without_width(_examples_key(sources, cfg)):
+        if _without_network(key) != _without_network(_examples_key(sources, cfg)):
             raise ValueError(f"{path}: examples were rendered for other sources or another "
                              "detector config; delete the file or pass another path")
         ex = Examples(z["depth"], z["near_mm"], z["hands"], _sizes(z))
@@ -309,10 +313,10 @@ def load_examples_prefix(path, sources: list[tuple[dict, int]], cfg: DetectorCon
     ValueError (naming the file) when its sources are not a prefix of ``sources`` (or its
     canonical camera differs); the network's ``width`` may differ.
     """
-    want = _without_width(_examples_key(sources, cfg))
+    want = _without_network(_examples_key(sources, cfg))
     with np.load(path) as z:
         key = str(z["key"])
-        have = _without_width(key)
+        have = _without_network(key)
         k = len(have["sources"])
         if have["detector"] != want["detector"] or have["sources"] != want["sources"][:k]:
             raise ValueError(f"{path}: its sources are not the first of this run's (or "

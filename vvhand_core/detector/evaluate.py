@@ -4,6 +4,8 @@ For each frame: the localised centre against the ground-truth joint mean (the or
 centre), "no hand" when the localiser returns None, and the localiser's own CPU time.
 Tracking is off (each frame on its own), as in the ablation. Several localisers are
 scored on the same frames interleaved, so that their times compare under any load.
+``evaluate_all`` scores the detector (per runtime) and the geometric localiser on the
+fixed test splits ``TEST_SPLITS`` (`vvhand detector eval`, and after training).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from vvhand_core.data.base import DepthFrame
-from vvhand_core.localise import oracle_centre
+from vvhand_core.detector.localiser import DetectorLocaliser, DetectorLocaliserConfig
+from vvhand_core.localise import HandLocaliser, LocaliseConfig, oracle_centre
 
 
 @dataclass
@@ -74,3 +78,64 @@ def _summary(e: np.ndarray, times: list[float]) -> LocaliserScore:
         median_error_mm=float(np.median(found)) if found.size else float("nan"),
         p90_error_mm=float(np.percentile(found, 90)) if found.size else float("nan"),
         ms_per_frame=1000.0 * float(np.mean(times)), errors_mm=e)
+
+
+# the fixed test splits: today's synthetic test split and the new person scenes
+TEST_SPLITS = {"synthetic test (v1, seed 3)": {"seed": 3},
+               "new scenes (v2, seed 5)": {"scene_version": 2, "seed": 5}}
+def split_frames(synth: dict, n: int):
+    """Frames 0..n-1 of the synthetic split ``synth`` (SynthConfig overrides), lazily."""
+    from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
+
+    gen = SyntheticHandGenerator(SynthConfig.from_dict(synth))
+    return (gen.frame(i) for i in range(n))
+
+
+def localisers(weights: str, runtimes: tuple[str, ...] = ("auto",)) -> dict:
+    """Name -> locate callable of every localiser compared (tracking off).
+
+    One detector per runtime (``detector.runtime.RUNTIMES``), named by the one it runs,
+    and the first runtime's also with ``hand_threshold=1`` (the nearest strong candidate
+    wins however weak: the rule before confident hands were preferred).
+    """
+    out = {}
+    for k, runtime in enumerate(runtimes):
+        det = DetectorLocaliser(DetectorLocaliserConfig(weights=weights, use_tracking=False,
+                                                        runtime=runtime))
+        out[f"detector (learned, {det.runtime})"] = det.locate
+        if k == 0:
+            plain = DetectorLocaliser(DetectorLocaliserConfig(
+                weights=weights, use_tracking=False, runtime=runtime, hand_threshold=1.0))
+            out[f"detector, hand_threshold 1 (learned, {plain.runtime})"] = plain.locate
+    out["geometric (nearest object)"] = HandLocaliser(LocaliseConfig(use_tracking=False)).locate
+    return out
+
+
+def evaluate_all(weights: str, frames: int, runtimes: tuple[str, ...] = ("auto",)
+                 ) -> list[list[object]]:
+    """Rows [split, localiser, *LocaliserScore.row()] on both test splits.
+
+    The localisers of one split run on the same frames, interleaved (comparable times).
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    rows = []
+    for split, synth in TEST_SPLITS.items():
+        cached = list(split_frames(synth, frames))
+        with tqdm(total=len(cached), desc=split, leave=False) as bar:
+            scores = score_localisers(localisers(weights, runtimes), cached, bar.update)
+        rows += [[split, name, *s.row()] for name, s in scores.items()]
+    return rows
+
+
+def runtime_ratios(rows: list[list[object]]) -> list[str]:
+    """Per split with both detector runtimes: their ms/frame and onnxruntime / torch."""
+    lines = []
+    for split in TEST_SPLITS:
+        ms = {r[1]: r[-1] for r in rows if r[0] == split}
+        t, o = ms.get("detector (learned, torch)"), ms.get("detector (learned, onnxruntime)")
+        if t and o:
+            lines.append(f"{split}: detector {t:.2f} ms/frame with torch, {o:.2f} with "
+                         f"onnxruntime (onnxruntime / torch = {o / t:.2f})")
+    return lines

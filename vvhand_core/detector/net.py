@@ -49,11 +49,20 @@ def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequen
         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+def _context_stage(c4: int, blocks: int) -> nn.Sequential:
+    """``blocks`` blocks at stride 16 (the first one strides, the others dilate 2)."""
+    return nn.Sequential(_block(c4, c4, stride=2),
+                         *[_block(c4, c4, dilation=2) for _ in range(blocks - 1)])
+
+
 class HandDetectorNet(nn.Module):
     """(B, 3, H, W) canonical input -> (B, 2, ceil(H/4), ceil(W/4)): heat logit, dz.
 
     Stride-2 stem, a stride-4 stage, a dilated stride-8 stage for context (the arm, the
-    body), upsampled and added back at stride 4, then a 1x1 head.
+    body), upsampled and added back at stride 4, then a 1x1 head. With
+    ``config.context_blocks`` > 0 a stride-16 stage (the whole forearm, objects and the
+    table around a hand) is added back at stride 8 through ``lateral16``, a 1x1
+    convolution that starts at zero: a new context stage does not change the function.
     """
 
     def __init__(self, cfg: DetectorConfig | None = None) -> None:
@@ -64,6 +73,11 @@ class HandDetectorNet(nn.Module):
         self.s4 = nn.Sequential(_block(c, 2 * c, stride=2), _block(2 * c, 2 * c))
         self.s8 = nn.Sequential(_block(2 * c, 4 * c, stride=2), _block(4 * c, 4 * c, dilation=2),
                                 _block(4 * c, 4 * c, dilation=4))
+        if self.config.context_blocks:
+            self.s16 = _context_stage(4 * c, self.config.context_blocks)
+            self.lateral16 = nn.Conv2d(4 * c, 4 * c, 1)
+            nn.init.zeros_(self.lateral16.weight)
+            nn.init.zeros_(self.lateral16.bias)
         self.lateral = nn.Conv2d(4 * c, 2 * c, 1)
         self.head = nn.Sequential(_block(2 * c, 2 * c), nn.Conv2d(2 * c, 2, 1))
         with torch.no_grad():
@@ -73,8 +87,30 @@ class HandDetectorNet(nn.Module):
         """Heat-map logits and dz, (B, 2, H4, W4)."""
         f4 = self.s4(self.stem(x))
         f8 = self.s8(f4)
+        if self.config.context_blocks:
+            f16 = self.lateral16(self.s16(f8))
+            f8 = f8 + F.interpolate(f16, size=f8.shape[-2:], mode="nearest")
         up = F.interpolate(self.lateral(f8), size=f4.shape[-2:], mode="nearest")
         return self.head(f4 + up)
+
+
+def deepen(net: HandDetectorNet, context_blocks: int) -> HandDetectorNet:
+    """A copy of ``net`` with a new stride-16 context stage of ``context_blocks`` blocks.
+
+    Every trained weight is copied; the new stage starts at random and its ``lateral16``
+    at zero, so the copy computes the same function until training moves it. ValueError
+    when ``net`` already has a context stage or ``context_blocks`` < 1.
+    """
+    if net.config.context_blocks:
+        raise ValueError("deepen: the network already has a context stage")
+    if context_blocks < 1:
+        raise ValueError("deepen: context_blocks must be >= 1")
+    deep = HandDetectorNet(DetectorConfig(**{**net.config.to_dict(),
+                                             "context_blocks": context_blocks}))
+    missing, unexpected = deep.load_state_dict(net.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("s16.", "lateral16.")) for k in missing):
+        raise RuntimeError(f"deepen: state mismatch ({missing}, {unexpected})")
+    return deep.train(net.training)
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
@@ -142,6 +178,10 @@ def widen(net: HandDetectorNet, width: int, noise: float = 0.01, seed: int = 0
         copy_block(wide.s8[0], net.s8[0], maps[2], maps[4])
         for k in (1, 2):
             copy_block(wide.s8[k], net.s8[k], maps[4], maps[4])
+        for k in range(net.config.context_blocks):
+            copy_block(wide.s16[k], net.s16[k], maps[4], maps[4])
+        if net.config.context_blocks:
+            copy_conv(wide.lateral16, net.lateral16, maps[4], maps[4])
         copy_conv(wide.lateral, net.lateral, maps[4], maps[2])
         copy_block(wide.head[0], net.head[0], maps[2], maps[2])
         copy_conv(wide.head[1], net.head[1], maps[2], out_head)

@@ -39,25 +39,35 @@ class DetectorConfig:
     """Shape of the detector network and its canonical camera.
 
     ``focal_px``: canonical focal length; ``width``: channels of the first stage (the
-    second has 2x, the third 4x); ``surface_radius``: half-size in canonical pixels of the
-    window whose ``surface_percentile`` depth is the reference for ``dz``.
+    second has 2x, the third 4x); ``context_blocks``: blocks of a stride-16 context stage
+    (0: none, the network of the weights shipped before it existed); ``surface_radius``:
+    half-size in canonical pixels of the window whose ``surface_percentile`` depth is the
+    reference for ``dz``. :data:`NETWORK_FIELDS` shape only the network; the others also
+    shape its training examples.
     """
 
     focal_px: float = 120.0
     width: int = 12
     surface_radius: int = 6
     surface_percentile: float = 5.0
+    context_blocks: int = 0
 
     def __post_init__(self) -> None:
         """Validate."""
         if self.focal_px <= 0 or self.width < 1 or self.surface_radius < 1:
             raise ValueError("focal_px > 0, width >= 1 and surface_radius >= 1 are required")
+        if self.context_blocks < 0:
+            raise ValueError("context_blocks must be >= 0")
         if not 0 <= self.surface_percentile <= 100:
             raise ValueError("surface_percentile must be in [0, 100]")
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         return asdict(self)
+
+
+# the DetectorConfig fields that shape only the heat-map network, not its training examples
+NETWORK_FIELDS = ("width", "context_blocks")
 
 
 def canonical_camera(intr: Intrinsics, focal_px: float) -> Intrinsics:

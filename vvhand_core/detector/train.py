@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -58,13 +59,17 @@ def detector_loss(out: Tensor, heat: Tensor, dz: Tensor, dz_weight: float
 
 def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConfig,
                    progress=None, net: HandDetectorNet | None = None,
-                   frame_weights: np.ndarray | None = None
-                   ) -> tuple[HandDetectorNet, list[dict]]:
+                   frame_weights: np.ndarray | None = None,
+                   checkpoint: Callable[[HandDetectorNet, int], None] | None = None,
+                   checkpoint_s: float = 600.0) -> tuple[HandDetectorNet, list[dict]]:
     """Train a detector on ``ex``; returns it (eval mode) and the loss history.
 
     ``net``: trained further from its weights (its config must be ``net_cfg``); None: a
     new network. ``frame_weights`` (N,): how often each frame is drawn, relative (None:
     uniformly). ``progress``: optional callable(step, losses) after each step.
+    ``checkpoint``: optional callable(net, step), called after the first step that ends
+    ``checkpoint_s`` seconds or more after the last call (or the start); the network is
+    in training mode then and must be left so.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -74,7 +79,7 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     crops = TrainingCrops(ex, (cfg.crop_h, cfg.crop_w), frame_weights=frame_weights)
     history = []
-    t0 = time.perf_counter()
+    t0 = last_checkpoint = time.perf_counter()
     net.train()
     for step in range(cfg.steps):
         b = crops.batch(rng, cfg.batch_size)
@@ -89,6 +94,9 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
         history.append(parts)
         if progress:
             progress(step + 1, parts)
+        if checkpoint and time.perf_counter() - last_checkpoint >= checkpoint_s:
+            checkpoint(net, step + 1)
+            last_checkpoint = time.perf_counter()
     return net.eval(), history
 
 
