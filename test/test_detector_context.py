@@ -6,7 +6,8 @@
   localiser runs it; weights written before the stage existed load without one.
 - Examples do not depend on the network's shape (``NETWORK_FIELDS``): a cache made for
   one shape loads for another, not for another canonical camera.
-- ``train_detector`` calls its checkpoint with the network in training; the train command
+- ``train_detector`` calls its checkpoint with the network in training (zero steps: no
+  training, no error); the train command
   writes ``OUT.checkpoint.pt`` that ``--finetune`` reads, and adds the stage with
   ``--context-blocks``.
 """
@@ -132,6 +133,9 @@ def test_checkpoints_in_training_and_the_train_command(tmp_path):
     seen.clear()
     train_detector(ex, DetectorConfig(width=2), cfg, checkpoint=keep, checkpoint_s=1e9)
     assert seen == []
+    # zero steps (a run that only renders its examples) trains nothing and does not fail
+    net, history = train_detector(ex, DetectorConfig(width=2), DetectorTrainConfig(steps=0))
+    assert history == [] and not net.training
 
     start = save_detector(tmp_path / "start.pt", HandDetectorNet(DetectorConfig(width=2)),
                           {"note": "start"}, RefineNet(width=2))

@@ -76,7 +76,7 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
     net = HandDetectorNet(net_cfg) if net is None else net
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / max(cfg.steps, 1))))
     crops = TrainingCrops(ex, (cfg.crop_h, cfg.crop_w), frame_weights=frame_weights)
     history = []
     t0 = last_checkpoint = time.perf_counter()
