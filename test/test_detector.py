@@ -9,12 +9,8 @@ import torch
 
 from vvhand_core.camera import Intrinsics, project_np
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
-from vvhand_core.detector.data import (
-    build_examples,
-    heat_target,
-    load_examples,
-    save_examples,
-)
+from vvhand_core.detector.data import build_examples, heat_target
+from vvhand_core.detector.examples_file import load_examples, save_examples
 from vvhand_core.detector.localiser import (
     DetectorLocaliser,
     DetectorLocaliserConfig,

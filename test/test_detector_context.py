@@ -22,7 +22,8 @@ import torch
 
 from vvhand_core.camera import Intrinsics
 from vvhand_core.detector.cli import add_arguments, run
-from vvhand_core.detector.data import build_examples, load_examples, save_examples
+from vvhand_core.detector.data import build_examples
+from vvhand_core.detector.examples_file import load_examples, save_examples
 from vvhand_core.detector.localiser import (
     DetectorLocaliser,
     DetectorLocaliserConfig,

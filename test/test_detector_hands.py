@@ -202,7 +202,7 @@ def test_refiner_frame_weights_need_a_weighted_hand():
 
 
 def test_cached_examples_serve_any_width_not_another_camera(tmp_path):
-    from vvhand_core.detector.data import load_examples, save_examples
+    from vvhand_core.detector.examples_file import load_examples, save_examples
 
     ex, sources = _two_hand_examples(), [({"seed": 1}, 1)]
     path = tmp_path / "ex.npz"
@@ -221,8 +221,8 @@ def test_examples_grow_from_a_cached_prefix(tmp_path):
     import argparse
 
     from vvhand_core.detector.cli import add_arguments
-    from vvhand_core.detector.data import (
-        concat_examples,
+    from vvhand_core.detector.data import concat_examples
+    from vvhand_core.detector.examples_file import (
         load_examples,
         load_examples_prefix,
         save_examples,

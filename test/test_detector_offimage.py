@@ -14,9 +14,8 @@ from vvhand_core.detector.data import (
     TrainingCrops,
     _example,
     build_examples,
-    load_examples,
-    save_examples,
 )
+from vvhand_core.detector.examples_file import load_examples, save_examples
 from vvhand_core.detector.localiser import DetectorLocaliserConfig
 from vvhand_core.detector.net import DetectorConfig
 from vvhand_core.detector.offimage import (

@@ -21,15 +21,13 @@ import torch
 from tqdm import tqdm
 
 from vvhand_core.benchmarks.results import markdown_table
-from vvhand_core.detector.data import (
-    build_examples,
-    concat_examples,
-    frame_sizes,
+from vvhand_core.detector.data import build_examples, concat_examples, frame_sizes
+from vvhand_core.detector.evaluate import HEADER, evaluate_all
+from vvhand_core.detector.examples_file import (
     load_examples,
     load_examples_prefix,
     save_examples,
 )
-from vvhand_core.detector.evaluate import HEADER, evaluate_all
 from vvhand_core.detector.localiser import load_detector, save_detector
 from vvhand_core.detector.net import DetectorConfig, deepen, widen
 from vvhand_core.detector.refine import RefineNet, add_border_input, train_refiner
