@@ -7,8 +7,8 @@
 - Examples do not depend on the network's shape (``NETWORK_FIELDS``): a cache made for
   one shape loads for another, not for another canonical camera.
 - ``train_detector`` calls its checkpoint with the network in training (zero steps: no
-  training, no error); the train command
-  writes ``OUT.checkpoint.pt`` that ``--finetune`` reads, and adds the stage with
+  training, no error); the train command writes ``OUT.checkpoint.pt`` (both networks,
+  the phase and step reached) that ``--finetune`` reads, and adds the stage with
   ``--context-blocks``.
 """
 
@@ -139,22 +139,25 @@ def test_checkpoints_in_training_and_the_train_command(tmp_path):
     assert history == [] and not net.training
 
     start = save_detector(tmp_path / "start.pt", HandDetectorNet(DetectorConfig(width=2)),
-                          {"note": "start"}, RefineNet(width=2))
+                          {"note": "start"}, RefineNet())
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     out = tmp_path / "deep.pt"
     args = ["train", "--v2-frames", "0", "--v1-frames", "3", "--batch-size", "2",
             "--finetune", str(start), "--workers", "1", "--threads", "1", "--eval-frames",
             "0", "--examples", str(tmp_path / "ex.npz"), "--steps", "2", "--refine-steps",
-            "0", "--context-blocks", "2", "--checkpoint-min", "1e-9", "--out", str(out)]
+            "2", "--context-blocks", "2", "--checkpoint-min", "1e-9", "--out", str(out)]
     assert run(parser.parse_args(args)) == 0
     net, refiner, meta = load_detector(out)
     assert net.config.context_blocks == 2 and meta["finetune"]["context_blocks_added"] == 2
     ckpt, ckpt_refiner, ckpt_meta = load_detector(out.with_suffix(".checkpoint.pt"))
-    assert ckpt.config.context_blocks == 2 and ckpt_refiner is not None
-    assert ckpt_meta["checkpoint"] == {"step": 2, "of": 2}
-    for k, v in net.state_dict().items():  # the last checkpoint is the trained network
+    assert ckpt.config.context_blocks == 2
+    # the last checkpoint: the refiner's last step, both networks as written at the end
+    assert ckpt_meta["checkpoint"] == {"phase": "refiner", "step": 2, "of": 2}
+    for k, v in net.state_dict().items():
         assert torch.equal(ckpt.state_dict()[k], v)
+    for k, v in refiner.state_dict().items():
+        assert torch.equal(ckpt_refiner.state_dict()[k], v)
     with pytest.raises(SystemExit, match="already has a context stage"):
         run(parser.parse_args([*args[:8], str(out), *args[9:]]))
     with pytest.raises(SystemExit, match="--init keeps"):

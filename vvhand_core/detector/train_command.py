@@ -116,26 +116,39 @@ def source_weights(text: str, sources: list[tuple[dict, int]]) -> np.ndarray | N
                            for s, n in sources])
 
 
-def checkpoint_writer(args: argparse.Namespace, meta: dict, refiner):
-    """callable(net, step) writing the heat-map network in training, or None (never).
+class Checkpoints:
+    """The networks in training written to ``--out`` with the suffix ``.checkpoint.pt``.
 
-    The file (``--out`` with the suffix ``.checkpoint.pt``) holds the network, ``refiner``
-    (the start's, untrained here) and ``meta`` with the step reached; ``--finetune`` reads it.
+    Every ``--checkpoint-min`` minutes (0: never): the heat-map network and the refiner
+    as they are, ``meta`` with ``checkpoint``: {"phase", "step", "of"}; ``--finetune``
+    reads the file (a run cut short goes on from it).
     """
-    if args.checkpoint_min <= 0:
-        return None
-    path = Path(args.out).with_suffix(".checkpoint.pt")
 
-    def write(net, step: int) -> None:
-        save_detector(path, net, {**meta, "checkpoint": {"step": step, "of": args.steps}},
+    def __init__(self, args: argparse.Namespace, meta: dict) -> None:
+        self.path = Path(args.out).with_suffix(".checkpoint.pt")
+        self.every_s = 60.0 * args.checkpoint_min
+        self.meta = meta
+        self.last = time.perf_counter()
+
+    def due(self) -> bool:
+        """Whether the next write is due (never when checkpoints are off)."""
+        return self.every_s > 0 and time.perf_counter() - self.last >= self.every_s
+
+    def write(self, net, refiner, phase: str, step: int, of: int) -> None:
+        """Write both networks now (``refiner`` may be None)."""
+        save_detector(self.path, net, {**self.meta, "checkpoint": {"phase": phase,
+                                                                   "step": step, "of": of}},
                       refiner)
-        tqdm.write(f"checkpoint: {path} (step {step} of {args.steps})")
-    return write
+        self.last = time.perf_counter()
+        tqdm.write(f"checkpoint: {self.path} ({phase} step {step} of {of})")
 
 
 def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=None,
                 weights: np.ndarray | None = None, checkpoint=None):
-    """Train the heat-map network (a new one, or ``start`` further); it and its record."""
+    """Train the heat-map network (a new one, or ``start`` further); it and its record.
+
+    ``checkpoint``: optional callable(net, step) (``train_detector``'s).
+    """
     cfg = DetectorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
     t0 = time.perf_counter()
     with tqdm(total=cfg.steps, desc="train detector", unit="step") as bar:
@@ -206,12 +219,15 @@ def train(args: argparse.Namespace) -> int:
     for name in ("source_weights", "refine_source_weights"):
         if getattr(args, name):
             meta[name] = getattr(args, name)
+    checkpoints = Checkpoints(args, meta)
     if args.finetune and args.steps == 0:  # the start's heat-map network kept as it is
         net, heat = start, {"steps": 0, "kept_from": args.finetune}
     elif not args.init:
+        def heat_checkpoint(heat_net, step: int) -> None:
+            checkpoints.write(heat_net, start_refiner, "heat_net", step, args.steps)
         net, heat = _train_heat(args, ex, net_cfg, start,
                                 source_weights(args.source_weights, sources),
-                                checkpoint_writer(args, meta, start_refiner))
+                                heat_checkpoint if checkpoints.every_s > 0 else None)
     meta["heat_net"] = heat
     refiner = start_refiner  # kept as it is unless trained below (--finetune only)
     if refiner is not None and args.refine_steps == 0:
@@ -221,8 +237,12 @@ def train(args: argparse.Namespace) -> int:
     if args.refine_steps > 0:
         refiner, t1 = _start_refiner(args, start_refiner, ex, sources, net_cfg)
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:
+            def tick(step: int, loss: float) -> None:
+                bar.update(1)
+                if checkpoints.due():
+                    checkpoints.write(net, refiner, "refiner", step, args.refine_steps)
             losses = train_refiner(
-                refiner, ex, net_cfg, args.refine_steps, progress=lambda s, loss: bar.update(1),
+                refiner, ex, net_cfg, args.refine_steps, progress=tick,
                 frame_weights=source_weights(args.refine_source_weights, sources))
         every = max(1, len(losses) // 40)
         meta["refiner"] = {"steps": args.refine_steps, "config": refiner.config.to_dict(),
