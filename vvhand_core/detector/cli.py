@@ -88,9 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "network (0: none); with --finetune added to the start's network "
                         "(detector.net.deepen: the same function at first)")
     t.add_argument("--checkpoint-min", type=float, default=10.0,
-                   help="every this many minutes write the heat-map network being trained "
-                        "(and the start's refiner) to OUT with the suffix .checkpoint.pt, "
-                        "a start for --finetune if the run is cut short (0: never)")
+                   help="every this many minutes write both networks as they are in "
+                        "training to OUT with the suffix .checkpoint.pt, a start for "
+                        "--finetune if the run is cut short (0: never)")
     t.add_argument("--workers", type=int, default=2, help="processes rendering frames")
     t.add_argument("--threads", type=int, default=2, help="torch threads for training")
     t.add_argument("--out", default=str(default_weights_path()))
