@@ -216,6 +216,34 @@ def test_bench_edge_factor_reaches_the_detector():
         assert locate_all.__self__.cfg.edge_factor == (edge or 0.8)
 
 
+def test_bench_compare_scores_other_weights_on_the_same_frames(tmp_path, v2_frames):
+    """`vvhand bench localiser --compare W`: W's locate_all is a row of its own, named by
+    its file; a copy of the packaged weights answers as the packaged detector does."""
+    import argparse
+    import shutil
+
+    from vvhand_core.benchmarks.localiser import add_arguments, command_line, localisers
+    from vvhand_core.detector.localiser import default_weights_path
+
+    copy = tmp_path / "copy.pt"
+    shutil.copy(default_weights_path(), copy)
+    locs = localisers("", False, "", None, str(copy))
+    names = [n for n in locs if n.startswith("detector copy.pt, every hand")]
+    assert len(names) == 1 and len(locs) == 3
+    base = next(iter(locs.values()))
+    for f in v2_frames[:4]:
+        got = [h.centre_mm for h in locs[names[0]](f.depth_mm, f.intrinsics)]
+        want = [h.centre_mm for h in base(f.depth_mm, f.intrinsics)]
+        np.testing.assert_allclose(np.reshape(got, (-1, 3)), np.reshape(want, (-1, 3)),
+                                   atol=1e-3)
+    with pytest.raises(ValueError, match="named twice"):
+        localisers("", False, "", None, f"{copy},{copy}")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert command_line(parser.parse_args(["--compare", str(copy)])).endswith(
+        f"--compare {copy}")
+
+
 def test_detector_tracks_one_hand_through_a_sequence():
     from vvhand_core.data.synthetic.generator import sample_sequence
 

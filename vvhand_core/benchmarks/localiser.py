@@ -18,14 +18,17 @@ also why each missed hand was missed (:mod:`vvhand_core.detector.misses`, the pa
 ``--weights`` detector with its default thresholds), counted per placement, grasp type
 and condition of the hand; ``--edge-factor F``: the detector's border rule
 (``DetectorLocaliserConfig.edge_factor``; 1: none); ``--sheet PATH``: a picture of the v3
-split's first frames with their hands and answers (:mod:`vvhand_core.detector.picture`).
-Printed and appended to docs/results.md (or $VVHAND_RESULTS).
+split's first frames with their hands and answers (:mod:`vvhand_core.detector.picture`);
+``--compare W,...``: other detector weights' ``locate_all`` on the same frames, interleaved
+(their times compare with ``--weights``' within the run). Printed and appended to
+docs/results.md (or $VVHAND_RESULTS).
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -64,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "message where this checkout cannot generate it)")
     parser.add_argument("--tuning", action="store_true", help="the tuning splits instead")
     parser.add_argument("--weights", default="", help="detector weights (default: packaged)")
+    parser.add_argument("--compare", default="",
+                        help="comma-separated other detector weights scored (locate_all) on "
+                             "the same frames, interleaved with --weights: their times "
+                             "compare within the run")
     parser.add_argument("--geometric", action="store_true",
                         help="also the geometric localiser (slower)")
     parser.add_argument("--sweep", default="",
@@ -140,11 +147,21 @@ def _detector(weights: str, edge_factor: float | None = None):
 
 
 def localisers(weights: str, geometric: bool, sweep: str = "",
-               edge_factor: float | None = None) -> dict:
-    """Name -> locate_all of each localiser compared (tracking off, one thread)."""
+               edge_factor: float | None = None, compare: str = "") -> dict:
+    """Name -> locate_all of each localiser compared (tracking off, one thread).
+
+    ``compare``: comma-separated other weights, each a row "detector <file name>, every
+    hand (...)"; ValueError when a name repeats (two files of one name).
+    """
     det = _detector(weights, edge_factor)
     out = {f"detector, every hand (locate_all, {det.runtime})": det.locate_all,
            f"detector, one hand (locate, {det.runtime})": _one(det.locate)}
+    for other in (w.strip() for w in compare.split(",") if w.strip()):
+        other_det = _detector(other, edge_factor)
+        name = f"detector {Path(other).name}, every hand (locate_all, {other_det.runtime})"
+        if name in out:
+            raise ValueError(f"--compare: {other} named twice (rows are named by file name)")
+        out[name] = other_det.locate_all
     pairs = sweep_pairs(sweep)
     if pairs:
         sweeper = _Sweep(_detector(weights, edge_factor), pairs)
@@ -184,7 +201,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     splits = TUNING_SPLITS if args.tuning else SPLITS
     free = args.frames if args.free_frames < 0 else args.free_frames
     edge = getattr(args, "edge_factor", None)
-    locs = localisers(args.weights, args.geometric, args.sweep, edge)
+    locs = localisers(args.weights, args.geometric, args.sweep, edge,
+                      getattr(args, "compare", ""))
     diagnose = _Misses(args.weights, edge) if getattr(args, "misses", False) else None
     sheet = SheetCollector(_detector(args.weights, edge)) if getattr(args, "sheet", "") else None
     rows, placement_rows, grasp_rows, messages = [], [], [], []
@@ -277,6 +295,8 @@ def command_line(args: argparse.Namespace) -> str:
         cmd += f" --edge-factor {args.edge_factor:g}"
     if getattr(args, "sheet", ""):
         cmd += f" --sheet {args.sheet}"
+    if getattr(args, "compare", ""):
+        cmd += f" --compare {args.compare}"
     return cmd + (f" --weights {args.weights}" if args.weights else "")
 
 
