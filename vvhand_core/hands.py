@@ -25,7 +25,9 @@
      kept, or whose crop centre lies within :data:`DUPLICATE_CENTRE_MM` of one of its
      joints (a second detector peak on its fingers or wrist), is the same hand seen twice
      and is not reported (its localiser track lives on, so it returns with its id once the
-     hands part). Two hands that touch but are estimated apart are both reported; nothing
+     hands part; a kept hand without a track id takes the repeat's, so the hand that
+     ``locate`` follows at a centre ``locate_all`` did not give keeps its id and fit
+     sequence). Two hands that touch but are estimated apart are both reported; nothing
      is merged or averaged across hands;
   3. the hand-model fit (``config.fit``) runs per hand in the hand's own sequence (one
      fit state per track id: ``fit.stage.FitStage.apply_hands``); a hand the fit rejects
@@ -228,19 +230,44 @@ def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM,
     A repeat: joints within ``limit_mm`` (mean joint distance) of a kept hand's, or a crop
     centre within ``centre_mm`` of one of its joints.
     """
-    kept: list[np.ndarray] = []
+    return [i for i, _ in duplicate_pairs(results, limit_mm, centre_mm)]
+
+
+def duplicate_pairs(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM,
+                    centre_mm: float = DUPLICATE_CENTRE_MM) -> list[tuple[int, int]]:
+    """(repeat, kept) index pairs of :func:`duplicates`.
+
+    Each repeat comes with the first kept result it repeats.
+    """
+    kept: list[tuple[int, np.ndarray]] = []
     out = []
     for i, r in enumerate(results):
         if not r.valid:
             continue
         joints = np.asarray(r.joints_mm, np.float64)
         centre = np.asarray(r.centre_mm, np.float64)
-        if any(np.linalg.norm(joints - k, axis=1).mean() < limit_mm
-               or np.linalg.norm(k - centre, axis=1).min() < centre_mm for k in kept):
-            out.append(i)
+        same = [j for j, k in kept if np.linalg.norm(joints - k, axis=1).mean() < limit_mm
+                or np.linalg.norm(k - centre, axis=1).min() < centre_mm]
+        if same:
+            out.append((i, same[0]))
         else:
-            kept.append(joints)
+            kept.append((i, joints))
     return out
+
+
+def _pass_track_id(repeat: HandPoseResult, kept: HandPoseResult,
+                   located: LocatedHand | None) -> None:
+    """A repeat's track id passes to the kept estimate of the same hand when that has none.
+
+    (``locate`` followed the hand at a centre ``locate_all`` did not give, while
+    ``locate_all``'s track of the hand went on with another peak: the hand keeps its id,
+    and so its fit sequence, and ``located`` follows it by that id.)
+    """
+    if repeat.track_id is None or kept.track_id is not None:
+        return
+    kept.track_id = repeat.track_id
+    if located is not None and _is_at(kept, located.centre_mm):
+        located.track_id = kept.track_id
 
 
 def _is_at(result: HandPoseResult, centre_mm: np.ndarray | None) -> bool:
@@ -269,7 +296,8 @@ def finish_hands(results: list[HandPoseResult], track_ids: list[int | None], fit
     lead = None if located is None else located.centre_mm
     dropped = [r for r in results if not r.valid]
     live = sorted((r for r in results if r.valid), key=lambda r: not _is_at(r, lead))
-    for i in duplicates(live)[::-1]:
+    for i, j in duplicate_pairs(live)[::-1]:
+        _pass_track_id(live[i], live[j], located)
         r = live.pop(i)
         shown = invalid(f"not reported: the same hand as another estimate (joints within "
                         f"{DUPLICATE_MM:g} mm, or its centre within {DUPLICATE_CENTRE_MM:g} "
