@@ -246,10 +246,10 @@ def duplicate_pairs(results: list[HandPoseResult], limit_mm: float = DUPLICATE_M
             continue
         joints = np.asarray(r.joints_mm, np.float64)
         centre = np.asarray(r.centre_mm, np.float64)
-        same = [j for j, k in kept if np.linalg.norm(joints - k, axis=1).mean() < limit_mm
-                or np.linalg.norm(k - centre, axis=1).min() < centre_mm]
-        if same:
-            out.append((i, same[0]))
+        same = next((j for j, k in kept if np.linalg.norm(joints - k, axis=1).mean() < limit_mm
+                     or np.linalg.norm(k - centre, axis=1).min() < centre_mm), None)
+        if same is not None:
+            out.append((i, same))
         else:
             kept.append((i, joints))
     return out

@@ -147,7 +147,8 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=Non
                 weights: np.ndarray | None = None, checkpoint=None):
     """Train the heat-map network (a new one, or ``start`` further); it and its record.
 
-    ``checkpoint``: optional callable(net, step) (``train_detector``'s).
+    ``checkpoint``: optional callable(net, step), called after every step (it decides when
+    to write: :meth:`Checkpoints.due`).
     """
     cfg = DetectorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
     t0 = time.perf_counter()
@@ -158,7 +159,7 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=Non
                 bar.set_postfix(heat=f"{parts['heat']:.3f}", dz=f"{parts['dz']:.3f}")
         net, hist = train_detector(ex, net_cfg, cfg, progress=tick, net=start,
                                    frame_weights=weights, checkpoint=checkpoint,
-                                   checkpoint_s=60.0 * args.checkpoint_min)
+                                   checkpoint_s=0.0)
     curve = [{k: round(h[k], 4) for k in ("step", "loss", "heat", "dz", "s")}
              for h in hist[:: max(1, len(hist) // 40)]]
     return net, {"train": config_dict(cfg), "train_s": round(time.perf_counter() - t0, 1),
@@ -224,10 +225,10 @@ def train(args: argparse.Namespace) -> int:
         net, heat = start, {"steps": 0, "kept_from": args.finetune}
     elif not args.init:
         def heat_checkpoint(heat_net, step: int) -> None:
-            checkpoints.write(heat_net, start_refiner, "heat_net", step, args.steps)
+            if checkpoints.due():
+                checkpoints.write(heat_net, start_refiner, "heat_net", step, args.steps)
         net, heat = _train_heat(args, ex, net_cfg, start,
-                                source_weights(args.source_weights, sources),
-                                heat_checkpoint if checkpoints.every_s > 0 else None)
+                                source_weights(args.source_weights, sources), heat_checkpoint)
     meta["heat_net"] = heat
     refiner = start_refiner  # kept as it is unless trained below (--finetune only)
     if refiner is not None and args.refine_steps == 0:
