@@ -71,6 +71,27 @@ else:
 sys.exit(main(sys.argv))
 """
 
+# run_node with a make_node that marks, then waits inside try/finally: a signal while the
+# node is built must end the process without unwinding (no "UNWOUND"), and one after it is
+# built (RUNNING=1: make_node returns a node) must stop the spin cleanly.
+BUILDING = """
+import os, sys, time
+import rclpy.node
+from vvhand_ros.node import run_node
+from vvhand_ros.node_startup import exit_process
+def make_node():
+    try:
+        if os.environ.get("RUNNING") == "1":
+            node = rclpy.node.Node("hand_pose_node")
+            node.create_timer(0.05, lambda: print("MARKER spinning", flush=True))
+            return node
+        print("MARKER building", flush=True)
+        time.sleep(60)
+    finally:
+        print("UNWOUND", flush=True)
+exit_process(run_node(make_node, "hand_pose_node", sys.argv[1:]))
+"""
+
 
 class Proc:
     """A child process whose output is read while the test goes on."""
@@ -121,6 +142,27 @@ def test_a_signal_while_importing_exits_quietly(ros_env, checkpoint, how, sig):
     rc, out = child.finish()
     assert rc == 0, out
     assert "Traceback" not in out and "shutdown requested while starting" in out, out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_node_is_built_ends_the_process_without_unwinding(ros_env, sig):
+    child = Proc([sys.executable, "-c", BUILDING], ros_env)
+    assert child.wait_for("MARKER building"), child.finish()
+    child.proc.send_signal(sig)
+    rc, out = child.finish()
+    assert rc == 0, out
+    assert "shutdown requested while starting" in out, out
+    assert "UNWOUND" not in out and "Traceback" not in out, out
+
+
+def test_a_signal_once_the_node_spins_stops_it_cleanly(ros_env):
+    child = Proc([sys.executable, "-c", BUILDING], dict(ros_env, RUNNING="1"))
+    assert child.wait_for("MARKER spinning"), child.finish()
+    child.proc.send_signal(signal.SIGINT)
+    rc, out = child.finish()
+    assert rc == 0, out
+    assert "UNWOUND" in out and "Traceback" not in out, out
+    assert "shutdown requested while starting" not in out, out
 
 
 def test_a_second_sigint_while_stopping_is_ignored(ros_env, checkpoint):

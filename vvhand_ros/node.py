@@ -38,9 +38,9 @@ from vvhand_ros.node_core import HandPoseCore, sensor_data_qos, stamp_ns  # noqa
 from vvhand_ros.node_params import PIPELINE_PARAMETERS, declare_parameters  # noqa: E402
 from vvhand_ros.node_startup import (  # noqa: E402
     STARTING_LINE,
+    NodeSignals,
     exit_process,
     ignore_signals,
-    interrupt_on_signals,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class HandPoseNode(HandPoseCore, Node):
 
 
 def _stopped_while_starting(logger) -> int:
+    """The context was shut down while the node was built (not by our signal handler)."""
     ignore_signals()
     logger.info(STARTING_LINE)
     rclpy.try_shutdown()
@@ -99,15 +100,14 @@ def run_node(make_node, name: str, args: list[str] | None = None) -> int:
 
     Exits 1 with one FATAL line on a bad start (command-line arguments or parameter file
     rclpy cannot read, model file, parameter, QoS override), 0 when SIGINT or SIGTERM
-    arrives while it starts (the model may be loading) or runs; signals while it stops are
-    ignored (vvhand_ros.node_startup).
+    arrives while it starts (the model may be loading: the process ends at once) or runs;
+    signals while it stops are ignored (vvhand_ros.node_startup).
     """
     logger = rclpy.logging.get_logger(name)
-    interrupt_on_signals()
+    signals = NodeSignals(name)
+    signals.install()
     try:
         rclpy.init(args=args)
-    except KeyboardInterrupt:
-        return _stopped_while_starting(logger)
     except Exception as exc:  # RCLError: unreadable --ros-args or --params-file
         logger.fatal(f"cannot start: {_one_line(exc)}")
         return 1
@@ -118,12 +118,11 @@ def run_node(make_node, name: str, args: list[str] | None = None) -> int:
         ignore_signals()
         rclpy.try_shutdown()
         return 1
-    except KeyboardInterrupt:  # SIGINT or SIGTERM while starting
-        return _stopped_while_starting(logger)
     except Exception:
         if rclpy.ok():
             raise  # a defect, not a shutdown: keep its traceback
         return _stopped_while_starting(logger)  # the context was shut down meanwhile
+    signals.running()
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
