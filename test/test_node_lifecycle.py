@@ -112,3 +112,31 @@ def test_lifecycle_configure_failure_keeps_the_node_unconfigured(rclpy_context, 
         out = stop(proc)
         h.node.destroy_node()
     assert "configure failed" in out and str(missing) in out and "Traceback" not in out
+
+
+FIT_COMPILED_AT_BUILD = """
+import sys
+import rclpy
+from vvhand_core.fit import stage
+from vvhand_ros.lifecycle_node import LifecycleHandPoseNode
+rclpy.init(args=["--ros-args", "-p", "fit:=" + sys.argv[1]])
+node = LifecycleHandPoseNode()
+print("compiled", bool(stage._WARM))
+node.destroy_node()
+rclpy.shutdown()
+"""
+
+
+@pytest.mark.parametrize("fit", ["true", "false"])
+def test_the_fit_kernels_are_compiled_before_the_lifecycle_node_spins(ros_env, fit):
+    """Built with fit on, the kernels are compiled (a signal during a later configure must
+    not land in LLVM's callbacks into Python: vvhand_ros.node_startup); with fit off, not."""
+    import subprocess
+    import sys
+
+    from ros_helpers import REPO
+
+    proc = subprocess.run([sys.executable, "-c", FIT_COMPILED_AT_BUILD, fit], env=ros_env,
+                          cwd=str(REPO), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"compiled {fit == 'true'}" in proc.stdout, proc.stdout + proc.stderr[-2000:]

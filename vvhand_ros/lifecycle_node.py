@@ -32,6 +32,17 @@ from vvhand_ros.ros_compat import guard_change_state  # noqa: E402
 if TYPE_CHECKING:
     from vvhand_core.pipeline import VirtualViewPipeline
 
+def _compile_fit_kernels() -> None:
+    """The fit's numba kernels compiled (or loaded) now, while the node is built.
+
+    A signal then ends the process at once (vvhand_ros.node_startup); during a configure
+    it raises KeyboardInterrupt, which must not land in LLVM's callbacks into Python.
+    """
+    from vvhand_core.fit.stage import warm_up
+
+    warm_up()
+
+
 class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
     """hand_pose_node as a lifecycle node (see the module doc for each transition)."""
 
@@ -43,6 +54,8 @@ class LifecycleHandPoseNode(HandPoseCore, LifecycleNode):
         guard_change_state(self)  # an unavailable transition: refused on Jazzy too, not fatal
         try:
             declare_parameters(self)  # ValueError for a bad start-up value: one FATAL line
+            if self.get_parameter("fit").value:
+                _compile_fit_kernels()
         except BaseException:
             super().destroy_node()
             raise
