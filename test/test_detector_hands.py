@@ -99,6 +99,11 @@ def test_frame_weights_choose_how_often_frames_are_drawn():
     np.testing.assert_array_equal(source_weights("v1=3, v3-hand-free=0", sources),
                                   [1, 1, 3, 0, 0])
     assert source_weights("", sources) is None
+    fourth = [(TRAIN_SOURCES["v3d"], 2), (TRAIN_SOURCES["v3d hand-free"], 1)]
+    np.testing.assert_array_equal(source_weights("v3d=2,v3d-hand-free=0", fourth), [2, 2, 0])
+    hand_sources = [s for s in TRAIN_SOURCES.values() if not s.get("hand_free")]
+    seeds = [s["seed"] for s in hand_sources]
+    assert len(set(seeds)) == len(seeds) and not set(seeds) & {3, 5, 7, 9}  # no test split
     with pytest.raises(SystemExit, match="names are"):
         source_weights("v4=2", sources)
 

@@ -131,6 +131,8 @@ def test_the_residual_sweep_drops_hands_above_each_limit():
 
     assert node_default_options(2, "node", 0.008)["fit"].max_residual_mm == 8.0
     assert node_default_options(2, "no-limit", 0.008)["fit"].max_residual_mm == 0.0
+    assert node_default_options(2, "mirror")["mirror"] is True
+    assert node_default_options(2, "node")["mirror"] is False
     rng = np.random.default_rng(4)
     a, b = _hand(-200, rng), _hand(200, rng)
 

@@ -10,7 +10,8 @@ stream (tracking reset), on one thread. Each frame is scored against every label
 extra hands; mean joint error of matched hands; side right among the hands called left or
 right). Rows: frames with two labelled hands, frames with one, all; per ``--max-hands``
 value and ``--variants`` entry: ``node`` (the defaults), ``no-limit`` (the fit without its
-residual limit: no hand dropped as a phantom), ``no-fit`` (the network's joints): where
+residual limit: no hand dropped as a phantom), ``no-fit`` (the network's joints),
+``mirror`` (the defaults with the mirror pass: networks on the flipped frame too): where
 hands are lost, the localiser or the residual limit. Times: the pipeline's own per-frame
 total (ms, one thread; the frames' generation is not counted). ``--side-margins``: a
 second table, the side called only where the hand's side evidence (the fit's, else the
@@ -38,7 +39,7 @@ import argparse
 
 import numpy as np
 
-VARIANTS = ("node", "no-limit", "no-fit")
+VARIANTS = ("node", "no-limit", "no-fit", "mirror")
 HEADER = ["max_hands, variant", "frames", "labelled hands", "reported %",
           "extra hands (% of labelled)", "per-hand error mean mm", "median mm",
           "side called %", "side right %", "pipeline ms/frame p50", "p95"]
@@ -87,8 +88,9 @@ def node_default_options(max_hands: int, variant: str = "node",
     """The pipeline options of hand_pose_node at its default parameters.
 
     node_params.pipeline_options (what the node builds) of node_params.PARAMETERS'
-    defaults; ``variant``: ``no-limit`` sets fit_max_residual_m 0, ``no-fit`` fit false
-    (ValueError otherwise); ``limit_m``: the node variant's fit_max_residual_m instead.
+    defaults; ``variant``: ``no-limit`` sets fit_max_residual_m 0, ``no-fit`` fit false,
+    ``mirror`` mirror true (ValueError otherwise); ``limit_m``: the node variant's
+    fit_max_residual_m instead.
     """
     from vvhand_ros.node_params import PARAMETERS, pipeline_options
 
@@ -97,6 +99,7 @@ def node_default_options(max_hands: int, variant: str = "node",
     d = {name: default for name, default, *_ in PARAMETERS}
     d["fit"] = d["fit"] and variant != "no-fit"
     d["fit_max_residual_m"] = 0.0 if variant == "no-limit" else d["fit_max_residual_m"]
+    d["mirror"] = d["mirror"] or variant == "mirror"
     if variant == "node" and limit_m is not None:
         d["fit_max_residual_m"] = limit_m
     d["max_hands"] = max_hands

@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="more scenes version 3, a third seed (1005)")
     t.add_argument("--v3c-free-frames", type=int, default=0,
                    help="scenes version 3 of seed 1005 rendered without hands (negatives)")
+    t.add_argument("--v3d-frames", type=int, default=0,
+                   help="more scenes version 3, a fourth seed (1006)")
+    t.add_argument("--v3d-free-frames", type=int, default=0,
+                   help="scenes version 3 of seed 1006 rendered without hands (negatives)")
     t.add_argument("--steps", type=int, default=DetectorTrainConfig.steps)
     t.add_argument("--batch-size", type=int, default=DetectorTrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=DetectorTrainConfig.lr)
@@ -64,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--source-weights", default="",
                    help="how often the heat-map network draws each source's frames, "
                         "relative, e.g. 'v1=3' (names: v2, v1, v3, v3-hand-free, v3b, "
-                        "v3b-hand-free, v3c, v3c-hand-free; default 1)")
+                        "v3b-hand-free, v3c, v3c-hand-free, v3d, v3d-hand-free; default 1)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
     t.add_argument("--refiner-from", default="",

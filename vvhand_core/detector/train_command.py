@@ -40,7 +40,9 @@ TRAIN_SOURCES = {"v2": {"scene_version": 2, "seed": 1002}, "v1": {"seed": 1001},
                  "v3b": {"scene_version": 3, "seed": 1004},
                  "v3b hand-free": {"scene_version": 3, "seed": 1004, "hand_free": True},
                  "v3c": {"scene_version": 3, "seed": 1005},
-                 "v3c hand-free": {"scene_version": 3, "seed": 1005, "hand_free": True}}
+                 "v3c hand-free": {"scene_version": 3, "seed": 1005, "hand_free": True},
+                 "v3d": {"scene_version": 3, "seed": 1006},
+                 "v3d hand-free": {"scene_version": 3, "seed": 1006, "hand_free": True}}
 
 
 def training_examples(args: argparse.Namespace, net_cfg: DetectorConfig):
@@ -51,7 +53,9 @@ def training_examples(args: argparse.Namespace, net_cfg: DetectorConfig):
                (TRAIN_SOURCES["v3b"], getattr(args, "v3b_frames", 0)),
                (TRAIN_SOURCES["v3b hand-free"], getattr(args, "v3b_free_frames", 0)),
                (TRAIN_SOURCES["v3c"], getattr(args, "v3c_frames", 0)),
-               (TRAIN_SOURCES["v3c hand-free"], getattr(args, "v3c_free_frames", 0))]
+               (TRAIN_SOURCES["v3c hand-free"], getattr(args, "v3c_free_frames", 0)),
+               (TRAIN_SOURCES["v3d"], getattr(args, "v3d_frames", 0)),
+               (TRAIN_SOURCES["v3d hand-free"], getattr(args, "v3d_free_frames", 0))]
     sources = [(s, n) for s, n in sources if n > 0]
     cache = Path(args.examples) if args.examples else None
     if cache is not None and cache.is_file():
