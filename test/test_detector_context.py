@@ -10,6 +10,7 @@
   training, no error); the train command writes ``OUT.checkpoint.pt`` (both networks,
   the phase and step reached) that ``--finetune`` reads, and adds the stage with
   ``--context-blocks``.
+- ``--device``: checked before any work; CUDA trains both networks (skipped without it).
 """
 
 from __future__ import annotations
@@ -163,3 +164,30 @@ def test_checkpoints_in_training_and_the_train_command(tmp_path):
     with pytest.raises(SystemExit, match="--init keeps"):
         run(parser.parse_args(["train", "--init", str(start), "--context-blocks", "1",
                                "--out", str(tmp_path / "x.pt")]))
+
+
+def test_train_device_is_checked_and_cuda_trains_both_networks(tmp_path):
+    """--device: a device torch cannot use here stops the command before any work; on a
+    machine with CUDA both networks train there and the weights load on the CPU."""
+    from vvhand_core.detector.refine import train_refiner
+    from vvhand_core.detector.train_command import TRAIN_SOURCES, check_device
+
+    check_device("cpu")
+    with pytest.raises(SystemExit, match="only cpu and cuda"):
+        check_device("meta")
+    with pytest.raises(SystemExit, match="--device 'nonsense'"):
+        check_device("nonsense")
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="sees no CUDA device"):
+            check_device("cuda")
+        pytest.skip("needs CUDA: training on it")
+    ex = build_examples([(TRAIN_SOURCES["v1"], 3)], DetectorConfig(width=2), workers=1)
+    cfg = DetectorTrainConfig(steps=2, batch_size=2, crop_h=32, crop_w=32, device="cuda")
+    net, history = train_detector(ex, DetectorConfig(width=2), cfg)
+    assert len(history) == 2 and next(net.parameters()).device.type == "cpu"
+    refiner = RefineNet()
+    losses = train_refiner(refiner, ex, DetectorConfig(width=2), 2, batch_size=2,
+                           device="cuda")
+    assert len(losses) == 2 and next(refiner.parameters()).device.type == "cpu"
+    path = save_detector(tmp_path / "cuda.pt", net, {"device": "cuda"}, refiner)
+    assert load_detector(path)[2] == {"device": "cuda"}

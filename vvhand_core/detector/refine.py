@@ -116,7 +116,8 @@ def refiner_sample(depth_mm: np.ndarray, row: np.ndarray, cfg: DetectorConfig,
 def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
                   batch_size: int = 64, lr: float = 3e-3, jitter_px: float = 10.0,
                   seed: int = 0, min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
-                  progress=None, frame_weights: np.ndarray | None = None) -> list[float]:
+                  progress=None, frame_weights: np.ndarray | None = None,
+                  device: str = "cpu") -> list[float]:
     """Train on detector examples (their hands; ``cfg``: the config they used).
 
     Each sample: a frame (uniformly among those with a hand, or in proportion to
@@ -127,7 +128,8 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
     examples' surface depth plus their dz target. For a hand centred outside the image the
     patch centres on its heat point (at the border, where the heat-map network puts its
     peak) and the offsets lead to the true centre outside
-    (:mod:`vvhand_core.detector.offimage`).
+    (:mod:`vvhand_core.detector.offimage`). ``device``: where the network trains (the
+    patches are cut on the CPU); it is back on the CPU, in eval mode, at the end.
     """
     depth, hands = ex.depth, ex.hands
     border = net.config.border
@@ -144,6 +146,8 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
         if w.sum() <= 0:
             raise ValueError("frame_weights: no frame with a hand has a weight > 0")
         cdf = np.cumsum(w) / w.sum()
+    dev = torch.device(device)
+    net.to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     losses = []
@@ -161,8 +165,8 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
             if got is not None:
                 xs.append(got[0])
                 ys.append(got[1])
-        pred = net(torch.from_numpy(np.stack(xs)))
-        loss = (pred - torch.tensor(ys, dtype=torch.float32)).abs().mean()
+        pred = net(torch.from_numpy(np.stack(xs)).to(dev))
+        loss = (pred - torch.tensor(ys, dtype=torch.float32, device=dev)).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -170,5 +174,5 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
         losses.append(loss.item())
         if progress:
             progress(step + 1, losses[-1])
-    net.eval()
+    net.cpu().eval()
     return losses

@@ -33,6 +33,7 @@ class DetectorTrainConfig:
     crop_h: int = 96
     crop_w: int = 128
     seed: int = 0
+    device: str = "cpu"  # torch device the network trains on ("cuda": crops still on CPU)
 
 
 def focal_loss(logits: Tensor, target: Tensor) -> Tensor:
@@ -69,11 +70,14 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
     uniformly). ``progress``: optional callable(step, losses) after each step.
     ``checkpoint``: optional callable(net, step), called after the first step that ends
     ``checkpoint_s`` seconds or more after the last call (or the start); the network is
-    in training mode then and must be left so.
+    in training mode then and must be left so (it is on ``cfg.device`` there). The
+    network returned is on the CPU.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = HandDetectorNet(net_cfg) if net is None else net
+    dev = torch.device(cfg.device)
+    net.to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / max(cfg.steps, 1))))
@@ -82,10 +86,9 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
     t0 = last_checkpoint = time.perf_counter()
     net.train()
     for step in range(cfg.steps):
-        b = crops.batch(rng, cfg.batch_size)
-        out = net(torch.from_numpy(b["input"]))
-        loss, parts = detector_loss(out, torch.from_numpy(b["heat"]), torch.from_numpy(b["dz"]),
-                                    cfg.dz_weight)
+        b = {k: torch.from_numpy(v).to(dev) for k, v in crops.batch(rng, cfg.batch_size).items()}
+        out = net(b["input"])
+        loss, parts = detector_loss(out, b["heat"], b["dz"], cfg.dz_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -97,7 +100,7 @@ def train_detector(ex: Examples, net_cfg: DetectorConfig, cfg: DetectorTrainConf
         if checkpoint and time.perf_counter() - last_checkpoint >= checkpoint_s:
             checkpoint(net, step + 1)
             last_checkpoint = time.perf_counter()
-    return net.eval(), history
+    return net.cpu().eval(), history
 
 
 def config_dict(cfg: DetectorTrainConfig) -> dict:

@@ -154,7 +154,8 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=Non
     ``checkpoint``: optional callable(net, step), called after every step (it decides when
     to write: :meth:`Checkpoints.due`).
     """
-    cfg = DetectorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    cfg = DetectorTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                              device=args.device)
     t0 = time.perf_counter()
     with tqdm(total=cfg.steps, desc="train detector", unit="step") as bar:
         def tick(step, parts):
@@ -170,6 +171,20 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=Non
                  "loss_curve": curve}
 
 
+def check_device(device: str) -> None:
+    """SystemExit naming ``device`` when torch cannot train on it here (before any work)."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise SystemExit(f"--device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {device}: this torch ({torch.__version__}) sees no CUDA "
+                         "device; train on cpu, or on a machine with one (docs: "
+                         "vvhand_core/assets/hand_detector.md)")
+    if dev.type not in ("cpu", "cuda"):
+        raise SystemExit(f"--device {device}: only cpu and cuda are supported")
+
+
 def save_with_export(out: str, net, meta: dict, refiner) -> Path:
     """Write the weights and their ONNX export (the localiser loads that with onnxruntime)."""
     path = save_detector(out, net, meta, refiner)
@@ -181,6 +196,7 @@ def train(args: argparse.Namespace) -> int:
     """`vvhand detector train` (module docstring); 0 on success, SystemExit on bad options."""
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    check_device(args.device)
     if args.init and args.finetune:
         raise SystemExit("--init and --finetune exclude each other")
     if args.init and args.context_blocks:
@@ -214,6 +230,7 @@ def train(args: argparse.Namespace) -> int:
         net_cfg = start.config
     meta = {"sources": [{"synth": s, "frames": n} for s, n in sources],
             "canonical_size": list(ex.depth.shape[1:]), "threads": args.threads,
+            "device": args.device,
             "examples_s": round(time.perf_counter() - t0, 1)}
     if args.finetune:
         meta["finetune"] = {"from": args.finetune, "record": record}
@@ -248,7 +265,8 @@ def train(args: argparse.Namespace) -> int:
                     checkpoints.write(net, refiner, "refiner", step, args.refine_steps)
             losses = train_refiner(
                 refiner, ex, net_cfg, args.refine_steps, progress=tick,
-                frame_weights=source_weights(args.refine_source_weights, sources))
+                frame_weights=source_weights(args.refine_source_weights, sources),
+                device=args.device)
         every = max(1, len(losses) // 40)
         meta["refiner"] = {"steps": args.refine_steps, "config": refiner.config.to_dict(),
                            "train_s": round(time.perf_counter() - t1, 1),
