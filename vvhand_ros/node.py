@@ -66,7 +66,7 @@ class HandPoseNode(HandPoseCore, Node):
             self._create_outputs()
             self.add_on_set_parameters_callback(self._on_set_parameters)
             self._activate()
-        except BaseException:  # a bad start or a signal: no half-built node left behind
+        except BaseException:  # a bad start: no half-built node left behind
             self._abandon()
             raise
 

@@ -37,20 +37,9 @@ STARTING_LINE = "shutdown requested while starting: exiting"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _starting_line(name: str) -> bytes:
-    return f"[INFO] [{name}]: {STARTING_LINE}\n".encode()
-
-
 def exit_on_signals_while_importing(name: str) -> None:
     """SIGINT / SIGTERM from now on: one INFO line naming ``name``, exit status 0."""
-    line = _starting_line(name)
-
-    def _exit(signum, frame) -> None:
-        os.write(2, line)
-        os._exit(0)
-
-    for sig in SIGNALS:
-        signal.signal(sig, _exit)
+    NodeSignals(name).install()  # never told it runs: exits on a signal
 
 
 def exit_process(code: int) -> None:
@@ -72,7 +61,7 @@ class NodeSignals:
     """
 
     def __init__(self, name: str) -> None:
-        self._line = _starting_line(name)
+        self._line = f"[INFO] [{name}]: {STARTING_LINE}\n".encode()
         self._starting = True
 
     def install(self) -> None:
