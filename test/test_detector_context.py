@@ -172,13 +172,14 @@ def test_train_device_is_checked_and_cuda_trains_both_networks(tmp_path):
     from vvhand_core.detector.refine import train_refiner
     from vvhand_core.detector.train_command import TRAIN_SOURCES, check_device
 
-    check_device("cpu")
+    assert check_device("cpu") == "cpu"
+    assert check_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(SystemExit, match="only cpu and cuda"):
         check_device("meta")
     with pytest.raises(SystemExit, match="--device 'nonsense'"):
         check_device("nonsense")
     if not torch.cuda.is_available():
-        with pytest.raises(SystemExit, match="sees no CUDA device"):
+        with pytest.raises(SystemExit, match="--device 'cuda': .*CUDA is not available"):
             check_device("cuda")
         pytest.skip("needs CUDA: training on it")
     ex = build_examples([(TRAIN_SOURCES["v1"], 3)], DetectorConfig(width=2), workers=1)

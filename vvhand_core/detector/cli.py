@@ -98,8 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--workers", type=int, default=2, help="processes rendering frames")
     t.add_argument("--threads", type=int, default=2, help="torch threads for training")
     t.add_argument("--device", default="cpu",
-                   help="torch device both networks train on: cpu, cuda or cuda:N (the "
-                        "crops are still cut on the CPU; weights are written from the CPU)")
+                   help="torch device both networks train on: cpu, cuda, cuda:N or auto "
+                        "(cuda when there is one; the crops are still cut on the CPU; "
+                        "weights are written from the CPU)")
     t.add_argument("--out", default=str(default_weights_path()))
     t.add_argument("--examples", default="",
                    help="a .npz of rendered examples: loaded when it exists, else written "

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from vvhand_core.benchmarks.results import markdown_table
+from vvhand_core.checkpoint import resolve_device
 from vvhand_core.detector.data import build_examples, concat_examples, frame_sizes
 from vvhand_core.detector.evaluate import HEADER, evaluate_all
 from vvhand_core.detector.examples_file import (
@@ -171,18 +172,19 @@ def _train_heat(args: argparse.Namespace, ex, net_cfg: DetectorConfig, start=Non
                  "loss_curve": curve}
 
 
-def check_device(device: str) -> None:
-    """SystemExit naming ``device`` when torch cannot train on it here (before any work)."""
+def check_device(device: str) -> str:
+    """The torch device name to train on; SystemExit naming ``--device`` if unusable here.
+
+    ``checkpoint.resolve_device``'s rule ("auto": cuda when there is one, else cpu);
+    checked before any work.
+    """
     try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
+        dev = resolve_device(device)
+    except ValueError as exc:
         raise SystemExit(f"--device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {device}: this torch ({torch.__version__}) sees no CUDA "
-                         "device; train on cpu, or on a machine with one (docs: "
-                         "vvhand_core/assets/hand_detector.md)")
     if dev.type not in ("cpu", "cuda"):
         raise SystemExit(f"--device {device}: only cpu and cuda are supported")
+    return str(dev)
 
 
 def save_with_export(out: str, net, meta: dict, refiner) -> Path:
@@ -196,7 +198,7 @@ def train(args: argparse.Namespace) -> int:
     """`vvhand detector train` (module docstring); 0 on success, SystemExit on bad options."""
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    check_device(args.device)
+    args.device = check_device(args.device)
     if args.init and args.finetune:
         raise SystemExit("--init and --finetune exclude each other")
     if args.init and args.context_blocks:
