@@ -18,7 +18,6 @@ from vvhand_core.hands import (
     DUPLICATE_MM,
     HandsResult,
     duplicate_pairs,
-    duplicates,
     finish_hands,
     one_side_each,
     order_hands,
@@ -134,11 +133,12 @@ def test_overlap_rule_drops_a_second_estimate_of_one_hand():
     a = rng.normal(0, 30, (21, 3)) + [0, 0, 400]
     near = a + DUPLICATE_MM * 0.5  # the same hand, seen from the other crop
     apart = a + [DUPLICATE_MM * 4, 0, 0]  # touching, but a hand of its own
-    assert duplicates([_result(a, 400), _result(near, 420), _result(apart, 380)]) == [1]
+    assert duplicate_pairs([_result(a, 400), _result(near, 420), _result(apart, 380)]) \
+        == [(1, 0)]
     # a crop centred on a kept hand's fingers: its estimate is off, its centre is on them
     on_fingers = _result(apart, 400)
     on_fingers.centre_mm = (a[8] + [0, 0, DUPLICATE_CENTRE_MM / 2]).astype(np.float32)
-    assert duplicates([_result(a, 400), on_fingers]) == [1]
+    assert duplicate_pairs([_result(a, 400), on_fingers]) == [(1, 0)]
 
     def invalid(message, centre=None):
         return HandPoseResult.invalid(message, 21, 25, 250.0, centre)

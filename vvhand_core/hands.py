@@ -223,21 +223,13 @@ def end_track(localiser, track_id: int | None, centre_mm: np.ndarray | None = No
             located.lost()
 
 
-def duplicates(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM,
-               centre_mm: float = DUPLICATE_CENTRE_MM) -> list[int]:
-    """Indices of the valid results that repeat an earlier kept one (overlap rule, step 2).
-
-    A repeat: joints within ``limit_mm`` (mean joint distance) of a kept hand's, or a crop
-    centre within ``centre_mm`` of one of its joints.
-    """
-    return [i for i, _ in duplicate_pairs(results, limit_mm, centre_mm)]
-
-
 def duplicate_pairs(results: list[HandPoseResult], limit_mm: float = DUPLICATE_MM,
                     centre_mm: float = DUPLICATE_CENTRE_MM) -> list[tuple[int, int]]:
-    """(repeat, kept) index pairs of :func:`duplicates`.
+    """(repeat, kept) index pairs of the overlap rule (step 2), repeats in order.
 
-    Each repeat comes with the first kept result it repeats.
+    Each valid result that repeats an earlier kept one comes with the first kept result it
+    repeats. A repeat: joints within ``limit_mm`` (mean joint distance) of a kept hand's, or a crop
+    centre within ``centre_mm`` of one of its joints.
     """
     kept: list[tuple[int, np.ndarray]] = []
     out = []
@@ -357,7 +349,6 @@ def hands_result(hands: list[HandPoseResult], dropped: list[HandPoseResult],
     return HandsResult(hands, primary, dropped, dict(timings_ms))
 
 
-__all__ = ["DUPLICATE_MM", "HandsResult", "MAX_HANDS_LIMIT", "check_max_hands", "duplicates",
-           "end_track", "finish_hands", "hands_result", "locate_hands", "LocatedHand",
-           "one_side_each", "order_hands",
-           "side_strength"]
+__all__ = ["DUPLICATE_MM", "HandsResult", "LocatedHand", "MAX_HANDS_LIMIT", "check_max_hands",
+           "duplicate_pairs", "end_track", "finish_hands", "hands_result", "locate_hands",
+           "one_side_each", "order_hands", "side_strength"]
