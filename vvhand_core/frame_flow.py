@@ -7,7 +7,17 @@
       -> render the N views to use (all M for "teacher") -> A2J on them in one batch
       -> crop uvd -> view mm -> M_i^-1 -> fusion (softmax over the N selected logits, or
          the unweighted average) -> one HandPoseResult per hand
+      [-> the same crop through an alternate pose model (:meth:`FrameFlow.set_alternate`)]
       [-> hand-model fit (``config.fit``, :mod:`vvhand_core.fit.stage`)]
+
+**Alternate model**: a second pipeline (another checkpoint, e.g. the packaged grasp model
+of hands holding things; its own config is kept equal to this one's but without the fit)
+estimates every crop too, and the fit starts from both estimates and keeps the one whose
+fitted hand model explains the depth better (smaller residual), so a hand either model
+gets right is reported. It costs the networks and the fit twice per hand. Without the fit
+the results only carry the alternate's estimate (``HandPoseResult.alternate``) for a fit
+applied later (``vvhand bench fit``); the joints stay this model's
+(:func:`vvhand_core.load.load_pipeline` refuses an alternate model without the fit).
 
 :class:`FrameFlow` holds these steps for :class:`~vvhand_core.pipeline.VirtualViewPipeline`
 (torch tensors on a device; networks in torch or onnxruntime) and
@@ -21,6 +31,8 @@ pixels. Selected views are indices into the M-view candidate grid.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -79,8 +91,52 @@ class FrameFlow:
     makes it late) and :meth:`_camera` the intrinsics the localiser and fit get.
     """
 
+    _alternate: FrameFlow | None = None
+
     def _locator(self):
         return self._localiser
+
+    @property
+    def alternate(self) -> FrameFlow | None:
+        """The alternate pose model's pipeline (module doc), or None."""
+        return self._alternate
+
+    def set_alternate(self, other: FrameFlow | None) -> None:
+        """Estimate every crop with ``other``'s networks too; the fit picks (module doc).
+
+        ``other``: a pipeline of the same kind, skeleton and candidate grid (None: off).
+        Its config becomes this one's without the fit. ValueError for a pipeline that
+        cannot stand in.
+        """
+        if other is None:
+            self._alternate = None
+            return
+        if other is self or type(other) is not type(self):
+            raise ValueError(f"the alternate model must be another {type(self).__name__}, "
+                             f"got {type(other).__name__}")
+        if (other.skeleton.name, other.num_candidates) != (self.skeleton.name,
+                                                          self.num_candidates):
+            raise ValueError(f"the alternate model predicts {other.skeleton.name!r} with M = "
+                             f"{other.num_candidates}; this one {self.skeleton.name!r} with "
+                             f"M = {self.num_candidates}")
+        other.configure(**self._alternate_changes(self.config))
+        self._alternate = other
+
+    @staticmethod
+    def _alternate_changes(config) -> dict:
+        """The alternate pipeline's config fields: ``config``'s, without the fit."""
+        skip = {"fit", "num_threads"}
+        return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                if f.name not in skip} | {"fit": None}
+
+    def configure(self, **changes: object) -> None:
+        """Change config fields between calls (validated; ValueError names the problem).
+
+        The alternate model (if any) follows.
+        """
+        self._configure(**changes)
+        if self._alternate is not None:
+            self._alternate.configure(**self._alternate_changes(self.config))
 
     def _camera(self, intrinsics):
         return intrinsics
@@ -201,6 +257,10 @@ class FrameFlow:
                 weights[i], logits[i], score[i], self.skeleton, cfg.side))
             if passes is not None:
                 results[-1].passes_joints_mm = passes[i]
+        if self._alternate is not None:
+            others = self._alternate._estimate_at(depth, frames, centres, intr, timer)
+            for r, other in zip(results, others, strict=True):
+                r.alternate = other if r.valid and other.valid else None
         return results
 
     def _a2j_views(self, views_mm: Array, zc: Array, features: bool = False

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from vvhand_core.fit.fit import FitResult
 
 STAGES = ("localise", "crop", "student", "render", "a2j", "fusion", "fit", "total")
+# what a network estimate of a crop sets (HandPoseResult.adopt)
+ESTIMATE_FIELDS = ("joints_mm", "selected_views", "weights", "logits", "score",
+                   "joints_views_mm", "joint_spread_mm", "right_probability", "side",
+                   "passes_joints_mm")
 
 
 @dataclass
@@ -62,6 +66,19 @@ class HandPoseResult:
     # with run_hands: the localiser's track of this hand (None on the one-hand path or
     # without tracking; vvhand_core.hands)
     track_id: int | None = None
+    # with an alternate pose model (FrameFlow.set_alternate): its estimate of the same crop
+    # (unfitted), and whether the fit chose it (then every estimate field above is its)
+    alternate: HandPoseResult | None = None
+    alternate_chosen: bool = False
+
+    def adopt(self, other: HandPoseResult) -> None:
+        """Take ``other``'s network estimate (same crop, another model) in place.
+
+        Copies the joints, views, selection and side fields; keeps the centre, cube,
+        timings, track id and fit.
+        """
+        for name in ESTIMATE_FIELDS:
+            setattr(self, name, getattr(other, name))
 
     @classmethod
     def estimate(cls, centre_mm: np.ndarray, cube_mm: float, num_candidates: int,

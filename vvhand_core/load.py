@@ -62,8 +62,13 @@ def resolve_backend(backend: str, device: str, model_path: str | Path) -> str:
     return "onnxruntime" if on_cpu else "torch"
 
 
-def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
+def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0,
+                  alternate_model: str | Path = ""):
     """The pipeline for ``model_path`` configured by ``options`` (module doc).
+
+    ``alternate_model``: a second checkpoint (or export directory) whose estimate of every
+    crop the fit also tries (``FrameFlow.set_alternate``; "" none); loaded the same way,
+    ValueError without the fit.
 
     num_threads > 0: the networks' CPU threads (torch's, which onnxruntime follows; the
     lite pipeline's onnxruntime sessions). numpy's BLAS is capped at one thread for the
@@ -73,6 +78,9 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
     ``options["backend"]`` "auto" is resolved (:func:`resolve_backend`); the pipeline's
     config says which backend runs.
     """
+    if alternate_model and not options.get("fit"):
+        raise ValueError("an alternate model needs the hand-model fit (fit on): the fit's "
+                         "residual chooses between the two models' estimates")
     backend = resolve_backend(options.get("backend", "torch"), options.get("device", "auto"),
                               model_path)
     options = {**options, "backend": backend}
@@ -86,6 +94,9 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0):
         if num_threads > 0:
             torch.set_num_threads(num_threads)
         pipe = VirtualViewPipeline.from_checkpoint(model_path, PipelineConfig(**options))
+    if alternate_model:
+        pipe.set_alternate(load_pipeline(alternate_model, {**options, "fit": None},
+                                         num_threads))
     limit_blas_threads()  # after every library with a BLAS pool is loaded
     return pipe
 

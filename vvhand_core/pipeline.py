@@ -198,7 +198,7 @@ class VirtualViewPipeline(FrameFlow):
             config = PipelineConfig(cube_mm=onnx.cube_mm, backend="onnxruntime")
         return cls(None, None, None, onnx.skeleton, config, onnx.num_candidates, onnx=onnx)
 
-    def configure(self, **changes: object) -> None:
+    def _configure(self, **changes: object) -> None:
         """Change config fields between calls (validated; ValueError names the problem)."""
         names = {f.name for f in dataclasses.fields(PipelineConfig)}
         unknown = sorted(set(changes) - names)

@@ -11,8 +11,12 @@ extra hands; mean joint error of matched hands; side right among the hands calle
 right). Rows: frames with two labelled hands, frames with one, all; per ``--max-hands``
 value and ``--variants`` entry: ``node`` (the defaults), ``no-limit`` (the fit without its
 residual limit: no hand dropped as a phantom), ``no-fit`` (the network's joints),
-``mirror`` (the defaults with the mirror pass: networks on the flipped frame too): where
-hands are lost, the localiser or the residual limit. Times: the pipeline's own per-frame
+``mirror`` (the defaults with the mirror pass: networks on the flipped frame too),
+``alternate`` (the defaults with node parameter ``alternate_model`` set to
+``--alternate-model``, "grasp" by default: every crop estimated by a second pose model too
+and the fit keeping the estimate it explains better; the share of reported hands whose
+estimate is the alternate model's is printed): where hands are lost, the localiser or the
+residual limit. Times: the pipeline's own per-frame
 total (ms, one thread; the frames' generation is not counted). ``--side-margins``: a
 second table, the side called only where the hand's side evidence (the fit's, else the
 network's chirality, as log-odds) reaches each margin (vvhand_core.hand_scores.
@@ -39,7 +43,7 @@ import argparse
 
 import numpy as np
 
-VARIANTS = ("node", "no-limit", "no-fit", "mirror")
+VARIANTS = ("node", "no-limit", "no-fit", "mirror", "alternate")
 HEADER = ["max_hands, variant", "frames", "labelled hands", "reported %",
           "extra hands (% of labelled)", "per-hand error mean mm", "median mm",
           "side called %", "side right %", "pipeline ms/frame p50", "p95"]
@@ -80,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--residual-sweep-m", default="",
                         help="comma-separated limits (m) replayed on the no-limit variant")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
+    parser.add_argument("--alternate-model", default="grasp",
+                        help="the alternate variant's alternate_model (a packaged name or "
+                             "a checkpoint)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -89,7 +96,8 @@ def node_default_options(max_hands: int, variant: str = "node",
 
     node_params.pipeline_options (what the node builds) of node_params.PARAMETERS'
     defaults; ``variant``: ``no-limit`` sets fit_max_residual_m 0, ``no-fit`` fit false,
-    ``mirror`` mirror true (ValueError otherwise); ``limit_m``: the node variant's
+    ``mirror`` mirror true, ``alternate`` the defaults (its second model is
+    ``load_pipeline``'s; ValueError otherwise); ``limit_m``: the node variant's
     fit_max_residual_m instead.
     """
     from vvhand_ros.node_params import PARAMETERS, pipeline_options
@@ -272,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
-    from vvhand_core.assets import default_model_path
+    from vvhand_core.assets import alternate_model_path, default_model_path
     from vvhand_core.benchmarks.results import append_section, markdown_table
     from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
     from vvhand_core.hand_scores import side_at_margins
@@ -285,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or str(default_model_path())
     margins = [float(x) for x in args.side_margins.split(",") if x.strip()]
     rows, side_rows, stage_table, free_rows, sweep, grasp_table = [], [], [], [], [], []
+    chosen = []  # the alternate variant's share of hands estimated by the alternate model
     free_gen = gen if args.hand_free_from == "split" else SyntheticHandGenerator(
         SynthConfig(**FREE_V2[args.split]))
     free_frames = [free_gen.scene(i, hands=False).frame for i in range(args.hand_free)]
@@ -292,10 +301,12 @@ def run(args: argparse.Namespace) -> int:
     with threadpool_limits(1):
         for m in (int(x) for x in args.max_hands.split(",") if x.strip()):
             for variant in (v.strip() for v in args.variants.split(",") if v.strip()):
+                second = alternate_model_path(args.alternate_model) if (
+                    variant == "alternate") else ""
                 pipe = load_pipeline(model, node_default_options(
-                    m, variant, args.fit_max_residual_m), 1)
+                    m, variant, args.fit_max_residual_m), 1, second)
                 stages = [] if args.stages else None
-                kept = [] if limits and variant == "no-limit" else None
+                kept = [] if (limits and variant == "no-limit") or second else None
                 scores, times, counts = measure(pipe, tqdm(frames, desc=f"{m} {variant}"),
                                                 stages, kept)
                 free_kept = []
@@ -306,7 +317,11 @@ def run(args: argparse.Namespace) -> int:
                     free_rows.append([f"{m}, {variant}", len(free_frames),
                                       sum(bool(h) for h in free_kept),
                                       sum(len(h) for h in free_kept)])
-                if kept is not None:
+                if second:
+                    hands = [h for frame in kept for h in frame]
+                    chosen.append(f"{m}, {variant}: {sum(h.alternate_chosen for h in hands)} "
+                                  f"of {len(hands)} reported hands")
+                if kept is not None and variant == "no-limit":
                     sweep += [[f"{m}, {variant}", *r]
                               for r in sweep_rows(limits, kept, frames, counts, free_kept)]
                 if stages is not None:
@@ -327,6 +342,9 @@ def run(args: argparse.Namespace) -> int:
             "hand; error = mean joint distance of the matched hands (all 21 joints); side "
             "right among the matched hands the pipeline calls left or right.\n\n"
             f"{markdown_table(HEADER, rows)}\n")
+    if chosen:
+        body += (f"\nEstimates the fit took from the alternate model ({args.alternate_model}):"
+                 f" {'; '.join(chosen)}.\n")
     if side_rows:
         body += ("\nSide called only where the side evidence (log-odds of a right hand: the "
                  "fit's, else the network's chirality) reaches the margin, on the same side "
@@ -361,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
                + (" --hand-free-from v2" if args.hand_free_from == "v2" else "")
                + (f" --fit-max-residual-m {args.fit_max_residual_m:g}"
                   if args.fit_max_residual_m is not None else "")
-               + (f" --residual-sweep-m {args.residual_sweep_m}" if limits else ""))
+               + (f" --residual-sweep-m {args.residual_sweep_m}" if limits else "")
+               + (f" --alternate-model {args.alternate_model}" if chosen else ""))
         print(f"appended to {append_section('Every hand of a frame (v3)', cmd, body)}")
     return 0

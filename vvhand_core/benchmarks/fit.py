@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from vvhand_core.assets import default_model_path
+from vvhand_core.assets import alternate_model_path, default_model_path
 from vvhand_core.benchmarks import fit_objects
 from vvhand_core.benchmarks.fit_options import (
     FIT_OPTIONS,
@@ -77,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "('' = none)")
     parser.add_argument("--num-views", type=int, default=3, help="N views (student-N)")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
+    parser.add_argument("--alternate-model", default="",
+                        help="also estimate every crop with this pose model (a packaged name "
+                             "such as 'grasp', or a checkpoint); the fit keeps the estimate "
+                             "it explains better (the node's alternate_model)")
     parser.add_argument("--no-network", action="store_true", help="only the noise rows")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--tuning", action="store_true",
@@ -307,6 +311,9 @@ def _measure(args: argparse.Namespace) -> int:
     pipe = None
     if not args.no_network:
         pipe = student_pipeline(model, args.num_views)
+        if args.alternate_model:
+            pipe.set_alternate(student_pipeline(alternate_model_path(args.alternate_model),
+                                                args.num_views))
     rows, sheet = [], []
     objects: dict[str, list] = {"group": [], "joints": [], "residual": []}
     for split, synth in selected_splits(args.splits, args.tuning):
@@ -339,6 +346,9 @@ def _measure(args: argparse.Namespace) -> int:
               f"{'numba' if compiled.ENABLED else 'numpy'}." + hand_model_line()
             + (f" Model {model_line(model)}, localiser {pipe.config.localiser} without "
                f"tracking." if pipe is not None else "")
+            + (f" Alternate model {model_line(alternate_model_path(args.alternate_model))}: "
+               "\"network\" is the model's, \"+ fit\" the fit of whichever estimate it "
+               "explains better." if pipe is not None and args.alternate_model else "")
             + " Errors: mean 3D joint error per frame (mm); \"network kept\": frames where "
             f"the safeguard returned the network's joints.\n\n{table}\n"
             + ("\n" + fit_objects.tables(objects["group"], objects["joints"],
@@ -350,6 +360,7 @@ def _measure(args: argparse.Namespace) -> int:
     if not args.no_write:
         cmd = (f"vvhand bench fit --frames {args.frames} --noise-mm {args.noise_mm}"
                + (f" --model {args.model}" if args.model else "")
+               + (f" --alternate-model {args.alternate_model}" if args.alternate_model else "")
                + (" --no-network" if args.no_network else "")
                + (f" --sequences {args.sequences} --sequence-frames {args.sequence_frames}"
                   if args.sequences != 4 or args.sequence_frames != 30 else "")

@@ -18,6 +18,11 @@ the same side is fitted; a frame without a hand, or network joints that moved mo
 ``jump_mm`` (mean) from the last fit (the nearer pass with the mirror pass), start a new
 sequence.
 
+With an alternate pose model (``FrameFlow.set_alternate``: ``result.alternate`` holds its
+estimate of the same crop) its estimate is fitted too, by the same rules, and the fit with
+the smaller residual wins; when that is the alternate's, the result takes its network
+estimate first (``HandPoseResult.adopt``, ``alternate_chosen``).
+
 With the mirror pass (``PipelineConfig.mirror``) the fit starts from the mean of both
 passes, unless their joints have opposite chirality (the network could not tell the
 hand's side): then each pass's joints are fitted as its own side (each with the
@@ -103,15 +108,20 @@ class FitStage:
         if not result.valid:
             self._states.pop(key, None)
             return
-        network = np.asarray(result.joints_mm, np.float64)
         previous = self._states.get(key) if sequence else None
-        starts = self._starts(result, previous)
+        starts, owners = self._all_starts(result, previous)
         if previous is not None and min(np.linalg.norm(  # vs the nearer pass
                 previous.joints_mm - s[0], axis=1).mean() for s in starts) > self.jump_mm:
-            previous, starts = None, self._starts(result, None)
+            previous = None
+            starts, owners = self._all_starts(result, None)
         fits = [fit_hand(depth_mm, intrinsics, joints, confidence, previous, config)
                 for joints, confidence, config in starts]
-        fit = min(fits, key=lambda f: f.residual_mm)
+        best = min(range(len(fits)), key=lambda k: fits[k].residual_mm)
+        fit = fits[best]
+        if owners[best] is not result:  # the alternate model's estimate explains it better
+            result.adopt(owners[best])
+            result.alternate_chosen = True
+        network = np.asarray(result.joints_mm, np.float64)
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
         # the network's evidence of the side, not the winning pass's (which the depth chose);
         # a single fit of the fused joints has it already (fit_hand's, of the same joints)
@@ -176,6 +186,17 @@ class FitStage:
             return ""
         return (f"not taken for a hand: the fitted hand model explains the depth badly "
                 f"(residual {fit.residual_mm:.1f} mm > max {self.config.max_residual_mm:g})")
+
+    def _all_starts(self, result, previous: FitState | None) -> tuple[list, list]:
+        """The fits to try (``_starts``) of the result and of its alternate model's
+        estimate (``result.alternate``), and whose estimate each start is."""
+        starts, owners = [], []
+        for estimate in (result, getattr(result, "alternate", None)):
+            if estimate is not None and estimate.valid:
+                own = self._starts(estimate, previous)
+                starts += own
+                owners += [estimate] * len(own)
+        return starts, owners
 
     def _starts(self, result, previous: FitState | None
                 ) -> list[tuple[np.ndarray, np.ndarray | None, FitConfig]]:

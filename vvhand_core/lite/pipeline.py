@@ -131,7 +131,7 @@ class LitePipeline(FrameFlow):
         onnx = OnnxNetworks.load(path, config.num_threads if config else 0)
         return cls(onnx, config)
 
-    def configure(self, **changes: object) -> None:
+    def _configure(self, **changes: object) -> None:
         """Change config fields between calls (validated; ValueError names the problem).
 
         ``num_threads`` is fixed when the sessions are made (:meth:`from_onnx`).
