@@ -99,6 +99,9 @@ def test_every_crop_goes_through_the_alternate_networks_too(pipes):
         np.testing.assert_allclose(r.network_joints_mm, picked, atol=1e-3)
         main.configure(num_views=2)  # the alternate follows, still without the fit
         assert other.config.num_views == 2 and other.config.fit is None
+        with pytest.raises(ValueError, match="needs the hand-model fit"):
+            main.configure(fit=None)
+        assert main.config.fit == FIT
     finally:
         main.configure(num_views=3)
         main.set_alternate(None)
@@ -137,7 +140,7 @@ def test_hands_the_main_model_misses_are_reported_with_the_grasp_model(pipes):
             f = gen.frame(i)
             centres = [np.asarray(h["joints_mm"]).mean(0) for h in f.meta["hands"]]
 
-            def reported(out):
+            def reported(out, centres=centres):
                 return sum(min(np.linalg.norm(h.joints_mm.mean(0) - c) for c in centres) < 30.0
                            for h in out.hands)
 

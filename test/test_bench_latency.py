@@ -59,11 +59,15 @@ def test_latency_bench_accounts_for_every_frame(tmp_path, monkeypatch, ros_env):
         assert work["node CPU a frame ms"] - work["outside the worker a frame ms"] > 0
     by_topic = text.split("Publishing by topic")[1]
     assert "- torch+mirror+fit: " in by_topic and "/hand_pose " in by_topic  # its own topic
-    assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True, True)
-    assert bench_latency.parse_variant("torch") == ("torch", False, False)
+    assert bench_latency.parse_variant("onnxruntime+fit+mirror") == ("onnxruntime", True,
+                                                                      True, "")
+    assert bench_latency.parse_variant("torch") == ("torch", False, False, "")
+    assert bench_latency.parse_variant("torch+fit+grasp") == ("torch", False, True, "grasp")
     for bad in ("torch+flip", "+fit"):
         with pytest.raises(ValueError, match="<backend>"):
             bench_latency.parse_variant(bad)
+    with pytest.raises(ValueError, match="needs \\+fit"):
+        bench_latency.parse_variant("torch+grasp")
 
 
 def test_dds_environment_sets_and_restores_the_profile(monkeypatch, tmp_path):

@@ -55,7 +55,8 @@ CAMERAS = {
 }
 
 # a user's params_file: every parameter a launch argument names, none at its default
-USER_VALUES = {"model_path": "/models/mine.pt", "device": "cpu", "num_views": 5,
+USER_VALUES = {"model_path": "/models/mine.pt", "alternate_model": "grasp", "device": "cpu",
+               "num_views": 5,
                "selector": "teacher", "fit": False, "mirror": True, "max_hands": 1,
                "depth_transport": "compressedDepth", "camera_model": "raw",
                "publish_tf": False, "publish_joint_tf": True, "tf_prefix": "left_cam/",
@@ -131,7 +132,7 @@ def test_params_file_wins_over_launch_defaults(standins, tmp_path, launch_file):
     """Every parameter a launch argument names keeps the user's value from params_file."""
     from vvhand_ros.launch_description import NODE_PARAMETERS
 
-    assert set(USER_VALUES) == set(NODE_PARAMETERS.values()) and len(USER_VALUES) == 14
+    assert set(USER_VALUES) == set(NODE_PARAMETERS.values()) and len(USER_VALUES) == 15
     bag = {"bag": "/b"} if launch_file == "replay.launch.py" else {}
     _, actions = launch_(load(launch_file), params_file=params_file(tmp_path, USER_VALUES), **bag)
     params = effective(vvhand_node(actions))

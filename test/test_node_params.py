@@ -82,6 +82,23 @@ def test_si_values_reach_the_pipeline_in_mm_at_start_and_at_run_time(rclpy_conte
         node.destroy_node()
 
 
+def test_alternate_model_is_loaded_and_keeps_the_fit_on(rclpy_context, checkpoint):
+    node = _node(rclpy_context, checkpoint, fit=True, alternate_model=str(checkpoint))
+    try:
+        other = node.pipeline.alternate
+        assert other is not None and other is not node.pipeline
+        assert other.config.fit is None and other.config.cube_mm == node.pipeline.config.cube_mm
+        (ok,) = _set(node, num_views=2)  # the alternate follows the node's pipeline
+        assert ok.successful and other.config.num_views == 2
+        (bad,) = _set(node, fit=False)
+        assert not bad.successful and "needs the hand-model fit" in bad.reason
+        assert node.pipeline.config.fit is not None
+    finally:
+        node.destroy_node()
+    with pytest.raises(ValueError, match="needs the hand-model fit"):
+        _node(rclpy_context, checkpoint, fit=False, alternate_model=str(checkpoint))
+
+
 def test_retired_name_is_refused_by_the_lifecycle_node_too(rclpy_context):
     from vvhand_ros.lifecycle_node import LifecycleHandPoseNode
 

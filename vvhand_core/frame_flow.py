@@ -132,8 +132,14 @@ class FrameFlow:
     def configure(self, **changes: object) -> None:
         """Change config fields between calls (validated; ValueError names the problem).
 
-        The alternate model (if any) follows.
+        The alternate model (if any) follows. Turning the fit off while an alternate model
+        is set is refused (its estimates would be made and never used).
         """
+        if (self._alternate is not None and self.config.fit is not None
+                and "fit" in changes and changes["fit"] is None):
+            raise ValueError("the alternate model needs the hand-model fit (its residual "
+                             "chooses between the models): the fit stays on while "
+                             "alternate_model is set")
         self._configure(**changes)
         if self._alternate is not None:
             self._alternate.configure(**self._alternate_changes(self.config))

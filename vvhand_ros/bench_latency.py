@@ -7,7 +7,8 @@ frame (docs/ros.md, "Behaviour under load"), so at a rate above what it can proc
 drops frames rather than queue them. Per backend: frames answered and dropped, output
 rate, end-to-end latency (publish -> HandPose received) p50 / p95 / max, the node's own
 processing time p50 / p95 and the accuracy of the answered frames. A backend entry may add
-the node's optional stages: ``onnxruntime+mirror+fit`` (parameters mirror, fit).
+the node's optional stages: ``onnxruntime+mirror+fit`` (parameters mirror, fit;
+``+grasp``: alternate_model grasp, which needs ``+fit``).
 ``--scenes 3``: stills of the v3 test scenes with two labelled hands (seed 9, `vvhand
 synth-bag --scenes 3 --two-hands`) instead, and the hands reported of those labelled;
 ``--max-hands``: the node's max_hands (default 2, its default). A second table gives the
@@ -49,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="input frame rate")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the input")
     parser.add_argument("--backends", default="torch,onnxruntime",
-                        help="comma-separated node backends, each optionally with +mirror "
-                             "and / or +fit (e.g. onnxruntime+mirror+fit)")
+                        help="comma-separated node backends, each optionally with +mirror, "
+                             "+fit and / or +grasp (alternate_model grasp; e.g. "
+                             "onnxruntime+fit+grasp)")
     parser.add_argument("--model", default="", help="checkpoint; default: the shipped model")
     parser.add_argument("--seed", type=int, default=7, help="seed of the bag's motion")
     parser.add_argument("--scenes", type=int, choices=(2, 3), default=2,
@@ -71,13 +73,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
-def parse_variant(entry: str) -> tuple[str, bool, bool]:
-    """'onnxruntime+mirror+fit' -> ("onnxruntime", mirror, fit); ValueError otherwise."""
+def parse_variant(entry: str) -> tuple[str, bool, bool, str]:
+    """'onnxruntime+mirror+fit+grasp' -> ("onnxruntime", mirror, fit, alternate model).
+
+    The alternate model is "grasp" with ``+grasp``, else "". ValueError otherwise, and for
+    ``+grasp`` without ``+fit``.
+    """
     backend, *stages = [x.strip() for x in entry.split("+")]
-    unknown = set(stages) - {"mirror", "fit"}
+    unknown = set(stages) - {"mirror", "fit", "grasp"}
     if not backend or unknown:
-        raise ValueError(f"bad --backends entry {entry!r}: <backend>[+mirror][+fit]")
-    return backend, "mirror" in stages, "fit" in stages
+        raise ValueError(f"bad --backends entry {entry!r}: <backend>[+mirror][+fit][+grasp]")
+    if "grasp" in stages and "fit" not in stages:
+        raise ValueError(f"bad --backends entry {entry!r}: +grasp needs +fit")
+    return backend, "mirror" in stages, "fit" in stages, "grasp" if "grasp" in stages else ""
 
 
 def row(backend: str, report) -> list[object]:
@@ -120,9 +128,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_synthetic_bag(bag, frames, seed=args.seed, fps=args.fps, scene_version=2)
         for entry in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            backend, mirror, fit = parse_variant(entry)
+            backend, mirror, fit, alternate = parse_variant(entry)
             cfg = ReplayConfig(bag=bag, mode="live", model=args.model, backend=backend,
-                               mirror=mirror, fit=fit, rate=1.0, out_dir=Path(tmp) / entry,
+                               mirror=mirror, fit=fit, alternate_model=alternate, rate=1.0,
+                               out_dir=Path(tmp) / entry,
                                max_hands=args.max_hands, num_threads=args.num_threads,
                                start_node=False)
             log = Path(tmp) / f"{entry}.stages.jsonl"

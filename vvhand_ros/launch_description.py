@@ -50,6 +50,9 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("depth_transport", "", "raw | compressedDepth"),
     ("camera_model", "", "rectified (P) | raw (K and D, undistorted) | auto (by topic name)"),
     ("model", "", "checkpoint path (node default: the shipped default model)"),
+    ("alternate_model", "", "a second pose model the fit may pick per hand: grasp (the "
+     "packaged model of hands holding things) or a checkpoint; needs fit (docs/ros.md "
+     "'Hands that hold things')"),
     ("device", "", "auto | cpu | cuda | cuda:N"),
     ("num_views", "", "N views rendered and fused"),
     ("selector", "", "student | teacher | uniform"),
@@ -84,6 +87,7 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
 # launch argument -> node parameter; an empty argument sets nothing (see the module doc)
 NODE_PARAMETERS: dict[str, str] = {
     "model": "model_path",
+    "alternate_model": "alternate_model",
     "device": "device",
     "num_views": "num_views",
     "selector": "selector",

@@ -25,7 +25,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from visualization_msgs.msg import MarkerArray
 
-from vvhand_core.assets import default_model_path
+from vvhand_core.assets import alternate_model_path, default_model_path
 from vvhand_core.load import load_pipeline
 from vvhand_msgs.msg import HandPose, HandPoseArray
 from vvhand_ros.conversions import ConversionError
@@ -121,9 +121,11 @@ class HandPoseCore(NodeControls):
     def _load_pipeline(self) -> VirtualViewPipeline:
         """The torch pipeline, or without torch the lite one (vvhand_core.load)."""
         path = self.get_parameter("model_path").value or str(default_model_path())
-        self.get_logger().info(f"loading model {path}")
+        alternate = alternate_model_path(self.get_parameter("alternate_model").value)
+        self.get_logger().info(f"loading model {path}"
+                               + (f" and alternate model {alternate}" if alternate else ""))
         pipeline = load_pipeline(path, self._pipeline_options(),
-                                 int(self.get_parameter("num_threads").value))
+                                 int(self.get_parameter("num_threads").value), alternate)
         self.get_logger().info(f"networks run in {pipeline.config.backend}")
         return pipeline
 

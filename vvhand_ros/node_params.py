@@ -44,6 +44,11 @@ def _si(name: str) -> float:
 # name, default, read only (needs a restart), description, (low, high) or None
 PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("model_path", "", True, "vvhand checkpoint (.pt); empty = the shipped default model", None),
+    ("alternate_model", "", True,
+     "a second pose model that also estimates every hand, the fit keeping whichever "
+     "estimate it explains better (needs fit; about 2x the networks' and the fit's time): "
+     "empty = none, grasp = the packaged model of hands holding things, or a checkpoint",
+     None),
     ("device", "auto", True,
      "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N", None),
     ("renderer", "auto", True, "virtual-view renderer: auto | torch | pycuda", None),

@@ -21,6 +21,7 @@ write ``replay.json`` and ``replay.png``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,7 @@ class ReplayConfig:
     fit: bool = DEPLOYED.fit              # hand-model fit after the network
     fit_max_residual_mm: float = DEPLOYED.fit_max_residual_mm  # with fit: larger = no hand
     mirror: bool = DEPLOYED.mirror        # also the mirror pass (PipelineConfig.mirror)
+    alternate_model: str = ""             # the node's alternate_model ("" none, "grasp", a path)
     max_hands: int = DEPLOYED.max_hands   # hands per frame
     num_threads: int = 0                  # live: the node's num_threads (0 = its default)
     backend: str = DEPLOYED.backend       # auto (as the node) | torch | onnxruntime
@@ -131,6 +133,21 @@ def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
                           if cfg.fit else None, mirror=cfg.mirror, max_hands=cfg.max_hands)
 
 
+def _load_pipeline(cfg: ReplayConfig) -> VirtualViewPipeline:
+    """The node's pipeline for ``cfg``, with its alternate model when one is set."""
+    from vvhand_core.assets import alternate_model_path
+
+    config = _pipeline_config(cfg)
+    pipe = VirtualViewPipeline.from_checkpoint(model_path(cfg), config)
+    alternate = alternate_model_path(cfg.alternate_model)
+    if alternate:
+        if config.fit is None:
+            raise ValueError("alternate_model needs the fit (--fit)")
+        pipe.set_alternate(VirtualViewPipeline.from_checkpoint(
+            alternate, dataclasses.replace(config, fit=None)))
+    return pipe
+
+
 def model_path(cfg: ReplayConfig) -> str:
     """The checkpoint used: the configured one or the shipped default."""
     from vvhand_core.assets import default_model_path
@@ -147,7 +164,7 @@ def replay_offline(cfg: ReplayConfig, pipeline: VirtualViewPipeline | None = Non
     """
     from tqdm import tqdm
 
-    pipe = pipeline or VirtualViewPipeline.from_checkpoint(model_path(cfg), _pipeline_config(cfg))
+    pipe = pipeline or _load_pipeline(cfg)
     depth_input = DepthInput(cfg.camera_model, depth_topic_of(cfg.bag, cfg.depth_topic).base)
     records: list[FrameRecord] = []
     frames = read_frames(cfg.bag, cfg.depth_topic, cfg.info_topic,

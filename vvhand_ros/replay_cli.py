@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", action="store_true",
                         help="also run the networks on the flipped image and average "
                              "(PipelineConfig.mirror; twice the networks' time)")
+    parser.add_argument("--alternate-model", default="",
+                        help="the node's alternate_model: a second pose model the fit may "
+                             "pick per hand ('grasp': the packaged one; needs --fit)")
     parser.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC,
                         help="depth image topic; a CompressedImage on it or on "
                         "<topic>/compressedDepth is decoded as compressedDepth")
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         num_views=args.num_views, fusion=args.fusion, device=args.device, fit=args.fit,
         fit_max_residual_mm=args.fit_max_residual_mm,
         mirror=args.mirror, backend=args.backend, max_hands=args.max_hands,
+        alternate_model=args.alternate_model,
         depth_topic=args.depth_topic, info_topic=args.info_topic, gt_topic=args.gt_topic,
         camera_model=args.camera_model, sync_slop_s=args.sync_slop,
         rate=args.rate, out_dir=args.out, node_namespace=args.namespace,

@@ -46,6 +46,8 @@ def _node_command(cfg: ReplayConfig, depth: DepthTopic) -> list[str]:
             "-p", "publish_tf:=false",
             "-p", "smoothing:=false",  # score the pipeline's own joints, as offline
             "-p", "status_period_s:=5.0"]
+    if cfg.alternate_model:  # "-p name:=" (empty) would not parse as a string
+        args += ["-p", f"alternate_model:={cfg.alternate_model}"]
     for override in reliable:
         args += ["-p", override]
     if cfg.node_namespace:

@@ -21,8 +21,11 @@ def default_model_path() -> Path:
 
 
 def alternate_model_path(name: str) -> str:
-    """The checkpoint of an ``alternate_model`` value: "" (none) stays "", a packaged name
-    (:data:`PACKAGED_ALTERNATES`) is that file's path, anything else is a path as given."""
+    """The checkpoint of an ``alternate_model`` value.
+
+    "" (none) stays "", a packaged name (:data:`PACKAGED_ALTERNATES`) is that file's
+    path, anything else is a path as given (stripped).
+    """
     name = name.strip()
     if name in PACKAGED_ALTERNATES:
         return str(Path(__file__).resolve().parent / PACKAGED_ALTERNATES[name])

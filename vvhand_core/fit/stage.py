@@ -188,8 +188,11 @@ class FitStage:
                 f"(residual {fit.residual_mm:.1f} mm > max {self.config.max_residual_mm:g})")
 
     def _all_starts(self, result, previous: FitState | None) -> tuple[list, list]:
-        """The fits to try (``_starts``) of the result and of its alternate model's
-        estimate (``result.alternate``), and whose estimate each start is."""
+        """(starts, owners): the fits to try of the result and its alternate estimate.
+
+        ``_starts`` of ``result`` and of ``result.alternate`` (when valid); ``owners[k]``
+        is the estimate start k comes from.
+        """
         starts, owners = [], []
         for estimate in (result, getattr(result, "alternate", None)):
             if estimate is not None and estimate.valid:
