@@ -87,3 +87,20 @@ def test_the_lite_fit_runs_without_torch(lite_export_dir, frame, tmp_path):
     np.testing.assert_allclose(got["joints"], here.joints_mm, atol=1e-4)
     np.testing.assert_allclose(got["angles"], here.fit.angles_deg, atol=1e-6)
     assert got["residual"] == pytest.approx(here.fit.residual_mm, abs=1e-9)
+
+
+def test_the_lite_pipeline_takes_an_alternate_model(lite_export_dir, frame):
+    """The torch-free pipeline runs the alternate's networks and the fit picks, as torch's."""
+    depth, intr, centre = frame
+    cfg = LiteConfig(track=False, localiser="geometric", num_threads=1, fit=FIT)
+    lite = LitePipeline.from_onnx(lite_export_dir, cfg)
+    other = LitePipeline.from_onnx(lite_export_dir, LiteConfig(track=False, num_threads=1))
+    lite.set_alternate(other)
+    assert other.config.fit is None and other.config.localiser == "geometric"
+    r = lite.run(depth, intr, centre)
+    assert r.valid and r.alternate is not None
+    # the same networks: the same estimate, fitted twice with the same residual; the first wins
+    np.testing.assert_array_equal(r.alternate.joints_mm, r.network_joints_mm)
+    assert not r.alternate_chosen
+    with pytest.raises(ValueError, match="needs the hand-model fit"):
+        lite.configure(fit=None)
