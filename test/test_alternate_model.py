@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vvhand_core.assets import alternate_model_path, default_model_path
+from vvhand_core.benchmarks.hands_sheet import rescued_pairs, write_rescued_sheet
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.fit import FitConfig
 from vvhand_core.fit.stage import FitStage
@@ -49,6 +50,7 @@ def test_the_fit_keeps_the_estimate_it_explains_better(frame):
     stage.apply(helped, frame.depth_mm, frame.intrinsics)
     assert helped.alternate_chosen and not alone.alternate_chosen
     np.testing.assert_allclose(helped.network_joints_mm, good, atol=1e-3)  # adopted
+    np.testing.assert_allclose(helped.alternate.joints_mm, bad, atol=1e-3)  # its own kept
     assert helped.fit.residual_mm < alone.fit.residual_mm
     assert error_mm(helped.joints_mm, frame) < 10.0 < error_mm(alone.joints_mm, frame)
 
@@ -83,7 +85,7 @@ def pipes():
 
 def test_every_crop_goes_through_the_alternate_networks_too(pipes):
     main, other = pipes
-    f = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=7)).frame(2)
+    f = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=7)).frame(17)
     centre = np.asarray(f.meta["hands"][0]["joints_mm"]).mean(0)
     main.set_alternate(None)
     alone = main.run(f.depth_mm, f.intrinsics, centre)
@@ -91,12 +93,13 @@ def test_every_crop_goes_through_the_alternate_networks_too(pipes):
     main.set_alternate(other)
     try:
         assert other.config.fit is None and other.config.num_views == main.config.num_views
+        assert other.config.localiser == "geometric"  # it never locates
         r = main.run(f.depth_mm, f.intrinsics, centre)
         by_other = other.run(f.depth_mm, f.intrinsics, centre)
-        np.testing.assert_allclose(r.alternate.joints_mm, by_other.joints_mm, atol=1e-3)
+        assert r.alternate_chosen  # this held hand: the grasp model's estimate wins
+        np.testing.assert_allclose(r.network_joints_mm, by_other.joints_mm, atol=1e-3)
+        np.testing.assert_allclose(r.alternate.joints_mm, alone.network_joints_mm, atol=1e-3)
         assert r.timings_ms["a2j"] > 0.0
-        picked = by_other.joints_mm if r.alternate_chosen else alone.network_joints_mm
-        np.testing.assert_allclose(r.network_joints_mm, picked, atol=1e-3)
         main.configure(num_views=2)  # the alternate follows, still without the fit
         assert other.config.num_views == 2 and other.config.fit is None
         with pytest.raises(ValueError, match="needs the hand-model fit"):
@@ -115,6 +118,26 @@ def test_a_pipeline_that_cannot_stand_in_is_refused(pipes):
         main.set_alternate(object())
 
 
+def test_a_change_the_alternate_refuses_leaves_both_as_they_were(pipes):
+    from vvhand_core.checkpoint import load_checkpoint
+
+    main, _ = pipes
+    loaded = load_checkpoint(alternate_model_path("grasp"), "cpu")
+    no_teacher = VirtualViewPipeline(loaded.a2j, loaded.student, None, loaded.skeleton,
+                                     PipelineConfig(**TORCH_CPU))
+    main.set_alternate(no_teacher)
+    try:
+        with pytest.raises(ValueError, match="the alternate model: .*teacher"):
+            main.configure(selector="teacher", min_depth_mm=250.0)
+        assert (main.config.selector, main.config.min_depth_mm) == ("student", 200.0)
+        assert no_teacher.config.selector == "student"
+        main.configure(min_depth_mm=250.0)  # a change both take still goes through
+        assert no_teacher.config.min_depth_mm == 250.0
+    finally:
+        main.configure(min_depth_mm=200.0)
+        main.set_alternate(None)
+
+
 def test_load_pipeline_refuses_an_alternate_model_without_the_fit():
     with pytest.raises(ValueError, match="needs the hand-model fit"):
         load_pipeline(default_model_path(), {**TORCH_CPU, "fit": None}, 1,
@@ -127,7 +150,7 @@ def test_alternate_model_names():
     assert alternate_model_path(" /tmp/m.pt ") == "/tmp/m.pt"
 
 
-def test_hands_the_main_model_misses_are_reported_with_the_grasp_model(pipes):
+def test_hands_the_main_model_misses_are_reported_with_the_grasp_model(pipes, tmp_path):
     """v3 tuning frames (seed 7) whose held hand the default model's fit rejects (residual
     10-17 mm) and the grasp model's explains (under 2 mm): with the alternate reported."""
     from vvhand_core.deployed import DEPLOYED
@@ -135,6 +158,7 @@ def test_hands_the_main_model_misses_are_reported_with_the_grasp_model(pipes):
     main, other = pipes
     gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=7))
     main.configure(max_hands=2, fit=DEPLOYED.fit_config())
+    frames, alones, boths = [], [], []
     try:
         for i in (17, 109, 123):
             f = gen.frame(i)
@@ -153,6 +177,16 @@ def test_hands_the_main_model_misses_are_reported_with_the_grasp_model(pipes):
             assert any("residual" in d.message for d in alone.dropped), i
             assert reported(both) > reported(alone), i
             assert any(h.alternate_chosen for h in both.hands), i
+            frames.append(f), alones.append(alone), boths.append(both)
+        # the picture of `vvhand bench hands --sheet`: one pair per rescued hand
+        pairs = rescued_pairs(frames, alones, boths)
+        assert len(pairs) >= 3
+        for lost, found in pairs:
+            assert lost.error_mm > found.error_mm and "dropped, residual" in lost.label
+        path = write_rescued_sheet(frames, alones, boths, main.skeleton,
+                                   tmp_path / "s.png", "tuning")
+        assert path.stat().st_size > 10_000
+        assert rescued_pairs(frames, alones, alones) == []  # nothing rescued by itself
     finally:
         main.set_alternate(None)
         main.configure(max_hands=1, fit=FIT)

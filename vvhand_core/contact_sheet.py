@@ -132,6 +132,33 @@ def write_contact_sheet(panels: list[Panel], skeleton: Skeleton, path: str | Pat
     return save_sheet(fig, path, title)
 
 
+def write_pair_sheet(pairs: list[tuple[Panel, Panel]], skeleton: Skeleton, path: str | Path,
+                     title: str = "", pairs_per_row: int = 2) -> Path:
+    """Panels side by side, two answers for one hand each (e.g. without / with an option).
+
+    ``pairs``: (left, right) panels of the same frame and hand, in the order drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not pairs:
+        raise ValueError("a pair sheet needs at least one pair")
+    rows = -(-len(pairs) // pairs_per_row)
+    cols = 2 * pairs_per_row
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
+    for k in range(rows * pairs_per_row):
+        r, c = divmod(k, pairs_per_row)
+        for side in range(2):
+            ax = axes[r][2 * c + side]
+            if k < len(pairs):
+                draw_panel(ax, pairs[k][side], skeleton)
+            else:
+                ax.axis("off")
+    return save_sheet(fig, path, title)
+
+
 def save_sheet(fig, path: str | Path, title: str = "") -> Path:
     """Title, lay out, write (100 dpi, parent folders made) and close a sheet's figure."""
     import matplotlib.pyplot as plt

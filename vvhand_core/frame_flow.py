@@ -11,7 +11,8 @@
       [-> hand-model fit (``config.fit``, :mod:`vvhand_core.fit.stage`)]
 
 **Alternate model**: a second pipeline (another checkpoint, e.g. the packaged grasp model
-of hands holding things; its own config is kept equal to this one's but without the fit)
+of hands holding things; its own config is kept equal to this one's but without the fit,
+and with the geometric localiser, which it never runs: it only estimates crops)
 estimates every crop too, and the fit starts from both estimates and keeps the one whose
 fitted hand model explains the depth better (smaller residual), so a hand either model
 gets right is reported. It costs the networks and the fit twice per hand. Without the fit
@@ -105,8 +106,8 @@ class FrameFlow:
         """Estimate every crop with ``other``'s networks too; the fit picks (module doc).
 
         ``other``: a pipeline of the same kind, skeleton and candidate grid (None: off).
-        Its config becomes this one's without the fit. ValueError for a pipeline that
-        cannot stand in.
+        Its config becomes this one's without the fit (``_alternate_changes``).
+        ValueError for a pipeline that cannot stand in.
         """
         if other is None:
             self._alternate = None
@@ -124,10 +125,15 @@ class FrameFlow:
 
     @staticmethod
     def _alternate_changes(config) -> dict:
-        """The alternate pipeline's config fields: ``config``'s, without the fit."""
-        skip = {"fit", "num_threads"}
+        """The alternate pipeline's config fields: ``config``'s, without the fit.
+
+        Its localiser is the geometric one (made lazily, no weights): the alternate only
+        estimates the crops it is given, so it never locates (a detector there would be
+        loaded, and rebuilt on every change of the depth range, for nothing).
+        """
+        skip = {"fit", "num_threads", "localiser", "detector_weights"}
         return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-                if f.name not in skip} | {"fit": None}
+                if f.name not in skip} | {"fit": None, "localiser": "geometric"}
 
     def configure(self, **changes: object) -> None:
         """Change config fields between calls (validated; ValueError names the problem).
@@ -140,9 +146,15 @@ class FrameFlow:
             raise ValueError("the alternate model needs the hand-model fit (its residual "
                              "chooses between the models): the fit stays on while "
                              "alternate_model is set")
+        old = self.config
         self._configure(**changes)
         if self._alternate is not None:
-            self._alternate.configure(**self._alternate_changes(self.config))
+            try:
+                self._alternate.configure(**self._alternate_changes(self.config))
+            except ValueError as exc:  # refused as a whole: this pipeline goes back too
+                self._configure(**{f.name: getattr(old, f.name)
+                                   for f in dataclasses.fields(old) if f.name != "num_threads"})
+                raise ValueError(f"the alternate model: {exc}") from exc
 
     def _camera(self, intrinsics):
         return intrinsics

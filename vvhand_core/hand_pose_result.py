@@ -66,8 +66,9 @@ class HandPoseResult:
     # with run_hands: the localiser's track of this hand (None on the one-hand path or
     # without tracking; vvhand_core.hands)
     track_id: int | None = None
-    # with an alternate pose model (FrameFlow.set_alternate): its estimate of the same crop
-    # (unfitted), and whether the fit chose it (then every estimate field above is its)
+    # with an alternate pose model (FrameFlow.set_alternate): the other model's estimate of
+    # the same crop (unfitted): the alternate model's, or once the fit chose that one
+    # (alternate_chosen; every estimate field above is then its), this model's
     alternate: HandPoseResult | None = None
     alternate_chosen: bool = False
 

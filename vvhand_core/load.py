@@ -95,8 +95,12 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0,
             torch.set_num_threads(num_threads)
         pipe = VirtualViewPipeline.from_checkpoint(model_path, PipelineConfig(**options))
     if alternate_model:
-        pipe.set_alternate(load_pipeline(alternate_model, {**options, "fit": None},
-                                         num_threads))
+        try:  # it never locates: no detector loaded for it (FrameFlow._alternate_changes)
+            other = load_pipeline(alternate_model, {**options, "fit": None,
+                                                    "localiser": "geometric"}, num_threads)
+        except ValueError as exc:
+            raise ValueError(f"alternate_model {alternate_model}: {exc}") from exc
+        pipe.set_alternate(other)
     limit_blas_threads()  # after every library with a BLAS pool is loaded
     return pipe
 

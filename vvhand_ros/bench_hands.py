@@ -21,13 +21,15 @@ total (ms, one thread; the frames' generation is not counted). ``--side-margins`
 second table, the side called only where the hand's side evidence (the fit's, else the
 network's chirality, as log-odds) reaches each margin (vvhand_core.hand_scores.
 side_at_margins); choose margins with ``--split tuning`` (seed 7), report on the test
-split. ``--stages``: a third table, per labelled hand the stage it was lost at
-(:mod:`vvhand_core.hand_losses`: localiser rules, crop, network > 60 mm, duplicate rule,
-fit limit, fit moved, matching), with the localiser alone (its rule without tracking on
-the same detector peaks, found within 30 mm as ``vvhand bench localiser``) beside it, and
-per grasp of the labelled hand the hands lost at the fit limit. ``--hand-free N``: also
-the split's first N scenes without their hands (``generator.scene(i, hands=False)``),
-frames where a hand is reported;
+split. ``--sheet PATH``: with the ``node`` and ``alternate`` variants, a picture of the
+hands the node drops at the fit limit and the alternate reports
+(:mod:`vvhand_core.benchmarks.hands_sheet`). ``--stages``: a third table, per labelled
+hand the stage it was lost at (:mod:`vvhand_core.hand_losses`: localiser rules, crop,
+network > 60 mm, duplicate rule, fit limit, fit moved, matching), with the localiser
+alone (its rule without tracking on the same detector peaks, found within 30 mm as
+``vvhand bench localiser``) beside it, and per grasp of the labelled hand the hands lost
+at the fit limit. ``--hand-free N``: also the split's first N scenes without their hands
+(``generator.scene(i, hands=False)``), frames where a hand is reported;
 ``--hand-free-from v2``: the person scenes of v2 instead (seed 5 for the test split, 7
 for the tuning split, as ``vvhand bench localiser``). ``--fit-max-residual-m
 L``: the ``node`` variant with the fit's residual limit L (m) instead of the default.
@@ -87,6 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alternate-model", default="grasp",
                         help="the alternate variant's alternate_model (a packaged name or "
                              "a checkpoint)")
+    parser.add_argument("--sheet", default="",
+                        help="with variants node and alternate: a picture of hands the node "
+                             "drops and the alternate reports ('' = none)")
     parser.add_argument("--no-write", action="store_true", help="print only")
 
 
@@ -114,11 +119,11 @@ def node_default_options(max_hands: int, variant: str = "node",
     return pipeline_options(d.__getitem__)
 
 
-def measure(pipe, frames, stages: list | None = None, kept: list | None = None
-            ) -> tuple[list, list[float], list[int]]:
+def measure(pipe, frames, stages: list | None = None, kept: list | None = None,
+            outs: list | None = None) -> tuple[list, list[float], list[int]]:
     """(FrameScore per frame, pipeline ms per frame, labelled hands per frame).
 
-    ``kept`` (a list): per frame, its reported hands appended.
+    ``kept`` (a list): per frame, its reported hands appended; ``outs``: its HandsResult.
     ``stages`` (a list): per frame, appended (lost stage per labelled hand, localiser
     alone found per labelled hand) (:func:`frame_stages`).
     """
@@ -134,6 +139,8 @@ def measure(pipe, frames, stages: list | None = None, kept: list | None = None
             stages.append(found)
         if kept is not None:
             kept.append(list(out.hands))
+        if outs is not None:
+            outs.append(out)
         hands = f.meta["hands"]
         scores.append(score_frame([h.joints_mm for h in out.hands], [h.side for h in out.hands],
                                   [np.asarray(h["joints_mm"]) for h in hands],
@@ -294,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
     margins = [float(x) for x in args.side_margins.split(",") if x.strip()]
     rows, side_rows, stage_table, free_rows, sweep, grasp_table = [], [], [], [], [], []
     chosen = []  # the alternate variant's share of hands estimated by the alternate model
+    runs: dict[tuple[int, str], list] = {}  # with --sheet: each run's HandsResults
     free_gen = gen if args.hand_free_from == "split" else SyntheticHandGenerator(
         SynthConfig(**FREE_V2[args.split]))
     free_frames = [free_gen.scene(i, hands=False).frame for i in range(args.hand_free)]
@@ -307,8 +315,9 @@ def run(args: argparse.Namespace) -> int:
                     m, variant, args.fit_max_residual_m), 1, second)
                 stages = [] if args.stages else None
                 kept = [] if (limits and variant == "no-limit") or second else None
+                outs = runs.setdefault((m, variant), []) if args.sheet else None
                 scores, times, counts = measure(pipe, tqdm(frames, desc=f"{m} {variant}"),
-                                                stages, kept)
+                                                stages, kept, outs)
                 free_kept = []
                 for f in free_frames:
                     pipe.reset_tracking()
@@ -369,6 +378,7 @@ def run(args: argparse.Namespace) -> int:
                  "residual exceeds it dropped):\n\n"
                  f"{markdown_table(SWEEP_HEADER, sweep)}\n")
     print(body)
+    _sheet(args, frames, runs, pipe.skeleton)
     if not args.no_write:
         cmd = (f"vvhand bench hands --frames {args.frames} --max-hands {args.max_hands} "
                f"--variants {args.variants}" + (f" --model {args.model}" if args.model else "")
@@ -383,3 +393,19 @@ def run(args: argparse.Namespace) -> int:
                + (f" --alternate-model {args.alternate_model}" if chosen else ""))
         print(f"appended to {append_section('Every hand of a frame (v3)', cmd, body)}")
     return 0
+
+
+def _sheet(args: argparse.Namespace, frames, runs: dict, skeleton) -> None:
+    """--sheet: the picture of the node and alternate runs (first max_hands value)."""
+    if not args.sheet:
+        return
+    from vvhand_core.benchmarks.hands_sheet import write_rescued_sheet
+
+    m = next(iter(runs))[0]
+    if (m, "node") not in runs or (m, "alternate") not in runs:
+        print("--sheet needs the variants node and alternate: no picture")
+        return
+    path = write_rescued_sheet(frames, runs[(m, "node")], runs[(m, "alternate")], skeleton,
+                               args.sheet, args.split)
+    print(f"picture: {path}" if path else "no hand dropped by the node and reported with "
+          "the alternate: no picture")

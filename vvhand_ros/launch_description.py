@@ -51,8 +51,8 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("camera_model", "", "rectified (P) | raw (K and D, undistorted) | auto (by topic name)"),
     ("model", "", "checkpoint path (node default: the shipped default model)"),
     ("alternate_model", "", "a second pose model the fit may pick per hand: grasp (the "
-     "packaged model of hands holding things) or a checkpoint; needs fit (docs/ros.md "
-     "'Hands that hold things')"),
+     "packaged model of hands holding things), a checkpoint or an export directory; needs "
+     "fit (docs/ros.md 'Hands that hold things')"),
     ("device", "", "auto | cpu | cuda | cuda:N"),
     ("num_views", "", "N views rendered and fused"),
     ("selector", "", "student | teacher | uniform"),

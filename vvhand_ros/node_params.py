@@ -47,7 +47,8 @@ PARAMETERS: tuple[tuple[str, object, bool, str, tuple | None], ...] = (
     ("alternate_model", "", True,
      "a second pose model that also estimates every hand, the fit keeping whichever "
      "estimate it explains better (needs fit; about 2x the networks' and the fit's time): "
-     "empty = none, grasp = the packaged model of hands holding things, or a checkpoint",
+     "empty = none, grasp = the packaged model of hands holding things (a checkpoint: needs "
+     "torch), or a checkpoint or export directory",
      None),
     ("device", "auto", True,
      "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N", None),

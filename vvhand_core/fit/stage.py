@@ -21,7 +21,8 @@ sequence.
 With an alternate pose model (``FrameFlow.set_alternate``: ``result.alternate`` holds its
 estimate of the same crop) its estimate is fitted too, by the same rules, and the fit with
 the smaller residual wins; when that is the alternate's, the result takes its network
-estimate first (``HandPoseResult.adopt``, ``alternate_chosen``).
+estimate first (``HandPoseResult.adopt``, ``alternate_chosen``) and ``alternate`` holds its
+own.
 
 With the mirror pass (``PipelineConfig.mirror``) the fit starts from the mean of both
 passes, unless their joints have opposite chirality (the network could not tell the
@@ -119,8 +120,9 @@ class FitStage:
         best = min(range(len(fits)), key=lambda k: fits[k].residual_mm)
         fit = fits[best]
         if owners[best] is not result:  # the alternate model's estimate explains it better
+            own = dataclasses.replace(result, alternate=None)
             result.adopt(owners[best])
-            result.alternate_chosen = True
+            result.alternate, result.alternate_chosen = own, True
         network = np.asarray(result.joints_mm, np.float64)
         fit.sides_fitted = tuple(dict.fromkeys(s for f in fits for s in f.sides_fitted))
         # the network's evidence of the side, not the winning pass's (which the depth chose);
