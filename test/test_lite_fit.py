@@ -104,3 +104,31 @@ def test_the_lite_pipeline_takes_an_alternate_model(lite_export_dir, frame):
     assert not r.alternate_chosen
     with pytest.raises(ValueError, match="needs the hand-model fit"):
         lite.configure(fit=None)
+
+
+NO_TORCH_ALTERNATE = BLOCK_TORCH + r"""
+import sys
+from vvhand_core.fit import FitConfig
+from vvhand_core.load import load_pipeline
+
+opts = {"backend": "onnxruntime", "localiser": "geometric", "track": False,
+        "fit": FitConfig(iterations=4)}
+pipe = load_pipeline(sys.argv[1], opts, 1, sys.argv[1])
+assert type(pipe.alternate).__name__ == "LitePipeline" and pipe.alternate.config.fit is None
+try:
+    load_pipeline(sys.argv[1], opts, 1, sys.argv[2])
+except ValueError as exc:
+    assert str(exc).startswith(f"alternate_model {sys.argv[2]}: "), exc
+    assert "export-onnx" in str(exc), exc
+else:
+    raise AssertionError("a checkpoint as the alternate was taken without torch")
+assert "torch" not in sys.modules
+print("ok")
+"""
+
+
+def test_without_torch_the_alternate_is_an_export_directory(lite_export_dir, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH_ALTERNATE, str(lite_export_dir),
+                           str(tmp_path / "grasp_model.pt")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
