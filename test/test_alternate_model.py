@@ -144,6 +144,15 @@ def test_load_pipeline_refuses_an_alternate_model_without_the_fit():
                       alternate_model_path("grasp"))
 
 
+def test_a_corrupt_alternate_model_is_named_as_such(tmp_path):
+    from vvhand_core.errors import CheckpointError
+
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"broken.pt: .*\(alternate_model\)"):
+        load_pipeline(default_model_path(), {**TORCH_CPU, "fit": FIT}, 1, str(bad))
+
+
 def test_alternate_model_names():
     assert alternate_model_path("") == ""
     assert alternate_model_path("grasp").endswith("grasp_model.pt")

@@ -22,6 +22,7 @@ import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
+from vvhand_core.errors import CheckpointError
 from vvhand_core.threads import limit_blas_threads
 
 NO_TORCH = "torch is not installed (an onnxruntime-only install)"
@@ -98,6 +99,8 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0,
         try:  # it never locates: no detector loaded for it (FrameFlow._alternate_changes)
             other = load_pipeline(alternate_model, {**options, "fit": None,
                                                     "localiser": "geometric"}, num_threads)
+        except CheckpointError as exc:  # still a CheckpointError, saying which model it is
+            raise CheckpointError(exc.path, f"{exc.reason} (alternate_model)") from exc
         except ValueError as exc:
             raise ValueError(f"alternate_model {alternate_model}: {exc}") from exc
         pipe.set_alternate(other)
