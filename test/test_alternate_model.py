@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from vvhand_core.assets import alternate_model_path, default_model_path
-from vvhand_core.benchmarks.hands_sheet import rescued_pairs, write_rescued_sheet
+from vvhand_core.benchmarks.hands_sheet import (
+    rescued_pairs,
+    sheet_of_runs,
+    write_rescued_sheet,
+)
 from vvhand_core.data.synthetic.generator import SynthConfig, SyntheticHandGenerator
 from vvhand_core.fit import FitConfig
 from vvhand_core.fit.stage import FitStage
@@ -196,6 +200,11 @@ def test_hands_the_main_model_misses_are_reported_with_the_grasp_model(pipes, tm
                                    tmp_path / "s.png", "tuning")
         assert path.stat().st_size > 10_000
         assert rescued_pairs(frames, alones, alones) == []  # nothing rescued by itself
+        runs = {(2, "node"): alones, (2, "alternate"): boths}
+        line = sheet_of_runs(frames, runs, main.skeleton, tmp_path / "r.png", "tuning")
+        assert line == f"picture: {tmp_path / 'r.png'}"
+        assert "needs the variants" in sheet_of_runs(frames, {(2, "node"): alones},
+                                                     main.skeleton, tmp_path / "x.png", "t")
     finally:
         main.set_alternate(None)
         main.configure(max_hands=1, fit=FIT)

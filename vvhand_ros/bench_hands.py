@@ -378,7 +378,10 @@ def run(args: argparse.Namespace) -> int:
                  "residual exceeds it dropped):\n\n"
                  f"{markdown_table(SWEEP_HEADER, sweep)}\n")
     print(body)
-    _sheet(args, frames, runs, pipe.skeleton)
+    if args.sheet:
+        from vvhand_core.benchmarks.hands_sheet import sheet_of_runs
+
+        print(sheet_of_runs(frames, runs, pipe.skeleton, args.sheet, args.split))
     if not args.no_write:
         cmd = (f"vvhand bench hands --frames {args.frames} --max-hands {args.max_hands} "
                f"--variants {args.variants}" + (f" --model {args.model}" if args.model else "")
@@ -394,18 +397,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"appended to {append_section('Every hand of a frame (v3)', cmd, body)}")
     return 0
 
-
-def _sheet(args: argparse.Namespace, frames, runs: dict, skeleton) -> None:
-    """--sheet: the picture of the node and alternate runs (first max_hands value)."""
-    if not args.sheet:
-        return
-    from vvhand_core.benchmarks.hands_sheet import write_rescued_sheet
-
-    m = next(iter(runs))[0]
-    if (m, "node") not in runs or (m, "alternate") not in runs:
-        print("--sheet needs the variants node and alternate: no picture")
-        return
-    path = write_rescued_sheet(frames, runs[(m, "node")], runs[(m, "alternate")], skeleton,
-                               args.sheet, args.split)
-    print(f"picture: {path}" if path else "no hand dropped by the node and reported with "
-          "the alternate: no picture")

@@ -65,3 +65,18 @@ def write_rescued_sheet(frames, node_outs, alternate_outs, skeleton, path: str |
     return write_pair_sheet(pairs, skeleton, path, f"v3 {split} split: hands the node's fit "
                             "drops as phantoms (left), reported with alternate_model grasp "
                             "(right); ground truth dashed")
+
+
+def sheet_of_runs(frames, runs: dict, skeleton, path: str | Path, split: str) -> str:
+    """`vvhand bench hands --sheet`: the picture of a run's node and alternate variants.
+
+    ``runs``: (max_hands, variant) -> HandsResult per frame; the first max_hands value's
+    ``node`` and ``alternate`` runs are drawn. Returns the line to print.
+    """
+    m = next(iter(runs))[0]
+    if (m, "node") not in runs or (m, "alternate") not in runs:
+        return "--sheet needs the variants node and alternate: no picture"
+    out = write_rescued_sheet(frames, runs[(m, "node")], runs[(m, "alternate")], skeleton,
+                              path, split)
+    return (f"picture: {out}" if out else
+            "no hand dropped by the node and reported with the alternate: no picture")
