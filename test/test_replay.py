@@ -252,3 +252,16 @@ def test_live_replay_of_a_compressed_bag(tmp_path, checkpoint, ros_env, monkeypa
     for a, b in zip(live.records, offline.records, strict=True):
         if a.valid:
             np.testing.assert_allclose(a.joints_mm, b.joints_mm, atol=0.05)
+
+
+def test_offline_replay_loads_the_alternate_model_as_the_node(bag, checkpoint):
+    from vvhand_ros.replay import _load_pipeline
+
+    common = dict(bag=bag, mode="offline", model=str(checkpoint), device="cpu",
+                  alternate_model=str(checkpoint))
+    pipe = _load_pipeline(ReplayConfig(**common))
+    other = pipe.alternate
+    assert other is not None and other.config.fit is None
+    assert other.config.localiser == "geometric"  # no detector loaded for it
+    with pytest.raises(ValueError, match="needs the hand-model fit"):
+        _load_pipeline(ReplayConfig(fit=False, **common))

@@ -79,12 +79,10 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0,
     ``options["backend"]`` "auto" is resolved (:func:`resolve_backend`); the pipeline's
     config says which backend runs.
     """
-    if alternate_model and not options.get("fit"):
-        raise ValueError("an alternate model needs the hand-model fit (fit on): the fit's "
-                         "residual chooses between the two models' estimates")
     backend = resolve_backend(options.get("backend", "torch"), options.get("device", "auto"),
                               model_path)
     options = {**options, "backend": backend}
+    other = load_alternate(alternate_model, options, num_threads) if alternate_model else None
     if not torch_available():
         pipe = _load_lite(Path(model_path), options, num_threads)
     else:
@@ -95,17 +93,30 @@ def load_pipeline(model_path: str | Path, options: dict, num_threads: int = 0,
         if num_threads > 0:
             torch.set_num_threads(num_threads)
         pipe = VirtualViewPipeline.from_checkpoint(model_path, PipelineConfig(**options))
-    if alternate_model:
-        try:  # it never locates: no detector loaded for it (FrameFlow._alternate_changes)
-            other = load_pipeline(alternate_model, {**options, "fit": None,
-                                                    "localiser": "geometric"}, num_threads)
-        except CheckpointError as exc:  # still a CheckpointError, saying which model it is
-            raise CheckpointError(exc.path, f"{exc.reason} (alternate_model)") from exc
-        except ValueError as exc:
-            raise ValueError(f"alternate_model {alternate_model}: {exc}") from exc
+    if other is not None:
         pipe.set_alternate(other)
     limit_blas_threads()  # after every library with a BLAS pool is loaded
     return pipe
+
+
+def load_alternate(alternate_model: str | Path, options: dict, num_threads: int = 0):
+    """The alternate pipeline (``FrameFlow.set_alternate``) for a pipeline of ``options``.
+
+    Loaded as :func:`load_pipeline` loads, without the fit and with the geometric localiser
+    (it never locates: no detector is loaded for it). ValueError when ``options`` has no
+    fit (the fit's residual chooses between the models); its load errors name
+    ``alternate_model`` (a CheckpointError stays one).
+    """
+    if not options.get("fit"):
+        raise ValueError("an alternate model needs the hand-model fit (fit on): the fit's "
+                         "residual chooses between the two models' estimates")
+    try:
+        return load_pipeline(alternate_model, {**options, "fit": None,
+                                               "localiser": "geometric"}, num_threads)
+    except CheckpointError as exc:  # still a CheckpointError, saying which model it is
+        raise CheckpointError(exc.path, f"{exc.reason} (alternate_model)") from exc
+    except ValueError as exc:
+        raise ValueError(f"alternate_model {alternate_model}: {exc}") from exc
 
 
 def _load_lite(path: Path, options: dict, num_threads: int):

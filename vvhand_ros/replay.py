@@ -136,15 +136,14 @@ def _pipeline_config(cfg: ReplayConfig) -> PipelineConfig:
 def _load_pipeline(cfg: ReplayConfig) -> VirtualViewPipeline:
     """The node's pipeline for ``cfg``, with its alternate model when one is set."""
     from vvhand_core.assets import alternate_model_path
+    from vvhand_core.load import load_alternate
 
     config = _pipeline_config(cfg)
     pipe = VirtualViewPipeline.from_checkpoint(model_path(cfg), config)
     alternate = alternate_model_path(cfg.alternate_model)
     if alternate:
-        if config.fit is None:
-            raise ValueError("alternate_model needs the fit (--fit)")
-        pipe.set_alternate(VirtualViewPipeline.from_checkpoint(
-            alternate, dataclasses.replace(config, fit=None)))
+        options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        pipe.set_alternate(load_alternate(alternate, options))
     return pipe
 
 
