@@ -37,13 +37,13 @@ def rescued_pairs(frames, node_outs, alternate_outs, limit: int = 8
     for i, (f, a, b) in enumerate(zip(frames, node_outs, alternate_outs, strict=True)):
         dropped = [(r.fit.joints_mm, r) for r in a.dropped
                    if r.fit is not None and "residual" in r.message]
+        kept = [(r.joints_mm, r) for r in a.hands]
         reported = [(r.joints_mm, r) for r in b.hands]
         for h in f.meta["hands"]:
             gt = np.asarray(h["joints_mm"], np.float64)
             lost = _nearest(dropped, gt.mean(0))
             found = _nearest(reported, gt.mean(0))
-            if lost is None or found is None or _nearest(
-                    [(r.joints_mm, r) for r in a.hands], gt.mean(0)) is not None:
+            if lost is None or found is None or _nearest(kept, gt.mean(0)) is not None:
                 continue
             which = "grasp model" if found[1].alternate_chosen else "default model"
             pairs.append((
