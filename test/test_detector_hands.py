@@ -256,3 +256,44 @@ def test_examples_grow_from_a_cached_prefix(tmp_path):
     got, k = load_examples_prefix(tmp_path / "one.npz", [({"seed": 1}, 1), ({"seed": 2}, 1)],
                                   DetectorConfig(width=24))
     assert k == 1 and len(concat_examples(got, ex).depth) == 2
+
+
+def test_hard_hands_weigh_more_and_are_drawn_so():
+    from vvhand_core.detector.refine import HARD_BEHIND_MM, hand_sampler, hard_hand_weights
+
+    hands = np.zeros((3, 3, 7), np.float32)
+    hands[:, :, 4] = 1.0
+    hands[0, :, 2] = [0.4, HARD_BEHIND_MM / 100.0, -0.05]  # easy, hard behind, in front
+    hands[1, :, 2] = [0.5, np.nan, 2.5]  # easy, no depth target, hard behind
+    hands[2, :, 4] = 0.0  # no hand at all
+    w = hard_hand_weights(hands, 4.0)
+    np.testing.assert_array_equal(w, [[1, 4, 4], [1, 0, 4], [0, 0, 0]])
+    with pytest.raises(ValueError, match="weight"):
+        hard_hand_weights(hands, -1.0)
+    usable = w > 0
+    draw = hand_sampler(usable, None, w)
+    rng = np.random.default_rng(0)
+    counts = np.zeros((3, 3))
+    for _ in range(4000):
+        counts[draw(rng)] += 1
+    # frame weight / usable hands x hand weight: (1, 4, 4) / 3 and (1, 0, 4) / 2, of 5.5
+    expect = np.array([[1 / 3, 4 / 3, 4 / 3], [1 / 2, 0, 2], [0, 0, 0]]) / 5.5
+    np.testing.assert_allclose(counts / 4000, expect, atol=0.025)
+    even = hand_sampler(usable, np.array([1.0, 3.0, 1.0]), usable.astype(float))
+    counts[:] = 0
+    for _ in range(4000):
+        counts[even(rng)] += 1
+    assert abs(counts[1].sum() / 4000 - 0.75) < 0.03  # frame weights kept, hands even
+    with pytest.raises(ValueError, match="no usable hand"):
+        hand_sampler(usable, None, np.zeros((3, 3)))
+
+
+def test_refiner_trains_on_weighted_hands_only():
+    ex = _two_hand_examples()
+    only_second = np.array([[0.0, 1.0, 0.0]])
+    losses = train_refiner(RefineNet(width=2), ex, DetectorConfig(), steps=2, batch_size=2,
+                           hand_weights=only_second)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    with pytest.raises(ValueError, match="no usable hand"):
+        train_refiner(RefineNet(width=2), ex, DetectorConfig(), steps=1, batch_size=2,
+                      hand_weights=np.zeros((1, 3)))
