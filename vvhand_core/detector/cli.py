@@ -71,10 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "v3b-hand-free, v3c, v3c-hand-free, v3d, v3d-hand-free; default 1)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
-    t.add_argument("--refine-hard-weight", type=float, default=1.0,
-                   help="how often the refiner draws a hand centred 100 mm or more behind "
-                        "the surface at its centre, or in front of it, relative to the "
-                        "other hands (1: as often; detector.refine.hard_hand_weights)")
     t.add_argument("--refiner-from", default="",
                    help="with --finetune: start the refiner from these detector weights' "
                         "refiner instead (e.g. one trained in a refiner-only run), then "

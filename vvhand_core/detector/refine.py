@@ -33,9 +33,6 @@ from vvhand_core.detector.ops import (  # noqa: F401 - re-exported: the refiner'
 )
 from vvhand_core.detector.ops import REFINE_DZ_SCALE_MM as DZ_SCALE_MM
 
-# hard_hand_weights: a hand centred this far or more behind the surface at its heat point
-HARD_BEHIND_MM = 100.0
-
 
 class RefineNet(nn.Module):
     """(B, C, PATCH, PATCH) patches -> (B, 3) offsets (du, dv, dz), see the module doc.
@@ -120,18 +117,14 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
                   batch_size: int = 64, lr: float = 3e-3, jitter_px: float = 10.0,
                   seed: int = 0, min_depth_mm: float = 200.0, max_depth_mm: float = 1200.0,
                   progress=None, frame_weights: np.ndarray | None = None,
-                  device: str = "cpu", hand_weights: np.ndarray | None = None
-                  ) -> list[float]:
+                  device: str = "cpu") -> list[float]:
     """Train on detector examples (their hands; ``cfg``: the config they used).
 
     Each sample: a frame (uniformly among those with a hand, or in proportion to
     ``frame_weights`` (N,) when given; ValueError when no frame with a hand has weight > 0),
     the centre of one of its hands (drawn uniformly among those with
     a depth target) moved by a uniform +-jitter_px (the detector's typical error and
-    more), mirrored half of the time. With ``hand_weights`` (N, MAX_HANDS), e.g.
-    :func:`hard_hand_weights`, a (frame, hand) pair is drawn instead, in proportion to
-    its frame's weight / the frame's number of usable hands x the hand's weight (all ones:
-    the same distribution as without). ValueError when no usable hand has weight > 0. L1 on the offsets. The centre's depth is the
+    more), mirrored half of the time. L1 on the offsets. The centre's depth is the
     examples' surface depth plus their dz target. For a hand centred outside the image the
     patch centres on its heat point (at the border, where the heat-map network puts its
     peak) and the offsets lead to the true centre outside
@@ -153,8 +146,6 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
         if w.sum() <= 0:
             raise ValueError("frame_weights: no frame with a hand has a weight > 0")
         cdf = np.cumsum(w) / w.sum()
-    pairs = None if hand_weights is None else hand_sampler(usable, frame_weights,
-                                                            hand_weights)
     dev = torch.device(device)
     net.to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -164,14 +155,10 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
     for step in range(steps):
         xs, ys = [], []
         while len(xs) < batch_size:
-            if pairs is not None:
-                i, k = pairs(rng)
-            else:
-                i = int(ok[rng.integers(ok.size) if cdf is None else
-                           min(int(np.searchsorted(cdf, rng.random(), side="right")),
-                               ok.size - 1)])
-                ks = np.flatnonzero(usable[i])
-                k = int(ks[0] if ks.size == 1 else rng.choice(ks))
+            i = int(ok[rng.integers(ok.size) if cdf is None else
+                       min(int(np.searchsorted(cdf, rng.random(), side="right")), ok.size - 1)])
+            ks = np.flatnonzero(usable[i])
+            k = int(ks[0] if ks.size == 1 else rng.choice(ks))
             got = refiner_sample(depth[i].astype(np.float32), hands[i, k], cfg, rng, jitter_px,
                                  min_depth_mm, max_depth_mm, border,
                                  None if ex.sizes is None else tuple(ex.sizes[i]))
@@ -189,41 +176,3 @@ def train_refiner(net: RefineNet, ex: Examples, cfg: DetectorConfig, steps: int,
             progress(step + 1, losses[-1])
     net.cpu().eval()
     return losses
-
-
-def hard_hand_weights(hands: np.ndarray, weight: float) -> np.ndarray:
-    """Refiner sampling weights (N, MAX_HANDS) that favour hands whose depth is hard to lift.
-
-    ``hands``: :class:`~vvhand_core.detector.data.Examples` rows. A hand is hard when its
-    centre lies ``HARD_BEHIND_MM`` or more behind the surface at its heat point (an object,
-    the other hand or the forearm in front of it: the refiner's patch is dominated by
-    that nearer surface) or in front of that surface; those weigh ``weight``, other hands
-    with a depth target 1, the rest 0 (why: docs/results.md, "A refiner trained on hands
-    behind something"). ValueError when ``weight`` < 0.
-    """
-    if weight < 0:
-        raise ValueError(f"hard_hand_weights: weight {weight} < 0")
-    dz_mm = hands[:, :, 2].astype(np.float64) * NET_DZ_SCALE_MM
-    usable = (hands[:, :, 4] > 0.5) & np.isfinite(dz_mm)
-    hard = usable & ((dz_mm >= HARD_BEHIND_MM) | (dz_mm < 0.0))
-    return np.where(hard, weight, usable.astype(np.float64))
-
-
-def hand_sampler(usable: np.ndarray, frame_weights: np.ndarray | None,
-                  hand_weights: np.ndarray):
-    """rng -> (frame, hand) drawn as ``train_refiner`` says for ``hand_weights``."""
-    hw = np.where(usable, np.asarray(hand_weights, np.float64), 0.0)
-    count = usable.sum(axis=1, keepdims=True)
-    fw = np.ones(len(usable)) if frame_weights is None else np.asarray(frame_weights,
-                                                                       np.float64)
-    w = (hw * (fw[:, None] / np.maximum(count, 1))).ravel()
-    if not w.sum() > 0:
-        raise ValueError("hand_weights: no usable hand has a weight > 0")
-    cdf = np.cumsum(w) / w.sum()
-    cols = usable.shape[1]
-
-    def draw(rng: np.random.Generator) -> tuple[int, int]:
-        j = min(int(np.searchsorted(cdf, rng.random(), side="right")), cdf.size - 1)
-        return j // cols, j % cols
-
-    return draw

@@ -31,12 +31,7 @@ from vvhand_core.detector.examples_file import (
 )
 from vvhand_core.detector.localiser import load_detector, save_detector
 from vvhand_core.detector.net import DetectorConfig, deepen, widen
-from vvhand_core.detector.refine import (
-    RefineNet,
-    add_border_input,
-    hard_hand_weights,
-    train_refiner,
-)
+from vvhand_core.detector.refine import RefineNet, add_border_input, train_refiner
 from vvhand_core.detector.shipped import write_exported
 from vvhand_core.detector.train import DetectorTrainConfig, config_dict, train_detector
 
@@ -265,10 +260,6 @@ def train(args: argparse.Namespace) -> int:
         meta["refiner_from"] = {"from": args.refiner_from, "record": refiner_record}
     if args.refine_steps > 0:
         refiner, t1 = _start_refiner(args, start_refiner, ex, sources, net_cfg)
-        hard_weights = None
-        if args.refine_hard_weight != 1.0:
-            hard_weights = hard_hand_weights(ex.hands, args.refine_hard_weight)
-            meta["refine_hard_weight"] = args.refine_hard_weight
         with tqdm(total=args.refine_steps, desc="train refiner", unit="step") as bar:
             def tick(step: int, loss: float) -> None:
                 bar.update(1)
@@ -277,7 +268,7 @@ def train(args: argparse.Namespace) -> int:
             losses = train_refiner(
                 refiner, ex, net_cfg, args.refine_steps, progress=tick,
                 frame_weights=source_weights(args.refine_source_weights, sources),
-                device=args.device, hand_weights=hard_weights)
+                device=args.device)
         every = max(1, len(losses) // 40)
         meta["refiner"] = {"steps": args.refine_steps, "config": refiner.config.to_dict(),
                            "train_s": round(time.perf_counter() - t1, 1),
