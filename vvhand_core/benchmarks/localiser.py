@@ -20,7 +20,9 @@ and condition of the hand; ``--edge-factor F``: the detector's border rule
 (``DetectorLocaliserConfig.edge_factor``; 1: none); ``--sheet PATH``: a picture of the v3
 split's first frames with their hands and answers (:mod:`vvhand_core.detector.picture`);
 ``--compare W,...``: other detector weights' ``locate_all`` on the same frames, interleaved
-(their times compare with ``--weights``' within the run). Printed and appended to
+(their times compare with ``--weights``' within the run); ``--lift``: each labelled hand
+lifted from its true image position by each detector (:mod:`vvhand_core.detector.lift`),
+by how far its centre lies behind the surface there. Printed and appended to
 docs/results.md (or $VVHAND_RESULTS).
 """
 
@@ -79,6 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--misses", action="store_true",
                         help="also why each missed hand was missed (detector.misses), per "
                              "camera placement, grasp type and condition of the hand")
+    parser.add_argument("--lift", action="store_true",
+                        help="also each labelled hand lifted from its true image position "
+                             "(detector.lift), by how far its centre lies behind the "
+                             "surface there, for --weights and each --compare")
     parser.add_argument("--edge-factor", type=float, default=None,
                         help="the detector's edge_factor (score of a centre near the image "
                              "border = this x its peak; default: DetectorLocaliserConfig's; "
@@ -205,6 +211,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                       getattr(args, "compare", ""))
     diagnose = _Misses(args.weights, edge) if getattr(args, "misses", False) else None
     sheet = SheetCollector(_detector(args.weights, edge)) if getattr(args, "sheet", "") else None
+    lifts = _Lifts(args.weights, getattr(args, "compare", ""), edge) if getattr(
+        args, "lift", False) else None
     rows, placement_rows, grasp_rows, messages = [], [], [], []
     for key in [k.strip() for k in args.splits.split(",") if k.strip()]:
         if key not in splits:
@@ -221,6 +229,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             frames = diagnose.watch(name, frames)
         if sheet is not None and synth.get("scene_version", 1) == 3:
             frames = sheet.watch(frames)
+        if lifts is not None:
+            frames = lifts.watch(name, frames)
         with tqdm(total=args.frames + n_free, desc=name, leave=False) as bar:
             out = run_localisers(locs, frames, bar.update)
         for loc, outcomes in out.items():
@@ -239,6 +249,8 @@ def _measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             grasp_rows))
     if diagnose is not None:
         sections += diagnose.sections()
+    if lifts is not None:
+        sections.append(lifts.section())
     if sheet is not None and any(sheet.rows.values()):
         path = write_localiser_sheet(sheet.rows, args.sheet, "localiser (locate_all) on v3: "
                                      "green found, red missed, cyan + answers")
@@ -276,6 +288,38 @@ class _Misses:
         return out
 
 
+class _Lifts:
+    """``--lift``: every labelled hand lifted from its true heat point (``detector.lift``).
+
+    By the ``--weights`` detector and each ``--compare`` one.
+    """
+
+    def __init__(self, weights: str, compare: str, edge_factor: float | None) -> None:
+        names = [weights, *(w.strip() for w in compare.split(",") if w.strip())]
+        self.dets = {Path(w).name if w else "packaged": _detector(w, edge_factor)
+                     for w in names}
+        self.lifts: dict[tuple[str, str], list] = {}
+
+    def watch(self, split: str, frames):
+        """``frames``, each frame's hands lifted before it is yielded."""
+        from vvhand_core.detector.lift import lift_hands
+
+        for f in frames:
+            for name, det in self.dets.items():
+                self.lifts.setdefault((split, name), []).extend(lift_hands(det, f))
+            yield f
+
+    def section(self) -> str:
+        """One table: split, detector, then ``detector.lift.lift_rows``."""
+        from vvhand_core.detector.lift import LIFT_HEADER, lift_rows
+
+        rows = [[split, name, *r] for (split, name), got in self.lifts.items()
+                for r in lift_rows(got)]
+        return ("Labelled hands lifted from their true image position (detector.lift), by "
+                "how far their centre lies behind the surface there:\n\n"
+                + markdown_table(["split", "detector", *LIFT_HEADER], rows))
+
+
 def _row(name: str, score) -> list[object]:
     """The score's row; a sweep row's times are "-" (its network ran for another row)."""
     row = score.row()
@@ -287,8 +331,8 @@ def command_line(args: argparse.Namespace) -> str:
     cmd = f"vvhand bench localiser --frames {args.frames} --splits {args.splits}"
     if args.free_frames >= 0:
         cmd += f" --free-frames {args.free_frames}"
-    for flag in ("tuning", "geometric", "misses"):
-        if getattr(args, flag):
+    for flag in ("tuning", "geometric", "misses", "lift"):
+        if getattr(args, flag, False):
             cmd += f" --{flag}"
     cmd += f" --sweep {args.sweep}" if args.sweep else ""
     if getattr(args, "edge_factor", None) is not None:
