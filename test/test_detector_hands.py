@@ -191,9 +191,11 @@ def test_train_command_keeps_the_heat_map_with_zero_steps_and_widens(tmp_path):
     assert any(not torch.equal(refiner.state_dict()[k], v) for k, v in ref.state_dict().items())
     wide = tmp_path / "wide.pt"
     assert run(parser.parse_args([*common, "--steps", "1", "--refine-steps", "0",
-                                  "--widen", "3", "--out", str(wide)])) == 0
+                                  "--widen", "3", "--close-pair-weight", "2",
+                                  "--out", str(wide)])) == 0
     net, _, meta = load_detector(wide)
     assert net.config.width == 3 and meta["finetune"]["widened_to"] == 3
+    assert meta["close_pair_weight"] == 2.0
 
 
 def test_refiner_frame_weights_need_a_weighted_hand():
@@ -256,3 +258,30 @@ def test_examples_grow_from_a_cached_prefix(tmp_path):
     got, k = load_examples_prefix(tmp_path / "one.npz", [({"seed": 1}, 1), ({"seed": 2}, 1)],
                                   DetectorConfig(width=24))
     assert k == 1 and len(concat_examples(got, ex).depth) == 2
+
+
+def test_close_pairs_weigh_more_for_the_heat_map():
+    """data.close_pair_frames and `vvhand detector train --close-pair-weight`."""
+    import argparse
+
+    from vvhand_core.detector.data import CLOSE_PAIR_PX, close_pair_frames
+    from vvhand_core.detector.train_command import heat_weights
+
+    hands = np.zeros((4, 3, 7), np.float32)
+    hands[:, 0, [4, 5, 6]] = [1.0, 100.0, 100.0]
+    hands[0, 1, [4, 5, 6]] = [1.0, 100.0 + CLOSE_PAIR_PX - 1, 100.0]  # close
+    hands[1, 1, [4, 5, 6]] = [1.0, 100.0 + CLOSE_PAIR_PX + 1, 100.0]  # not close
+    hands[2, 2, [4, 5, 6]] = [1.0, 110.0, 120.0]  # close: an unlabelled hand's row
+    hands[3, 1, [4, 5, 6]] = [0.0, 100.0, 100.0]  # one hand only (row not present)
+    np.testing.assert_array_equal(close_pair_frames(hands), [True, False, True, False])
+    ex = Examples(np.zeros((4, 8, 8), np.uint16), np.zeros(4, np.float32), hands)
+    sources = [({"seed": 1001}, 2), ({"scene_version": 2, "seed": 1002}, 2)]
+    args = argparse.Namespace(source_weights="v1=2", close_pair_weight=3.0)
+    np.testing.assert_array_equal(heat_weights(args, ex, sources), [6, 2, 3, 1])
+    args.close_pair_weight = 1.0
+    np.testing.assert_array_equal(heat_weights(args, ex, sources), [2, 2, 1, 1])
+    args.source_weights = ""
+    assert heat_weights(args, ex, sources) is None
+    args.close_pair_weight = -1.0
+    with pytest.raises(SystemExit, match="close-pair-weight"):
+        heat_weights(args, ex, sources)

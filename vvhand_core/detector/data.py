@@ -45,6 +45,7 @@ COLUMNS = 7  # u, v, dz, sigma_cells, present, u_heat, v_heat
 TARGETS = 2  # 1: five columns, labelled hands inside the canonical image only
 HEAT_SIGMA_MM = 15.0
 MIN_SIGMA_CELLS = 0.8
+CLOSE_PAIR_PX = 40.0  # close_pair_frames: two hands' heat points nearer than this
 
 
 def hand_centres_mm(frame: DepthFrame) -> list[np.ndarray]:
@@ -233,6 +234,23 @@ def concat_examples(a: Examples, b: Examples) -> Examples:
              else np.concatenate([a.sizes, b.sizes]))
     return Examples(depth, np.concatenate([a.near_mm, b.near_mm]),
                     np.concatenate([a.hands, b.hands]), sizes)
+
+
+def close_pair_frames(hands: np.ndarray, within_px: float = CLOSE_PAIR_PX) -> np.ndarray:
+    """Which frames (N,) hold two hands whose heat points lie within ``within_px``.
+
+    ``hands``: :class:`Examples` rows (N, MAX_HANDS, COLUMNS); any two present rows
+    count (an unlabelled hand reaching into the image too). Canonical pixels: 40 px are
+    about 170 mm at 0.5 m, where the two hands' heat-map blobs and the refiner's patches
+    overlap.
+    """
+    present = hands[:, :, 4] > 0.5
+    nearest = np.full(len(hands), np.inf)
+    for a in range(hands.shape[1]):
+        for b in range(a + 1, hands.shape[1]):
+            d = np.hypot(hands[:, a, 5] - hands[:, b, 5], hands[:, a, 6] - hands[:, b, 6])
+            nearest = np.where(present[:, a] & present[:, b], np.minimum(nearest, d), nearest)
+    return nearest < within_px
 
 
 def heat_target(hands: np.ndarray, h4: int, w4: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,12 @@ from tqdm import tqdm
 
 from vvhand_core.benchmarks.results import markdown_table
 from vvhand_core.checkpoint import resolve_device
-from vvhand_core.detector.data import build_examples, concat_examples, frame_sizes
+from vvhand_core.detector.data import (
+    build_examples,
+    close_pair_frames,
+    concat_examples,
+    frame_sizes,
+)
 from vvhand_core.detector.evaluate import HEADER, evaluate_all
 from vvhand_core.detector.examples_file import (
     load_examples,
@@ -119,6 +124,23 @@ def source_weights(text: str, sources: list[tuple[dict, int]]) -> np.ndarray | N
     names = {json.dumps(v, sort_keys=True): k for k, v in TRAIN_SOURCES.items()}
     return np.concatenate([np.full(n, given.get(names[json.dumps(s, sort_keys=True)], 1.0))
                            for s, n in sources])
+
+
+def heat_weights(args: argparse.Namespace, ex, sources: list[tuple[dict, int]]
+                 ) -> np.ndarray | None:
+    """The heat-map network's frame weights (N,); None: uniform.
+
+    ``--source-weights``, times ``--close-pair-weight`` for frames with two hands close in
+    the image (``data.close_pair_frames``). SystemExit for a negative factor.
+    """
+    weights = source_weights(args.source_weights, sources)
+    factor = getattr(args, "close_pair_weight", 1.0)
+    if factor == 1.0:
+        return weights
+    if factor < 0:
+        raise SystemExit(f"--close-pair-weight {factor:g}: must be >= 0")
+    base = np.ones(len(ex.hands)) if weights is None else weights
+    return base * np.where(close_pair_frames(ex.hands), factor, 1.0)
 
 
 class Checkpoints:
@@ -240,6 +262,8 @@ def train(args: argparse.Namespace) -> int:
             meta["finetune"]["widened_to"] = args.widen
         if args.context_blocks:
             meta["finetune"]["context_blocks_added"] = args.context_blocks
+    if getattr(args, "close_pair_weight", 1.0) != 1.0:
+        meta["close_pair_weight"] = args.close_pair_weight
     for name in ("source_weights", "refine_source_weights"):
         if getattr(args, name):
             meta[name] = getattr(args, name)
@@ -250,8 +274,8 @@ def train(args: argparse.Namespace) -> int:
         def heat_checkpoint(heat_net, step: int) -> None:
             if checkpoints.due():
                 checkpoints.write(heat_net, start_refiner, "heat_net", step, args.steps)
-        net, heat = _train_heat(args, ex, net_cfg, start,
-                                source_weights(args.source_weights, sources), heat_checkpoint)
+        net, heat = _train_heat(args, ex, net_cfg, start, heat_weights(args, ex, sources),
+                                heat_checkpoint)
     meta["heat_net"] = heat
     refiner = start_refiner  # kept as it is unless trained below (--finetune only)
     if refiner is not None and args.refine_steps == 0:
