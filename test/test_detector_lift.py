@@ -27,8 +27,8 @@ def test_centres_near_the_border_score_less(det):
     image's border: 0.8 x its peak by default, under the 0.4 threshold. Detections
     inside the image (frame 0's hands) keep their peak. (The scene is one where the
     packaged weights report that phantom without the rule: 53 before leg 14 and with leg
-    16, 307 with legs 14 and 18, 108 with leg 20; with leg 20 also 535 and 628 of scenes
-    0..699.)"""
+    16, 307 with legs 14 and 18, 108 with legs 20 and 23; with leg 20 also 535 and 628 of
+    scenes 0..699, with leg 23 no other.)"""
     gen = SyntheticHandGenerator(SynthConfig(scene_version=3, seed=7))
     free, hands = gen.scene(108, hands=False).frame, gen.frame(0)
     edged = DetectorLocaliser(replace(det.cfg, edge_factor=0.8, edge_margin_px=16.0))

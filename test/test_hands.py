@@ -225,7 +225,8 @@ def test_the_hand_run_follows_is_cropped_and_fitted_as_run_does():
     second peak on the same hand): the two estimates are one hand (the overlap rule), the
     one at locate's centre is kept and takes the track's id (hands._pass_track_id). (With
     legs 16-18 locate_all started a new track on the hand in frame 17 instead, and
-    LocatedHand kept the id; frames 0-19 are checked.)"""
+    LocatedHand kept the id; frames 0-19 are checked. Leg 23 passes too; its frame 17 was
+    not looked at again.)"""
     from vvhand_core.data.synthetic.generator import SynthConfig, sample_sequence
 
     seq = sample_sequence(SynthConfig(seed=7, scene_version=2), 60)

@@ -30,23 +30,23 @@ NYU = Intrinsics(588.03, 587.07, 320.0, 240.0, 640, 480)
 # by the same frames. mm, rounded to 1e-3. Up to leg 16 these came from the localiser of
 # commit 407d3a6, before locate_all existed; since leg 18 (a refiner with the border
 # channel, which that code cannot read) they are the current localiser's with the packaged
-# weights of the day (leg 20: weights sha256 9889ff1ead9587ee...), pinning locate() against
-# later changes. New packaged weights: recompute them (each call below, printed). Frame 2's
-# answer is the scene's other, unlabelled hand with leg 20 (as with legs 14 and 16; leg 18
-# answered its labelled hand); with tracking, frame 4 (PINNED_TRACKED[16]) answers a
-# candidate next to frame 3's track instead of its own answer alone.
+# weights of the day (leg 23: weights sha256 7bc0355450b67660...), pinning locate() against
+# later changes. New packaged weights: recompute them (each call below, printed). Frame 2
+# answers its labelled hand with leg 23 (legs 14, 16 and 20 answered the scene's other,
+# unlabelled hand); with tracking, frame 4 (PINNED_TRACKED[16]) answers a candidate next
+# to frame 3's track instead of its own answer alone.
 V2_INDICES = [*range(10), 158, 250, 276]
 PINNED_INDEPENDENT = [
-    [-413.613, 125.933, 883.219], [-340.298, -204.846, 839.878], [-622.338, 372.19, 948.728],
-    [-294.731, -18.176, 460.81], [185.585, -74.805, 693.796], [-134.302, 264.672, 724.065],
+    [-413.613, 125.933, 883.219], [-340.298, -204.846, 839.878], [-562.023, 309.95, 829.402],
+    [-294.783, -25.639, 463.453], [185.585, -74.805, 693.796], [-134.302, 264.672, 724.065],
     [305.043, 159.252, 759.919], [-147.305, -72.103, 476.388], [-44.736, -134.059, 460.417],
-    [-344.275, 342.812, 797.676], [-123.999, 15.027, 404.22], [-184.514, 8.699, 831.892],
+    [-344.275, 342.812, 797.676], [-125.799, 13.839, 403.897], [-193.387, 10.925, 827.648],
     [326.209, 276.833, 824.513]]
 PINNED_SEQUENCE = [
-    [21.107, -176.664, 352.459], [25.165, -173.854, 363.001], [28.877, -161.061, 369.674],
-    [26.886, -150.751, 384.663], [29.499, -133.532, 391.79], [32.707, -116.551, 395.519],
-    [34.223, -117.585, 403.574], [30.496, -116.783, 406.655], [18.704, -109.35, 420.187],
-    [8.064, -105.536, 439.863], [-4.551, -102.973, 455.937], [-19.546, -98.413, 466.444]]
+    [22.425, -177.332, 357.462], [25.165, -173.854, 363.001], [26.49, -158.746, 367.915],
+    [26.813, -149.321, 384.563], [29.499, -133.532, 391.79], [32.67, -118.071, 397.869],
+    [31.631, -117.167, 401.681], [30.496, -116.783, 406.655], [18.437, -108.041, 418.001],
+    [6.218, -108.239, 433.411], [-7.289, -104.467, 455.395], [-19.327, -101.447, 462.037]]
 LEGACY_LIFT = {"edge_factor": 1.0}
 PINNED_TRACKED = [*PINNED_SEQUENCE, *PINNED_INDEPENDENT[:4], [-406.124, -18.702, 436.878],
                   *PINNED_INDEPENDENT[5:]]
