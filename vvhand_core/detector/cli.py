@@ -71,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "v3b-hand-free, v3c, v3c-hand-free, v3d, v3d-hand-free; default 1)")
     t.add_argument("--close-pair-weight", type=float, default=1.0,
                    help="how often the heat-map network draws frames with two hands "
-                        "whose centres lie within 40 canonical pixels, relative to "
-                        "--source-weights (1: as often; detector.data.close_pair_frames)")
+                        "whose heat points (centres) lie within 40 canonical pixels, "
+                        "relative to --source-weights (1: as often; "
+                        "detector.data.close_pair_frames)")
     t.add_argument("--refine-source-weights", default="",
                    help="as --source-weights, for the refiner's frames")
     t.add_argument("--refiner-from", default="",
