@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vvhand_core.camera import Intrinsics
+from vvhand_core.camera import back_project_np
 from vvhand_core.data.base import DepthFrame
 from vvhand_core.detector.data import hand_centres_mm, target_row
 from vvhand_core.detector.evaluate_hands import FOUND_MM
@@ -63,8 +63,7 @@ def lift_hands(det, frame: DepthFrame) -> list[HandLift]:
     depth = np.asarray(frame.depth_mm)
     canon, cam = canonical_depth(depth, frame.intrinsics, cfg.focal_px,
                                  det._canonical_index(frame.intrinsics, depth.shape))
-    heat = det.runner.heat(encode_input(canon, lo, hi)[None])
-    heat = heat[0] if heat.ndim == 4 else heat
+    heat = det.runner.heat(encode_input(canon, lo, hi)[None])  # (2, H4, W4)
     out = []
     for centre in hand_centres_mm(frame):
         centre = np.asarray(centre, np.float64)
@@ -80,14 +79,11 @@ def lift_hands(det, frame: DepthFrame) -> list[HandLift]:
         if lifted is None:
             out.append(HandLift(behind, float("inf"), float("nan")))
             continue
-        point = _camera_point(*lifted, cam)
+        u, v, z = lifted
+        point = back_project_np((u, v), z, cam)
         out.append(HandLift(behind, float(np.linalg.norm(point - centre)),
                             float(point[2] - centre[2])))
     return out
-
-
-def _camera_point(u: float, v: float, z: float, cam: Intrinsics) -> np.ndarray:
-    return np.array([(u - cam.cx) / cam.fx * z, (v - cam.cy) / cam.fy * z, z])
 
 
 def _group(behind: float | None) -> str:
@@ -109,10 +105,12 @@ def lift_rows(lifts: Iterable[HandLift]) -> list[list[object]]:
     the joint mean, the localiser's "found" radius.
     """
     lifts = list(lifts)
-    groups = [_group(None), _group(-1.0), *(_group(a) for a in BEHIND_EDGES_MM)]
+    order = [_group(None), _group(-1.0), *(_group(a) for a in BEHIND_EDGES_MM)]
+    groups: dict[str, list[HandLift]] = {g: [] for g in order}
+    for x in lifts:
+        groups[_group(x.behind_mm)].append(x)
     rows = []
-    for name, members in [*((g, [x for x in lifts if _group(x.behind_mm) == g])
-                            for g in groups), ("all", lifts)]:
+    for name, members in [*groups.items(), ("all", lifts)]:
         if not members:
             continue
         off = np.mean([x.error_mm > FOUND_MM for x in members])
