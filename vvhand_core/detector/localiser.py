@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vvhand_core.camera import Intrinsics
+from vvhand_core.camera import Intrinsics, back_project_np
 from vvhand_core.detector.ops import (
     DZ_SCALE_MM,
     DetectorConfig,
@@ -290,8 +290,7 @@ class DetectorLocaliser:
             edge = min(u, v, cam.width - 1 - u, cam.height - 1 - v) < cfg.edge_margin_px
             # back to the original camera: canonical pixels map through the same rays
             found.append((p.score * (cfg.edge_factor if edge else 1.0),
-                          np.array([(u - cam.cx) / cam.fx * z, (v - cam.cy) / cam.fy * z, z],
-                                   dtype=np.float64)))
+                          back_project_np((u, v), z, cam)))
         return sorted(found, key=lambda sc: -sc[0])
 
     def _canonical_index(self, intr: Intrinsics, shape: tuple[int, ...]
